@@ -1,0 +1,42 @@
+# Fresh-machine entry points. `make demo` and `make test` create .venv when it is missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# CPU wheel of PyTorch. Override on a CUDA machine, e.g. `make demo TORCH_SPEC="torch>=2.2"`.
+TORCH_SPEC ?= torch==2.13.0
+OUT    ?= runs/demo
+PRESET ?= quick
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-slow bench install install-test clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/smoothscore reproduce --preset $(PRESET) --out $(OUT)
+	@echo "Report: $(OUT)/report.html"
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
+
+test-slow: $(VENV)/.installed-test
+	$(PY) -m pytest -m slow -n $(PYTEST_WORKERS) -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

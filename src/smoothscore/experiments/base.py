@@ -1,0 +1,200 @@
+"""Experiment registry and the run context every experiment writes into.
+
+An experiment is a function ``run(ctx: RunContext) -> None`` registered with :func:`experiment`. It reads its
+settings from ``ctx.config`` (the chosen preset, merged with overrides), and records
+
+* ``ctx.metric(name, value)`` — numbers for ``results.json``;
+* ``ctx.claim(id, statement, value, op, threshold)`` — a claim with a threshold fixed *before* the run and a
+  verdict computed from the measured value;
+* ``ctx.finding(id, text, value=None)`` — an observation without a pass/fail threshold;
+* ``ctx.save_figure(fig, name, caption)`` / ``ctx.add_artifact(path, caption)`` — figures (PNG) and other files.
+
+:mod:`smoothscore.report` turns the context into ``results.json`` and the HTML report.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+experiments: Registry = Registry("experiment")
+
+_OPS: Dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
+}
+
+
+@dataclass
+class Claim:
+    id: str
+    statement: str
+    value: Any
+    op: str
+    threshold: Any
+    passed: Optional[bool]
+    details: str = ""
+
+
+@dataclass
+class Finding:
+    id: str
+    text: str
+    value: Any = None
+
+
+@dataclass
+class Figure:
+    path: str        # relative to the experiment folder
+    caption: str
+    kind: str = "image"   # "image" (png/gif) or "video" (mp4)
+
+
+@dataclass
+class ExperimentSpec:
+    name: str
+    fn: Callable[["RunContext"], None]
+    title: str
+    groups: tuple
+    presets: Dict[str, Dict[str, Any]]
+    description: str = ""
+
+
+def experiment(name: str, *, title: str, groups: tuple | list, presets: Dict[str, Dict[str, Any]],
+               description: str = ""):
+    """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``."""
+
+    def deco(fn):
+        missing = {"quick", "paper"} - set(presets)
+        if missing:
+            raise ValueError(f"experiment {name}: presets missing {sorted(missing)}")
+        desc = description or (fn.__doc__ or "").strip()
+        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc))
+        return fn
+
+    return deco
+
+
+@dataclass
+class RunContext:
+    name: str
+    preset: str
+    out_dir: Path
+    config: Dict[str, Any]
+    seed: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: bool = True
+    metrics: Dict[str, Any] = field(default_factory=dict)
+    claims: List[Claim] = field(default_factory=list)
+    findings: List[Finding] = field(default_factory=list)
+    figures: List[Figure] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    # -- randomness ----------------------------------------------------------
+    def generator(self, offset: int = 0, device: torch.device | str | None = "cpu") -> torch.Generator:
+        """A torch Generator seeded from the run seed (``offset`` separates independent streams)."""
+        g = torch.Generator(device=device or "cpu")
+        g.manual_seed(int(self.seed) * 1000003 + int(offset))
+        return g
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.config.get(key, default)
+
+    # -- recording -----------------------------------------------------------
+    def metric(self, name: str, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().tolist() if value.numel() > 1 else float(value)
+        self.metrics[name] = value
+        return value
+
+    def claim(self, id: str, statement: str, value: Any, op: str, threshold: Any, details: str = "") -> Claim:
+        """Record a claim ``value op threshold``; ``op`` in ``>=, >, <=, <, ==, is`` (``is`` for booleans).
+
+        A NaN value or a ``None`` value yields verdict ``None`` (undecided) — the report shows it as such.
+        """
+        if isinstance(value, torch.Tensor):
+            value = float(value)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            passed = None
+        elif op in _OPS:
+            passed = bool(_OPS[op](float(value), float(threshold)))
+        elif op in ("==", "is"):
+            passed = bool(value == threshold)
+        else:
+            raise ConfigError(f"unknown claim operator {op!r}")
+        c = Claim(id, statement, value, op, threshold, passed, details)
+        self.claims.append(c)
+        return c
+
+    def finding(self, id: str, text: str, value: Any = None) -> Finding:
+        f = Finding(id, text, value)
+        self.findings.append(f)
+        return f
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def path(self, name: str) -> Path:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return self.out_dir / name
+
+    def save_figure(self, fig, name: str, caption: str, dpi: int = 110) -> Path:
+        """Save a matplotlib figure atomically as ``name`` (.png added if missing) and close it."""
+        import matplotlib.pyplot as plt
+
+        from ..io import atomic_write
+
+        if not name.endswith(".png"):
+            name += ".png"
+        p = atomic_write(self.path(name), lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
+        plt.close(fig)
+        self.figures.append(Figure(name, caption))
+        return p
+
+    def add_artifact(self, name: str, caption: str, kind: str = "image") -> None:
+        """Register a file already written under ``out_dir`` (e.g. a GIF animation) as a figure."""
+        self.figures.append(Figure(name, caption, kind))
+
+
+def load_all() -> Registry:
+    """Import every module of :mod:`smoothscore.experiments` so that each registers itself."""
+    import importlib
+    import pkgutil
+
+    from .. import experiments as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if not mod.name.startswith("_") and mod.name != "base":
+            importlib.import_module(f"{pkg.__name__}.{mod.name}")
+    return experiments
+
+
+def resolve_names(names: List[str]) -> List[str]:
+    """Expand experiment names and group names (``chen``, ``zhou``, ``all``) into experiment names, in order."""
+    reg = load_all()
+    if not names:
+        names = ["all"]
+    out: List[str] = []
+    for n in names:
+        if n == "all":
+            hits = reg.names()
+        elif n in reg:
+            hits = [n]
+        else:
+            hits = [k for k, spec in reg.items() if n in spec.groups]
+            if not hits:
+                groups = sorted({g for _, s in reg.items() for g in s.groups})
+                from ..errors import UnknownNameError
+
+                raise UnknownNameError(f"unknown experiment or group {n!r}; groups: {', '.join(groups)}; "
+                                       f"experiments: {', '.join(reg.names())}")
+        out.extend(h for h in hits if h not in out)
+    return out
