@@ -34,7 +34,7 @@ from ..errors import ConfigError, ShapeError
 from .base import ScoreField
 
 #: default number of (query, training point) logits held at once
-DEFAULT_BLOCK_ELEMENTS = 1 << 22
+DEFAULT_BLOCK_ELEMENTS = 1 << 18  # measured fastest on CPU (benchmarks/bench_empirical.py)
 
 
 class EmpiricalScore(ScoreField):

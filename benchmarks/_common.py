@@ -1,0 +1,38 @@
+"""Shared timing helpers for the benchmarks: median of repeats, ratio against a baseline timed in the same run."""
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from typing import Callable, Dict
+
+
+def time_it(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time in seconds over ``repeats`` calls (after ``warmup`` calls)."""
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def peak_memory_mb(fn: Callable[[], object]) -> float:
+    """Peak Python-heap + tensor memory (CPU tensors are tracked by tracemalloc in recent torch builds only
+    partially; the benchmarks report it as indicative) in MB."""
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2 ** 20
+
+
+def print_table(title: str, rows: Dict[str, Dict[str, float]], baseline: str) -> None:
+    base = rows[baseline]["seconds"]
+    print(f"\n## {title}\n")
+    print("| variant | seconds | ratio vs " + baseline + " | notes |")
+    print("|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['seconds']:.4g} | {r['seconds'] / base:.2f} | {r.get('notes', '')} |")
