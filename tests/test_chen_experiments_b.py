@@ -10,7 +10,8 @@ import torch
 
 from smoothscore.experiments.chen_early_stopping import along_line_spread
 from smoothscore.experiments.chen_fig1 import analytic_far_share
-from smoothscore.experiments.chen_fig5 import angular_direction, circle_training_points, gap_position
+from smoothscore.data import circle_points
+from smoothscore.experiments.chen_fig5 import angular_direction, gap_position
 from smoothscore.experiments.chen_sphere import (inverse_stereographic, projection_pole, stereographic,
                                                  subspace_basis)
 
@@ -30,8 +31,7 @@ def test_angular_direction_sign_on_rotation_fields():
 
 
 def test_circle_points_and_gap_position():
-    y = circle_training_points(8)
-    assert torch.allclose(y.norm(dim=1), torch.ones(8, dtype=torch.float64))
+    y = circle_points(8, dtype=torch.float64)
     pos = gap_position(y, 8)                                 # training points sit at a gap end (0, or 1 by rounding)
     assert bool(((pos < 1e-9) | (pos > 1 - 1e-9)).all())
     th = torch.tensor([math.pi / 8, 3 * math.pi / 8, math.pi / 16], dtype=torch.float64)

@@ -68,10 +68,12 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
 def line_training_set(cfg: dict):
     """``(positions (n,) float64, direction (2,) float64, train (n, 2) float32)``: the training points at
     ``cfg["points"]`` along the unit direction at ``cfg["angle_deg"]`` degrees in R^2 (Paper A, Sec. 5)."""
+    from ..data import line_points
+
     positions = torch.sort(torch.as_tensor(cfg["points"], dtype=torch.float64)).values
     a = math.radians(float(cfg.get("angle_deg", 0.0)))
     direction = torch.tensor([math.cos(a), math.sin(a)], dtype=torch.float64)
-    return positions, direction, (positions[:, None] * direction[None, :]).float()
+    return positions, direction, line_points(positions=positions, dim=2, direction=direction)
 
 
 def _unpack_sample(out, snapshot_ts):

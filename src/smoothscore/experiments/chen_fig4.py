@@ -118,8 +118,9 @@ def run(ctx) -> None:
         d_line = np.abs(u[:, None] - pos[None, :]).min(1)
         d = nearest_train_distance(ends[m], train)
         stats[m] = {"near_along_line": float(np.mean(d_line <= 3 * r_min)), "far": fraction(d > 5 * r_min),
-                    "normal_std_over_sqrt_tmin": float(perp.norm(dim=1).pow(2).mean().sqrt()) / r_min,
-                    "in_gap_ramp": float(np.mean(sd.regions(u, t_min, pos, kappa) >= pos.size))}
+                    "normal_std_over_sqrt_tmin": float(perp.norm(dim=1).pow(2).mean().sqrt()) / r_min}
+        if m == "Smoothed PL-ESF":   # in a ramp region at t_min = interpolating (the regions are invariant)
+            stats[m]["in_gap_ramp"] = float(np.mean(sd.regions(u, t_min, pos, kappa) >= pos.size))
         ctx.metric(f"stats[{m}]", stats[m])
     mass = sd.interpolating_mass(t0, pos, kappa)
     ctx.metric("interpolating_mass_closed_form", mass)

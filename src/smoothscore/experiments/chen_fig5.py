@@ -25,7 +25,7 @@ import torch
 
 from .base import experiment
 
-__all__ = ["angular_direction", "circle_training_points", "gap_position", "run"]
+__all__ = ["angular_direction", "gap_position", "run"]
 
 
 def angular_direction(points, vectors) -> torch.Tensor:
@@ -36,12 +36,6 @@ def angular_direction(points, vectors) -> torch.Tensor:
     cross = p[:, 0] * v[:, 1] - p[:, 1] * v[:, 0]
     den = p.norm(dim=1) * v.norm(dim=1)
     return torch.where(den > 0, cross / den.clamp_min(1e-300), torch.zeros_like(cross))
-
-
-def circle_training_points(n: int, dtype=torch.float64) -> torch.Tensor:
-    """``n`` points evenly spaced on the unit circle, the first at angle 0 (shape (n, 2))."""
-    th = torch.arange(n, dtype=torch.float64) * (2 * math.pi / n)
-    return torch.stack([th.cos(), th.sin()], 1).to(dtype)
 
 
 def gap_position(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -98,6 +92,7 @@ def run(ctx) -> None:
     """n points evenly spaced on the unit circle: NN-learned (no weight decay) vs exact ESF denoising and fields."""
     import matplotlib.pyplot as plt
 
+    from ..data import circle_points
     from ..scores.empirical import EmpiricalScore
     from ._chen_common import (denoise_from, fraction, nearest_train_distance, noised_training_samples,
                                train_score_net)
@@ -105,7 +100,7 @@ def run(ctx) -> None:
     cfg = ctx.config
     n, t0, t_min = int(cfg["n_points"]), float(cfg["t0"]), float(cfg["t_min"])
     r_min = math.sqrt(t_min)
-    train = circle_training_points(n, torch.float32)
+    train = circle_points(n)                                     # unit circle, first point at angle 0
     esf = EmpiricalScore(train, dtype="float64", device="cpu")
     net, info = train_score_net(train, cfg["net"], ctx, offset=1, name="circle")
     for k, v in info.items():
@@ -182,7 +177,7 @@ def run(ctx) -> None:
     _quiver(ax[1, 1], grid, f_esf, scale_esf, f"ESF at t = t0/8 = {t0 / 8:g}")
     for a in (ax[1, 0], ax[1, 1]):
         a.scatter(tri[:, 0], tri[:, 1], marker="x", color="k", s=30, zorder=3)
-    cb = fig.colorbar(sm, ax=ax[1, 1], fraction=0.046, pad=0.03)
+    cb = fig.colorbar(sm, ax=ax[1, 1], orientation="horizontal", fraction=0.05, pad=0.08)
     cb.set_label("angular direction (-1 clockwise, +1 counter-clockwise)", fontsize=8)
     deg = np.degrees(th.numpy())
     ax[1, 2].plot(deg, tang_esf.numpy() * (t0 / 8), color="tab:red", lw=1, label="ESF")

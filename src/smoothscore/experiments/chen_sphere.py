@@ -83,25 +83,23 @@ def _measure(x: torch.Tensor, basis: torch.Tensor, sub_train: torch.Tensor):
     return c, d_train, d_sphere, normal_rms
 
 
+#: score-net settings shared by both depths: sigma * score output, sigma^2-weighted DSM, sigma log-uniform on
+#: [sqrt(t_min), 0.3] (about twice sqrt(t0): the range the sampler visits), Adam, no weight decay
+_NET = {"batch": 512, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.3,
+        "weight_decay": 0.0}
+
+
 @experiment(
     "chen-sphere",
     title="Paper A (later version): ReLU score nets on a sphere in R^20 interpolate along the sphere",
     groups=("chen", "paper-a"),
     presets={
         "quick": {"n_points": 32, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 2000, "n_steps": 120,
-                  "nets": {"2-layer": {"depth": 1, "width": 512, "steps": 1500, "batch": 512, "lr": 1e-3,
-                                       "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.5,
-                                       "weight_decay": 0.0},
-                           "3-layer": {"depth": 2, "width": 256, "steps": 1500, "batch": 512, "lr": 1e-3,
-                                       "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.5,
-                                       "weight_decay": 0.0}}},
+                  "nets": {"2-layer": dict(_NET, depth=1, width=512, steps=3000, lr=2e-3),
+                           "3-layer": dict(_NET, depth=2, width=256, steps=3000)}},
         "paper": {"n_points": 32, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 10000, "n_steps": 300,
-                  "nets": {"2-layer": {"depth": 1, "width": 2048, "steps": 8000, "batch": 1024, "lr": 1e-3,
-                                       "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.5,
-                                       "weight_decay": 0.0},
-                           "3-layer": {"depth": 2, "width": 512, "steps": 8000, "batch": 1024, "lr": 1e-3,
-                                       "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.5,
-                                       "weight_decay": 0.0}}},
+                  "nets": {"2-layer": dict(_NET, depth=1, width=2048, steps=10000, lr=2e-3, batch=1024),
+                           "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024)}},
     },
 )
 def run(ctx) -> None:
@@ -156,9 +154,10 @@ def run(ctx) -> None:
     for j, (name, (c, d_train, d_sphere)) in enumerate(results.items()):
         z = stereographic(c, pole).numpy()
         a = ax[0, j]
+        a.scatter(tp[:, 0], tp[:, 1], marker="o", facecolors="none", edgecolors="r", s=45, lw=1.2,
+                  label="training points", zorder=3)
         sc = a.scatter(z[:, 0], z[:, 1], c=d_train.clamp(r_min, 1).numpy(), cmap="viridis", norm=norm, s=3,
-                       rasterized=True)
-        a.scatter(tp[:, 0], tp[:, 1], marker="x", color="r", s=30, label="training points")
+                       rasterized=True, zorder=4)
         a.set_xlim(-2.5, 2.5)
         a.set_ylim(-2.5, 2.5)
         a.set_aspect("equal")
@@ -184,6 +183,7 @@ def run(ctx) -> None:
 
 
 def _sphere_train(sphere_points, n: int, ambient: int, ctx) -> torch.Tensor:
-    """Training points on the unit S^2 embedded in R^ambient (from :func:`smoothscore.data.sphere_points`)."""
-    pts = sphere_points(n, dim=2, ambient_dim=ambient, generator=ctx.generator(1))
+    """``n`` training points uniform on the unit S^2 in the first 3 coordinates of R^ambient
+    (:func:`smoothscore.data.sphere_points`; seeded)."""
+    pts = sphere_points(n, 3, ambient_dim=ambient, generator=ctx.generator(1))
     return torch.as_tensor(pts, dtype=torch.float32)

@@ -1,0 +1,63 @@
+"""Any folder of images (png, jpg, bmp, gif, tiff, webp) as an (N, C, H, W) tensor in [-1, 1]."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .dataset import Dataset
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def load_image_folder(path: str | Path, *, size: Optional[int] = None, channels: Optional[int] = None,
+                      limit: Optional[int] = None, recursive: bool = True) -> Dataset:
+    """Read every image under ``path`` (sorted by name; sub-folder names become labels when there are several).
+
+    ``size`` resizes to size x size (bicubic); without it all images must share one size. ``channels`` 1 (grayscale)
+    or 3 (RGB); by default RGB unless every image is grayscale. Unreadable files raise :class:`DataError` naming them.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"image folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"not a folder: {root}")
+    files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir())
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if limit is not None:
+        files = files[:limit]
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {root}")
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1 or 3; got {channels}")
+    imgs, modes = [], set()
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+                imgs.append(im.copy())
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise DataError(f"unreadable image {f}: {e}") from None
+    ch = channels or (1 if modes == {"L"} else 3)
+    arrs = []
+    for f, im in zip(files, imgs):
+        im = im.convert("L" if ch == 1 else "RGB")
+        if size is not None:
+            im = im.resize((size, size), Image.BICUBIC)
+        arrs.append(np.asarray(im, dtype=np.float32))
+    shapes = {a.shape for a in arrs}
+    if len(shapes) > 1:
+        raise DataError(f"images in {root} have mixed sizes {sorted(shapes)}; pass size= (--size) to resize")
+    x = torch.as_tensor(np.stack(arrs))
+    x = x[:, None] if ch == 1 else x.permute(0, 3, 1, 2)
+    x = (x / 255.0 * 2 - 1).contiguous()
+    parents = [f.parent.relative_to(root).as_posix() for f in files]
+    names = sorted(set(parents))
+    labels = torch.as_tensor([names.index(p) for p in parents]) if len(names) > 1 else None
+    return Dataset(x, labels, name=root.name, info={"path": str(root), "files": len(files), "classes": names})
