@@ -1,0 +1,45 @@
+"""A trained network as a score field (the contract every sampler and metric takes).
+
+Unconditioned models (Paper B's noise unconditioning) ignore sigma; it may be omitted."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from .base import ScoreField
+
+
+class NeuralScore(ScoreField):
+    def __init__(self, model: torch.nn.Module, *, data_shape=None, dtype="float32", device="auto"):
+        self._init_placement(dtype, device)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.conditioned = bool(getattr(model, "conditioned", True))
+        cfg = getattr(model, "config", {}) or {}
+        self.data_shape = tuple(data_shape or cfg.get("data_shape") or ()) or None
+
+    def score(self, x, sigma=None) -> torch.Tensor:
+        x, s = self.prepare(x, sigma, need_sigma=self.conditioned)
+        return self.model(x, s) if self.conditioned else self.model(x)
+
+    def denoise(self, x, sigma) -> torch.Tensor:
+        x, s = self.prepare(x, sigma)
+        return x + (s * s).reshape(-1, *([1] * (x.dim() - 1))) * self.score(x, s)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, ema: bool = True, dtype="float32", device="auto") -> "NeuralScore":
+        """Rebuild the model from a training checkpoint folder (safetensors; no code is executed)."""
+        from ..nets import build_model
+        from ..training.checkpoint import load_checkpoint, load_state_strict
+
+        tensors, meta = load_checkpoint(path)
+        cfg = meta.get("model_config") or {}
+        try:
+            model = build_model(cfg["name"], cfg["data_shape"], conditioning=cfg["conditioning"], param=cfg["param"],
+                                sigma_data=cfg.get("sigma_data", 0.5), **cfg.get("kwargs", {}))
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"checkpoint {path} has no usable model config: {e}") from None
+        pre = "ema." if ema else "model."
+        load_state_strict(model, {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}, str(path))
+        return cls(model, dtype=dtype, device=device)

@@ -1,0 +1,69 @@
+"""Checkpoints: ``checkpoint.safetensors`` (model, EMA and optimizer tensors, RNG states) plus a JSON sidecar
+``checkpoint.json`` (model and training config, step, optimizer hyper-parameters). Both are written atomically and
+carry the same step, so a crash between the two writes is detected. Loading never executes code (safetensors)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import torch
+
+from ..errors import CheckpointError
+from ..io import atomic_write, atomic_write_json
+
+FORMAT = "smoothscore-checkpoint-v1"
+WEIGHTS, SIDECAR = "checkpoint.safetensors", "checkpoint.json"
+
+
+def save_checkpoint(out_dir: str | Path, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> Path:
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    step = str(meta["step"])
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(out / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata={"format": FORMAT, "step": step}))
+    atomic_write_json(out / SIDECAR, {"format": FORMAT, **meta})
+    return out
+
+
+def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Read a checkpoint folder (or its .safetensors / .json file). Raises :class:`CheckpointError` when files are
+    missing, truncated, not safetensors, or inconsistent."""
+    from safetensors import SafetensorError, safe_open
+
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    wpath, jpath = folder / WEIGHTS, folder / SIDECAR
+    if not wpath.exists() or not jpath.exists():
+        raise CheckpointError(f"no checkpoint in {folder} (need {WEIGHTS} and {SIDECAR})")
+    try:
+        meta = json.loads(jpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"corrupt checkpoint sidecar {jpath}: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{jpath} is not a smoothscore checkpoint (format {meta.get('format')!r})")
+    try:
+        tensors = {}
+        with safe_open(str(wpath), framework="pt") as f:
+            header = f.metadata() or {}
+            for k in f.keys():
+                tensors[k] = f.get_tensor(k)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"cannot read {wpath} (truncated or not safetensors): {e}") from None
+    if header.get("step") != str(meta.get("step")):
+        raise CheckpointError(f"checkpoint files in {folder} disagree (weights step {header.get('step')}, "
+                              f"sidecar step {meta.get('step')}): an interrupted save")
+    return tensors, meta
+
+
+def load_state_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict`` that reports architecture mismatches as :class:`CheckpointError`."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or bad:
+        raise CheckpointError(f"{what}: checkpoint is from another architecture (missing {missing[:3]}, "
+                              f"unexpected {extra[:3]}, shape mismatch {bad[:3]})")
+    module.load_state_dict(state)
