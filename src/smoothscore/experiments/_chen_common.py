@@ -32,7 +32,8 @@ def denoise_from(field, x_init: torch.Tensor, t0: float, t_end: float, n_steps: 
     sigmas = sigma_schedule("geometric", int(n_steps) + 1, math.sqrt(t_end), math.sqrt(t0))
     snaps = [math.sqrt(t) for t in snapshot_ts]
     out = sample(field, x_init, sigmas, method=method, snapshot_sigmas=snaps or None, progress=False)
-    return _unpack_sample(out, snapshot_ts)
+    final, snapshots = _unpack_sample(out, snapshot_ts)
+    return final.cpu(), {t: v.cpu() for t, v in snapshots.items()}
 
 
 def nearest_train_distance(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
@@ -56,13 +57,36 @@ def line_decompose(x: torch.Tensor, direction: torch.Tensor):
 
 
 def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str):
-    """Train a score network on ``train`` with the library trainer; returns ``(field, info)``.
+    """Train a score network on ``train`` with the library trainer; returns ``(field, info)`` (EMA weights).
 
-    ``cfg`` keys: ``depth`` (hidden layers), ``width``, ``steps``, ``batch``, ``lr``, ``param`` (``"sigma_score"``:
-    the MLP outputs ``sigma * score`` and is fit by sigma^2-weighted DSM; ``"edm"``: EDM-preconditioned denoiser),
-    ``sigma_min``, ``sigma_max`` (log-uniform training noise levels).
+    ``cfg`` keys: ``model`` (``"mlp"``, default, or ``"two-layer"``: Paper A's one-hidden-layer ReLU net),
+    ``depth`` (hidden layers of the MLP), ``width``, ``steps``, ``batch``, ``lr``, ``param`` (``"sigma_score"``: the
+    network outputs ``sigma * score`` and the sigma^2-weighted DSM loss is ``|F + eps|^2 / 2``; ``"edm"``: EDM
+    preconditioned denoiser), ``sigma_min``/``sigma_max`` (continuous log-uniform training noise levels),
+    ``weight_decay`` (AdamW, default 0: no explicit regularisation), ``ema_decay`` (default 0.999).
     """
-    raise NotImplementedError  # filled in once smoothscore.training exists
+    import time
+
+    from ..nets import build_model
+    from ..scores.neural import NeuralScore
+    from ..training import ConditionedDSM, TrainConfig, train as fit
+
+    seed = int(ctx.seed) * 1000003 + int(offset)
+    torch.manual_seed(seed)                                      # weight initialisation
+    arch = cfg.get("model", "mlp")
+    kw = {"width": int(cfg["width"])}
+    if arch == "mlp":
+        kw["depth"] = int(cfg["depth"])
+    model = build_model(arch, tuple(train.shape[1:]), param=cfg["param"], **kw)
+    loss = ConditionedDSM(float(cfg["sigma_min"]), float(cfg["sigma_max"]), n_levels=None)
+    tc = TrainConfig(steps=int(cfg["steps"]), batch_size=int(cfg["batch"]), lr=float(cfg["lr"]),
+                     weight_decay=float(cfg.get("weight_decay", 0.0)), ema_decay=float(cfg.get("ema_decay", 0.999)),
+                     seed=seed)
+    t = time.time()
+    res = fit(model, loss, train.float(), tc, device=ctx.device, progress=ctx.progress)
+    info = {"train_seconds": round(time.time() - t, 2), "final_loss": res.history[-1][1] if res.history else None,
+            "parameters": sum(p.numel() for p in model.parameters())}
+    return NeuralScore(res.ema, data_shape=tuple(train.shape[1:]), device=ctx.device), info
 
 
 def line_training_set(cfg: dict):

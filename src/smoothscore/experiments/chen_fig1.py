@@ -26,7 +26,7 @@ from .base import experiment
 
 __all__ = ["analytic_far_share", "run"]
 
-_NET = {"depth": 2, "width": 256, "batch": 512, "lr": 1e-3, "param": "sigma_score",
+_NET = {"model": "mlp", "depth": 2, "width": 256, "batch": 512, "lr": 1e-3, "param": "sigma_score",
         "sigma_min": math.sqrt(1e-5), "sigma_max": 1.0, "weight_decay": 0.0}
 
 

@@ -4,7 +4,8 @@ Smoothed PL-ESFs with decreasing delta.
 Two training points at +-1, one fixed noise level ``t`` (``sigma = sqrt t``). For each weight decay ``lambda`` a
 two-layer ReLU network ``f(x) = W2 relu(W1 x + b1) + b2`` is trained on the fixed-t regression loss
 ``t^2 E_{x~p_t} |f(x) - s_t(x)|^2`` (``= t L_t[f]``, ``s_t`` the exact ESF) plus ``lambda/2 (|W1|^2 + |W2|^2)``
-(Savarese et al. 2019: this penalty is ~``R[f] = int |f''|`` for two-layer ReLU nets). Each learned function is
+(Savarese et al. 2019: this penalty is ~``R[f] = int |f''|`` for two-layer ReLU nets), with the library's
+:class:`~smoothscore.nets.TwoLayerReLU`, :class:`~smoothscore.training.losses.FixedTimeRegression` and trainer. Each learned function is
 compared on ``[-fit_range, fit_range]`` with the Smoothed PL-ESF family ``delta in (0, 1]`` (fixed delta, not
 kappa sqrt t); the best-fit delta minimises the relative L2 misfit ``|f - SPL_delta| / |f|``.
 
@@ -17,7 +18,6 @@ grid of >= 4 values: max consecutive increment < 0) and ``misfit`` (max relative
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -39,25 +39,25 @@ def best_fit_delta(f_values: np.ndarray, x: np.ndarray, t: float, deltas: np.nda
     return float(deltas[i]), float(mis[i])
 
 
-def _train(lam: float, cfg: dict, gen: torch.Generator, device) -> tuple[torch.nn.Module, float]:
-    """Fixed-t regression with weight decay on a two-layer ReLU net (minimal loop; see module docstring)."""
-    t = float(cfg["t"])
-    sig = math.sqrt(t)
-    net = torch.nn.Sequential(torch.nn.Linear(1, cfg["width"]), torch.nn.ReLU(), torch.nn.Linear(cfg["width"], 1))
-    net = net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=float(cfg["lr"]))
-    y = torch.tensor(POINTS)
-    data = torch.tensor(0.0)
-    for _ in range(int(cfg["steps"])):
-        x = (y[torch.randint(0, 2, (cfg["batch"], 1), generator=gen)] + sig * torch.randn(cfg["batch"], 1, generator=gen))
-        x = x.to(device)
-        target = (torch.tanh(x / t) - x) / t                       # exact two-point ESF (R1 with a = 1)
-        data = t * t * ((net(x) - target) ** 2).mean()
-        pen = 0.5 * lam * (net[0].weight.pow(2).sum() + net[2].weight.pow(2).sum())
-        opt.zero_grad(set_to_none=True)
-        (data + pen).backward()
-        opt.step()
-    return net.eval(), float(data.detach())
+def _train(lam: float, cfg: dict, ctx, offset: int):
+    """Fit :class:`smoothscore.nets.TwoLayerReLU` with the library trainer on the fixed-t regression loss
+    (:class:`smoothscore.training.losses.FixedTimeRegression`, ``scale="t2"``, explicit ``lambda/2 |W|^2``).
+    Plain Adam (no decoupled decay, no clipping); the final weights (not an EMA) are used."""
+    from ..nets import TwoLayerReLU
+    from ..training.losses import FixedTimeRegression
+    from ..training.trainer import TrainConfig, Trainer
+
+    train = torch.tensor(POINTS, dtype=torch.float32)[:, None]
+    loss = FixedTimeRegression(train, float(cfg["t"]), weight_decay=lam, scale="t2")
+    tc = TrainConfig(steps=int(cfg["steps"]), batch_size=int(cfg["batch"]), lr=float(cfg["lr"]), grad_clip=None,
+                     ema_decay=0.0, seed=int(ctx.seed) * 1000 + offset, log_every=max(1, int(cfg["steps"]) // 20))
+    res = Trainer(TwoLayerReLU(1, int(cfg["width"])), loss, train, tc, device=ctx.device, progress=ctx.progress).fit()
+    net = res.model.eval()
+    with torch.no_grad():   # data part of the final loss (without the penalty), on a fresh batch
+        data = float(FixedTimeRegression(train, float(cfg["t"]), scale="t2").compute(
+            net, train[torch.arange(2048) % 2].to(ctx.device), None,
+            {"eps": torch.randn(2048, 1, generator=ctx.generator(offset + 500), dtype=torch.float64)}))
+    return net, data
 
 
 @experiment(
@@ -88,7 +88,7 @@ def run(ctx) -> None:
     deltas = np.linspace(0.0025, 1.0, 400)
     rows = []
     for j, lam in enumerate(lams):
-        net, data = _train(lam, cfg, ctx.generator(10 + j), ctx.device)
+        net, data = _train(lam, cfg, ctx, offset=10 + j)
         with torch.no_grad():
             fx = net(torch.tensor(x, dtype=torch.float32, device=ctx.device)[:, None])[:, 0].double().cpu().numpy()
         d, mis = best_fit_delta(fx, x, t, deltas)

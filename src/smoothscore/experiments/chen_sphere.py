@@ -85,7 +85,7 @@ def _measure(x: torch.Tensor, basis: torch.Tensor, sub_train: torch.Tensor):
 
 #: score-net settings shared by both depths: sigma * score output, sigma^2-weighted DSM, sigma log-uniform on
 #: [sqrt(t_min), 0.3] (about twice sqrt(t0): the range the sampler visits), Adam, no weight decay
-_NET = {"batch": 512, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.3,
+_NET = {"model": "mlp", "batch": 512, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.3,
         "weight_decay": 0.0}
 
 
@@ -95,10 +95,10 @@ _NET = {"batch": 512, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt
     groups=("chen", "paper-a"),
     presets={
         "quick": {"n_points": 32, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 2000, "n_steps": 120,
-                  "nets": {"2-layer": dict(_NET, depth=1, width=512, steps=3000, lr=2e-3),
+                  "nets": {"2-layer": dict(_NET, model="two-layer", width=512, steps=3000, lr=2e-3),
                            "3-layer": dict(_NET, depth=2, width=256, steps=3000)}},
         "paper": {"n_points": 32, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 10000, "n_steps": 300,
-                  "nets": {"2-layer": dict(_NET, depth=1, width=2048, steps=10000, lr=2e-3, batch=1024),
+                  "nets": {"2-layer": dict(_NET, model="two-layer", width=2048, steps=10000, lr=2e-3, batch=1024),
                            "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024)}},
     },
 )

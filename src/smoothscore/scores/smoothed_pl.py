@@ -55,6 +55,19 @@ def check_line_points(points) -> torch.Tensor:
     return y
 
 
+def _nonneg(v, name: str) -> Optional[float]:
+    """None, or a finite float >= 0 (else :class:`ConfigError`)."""
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number; got {v!r}") from None
+    if not (math.isfinite(f) and f >= 0):
+        raise ConfigError(f"{name} must be a finite number >= 0; got {v!r}")
+    return f
+
+
 def smoothed_pl_denoise_1d(u: torch.Tensor, y: torch.Tensor, delta: Optional[torch.Tensor]) -> torch.Tensor:
     """1-D denoiser of the (Smoothed) PL-ESF at positions ``u`` (N,), sorted points ``y`` (n,).
 
@@ -98,11 +111,8 @@ class SmoothedPLScore(ScoreField):
         y = check_line_points(points)
         if kappa is not None and delta is not None:
             raise ConfigError("give either kappa (delta = kappa * sigma) or a fixed delta, not both")
-        for name, v in (("kappa", kappa), ("delta", delta)):
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ConfigError(f"{name} must be a finite number >= 0; got {v!r}")
-        self.kappa = None if kappa is None else float(kappa)
-        self.delta = None if delta is None else float(delta)
+        self.kappa = _nonneg(kappa, "kappa")
+        self.delta = _nonneg(delta, "delta")
         self.points = y
         self.midpoints = 0.5 * (y[1:] + y[:-1])
         self.half_gaps = 0.5 * (y[1:] - y[:-1])

@@ -1,0 +1,244 @@
+"""Training: the noise-blind optimum (Eq. 9 -> p_MN score), a conditioned MLP on Gaussian data, exact resume after
+SIGKILL, checkpoint errors, temperature targets and the KNN cache."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+import smoothscore as ss
+from smoothscore.errors import CheckpointError, ConfigError, NonFiniteError, UnknownNameError
+from smoothscore.nets import build_model
+from smoothscore.training import (ConditionedDSM, FixedTimeRegression, KNNCache, TrainConfig, TWeightedDSM,
+                                  UnconditionedDSM, temperature_target, train)
+from smoothscore.training.checkpoint import load_checkpoint
+
+MU = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
+
+
+def pmn_score(x, mu, levels):
+    """Brute-force score of p_MN = sum_j sum_i sigma_i^2 N(x; mu_j, sigma_i^2 I) (Paper B Eq. 5, all levels), d = 2."""
+    x, m = x.double(), mu.double()
+    d = x.shape[1]
+    d2 = ((x[:, None, None, :] - m[None, None]) ** 2).sum(-1)
+    s2 = (levels.double() ** 2)[None, :, None]
+    logw = torch.log(s2) - d2 / (2 * s2) - 0.5 * d * torch.log(s2)
+    w = torch.softmax(logw.reshape(x.shape[0], -1), 1).reshape(logw.shape)
+    return (w[..., None] * (-(x[:, None, None, :] - m[None, None]) / s2[..., None])).sum((1, 2))
+
+
+def weighted_rel_error(net_fn, ref_fn, loss, data, n=4000, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    noise = loss.draw(n, tuple(data.shape[1:]), g)
+    idx = torch.randint(0, data.shape[0], (n,), generator=g)
+    x = data[idx] + noise["sigma"][:, None].float() * noise["eps"].float()
+    s2 = noise["sigma"] ** 2
+    with torch.no_grad():
+        s = net_fn(x, noise["sigma"].float()).double()
+    ref = ref_fn(x, noise["sigma"]).double()
+    return float((s2 * ((s - ref) ** 2).sum(1)).sum() / (s2 * (ref ** 2).sum(1)).sum())
+
+
+def test_unconditioned_mlp_learns_the_noise_blind_optimum():
+    torch.manual_seed(0)
+    loss = UnconditionedDSM(0.2, 2.0, 8)
+    m = build_model("mlp", (2,), conditioning="none", width=128, depth=3)
+    r = train(m, loss, MU, TrainConfig(steps=3000, batch_size=512, lr=2e-3, ema_decay=0.995, warmup_steps=100),
+              progress=False)
+    err = weighted_rel_error(lambda x, s: r.ema(x), lambda x, s: pmn_score(x, MU, loss.sigmas.levels), loss, MU)
+    # measured ~1e-3; the sigma^2-weighted relative L2 error over the training distribution must be below 2%
+    assert err < 0.02
+    # and it is NOT the conditional ESF at the drawn level (the two differ by far more than the tolerance)
+    esf = ss.EmpiricalScore(MU, device="cpu")
+    err_esf = weighted_rel_error(lambda x, s: esf.score(x, s), lambda x, s: pmn_score(x, MU, loss.sigmas.levels),
+                                 loss, MU)
+    assert err_esf > 0.05
+
+
+def test_conditioned_mlp_matches_gaussian_score():
+    torch.manual_seed(0)
+    cov = torch.tensor([[1.0, 0.5], [0.5, 0.6]])
+    g = ss.GaussianScore(torch.zeros(2), cov, device="cpu")
+    data = g.sample_data(8192, generator=torch.Generator().manual_seed(0))
+    loss = ConditionedDSM(0.05, 5.0, None)
+    m = build_model("mlp", (2,), width=128)
+    r = train(m, loss, data, TrainConfig(steps=2500, batch_size=512, lr=2e-3, ema_decay=0.995, warmup_steps=100),
+              progress=False)
+    f = ss.NeuralScore(r.ema, device="cpu")
+    err = weighted_rel_error(lambda x, s: f.score(x, s), lambda x, s: g.score(x, s.float()), loss, data)
+    assert err < 0.03
+
+
+def test_fixed_t_regression_value_and_penalty():
+    train_pts = torch.tensor([[-1.0], [1.0]])
+    t = 0.05
+    loss = FixedTimeRegression(train_pts, t, weight_decay=0.0)
+    zero = build_model("two-layer", (1,), conditioning="none", width=8)
+    torch.nn.init.zeros_(zero.net.out.weight)
+    torch.nn.init.zeros_(zero.net.out.bias)
+    g = torch.Generator().manual_seed(0)
+    n = 200000
+    idx = torch.randint(0, 2, (n,), generator=g)
+    val = float(loss.compute(zero, train_pts[idx], idx, loss.draw(n, (1,), g)))
+    # f = 0: L_t = t E|s_t|^2; Monte Carlo of the same expectation with the closed form tanh score
+    x = train_pts[idx].double() + t ** 0.5 * torch.randn(n, 1, generator=g, dtype=torch.float64)
+    ref = float(t * (((torch.tanh(x / t) - x) / t) ** 2).mean())
+    assert val == pytest.approx(ref, rel=0.02)
+    pen = FixedTimeRegression(train_pts, t, weight_decay=0.1)
+    w2 = sum(p.pow(2).sum() for p in zero.penalized_parameters())
+    noise = pen.draw(10, (1,), torch.Generator().manual_seed(3))
+    a = pen.compute(zero, train_pts[[0] * 10], None, noise)
+    b = loss.compute(zero, train_pts[[0] * 10], None, noise)
+    assert float(a - b) == pytest.approx(0.05 * float(w2), rel=1e-6)
+
+
+def test_t_weighted_dsm_draws_t_uniformly():
+    loss = TWeightedDSM(1e-4, 1.0)
+    s = loss.draw(20000, (1,), torch.Generator().manual_seed(0))["sigma"]
+    assert float((s ** 2).mean()) == pytest.approx(0.5, abs=0.01)
+
+
+def test_temperature_target_limits():
+    g = torch.Generator().manual_seed(0)
+    d = 64
+    mu = torch.randn(5, d, generator=g, dtype=torch.float64)
+    x = mu[0] + 0.3 * torch.randn(3, d, generator=g, dtype=torch.float64)
+    neigh = mu[None].expand(3, -1, -1)
+    sig = torch.full((3,), 0.3, dtype=torch.float64)
+    # T = 1: Eq. 5's optimal-level weights w_j ∝ |x - mu_j|^{-(d-2)}, components -(d-2)(x - mu_j)/|x - mu_j|^2
+    t1 = temperature_target(x, neigh, sig, torch.ones(3, dtype=torch.float64))
+    r2 = ((x[:, None] - mu[None]) ** 2).sum(-1)
+    w = torch.softmax(-(d - 2) / 2 * torch.log(r2), 1)
+    ref = (w[..., None] * (-(d - 2) * (x[:, None] - mu[None]) / r2[..., None])).sum(1)
+    assert torch.allclose(t1, ref, rtol=1e-9)
+    # T -> infinity: uniform weights over the K neighbours
+    tinf = temperature_target(x, neigh, sig, torch.full((3,), 1e12, dtype=torch.float64))
+    assert torch.allclose(tinf, (-(d - 2) * (x[:, None] - mu[None]) / r2[..., None]).mean(1), rtol=1e-6)
+    # scheduled variant: components at the scheduled level
+    ts = temperature_target(x, neigh, sig, torch.full((3,), 1e12, dtype=torch.float64), variant="scheduled")
+    assert torch.allclose(ts, (-(x[:, None] - mu[None]) / 0.09).mean(1), rtol=1e-6)
+    # sigma* = 0 is guarded
+    assert torch.isfinite(temperature_target(mu[:1], mu[None, :2], sig[:1], torch.ones(1))).all()
+    with pytest.raises(ConfigError):
+        temperature_target(x, neigh, sig, torch.ones(3), variant="bogus")
+
+
+def test_knn_cache_matches_brute_force(tmp_path):
+    x = ss.data.load_digits(n=60, size=8).x
+    c = KNNCache(x, k=4, cache_dir=tmp_path)
+    ref = torch.cdist(x.flatten(1).double(), x.flatten(1).double()).topk(4, largest=False).indices
+    assert torch.equal(c.index[:, 0], torch.arange(60))
+    assert (c.index == ref).float().mean() > 0.98   # exact up to float32 near-ties
+    assert c.neighbors_of(torch.tensor([3, 5])).shape == (2, 4, 1, 8, 8)
+    assert len(list(tmp_path.glob("knn-*.npy"))) == 1
+    c2 = KNNCache(x, k=4, cache_dir=tmp_path)           # served from the cache
+    assert torch.equal(c2.index, c.index)
+    f = KNNCache(x, k=3, space="feature", encoder=lambda im: im.flatten(1))
+    assert torch.equal(f.index[:, 0], torch.arange(60))
+    with pytest.raises(ConfigError):
+        KNNCache(x, k=3, space="feature")
+
+
+def test_unconditioned_networks_have_no_noise_input():
+    for name, shape in (("unet", (1, 16, 16)), ("mlp", (4,)), ("two-layer", (1,))):
+        m = build_model(name, shape, conditioning="none")
+        assert not any("emb" in n for n, _ in m.named_parameters())
+        x = torch.randn(2, *shape)
+        assert torch.equal(m(x), m(x, torch.tensor([0.1, 9.0])))
+    with pytest.raises(UnknownNameError):
+        build_model("transformer", (4,))
+    with pytest.raises(ConfigError):
+        build_model("mlp", (4,), conditioning="maybe")
+    with pytest.raises(ConfigError):
+        build_model("mlp", (4,), conditioning="none", param="edm")
+
+
+def test_edm_preconditioning_formula():
+    m = build_model("mlp", (3,), param="edm", sigma_data=0.5)
+    x, s = torch.randn(4, 3), torch.tensor([0.1, 0.5, 1.0, 4.0])
+    f = m.net((1 / (s ** 2 + 0.25).sqrt())[:, None] * x, s)
+    d = (0.25 / (s ** 2 + 0.25))[:, None] * x + (s * 0.5 / (s ** 2 + 0.25).sqrt())[:, None] * f
+    assert torch.allclose(m(x, s), (d - x) / s[:, None] ** 2, atol=1e-5)
+
+
+RUN = textwrap.dedent("""
+    import sys, torch
+    from smoothscore.nets import build_model
+    from smoothscore.training import train, TrainConfig, ConditionedDSM
+    out, resume, slow = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
+    torch.manual_seed(0)
+    data = torch.randn(256, 3, generator=torch.Generator().manual_seed(0))
+    m = build_model("mlp", (3,), width=32)
+    hooks = [(1, lambda *a: __import__("time").sleep(0.02))] if slow else []
+    train(m, ConditionedDSM(0.05, 5.0, 50), data, TrainConfig(steps=120, batch_size=32, lr=1e-3, warmup_steps=10,
+          checkpoint_every=10, seed=3), out_dir=out, resume=resume, progress=False, hooks=hooks)
+""")
+
+
+def _run(out, resume, slow=False, wait=True):
+    cmd = [sys.executable, "-c", RUN, str(out), "1" if resume else "0", "1" if slow else "0"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if wait:
+        subprocess.run(cmd, check=True, env=env, timeout=300)
+        return None
+    return subprocess.Popen(cmd, env=env)
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    _run(full, resume=False)
+    p = _run(killed, resume=False, slow=True, wait=False)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if load_checkpoint(killed)[1]["step"] >= 30:
+                break
+        except CheckpointError:
+            pass
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    step_at_kill = load_checkpoint(killed)[1]["step"]
+    assert 30 <= step_at_kill < 120
+    _run(killed, resume=True)
+    a, ma = load_checkpoint(full)
+    b, mb = load_checkpoint(killed)
+    assert ma["step"] == mb["step"] == 120
+    for k in a:
+        if k.startswith(("model.", "ema.", "optim.")):
+            assert torch.equal(a[k], b[k]), k
+
+
+def test_checkpoint_errors_and_nothing_overwritten(tmp_path):
+    data = torch.randn(64, 2)
+    m = build_model("mlp", (2,), width=16)
+    train(m, ConditionedDSM(0.1, 1.0, 10), data, TrainConfig(steps=3, batch_size=8), out_dir=tmp_path / "ck",
+          progress=False)
+    f = ss.NeuralScore.from_checkpoint(tmp_path / "ck", device="cpu")
+    assert f.score(torch.randn(3, 2), 0.5).shape == (3, 2)
+    # another architecture: resuming a different model into this folder fails and leaves it intact
+    before = (tmp_path / "ck" / "checkpoint.safetensors").read_bytes()
+    other = build_model("mlp", (2,), width=32)
+    with pytest.raises(CheckpointError):
+        train(other, ConditionedDSM(0.1, 1.0, 10), data, TrainConfig(steps=3, batch_size=8), out_dir=tmp_path / "ck",
+              resume=True, progress=False)
+    assert (tmp_path / "ck" / "checkpoint.safetensors").read_bytes() == before
+    # truncated and non-safetensors files
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "checkpoint.json").write_text((tmp_path / "ck" / "checkpoint.json").read_text())
+    (bad / "checkpoint.safetensors").write_bytes(before[: len(before) // 2])
+    with pytest.raises(CheckpointError):
+        ss.NeuralScore.from_checkpoint(bad)
+    (bad / "checkpoint.safetensors").write_bytes(b"PK\x03\x04 this is a zip/pickle, not safetensors")
+    with pytest.raises(CheckpointError):
+        ss.NeuralScore.from_checkpoint(bad)
+    with pytest.raises(CheckpointError):
+        ss.NeuralScore.from_checkpoint(tmp_path / "nowhere")
+    with pytest.raises(NonFiniteError):
+        train(m, ConditionedDSM(0.1, 1.0, 10), torch.tensor([[0.0, float("nan")]]), TrainConfig(steps=1),
+              progress=False)
