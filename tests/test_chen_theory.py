@@ -200,13 +200,18 @@ def test_simulated_flow_in_R2_matches_closed_form_monte_carlo():
         return -0.5 * t * f.score(x, math.sqrt(t))
 
     taus = np.linspace(math.log(t0), math.log(s), 121)
-    for a, b in zip(taus[:-1], taus[1:]):
-        h = b - a
-        k1 = rhs(x, a)
-        k2 = rhs(x + h / 2 * k1, a + h / 2)
-        k3 = rhs(x + h / 2 * k2, a + h / 2)
-        k4 = rhs(x + h * k3, b)
-        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # small element-wise ops: threading only adds barrier overhead on a busy machine
+    try:
+        for a, b in zip(taus[:-1], taus[1:]):
+            h = b - a
+            k1 = rhs(x, a)
+            k2 = rhs(x + h / 2 * k1, a + h / 2)
+            k3 = rhs(x + h / 2 * k2, a + h / 2)
+            k4 = rhs(x + h * k3, b)
+            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    finally:
+        torch.set_num_threads(threads)
     et = torch.tensor(e)
     u0, u = (start @ et).numpy(), (x @ et).numpy()
     perp0, perp = start - (start @ et)[:, None] * et, x - (x @ et)[:, None] * et

@@ -26,7 +26,7 @@ from .base import experiment
 
 __all__ = ["analytic_far_share", "run"]
 
-_NET = {"model": "mlp", "depth": 2, "width": 256, "batch": 256, "lr": 1e-3, "param": "sigma_score",
+_NET = {"model": "mlp", "depth": 2, "width": 128, "batch": 256, "lr": 1e-3, "param": "sigma_score",
         "sigma_min": math.sqrt(1e-5), "sigma_max": 1.0, "weight_decay": 0.0}
 
 
@@ -59,9 +59,9 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     groups=("chen", "paper-a"),
     presets={
         "quick": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
-                  "n_samples": 4000, "n_steps": 200, "net": dict(_NET, steps=3000), "ablation": ["edm"]},
+                  "n_samples": 3000, "n_steps": 100, "net": dict(_NET, steps=3000), "ablation": ["edm"]},
         "paper": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
-                  "n_samples": 20000, "n_steps": 400, "net": dict(_NET, steps=6000, width=512),
+                  "n_samples": 20000, "n_steps": 400, "net": dict(_NET, steps=8000, width=512),
                   "ablation": ["edm"]},
     },
 )

@@ -75,7 +75,7 @@ def _tangential_on_circle(field, n_angles: int, sigma: float, dtype):
 
 #: MLP score net, no weight decay (the paper's "without explicit regularisation"): sigma * score output trained by
 #: sigma^2-weighted DSM, sigma log-uniform on [sqrt(t_min), 1], Adam(W) with weight_decay 0, EMA weights
-_NET = {"model": "mlp", "depth": 2, "width": 256, "batch": 256, "lr": 1e-3, "param": "sigma_score",
+_NET = {"model": "mlp", "depth": 2, "width": 128, "batch": 256, "lr": 1e-3, "param": "sigma_score",
         "sigma_min": math.sqrt(1e-5), "sigma_max": 1.0, "weight_decay": 0.0}
 
 
@@ -84,7 +84,7 @@ _NET = {"model": "mlp", "depth": 2, "width": 256, "batch": 256, "lr": 1e-3, "par
     title="Paper A Fig. 5: NN-learned score on a circle interpolates along the circle",
     groups=("chen", "paper-a"),
     presets={
-        "quick": {"n_points": 8, "t0": 0.05, "t_min": 1e-5, "n_samples": 3000, "n_steps": 160,
+        "quick": {"n_points": 8, "t0": 0.05, "t_min": 1e-5, "n_samples": 3000, "n_steps": 100,
                   "net": dict(_NET, steps=3000), "grid": 21, "n_angles": 720},
         "paper": {"n_points": 8, "t0": 0.05, "t_min": 1e-5, "n_samples": 20000, "n_steps": 400,
                   "net": dict(_NET, depth=3, width=512, steps=8000, batch=1024), "grid": 25, "n_angles": 1440},

@@ -1,0 +1,107 @@
+"""Shared pieces of the Paper B (Zhou et al. 2026) experiments: data, initial noise, sampling with a distance
+trace, sample summaries and small trained networks.
+
+(Two sessions worked in this area at once: ``digits_split``, ``sigma_star_run`` and ``sample_report`` serve
+``zhou_collapse``; keep their signatures.)"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+
+from ..data import load_digits
+from ..metrics import NeighborIndex, distance_summary, memorization_fraction
+from ..sampling import sample
+
+#: defaults shared by the experiments (digits upsampled to 16x16: d = 256)
+BASE = {"image_size": 16, "n_train": 200, "n_test": 64, "sigma_min": 0.01, "sigma_max": 50.0, "sigma_init": 20.0}
+
+
+def digits_split(c, seed: int = 0):
+    """``(train, test)``: ``n_train + n_test`` digits at ``image_size`` (seeded)."""
+    data = load_digits(n=c["n_train"] + c["n_test"], size=c["image_size"], seed=seed)
+    return data.x[: c["n_train"]], data.x[c["n_train"]:]
+
+
+def load_split(ctx):
+    """:func:`digits_split` with the run's config and seed; records the dimension."""
+    train, test = digits_split(ctx.config, ctx.seed)
+    ctx.metric("dimension", int(train[0].numel()))
+    return train, test
+
+
+def sigma_star_run(field, train, x0, *, alpha: float, n_steps: int, index: NeighborIndex | None = None,
+                   noise: float = 0.0, generator=None) -> torch.Tensor:
+    """Sample ``field`` with the adaptive sigma* sampler (``smoothscore.sampling.sigma_star``) from ``x0``."""
+    out = sample(field, x0, [1.0, 0.5], method="sigma_star", train=train, index=index, alpha=alpha,
+                 n_steps=n_steps, noise=noise, generator=generator)
+    return out.cpu()
+
+
+def sample_report(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
+    """Memorized fraction and distances: median NN distance of the samples to train (``nn_train_median``) and to
+    held-out test (``nn_test_median``), the test digits' own median distance to train (``test_to_train_median``)
+    and ``quality_ratio = nn_test_median / test_to_train_median`` (NaN everywhere if a sample is not finite)."""
+    ref = distance_summary(test, train)["median"]
+    if not bool(torch.isfinite(samples).all()):
+        nan = float("nan")
+        return {"memorized_fraction": nan, "nn_train_median": nan, "nn_test_median": nan,
+                "test_to_train_median": ref, "quality_ratio": nan}
+    d_tr = distance_summary(samples, train)["median"]
+    d_te = distance_summary(samples, test)["median"]
+    return {"memorized_fraction": memorization_fraction(samples, train), "nn_train_median": d_tr,
+            "nn_test_median": d_te, "test_to_train_median": ref, "quality_ratio": d_te / ref}
+
+
+def init_noise(ctx, n: int, shape, sigma: float, offset: int = 1) -> torch.Tensor:
+    g = ctx.generator(offset)
+    return float(sigma) * torch.randn(n, *shape, generator=g)
+
+
+def run_sampler(field, x0, sigmas, method: str, *, index: NeighborIndex, generator=None, **options):
+    """Sample and record the median / per-sample nearest-training-point distance after every step.
+
+    Returns ``(samples, trace)`` with ``trace = {"step": [...], "median": [...], "per_sample": (steps, N)}``."""
+    per: List[torch.Tensor] = []
+
+    def cb(info):
+        per.append(index.search(info["x"].detach().cpu().float(), 1)[0][:, 0])
+
+    out = sample(field, x0, sigmas, method=method, generator=generator, callback=cb, **options).cpu()
+    ps = torch.stack(per) if per else torch.zeros(0, x0.shape[0], dtype=torch.float64)
+    return out, {"median": ps.median(dim=1).values.tolist(), "per_sample": ps}
+
+
+def train_mlp(ctx, train: torch.Tensor, conditioned: bool, *, steps: int, width: int = 256, offset: int = 50):
+    """A small MLP score model trained with Eq. 8 (conditioned) or Eq. 9 (unconditioned); returns a NeuralScore."""
+    from ..nets import build_model
+    from ..scores.neural import NeuralScore
+    from ..training import ConditionedDSM, TrainConfig, UnconditionedDSM, train as fit
+
+    c = ctx.config
+    torch.manual_seed(ctx.seed * 7919 + offset + int(conditioned))
+    model = build_model("mlp", tuple(train.shape[1:]), conditioning="sigma" if conditioned else "none",
+                        width=width, depth=2)
+    loss_cls = ConditionedDSM if conditioned else UnconditionedDSM
+    loss = loss_cls(c["sigma_min"], c["sigma_max"], 1000)
+    res = fit(model, loss, train, TrainConfig(steps=steps, batch_size=64, lr=1e-3, ema_decay=0.99,
+                                              seed=ctx.seed + offset), progress=False)
+    return NeuralScore(res.ema, device="cpu")
+
+
+# ---------------------------------------------------------------- zhou-collapse / zhou-ode-overshoot helpers (H5a)
+def sigma_star_run(field, train, x0, *, alpha: float, n_steps: int, index: NeighborIndex):
+    """The adaptive sigma* sampler (``sampling/sigma_star.py``) from ``x0`` for ``n_steps`` steps."""
+    return sample(field, x0, [1.0, 0.5], method="sigma_star", index=index, alpha=alpha, n_steps=n_steps).cpu()
+
+
+def sample_report(samples, train, test) -> Dict[str, float]:
+    """Memorized fraction (d1/d2 < 1/3), median distance to the training set, and as a quality measure the median
+    distance to the nearest *held-out test* image divided by the test images' own median distance to the training
+    set (``quality_ratio`` ~ 1: samples are as close to unseen digits as real digits are to the training set)."""
+    summ = distance_summary(samples, train)
+    out = {"memorized_fraction": memorization_fraction(samples, train), "nn_train_median": summ["median"],
+           "nn_train_per_sqrt_d": summ["median_per_sqrt_dim"], "nn_test_median": distance_summary(samples, test)["median"],
+           "test_to_train_median": distance_summary(test, train)["median"]}
+    out["quality_ratio"] = out["nn_test_median"] / out["test_to_train_median"]
+    return out

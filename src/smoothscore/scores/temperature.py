@@ -1,0 +1,87 @@
+"""Temperature-smoothed exact scores (Paper B, Zhou et al. 2026, Sec. 4.2, Eq. 10).
+
+Three forms, one name each:
+
+* :func:`temperature_smoothed` — the conditioned ESF with logits divided by T,
+  ``w = softmax_j(-|x - mu_j|^2 / (2 sigma^2 T))`` (``EmpiricalScore(train, temperature=T)``), or the
+  noise-unconditional optimal-level score with ``w_j*(x; T) = softmax_j(f(x, mu_j, sigma_j*) / T)``
+  (``UnconditionalEmpiricalScore(train, mode="optimal", temperature=T)``); ``T`` may be a schedule.
+* :func:`sigma_schedule_temperature` — the paper's schedule ``T = max(c / sigma, 1)`` (``c = sigma_collapse``).
+* :class:`KNNTemperatureScore` — the neighbour-restricted Eq. 10 form
+  ``score_T(x) = sum_{j <= K} w*_(j)(x; T) (-(x - mu_(j)) / sigma*_(j)^2)`` over *given* neighbour indices
+  (e.g. the K nearest training samples of the clean sample, as in training; or, at sampling time, of the query).
+  It evaluates :func:`smoothscore.training.temperature_target` (one implementation of Eq. 10 for training
+  targets and exact fields), variants ``"sigma_star"`` (adopted, Eq. 10 as written) and ``"scheduled"``
+  (the authors' code).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .._checks import check_points
+from ..errors import ConfigError, ShapeError
+from .base import ScoreField
+from .empirical import EmpiricalScore
+from .unconditional import UnconditionalEmpiricalScore
+
+
+def sigma_schedule_temperature(c: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``T(sigma) = max(c / sigma, 1)`` (Eq. 11's schedule; the paper's ``T = c / sigma`` rows)."""
+    if not c > 0:
+        raise ConfigError(f"sigma_collapse c must be positive; got {c}")
+    return lambda s: (c / torch.as_tensor(s)).clamp(min=1.0)
+
+
+def temperature_smoothed(train, temperature: float | Callable = 1.0, *, conditioned: bool = True,
+                         k_neighbors: int | None = None, **kw) -> ScoreField:
+    """A temperature-smoothed exact score: the conditioned ESF (``conditioned=True``; a callable T receives the
+    scheduled sigma) or the unconditional optimal-level score (``conditioned=False``; a callable T receives the
+    query's own level ``sigma* = |x - mu_nn| / sqrt(d)``; ``k_neighbors`` restricts to the K nearest of x)."""
+    if conditioned:
+        if k_neighbors is not None:
+            raise ConfigError("k_neighbors applies to the unconditional form; use KNNTemperatureScore")
+        return EmpiricalScore(train, temperature=temperature, **kw)
+    return UnconditionalEmpiricalScore(train, mode="optimal", temperature=temperature, k_neighbors=k_neighbors, **kw)
+
+
+class KNNTemperatureScore(ScoreField):
+    """Eq. 10 over given neighbour indices: ``score(x, sigma, neighbors=idx)`` with ``idx`` (N, K) long.
+
+    ``temperature``: float or callable ``T(sigma)`` of the scheduled level (default schedule:
+    :func:`sigma_schedule_temperature`). ``sigma`` is used for T (and for the ``"scheduled"`` variant's component
+    scores). Without ``neighbors`` the K nearest training points of the query are used (``k`` of them)."""
+
+    conditioned = True
+
+    def __init__(self, train, temperature: float | Callable = 1.0, *, k: int = 10, variant: str = "sigma_star",
+                 dtype="float32", device="auto"):
+        self._init_placement(dtype, device)
+        t = check_points(train, "train", dtype=torch.float64, device=self.device)
+        self.train, self.data_shape = t, tuple(t.shape[1:])
+        if variant not in ("sigma_star", "scheduled"):
+            raise ConfigError(f"unknown variant {variant!r}; known: sigma_star, scheduled")
+        if not callable(temperature) and not float(temperature) > 0:
+            raise ConfigError(f"temperature must be positive; got {temperature}")
+        self.temperature, self.variant, self.k = temperature, variant, max(1, min(int(k), len(t)))
+        self._index = None
+
+    def neighbors(self, x) -> torch.Tensor:
+        """Indices (N, k) of the k nearest training points of ``x`` (exact, FAISS + float64 refinement)."""
+        from ..metrics.neighbors import NeighborIndex
+
+        if self._index is None:
+            self._index = NeighborIndex(self.train.cpu())
+        return self._index.search(torch.as_tensor(x).detach().cpu(), self.k)[1].to(self.device)
+
+    def score(self, x, sigma, neighbors=None) -> torch.Tensor:
+        from ..training.temperature_loss import temperature_target
+
+        x, s = self.prepare(x, sigma)
+        idx = self.neighbors(x) if neighbors is None else torch.as_tensor(neighbors, device=self.device).long()
+        if idx.dim() != 2 or idx.shape[0] != x.shape[0]:
+            raise ShapeError(f"neighbors must have shape ({x.shape[0]}, K); got {tuple(idx.shape)}")
+        T = self.temperature(s) if callable(self.temperature) else torch.full_like(s, float(self.temperature))
+        T = torch.as_tensor(T, dtype=torch.float64, device=self.device).expand(x.shape[0])
+        return temperature_target(x, self.train[idx], s, T, self.variant).to(self.dtype)

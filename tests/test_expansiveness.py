@@ -1,0 +1,70 @@
+"""Expansiveness (Paper B, Sec. 3.2): gamma_ex on configurations with known answers; power-iteration spectral norm
+against the dense Jacobian."""
+import pytest
+import torch
+
+from smoothscore.errors import ConfigError, ShapeError
+from smoothscore.metrics.expansiveness import (gamma_ex, mirror_pair, score_step, spectral_norm,
+                                               two_point_esf_gamma)
+from smoothscore.scores.base import FunctionScore
+from smoothscore.scores.empirical import EmpiricalScore
+from smoothscore.scores.unconditional import UnconditionalEmpiricalScore
+
+
+def test_mirror_pair_geometry(gen):
+    mu0, mu1 = torch.randn(3, 10, generator=gen, dtype=torch.float64), torch.randn(3, 10, generator=gen,
+                                                                                   dtype=torch.float64)
+    for ratio in (0.3, 0.8, 2.0):
+        x, y = mirror_pair(mu0, mu1, ratio, perp=0.3, generator=gen)
+        dx0, dx1 = (x - mu0).norm(dim=1), (x - mu1).norm(dim=1)
+        torch.testing.assert_close(dx0 / dx1, torch.full((3,), ratio, dtype=torch.float64))
+        torch.testing.assert_close((y - mu0).norm(dim=1), dx1)          # distances swapped
+        torch.testing.assert_close((y - mu1).norm(dim=1), dx0)
+    with pytest.raises(ConfigError):
+        mirror_pair(mu0, mu0, 0.5, 1.0)
+    with pytest.raises(ShapeError):
+        mirror_pair(mu0, mu1[:, :4], 0.5, 1.0)
+
+
+def test_gamma_ex_linear_field_exact(gen):
+    # s(x) = -A x: the step is linear, gamma_ex = |(I - eta A)(y - x)| / |y - x| exactly
+    A = torch.diag(torch.tensor([0.5, 2.0, 4.0, 1.0], dtype=torch.float64))
+    field = FunctionScore(lambda x, s: -x @ A.T, dtype="float64", device="cpu")
+    x, y = torch.randn(5, 4, generator=gen, dtype=torch.float64), torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    eta = 0.7
+    M = torch.eye(4, dtype=torch.float64) - eta * A
+    expect = ((y - x) @ M.T).norm(dim=1) / (y - x).norm(dim=1)
+    torch.testing.assert_close(gamma_ex(score_step(field, 1.0, eta), x, y), expect)
+    # isotropic: |1 - eta a|
+    iso = FunctionScore(lambda x, s: -3.0 * x, dtype="float64", device="cpu")
+    torch.testing.assert_close(gamma_ex(score_step(iso, 1.0, 0.5), x, y), torch.full((5,), 0.5, dtype=torch.float64))
+    with pytest.raises(ShapeError):
+        gamma_ex(score_step(iso, 1.0, 0.5), x, y[:2])
+
+
+def test_gamma_ex_two_point_esf_exact_and_large(gen):
+    d = 64
+    mu = torch.randn(2, d, generator=gen, dtype=torch.float64)
+    esf = EmpiricalScore(mu, dtype="float64", device="cpu")
+    sigma, eta = 0.4, 0.4 ** 2 * 0.5
+    x, y = mirror_pair(mu[:1].repeat(4, 1), mu[1:].repeat(4, 1), 0.9, perp=sigma * d ** 0.5, generator=gen)
+    g = gamma_ex(score_step(esf, sigma, eta), x, y)
+    torch.testing.assert_close(g, two_point_esf_gamma(x, y, mu[:1].repeat(4, 1), mu[1:].repeat(4, 1), sigma, eta))
+    assert float(g.min()) > 5.0        # near-tie pair at small sigma is blown apart (expansive)
+
+
+def test_spectral_norm_vs_dense_jacobian(gen):
+    d = 6
+    train = torch.randn(5, d, generator=gen, dtype=torch.float64)
+    x = train[:3] + 0.5 * torch.randn(3, d, generator=gen, dtype=torch.float64)
+    fields = [(EmpiricalScore(train, dtype="float64", device="cpu"), 0.7),
+              (UnconditionalEmpiricalScore(train, sigma_min=0.1, sigma_max=5.0, dtype="float64", device="cpu"), 0.7),
+              (UnconditionalEmpiricalScore(train, mode="optimal", temperature=3.0, dtype="float64", device="cpu"), 0.7)]
+    eta = 0.2
+    for field, sigma in fields:
+        est = spectral_norm(field, x, sigma, eta, n_iter=500, tol=1e-6, generator=gen)
+        for n in range(3):
+            J = torch.autograd.functional.jacobian(
+                lambda z: field.score(z[None], torch.tensor([sigma], dtype=torch.float64))[0], x[n])
+            ref = torch.linalg.matrix_norm(torch.eye(d, dtype=torch.float64) + eta * J, ord=2)
+            assert float(est[n]) == pytest.approx(float(ref), rel=1e-5)
