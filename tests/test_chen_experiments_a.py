@@ -57,3 +57,16 @@ def test_chen_fig4_smoke(tmp_path):
     assert claims["spl_matches_theory"]["value"] < 0.08          # 400 samples: ~3.5 standard errors
     assert (tmp_path / "chen-fig4" / "denoising.gif").read_bytes()[:3] == b"GIF"
     assert any(f["path"] == "denoising.gif" for f in res["figures"])
+
+
+def test_single_thread_restores_setting():
+    import torch
+
+    from smoothscore.experiments._chen_common import single_thread
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with single_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before

@@ -125,7 +125,7 @@ def _smoke(tmp_path, name, overrides):
 
 
 def test_smoke_chen_early_stopping(tmp_path):
-    res = _smoke(tmp_path, "chen-early-stopping", {"n_samples": 600, "n_steps": 40, "t_stops": [1e-3, 1e-2]})
+    res = _smoke(tmp_path, "chen-early-stopping", {"n_samples": 400, "n_steps": 30, "t_stops": [1e-3, 1e-2]})
     ids = {c["id"] for c in res["claims"]}
     assert ids == {"esf_isotropic", "esf_noise_scale", "esf_no_gap_mass", "smoothed_anisotropic",
                    "smoothed_anisotropic_at_t_stop", "smoothed_gap_mass"}
@@ -137,7 +137,7 @@ def test_smoke_chen_fig1(tmp_path):
     from smoothscore.experiments.base import load_all
 
     net = dict(load_all().get("chen-fig1").presets["quick"]["net"], **_TINY_NET)
-    res = _smoke(tmp_path, "chen-fig1", {"n_samples": 500, "n_steps": 40, "net": net})
+    res = _smoke(tmp_path, "chen-fig1", {"n_samples": 300, "n_steps": 25, "net": net})
     assert {c["id"] for c in res["claims"]} == {"esf_memorizes", "smoothed_matches_theory", "nn_interpolates",
                                                 "nn_subspace"}
     assert next(c for c in res["claims"] if c["id"] == "esf_memorizes")["passed"]

@@ -4,11 +4,21 @@ import pytest
 import torch
 
 from smoothscore.errors import ConfigError, ShapeError
-from smoothscore.metrics.expansiveness import (gamma_ex, mirror_pair, score_step, spectral_norm,
+from smoothscore.metrics.expansiveness import (closest_pairs, expansiveness_profile, gamma_ex, mirror_pair,
+                                               score_step, spectral_norm,
                                                two_point_esf_gamma)
 from smoothscore.scores.base import FunctionScore
 from smoothscore.scores.empirical import EmpiricalScore
 from smoothscore.scores.unconditional import UnconditionalEmpiricalScore
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids thread hand-off stalls on a loaded 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_mirror_pair_geometry(gen):
@@ -56,15 +66,31 @@ def test_gamma_ex_two_point_esf_exact_and_large(gen):
 def test_spectral_norm_vs_dense_jacobian(gen):
     d = 6
     train = torch.randn(5, d, generator=gen, dtype=torch.float64)
-    x = train[:3] + 0.5 * torch.randn(3, d, generator=gen, dtype=torch.float64)
+    # near midpoints of training pairs: a clear spectral gap (top two singular values >= 17% apart)
+    x = 0.5 * (train[:3] + train[1:4]) + 0.1 * torch.randn(3, d, generator=gen, dtype=torch.float64)
     fields = [(EmpiricalScore(train, dtype="float64", device="cpu"), 0.7),
               (UnconditionalEmpiricalScore(train, sigma_min=0.1, sigma_max=5.0, dtype="float64", device="cpu"), 0.7),
               (UnconditionalEmpiricalScore(train, mode="optimal", temperature=3.0, dtype="float64", device="cpu"), 0.7)]
     eta = 0.2
     for field, sigma in fields:
-        est = spectral_norm(field, x, sigma, eta, n_iter=500, tol=1e-6, generator=gen)
+        est = spectral_norm(field, x, sigma, eta, n_iter=200, tol=1e-7, generator=gen)
         for n in range(3):
             J = torch.autograd.functional.jacobian(
                 lambda z: field.score(z[None], torch.tensor([sigma], dtype=torch.float64))[0], x[n])
             ref = torch.linalg.matrix_norm(torch.eye(d, dtype=torch.float64) + eta * J, ord=2)
-            assert float(est[n]) == pytest.approx(float(ref), rel=1e-5)
+            assert float(est[n]) == pytest.approx(float(ref), rel=1e-6)
+
+
+def test_expansiveness_profile_linear_field(gen):
+    # s(x) = -a x: gamma_ex = |1 - eta a| and ||I + eta J|| = |1 - eta a| exactly, at every sigma
+    train = torch.randn(12, 9, generator=gen, dtype=torch.float64)
+    field = FunctionScore(lambda x, s: -2.0 * x, dtype="float64", device="cpu")
+    prof = expansiveness_profile(field, train, [0.1, 0.3], eta_factor=1.0, ratio=0.9, n_queries=4, iters=5,
+                                 generator=gen)
+    for s, g, sn in zip(prof["sigma"], prof["gamma_ex"], prof["spectral_norm"]):
+        assert g == pytest.approx(abs(1 - 2.0 * s * s), rel=1e-9)
+        assert sn == pytest.approx(abs(1 - 2.0 * s * s), rel=1e-9)
+    mu0, mu1 = closest_pairs(train, 3)
+    gaps = (mu0 - mu1).norm(dim=1)
+    allgap = torch.cdist(train, train) + torch.eye(12, dtype=torch.float64) * 1e9
+    assert float(gaps[0]) == pytest.approx(float(allgap.min()))

@@ -21,19 +21,20 @@ def brute_score(x, train, sigmas, T=1.0, logq=None):
     """sum_ij w_ij (mu_j - x)/sigma_i^2 with w ∝ (lambda_i q_i N(x; mu_j, sigma_i^2))^(1/T), lambda = sigma^2."""
     d = x.shape[1]
     x, train = x.numpy(), train.numpy()
+    sigmas = np.asarray(sigmas, dtype=np.float64)
     out = np.zeros_like(x)
     logq = np.zeros(len(sigmas)) if logq is None else logq
+    lam = 2 * np.log(sigmas) + logq - d * np.log(sigmas)
     for n in range(x.shape[0]):
-        terms, vecs = [], []
+        terms, coef = [], []
         for j in range(train.shape[0]):
             r2 = ((x[n] - train[j]) ** 2).sum()
-            for i, s in enumerate(sigmas):
-                terms.append((2 * math.log(s) + logq[i] - d * math.log(s) - r2 / (2 * s * s)) / T)
-                vecs.append((train[j] - x[n]) / s ** 2)
-        t = np.array(terms)
+            terms.append((lam - r2 / (2 * sigmas ** 2)) / T)          # all levels i of centre j
+            coef.append(1.0 / sigmas ** 2)
+        t = np.array(terms)                                           # (M, L)
         w = np.exp(t - t.max())
         w /= w.sum()
-        out[n] = (w[:, None] * np.array(vecs)).sum(0)
+        out[n] = ((w * np.array(coef)).sum(1)[:, None] * (train - x[n])).sum(0)
     return out
 
 
@@ -163,3 +164,21 @@ def test_float32_default_and_top_level_name():
     f = ss.UnconditionalEmpiricalScore(train.float(), device="cpu")
     out = f.score(x.float())
     assert out.dtype == torch.float32 and out.shape == x.shape
+
+
+@pytest.mark.parametrize("mode", ["exact", "optimal"])
+def test_neighbour_restricted_equals_brute_force_over_k_nearest(mode):
+    train, x = _data()
+    k = 3
+    sig = np.geomspace(0.1, 4.0, 7)
+    f = UnconditionalEmpiricalScore(train, sigmas=sig, mode=mode, temperature=2.0, k_neighbors=k, dtype="float64",
+                                    device="cpu")
+    out = f.score(x).numpy()
+    for n in range(x.shape[0]):
+        near = (train - x[n]).norm(dim=1).argsort()[:k]
+        sub = UnconditionalEmpiricalScore(train[near], sigmas=sig, mode=mode, temperature=2.0, dtype="float64",
+                                          device="cpu")
+        np.testing.assert_allclose(out[n], sub.score(x[n:n + 1]).numpy()[0], rtol=1e-10, atol=1e-12)
+    if mode == "exact":                       # and against the float64 brute-force sum over those k centres
+        near0 = (train - x[0]).norm(dim=1).argsort()[:k]
+        np.testing.assert_allclose(out[0], brute_score(x[:1], train[near0], sig, 2.0)[0], rtol=1e-9, atol=1e-10)

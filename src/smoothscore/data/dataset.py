@@ -57,7 +57,9 @@ class Dataset:
             n_test = int(round(test_fraction * idx.numel()))
             te.append(idx[:n_test])
             tr.append(idx[n_test:])
-        return self.subset(torch.cat(tr)), self.subset(torch.cat(te))
+        tr, te = torch.cat(tr), torch.cat(te)   # shuffled so that any prefix mixes the classes
+        return (self.subset(tr[torch.randperm(tr.numel(), generator=g)]),
+                self.subset(te[torch.randperm(te.numel(), generator=g)]))
 
 
 def load_array_file(path: str | Path, key: Optional[str] = None) -> Dataset:

@@ -4,6 +4,7 @@ Sections are owned by different experiment modules; each is clearly delimited. A
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -15,7 +16,8 @@ import torch
 # ==================================================================================================================
 
 def noised_training_samples(train: torch.Tensor, t0: float, n: int, generator: torch.Generator) -> torch.Tensor:
-    """``n`` draws from ``p_t0 = (1/n_train) sum_k N(y_k, t0 I)`` (Paper A, Sec. 2): the start of every denoising run."""
+    """``n`` draws from ``p_t0 = (1/n_train) sum_k N(y_k, t0 I)`` (Paper A, Sec. 2): where every denoising run
+    starts."""
     idx = torch.randint(train.shape[0], (int(n),), generator=generator)
     return train[idx] + math.sqrt(t0) * torch.randn((int(n),) + tuple(train.shape[1:]), generator=generator,
                                                     dtype=train.dtype)
@@ -112,3 +114,23 @@ def _unpack_sample(out, snapshot_ts):
     if not snapshot_ts:
         return out, {}
     return out.x, {t: out.snapshots[math.sqrt(t)] for t in snapshot_ts}
+
+
+# ==================================================================================================================
+# chen-fig2 / chen-fig3 / chen-fig4 section (docs/paper-a.md).
+# ==================================================================================================================
+
+@contextlib.contextmanager
+def single_thread():
+    """Run a block with one intra-op CPU thread, restoring the previous setting afterwards.
+
+    The Paper A experiments work on small tensors (a few thousand 1-D/2-D samples, width-256 nets), where intra-op
+    threading buys nothing and, on a busy machine, costs a lot: chen-fig2's quick preset took 28 s with one thread
+    and 360 s with two on 2 shared, oversubscribed cores (measured). GPU work is unaffected.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

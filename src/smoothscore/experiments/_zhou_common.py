@@ -2,7 +2,15 @@
 trace, sample summaries and small trained networks.
 
 (Two sessions worked in this area at once: ``digits_split``, ``sigma_star_run`` and ``sample_report`` serve
-``zhou_collapse``; keep their signatures.)"""
+``zhou_collapse``; keep their signatures.)
+
+NOTE between the two parallel sessions on issue 5 (h5a / h5b), to stop overwriting each other:
+h5b (from 13:10) keeps: scores/unconditional.py, theory/dominance.py, sampling/sigma_star.py,
+metrics/expansiveness.py (incl. ``expansiveness_profile`` used by zhou_expansiveness), zhou_ode_overshoot.py and
+tests/test_unconditional.py, test_zhou_theory.py, test_expansiveness.py, test_sigma_star.py.
+h5a keeps: scores/temperature.py, zhou_collapse.py, zhou_dominance.py, zhou_expansiveness.py, docs/paper-b.md and
+tests/test_zhou_experiments_a.py (smoke tests of all four; h5b adds nothing there). Edit the other's files only by
+appending a clearly separate function."""
 from __future__ import annotations
 
 from typing import Dict, List
@@ -61,12 +69,19 @@ def init_noise(ctx, n: int, shape, sigma: float, offset: int = 1) -> torch.Tenso
 def run_sampler(field, x0, sigmas, method: str, *, index: NeighborIndex, generator=None, **options):
     """Sample and record the median / per-sample nearest-training-point distance after every step.
 
-    Returns ``(samples, trace)`` with ``trace = {"step": [...], "median": [...], "per_sample": (steps, N)}``."""
+    Returns ``(samples, trace)`` with ``trace = {"median": [...], "per_sample": (steps, N)}``."""
     per: List[torch.Tensor] = []
 
     def cb(info):
-        per.append(index.search(info["x"].detach().cpu().float(), 1)[0][:, 0])
+        x = info["x"].detach().cpu().float()
+        ok = torch.isfinite(x.reshape(x.shape[0], -1)).all(1)
+        dist = torch.full((x.shape[0],), float("inf"), dtype=torch.float64)   # a diverged sample counts as inf
+        if bool(ok.any()):
+            dist[ok] = index.search(x[ok], 1)[0][:, 0]
+        per.append(dist)
 
+    if method == "sigma_star":
+        options.setdefault("index", index)
     out = sample(field, x0, sigmas, method=method, generator=generator, callback=cb, **options).cpu()
     ps = torch.stack(per) if per else torch.zeros(0, x0.shape[0], dtype=torch.float64)
     return out, {"median": ps.median(dim=1).values.tolist(), "per_sample": ps}
@@ -88,20 +103,3 @@ def train_mlp(ctx, train: torch.Tensor, conditioned: bool, *, steps: int, width:
                                               seed=ctx.seed + offset), progress=False)
     return NeuralScore(res.ema, device="cpu")
 
-
-# ---------------------------------------------------------------- zhou-collapse / zhou-ode-overshoot helpers (H5a)
-def sigma_star_run(field, train, x0, *, alpha: float, n_steps: int, index: NeighborIndex):
-    """The adaptive sigma* sampler (``sampling/sigma_star.py``) from ``x0`` for ``n_steps`` steps."""
-    return sample(field, x0, [1.0, 0.5], method="sigma_star", index=index, alpha=alpha, n_steps=n_steps).cpu()
-
-
-def sample_report(samples, train, test) -> Dict[str, float]:
-    """Memorized fraction (d1/d2 < 1/3), median distance to the training set, and as a quality measure the median
-    distance to the nearest *held-out test* image divided by the test images' own median distance to the training
-    set (``quality_ratio`` ~ 1: samples are as close to unseen digits as real digits are to the training set)."""
-    summ = distance_summary(samples, train)
-    out = {"memorized_fraction": memorization_fraction(samples, train), "nn_train_median": summ["median"],
-           "nn_train_per_sqrt_d": summ["median_per_sqrt_dim"], "nn_test_median": distance_summary(samples, test)["median"],
-           "test_to_train_median": distance_summary(test, train)["median"]}
-    out["quality_ratio"] = out["nn_test_median"] / out["test_to_train_median"]
-    return out

@@ -64,6 +64,13 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
 )
 def run(ctx) -> None:
     """Exact-ESF flow stopped at t_stop vs Smoothed PL-ESF: tangential and normal spread around the training points."""
+    from ._chen_common import single_thread
+
+    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+        _run(ctx)
+
+
+def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
     from ..scores.empirical import EmpiricalScore

@@ -73,6 +73,13 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
 )
 def run(ctx) -> None:
     """Train one two-layer ReLU net per weight decay; fit the Smoothed PL-ESF delta to each."""
+    from ._chen_common import single_thread
+
+    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+        _run(ctx)
+
+
+def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
     from ..theory.smoothing_loss import esf_1d, loss_Lt, r_numeric, r_smoothed_pl, smoothed_pl_1d

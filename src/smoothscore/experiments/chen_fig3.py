@@ -52,6 +52,13 @@ def flow_with_snapshots(field, x0: torch.Tensor, sigmas: torch.Tensor, stride: i
 )
 def run(ctx) -> None:
     """Phase diagram with Heun-simulated trajectories; interpolating mass and in-gap density vs closed form."""
+    from ._chen_common import single_thread
+
+    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+        _run(ctx)
+
+
+def _run(ctx) -> None:
     import matplotlib.pyplot as plt
     from scipy.stats import kstest
 

@@ -87,6 +87,13 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
 )
 def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""
+    from ._chen_common import single_thread
+
+    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+        _run(ctx)
+
+
+def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
     from ..scores.empirical import EmpiricalScore

@@ -92,6 +92,13 @@ _NET = {"model": "mlp", "depth": 2, "width": 128, "batch": 256, "lr": 1e-3, "par
 )
 def run(ctx) -> None:
     """n points evenly spaced on the unit circle: NN-learned (no weight decay) vs exact ESF denoising and fields."""
+    from ._chen_common import single_thread
+
+    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+        _run(ctx)
+
+
+def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
     from ..data import circle_points
@@ -193,7 +200,8 @@ def run(ctx) -> None:
     ctx.save_figure(fig, "circle_fields", f"n = {n} points on the unit circle. Top: samples of p_t0, then the end of "
                     "denoising with the NN-learned score (interpolates along the polygon/circle) and with the exact "
                     "ESF (returns to the training points). Bottom: NN score vs ESF at t0/8 as vector fields (arrow "
-                    "length proportional to magnitude, normalised per panel by its 95th percentile within 0.3 of the circle "
+                    "length proportional to magnitude, normalised per panel by its 95th percentile within 0.3 of the "
+                    "circle "
                     "and clipped; colour by "
                     "angular direction: red clockwise, blue counter-clockwise), and the tangential score along the "
                     "unit circle.")

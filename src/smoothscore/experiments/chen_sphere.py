@@ -85,8 +85,8 @@ def _measure(x: torch.Tensor, basis: torch.Tensor, sub_train: torch.Tensor):
 
 #: score-net settings shared by both depths: sigma * score output, sigma^2-weighted DSM, sigma log-uniform on
 #: [sqrt(t_min), 0.3] (about twice sqrt(t0): the range the sampler visits), Adam, no weight decay
-_NET = {"model": "mlp", "batch": 256, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt(1e-5), "sigma_max": 0.3,
-        "weight_decay": 0.0}
+_NET = {"model": "mlp", "batch": 256, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt(1e-5),
+        "sigma_max": 0.3, "weight_decay": 0.0}
 
 
 @experiment(
@@ -94,16 +94,23 @@ _NET = {"model": "mlp", "batch": 256, "lr": 1e-3, "param": "sigma_score", "sigma
     title="Paper A (later version): ReLU score nets on a sphere in R^20 interpolate along the sphere",
     groups=("chen", "paper-a"),
     presets={
-        "quick": {"n_points": 32, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 2000, "n_steps": 120,
+        "quick": {"n_points": 16, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 2000, "n_steps": 120,
                   "nets": {"2-layer": dict(_NET, model="two-layer", width=512, steps=3000, lr=2e-3),
-                           "3-layer": dict(_NET, depth=2, width=256, steps=3000)}},
-        "paper": {"n_points": 32, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 10000, "n_steps": 300,
+                           "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512)}},
+        "paper": {"n_points": 16, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 10000, "n_steps": 300,
                   "nets": {"2-layer": dict(_NET, model="two-layer", width=2048, steps=10000, lr=2e-3, batch=1024),
                            "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024)}},
     },
 )
 def run(ctx) -> None:
     """Points on S^2 in R^20: exact ESF vs 2- and 3-layer ReLU score nets; stereographic projection of samples."""
+    from ._chen_common import single_thread
+
+    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+        _run(ctx)
+
+
+def _run(ctx) -> None:
     import matplotlib.pyplot as plt
     from matplotlib import colors
 
@@ -118,7 +125,8 @@ def run(ctx) -> None:
     basis = subspace_basis(train, 3)
     sub_train = train.double() @ basis
     ctx.metric("sphere_radius_of_training_points", sub_train.norm(dim=1).mean())
-    ctx.metric("nearest_neighbour_spacing", torch.cdist(sub_train, sub_train).fill_diagonal_(math.inf).min(1).values.mean())
+    spacing = torch.cdist(sub_train, sub_train).fill_diagonal_(math.inf).min(1).values
+    ctx.metric("nearest_neighbour_spacing", spacing.mean())
     pole = projection_pole(sub_train)
     x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
 
@@ -155,7 +163,7 @@ def run(ctx) -> None:
         z = stereographic(c, pole).numpy()
         a = ax[0, j]
         a.scatter(tp[:, 0], tp[:, 1], marker="o", facecolors="none", edgecolors="r", s=45, lw=1.2,
-                  label="training points", zorder=3)
+                  label="training points", zorder=5)
         sc = a.scatter(z[:, 0], z[:, 1], c=d_train.clamp(r_min, 1).numpy(), cmap="viridis", norm=norm, s=3,
                        rasterized=True, zorder=4)
         a.set_xlim(-2.5, 2.5)

@@ -115,6 +115,7 @@ def run(ctx):
     ax[1].set_xlabel("exact adjacent-level weight ratio")
     ax[1].set_ylabel("gamma_sigma closed form")
     ax[1].set_title(f"sigma-domination, {c['n_levels']} levels", fontsize=9)
+    fig.tight_layout()
     ctx.save_figure(fig, "dominance", "Left: median (band: quartiles) top-1 ESF weight for x = mu + sigma z; the "
                     "dashed line is the predicted domination level. Right: gamma_sigma closed form vs exact "
                     "adjacent-level weight ratios of p_MN.")

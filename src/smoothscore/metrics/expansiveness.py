@@ -123,6 +123,55 @@ def spectral_norm(field, x: torch.Tensor, sigma: float, eta: float, *, n_iter: i
     return est.double()
 
 
+def closest_pairs(train: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n`` training points with the smallest nearest-neighbour gap and their nearest neighbours
+    ``(mu0, mu1)`` (each pair once), the pairs gamma_ex is measured on."""
+    from .neighbors import NeighborIndex
+
+    dist, idx = NeighborIndex(train).search(train, 2)
+    order = dist[:, 1].argsort()
+    seen, i0, i1 = set(), [], []
+    for a in order.tolist():
+        b = int(idx[a, 1])
+        if (min(a, b), max(a, b)) in seen:
+            continue
+        seen.add((min(a, b), max(a, b)))
+        i0.append(a)
+        i1.append(b)
+        if len(i0) == n:
+            break
+    return train[i0], train[i1]
+
+
+def expansiveness_profile(field, train: torch.Tensor, sigmas, *, eta_factor: float = 0.5, ratio: float = 0.9,
+                          n_queries: int = 16, iters: int = 15, generator: torch.Generator | None = None) -> dict:
+    """Median gamma_ex and median spectral norm of ``I + eta J`` per noise level for the step
+    ``x + eta s(x, sigma)``, ``eta = eta_factor sigma^2``.
+
+    gamma_ex: mirror pairs on the ``n_queries`` closest training pairs with ``|x - mu0| = ratio |x - mu1|`` and
+    perpendicular offset ``sigma sqrt(d)`` (NaN where that ratio is unreachable). Spectral norm: at
+    ``x = mu + sigma z`` for ``n_queries`` training points ``mu``. Returns ``{"sigma", "gamma_ex", "spectral_norm"}``
+    (lists over ``sigmas``)."""
+    dtype = getattr(field, "dtype", torch.float32)
+    tr = torch.as_tensor(train).to(dtype)
+    d = tr[0].numel()
+    n = min(n_queries, tr.shape[0] // 2)
+    mu0, mu1 = closest_pairs(tr, n)
+    pick = torch.randperm(tr.shape[0], generator=generator)[:n_queries]
+    out = {"sigma": [float(s) for s in sigmas], "gamma_ex": [], "spectral_norm": []}
+    for s in out["sigma"]:
+        eta = eta_factor * s * s
+        try:
+            x, y = mirror_pair(mu0, mu1, ratio, s * math.sqrt(d), generator=generator)
+            out["gamma_ex"].append(float(gamma_ex(score_step(field, s, eta), x, y).median()))
+        except ConfigError:
+            out["gamma_ex"].append(float("nan"))
+        z = torch.randn(tr[pick].shape, generator=generator, dtype=dtype)
+        sn = spectral_norm(field, tr[pick] + s * z, s, eta, n_iter=iters, generator=generator)
+        out["spectral_norm"].append(float(sn.median()))
+    return out
+
+
 def esf_jacobian_norm_bound(sigma: float) -> float:
     """``|J| <= 1/sigma^2`` scale of the conditioned ESF Jacobian ``-(1/sigma^2)[I - Cov_w/sigma^2]`` away from ties
     (reference scale for plots)."""

@@ -20,10 +20,14 @@ from .base import randn_like, samplers
 
 
 def sample_sigma_star(x: torch.Tensor, index: NeighborIndex) -> torch.Tensor:
-    """``|x - mu_nn| / sqrt(d)`` per sample, shape ``(N,)`` in ``x``'s dtype/device."""
-    dist, _ = index.search(x.detach().cpu(), 1)
-    d = x[0].numel()
-    return (dist[:, 0] / d ** 0.5).to(dtype=x.dtype, device=x.device)
+    """``|x - mu_nn| / sqrt(d)`` per sample, shape ``(N,)`` in ``x``'s dtype/device; 0 for a non-finite
+    (diverged) sample, which then stays as it is."""
+    xc = x.detach().cpu()
+    ok = torch.isfinite(xc.reshape(xc.shape[0], -1)).all(1)
+    dist = torch.zeros(xc.shape[0], dtype=torch.float64)
+    if bool(ok.any()):
+        dist[ok] = index.search(xc[ok], 1)[0][:, 0]
+    return (dist / x[0].numel() ** 0.5).to(dtype=x.dtype, device=x.device)
 
 
 @samplers.register("sigma_star")
@@ -38,14 +42,15 @@ def sigma_star_sampler(field, x, sigmas, *, generator=None, hook, train=None, in
     n = len(sigmas) - 1 if n_steps is None else int(n_steps)
     for i in range(n):
         s_star = sample_sigma_star(x, index)
-        moving = (s_star > 0).to(x.dtype)
-        s_eval = s_star.clamp_min(torch.finfo(x.dtype).tiny)
-        score = field.score(x, s_eval).to(x.dtype)
-        scale = (alpha * s_star ** 2 * moving).reshape(-1, *([1] * (x.dim() - 1)))
-        den = x + (s_star ** 2).reshape(scale.shape) * score
-        x = x + scale * score
+        mv = s_star > 0                                  # sigma* = 0: on a training point (or diverged)
+        score = torch.zeros_like(x)
+        if bool(mv.any()):
+            score[mv] = field.score(x[mv], s_star[mv]).to(x.dtype)
+        s2 = (s_star ** 2).reshape(-1, *([1] * (x.dim() - 1)))
+        den = x + s2 * score
+        x = x + alpha * s2 * score
         if noise > 0:
-            x = x + noise * (alpha ** 0.5) * (s_star * moving).reshape(scale.shape) * randn_like(x, generator)
+            x = x + noise * (alpha ** 0.5) * s2.sqrt() * randn_like(x, generator)
         s_now = float(s_star.median())          # the hook reports the median sigma* as both levels
         hook(min(i, len(sigmas) - 2), s_now, s_now, x, den)
     return x

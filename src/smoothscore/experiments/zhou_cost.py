@@ -1,0 +1,136 @@
+"""Experiment ``zhou-cost``: seconds and memory per training step of Paper B's four methods (its Table 2, as ratios).
+
+Conditioning (Eq. 8), unconditioning (Eq. 9), and temperature smoothing (Eq. 11) with precomputed pixel-space and
+feature-space neighbour lists (the lists are built once before timing, as in training, so a step does no search over
+the whole set). All four are timed in the same run on the same data, architecture and batch; the time per step is the
+minimum over ``repeats`` blocks of ``steps`` steps (robust to other load on a shared machine).
+
+Memory per step: on CUDA ``torch.cuda.max_memory_allocated`` during the timed steps. On CPU (adopted) the bytes the
+torch allocator hands out during one step (``torch.profiler`` with ``profile_memory``; CPU tensors bypass
+``tracemalloc``) plus the ``tracemalloc`` peak of Python objects in that step.
+"""
+from __future__ import annotations
+
+import time
+import tracemalloc
+from typing import Dict
+
+import matplotlib.pyplot as plt
+import torch
+
+from .base import experiment
+from .zhou_presets import COST_PAPER, COST_QUICK, TABLE2_SECONDS
+from .zhou_small_data import METHODS, build_loss, build_net
+
+#: claim threshold (issue 3 / spec): temperature smoothing per step within this factor of unconditioned training
+COST_BOUND = 1.15
+
+
+def step_seconds(trainer, steps: int, warmup: int, repeats: int) -> float:
+    """Minimum over ``repeats`` of the mean wall time of ``steps`` consecutive ``trainer.train_step()`` calls."""
+    sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        trainer.train_step()
+    best = float("inf")
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step()
+        sync()
+        best = min(best, (time.perf_counter() - t0) / steps)
+    return best
+
+
+def step_memory(trainer) -> Dict[str, float]:
+    """Memory of one training step (see module docstring): ``peak_bytes`` and how it was measured."""
+    if trainer.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(trainer.device)
+        trainer.train_step()
+        torch.cuda.synchronize()
+        return {"peak_bytes": float(torch.cuda.max_memory_allocated(trainer.device)), "how": "cuda"}
+    from torch.profiler import ProfilerActivity, profile
+
+    tracemalloc.start()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        trainer.train_step()
+    _, py_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    alloc = sum(max(e.self_cpu_memory_usage, 0) for e in prof.key_averages())
+    return {"peak_bytes": float(alloc + py_peak), "torch_bytes": float(alloc), "python_peak_bytes": float(py_peak),
+            "how": "cpu: torch allocations per step + tracemalloc peak"}
+
+
+def _figure(rows, base):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    names = list(rows)
+    for ax, key, label in ((axes[0], "seconds", "time per step"), (axes[1], "peak_bytes", "memory per step")):
+        vals = [rows[n][key] / rows[base][key] for n in names]
+        ax.bar(range(len(names)), vals, color=[f"C{i}" for i in range(len(names))])
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([n.replace("temperature_", "temp.\n") for n in names], fontsize=8)
+        ax.set_ylabel(f"ratio to {base}")
+        ax.set_title(label)
+    if set(TABLE2_SECONDS) == {"conditioned", "unconditioned", "knn_pixel", "knn_feature"}:
+        paper = [TABLE2_SECONDS[k] / TABLE2_SECONDS["conditioned"] for k in
+                 ("conditioned", "unconditioned", "knn_pixel", "knn_feature")]
+        axes[0].plot(range(4), paper, "k*", ms=9, label="paper Table 2 (CIFAR-10, 2 GPUs)")
+        axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Training cost per step of the four methods, relative to conditioned training", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@experiment("zhou-cost", title="Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)",
+            groups=("zhou",), presets={"quick": COST_QUICK, "paper": COST_PAPER})
+def run(ctx):
+    """Seconds and memory per training step for the four methods, as ratios to conditioned training."""
+    from ..metrics.quality import train_feature_classifier
+    from ..training import TrainConfig, Trainer
+    from .zhou_small_data import load_small_data  # noqa: F401  (shared data conventions)
+    from ..data import load_dataset
+
+    c = ctx.config
+    kw = {"size": int(c["image_size"])}
+    if c["data"] in ("digits", "digits16", "digits32"):
+        kw.update(n=int(c["n_train"]), seed=ctx.seed)
+    data = load_dataset(c["data"], **kw)
+    if c.get("n_train") and len(data) > int(c["n_train"]):
+        data = data.subset(torch.arange(int(c["n_train"])))
+    x = data.x
+    ctx.metric("n_train", int(x.shape[0]))
+    ctx.metric("dimension", int(x[0].numel()))
+    cfg = dict(c, n_levels=1000, knn_variant="sigma_star")
+    enc = train_feature_classifier(data, steps=100, seed=ctx.seed, cache_dir=ctx.path("cache")).features
+    t0 = time.perf_counter()
+    losses = {m: build_loss(m, x, cfg, encoder=enc) for m in METHODS}
+    ctx.metric("knn_precompute_seconds", time.perf_counter() - t0)
+    rows = {}
+    for i, m in enumerate(METHODS):
+        torch.manual_seed(ctx.seed)
+        tr = Trainer(build_net(m, tuple(x.shape[1:]), cfg), losses[m], x,
+                     TrainConfig(steps=10 ** 9, batch_size=int(c["batch_size"]), seed=ctx.seed + i),
+                     device=ctx.device, progress=False)
+        rows[m] = {"seconds": step_seconds(tr, int(c["steps"]), int(c["warmup"]), int(c["repeats"])),
+                   **step_memory(tr)}
+    base = "conditioned"
+    for m, r in rows.items():
+        ctx.metric(f"{m}.seconds_per_step", r["seconds"])
+        ctx.metric(f"{m}.peak_bytes", r["peak_bytes"])
+        ctx.metric(f"{m}.time_ratio", r["seconds"] / rows[base]["seconds"])
+        ctx.metric(f"{m}.memory_ratio", r["peak_bytes"] / rows[base]["peak_bytes"])
+    ctx.metric("memory_measure", rows[base]["how"])
+    for k, v in TABLE2_SECONDS.items():
+        ctx.metric(f"paper_table2.{k}_ratio", v / TABLE2_SECONDS["conditioned"])
+    ctx.save_figure(_figure(rows, base), "cost", "Seconds and memory per training step relative to conditioned "
+                    "training (bars, this run); stars: the paper's Table 2 time ratios.")
+    un = rows["unconditioned"]["seconds"]
+    for m in ("temperature_pixel", "temperature_feature"):
+        ctx.claim(f"{m.replace('_', '-')}-cost", f"Temperature smoothing ({m.split('_')[1]} KNN, precomputed "
+                  f"neighbours) costs at most {COST_BOUND}x the time per step of unconditioned training",
+                  rows[m]["seconds"] / un, "<=", COST_BOUND,
+                  details=f"{rows[m]['seconds'] * 1e3:.2f} ms vs {un * 1e3:.2f} ms per step")
+    ctx.finding("table2", "Paper Table 2 (s/batch, CIFAR-10, 2 GPUs): " + ", ".join(
+        f"{k} {v}" for k, v in TABLE2_SECONDS.items()) + "; measured ratios to conditioning: " + ", ".join(
+        f"{m} {rows[m]['seconds'] / rows[base]['seconds']:.2f}" for m in rows))

@@ -1,0 +1,247 @@
+"""Experiment ``zhou-small-data``: Paper B's Cat-Caracal study on data we ship (Sec. 5, Fig. "cat-caracal").
+
+A small imbalanced real set in d >= 256 (quick preset: 150 digits of one class + 30 of a rare class, upsampled to
+16x16; any image folder with ``data: folder:PATH``). Four score networks of the same architecture are trained:
+
+* ``conditioned``: Eq. 8 (network sees sigma);
+* ``unconditioned``: Eq. 9 (no noise input at all — Noise Unconditioning);
+* ``temperature_pixel`` / ``temperature_feature``: Eq. 11 with the Eq. 10 target over the K nearest training samples
+  (pixel L2 / cosine in the feature space of the project's classifier), ``T_i = max(sigma_collapse / sigma_i, 1)``.
+
+Samplers (adopted, see docs/paper-b-training.md): the conditioned model with the EDM-scheduled Heun PF-ODE (or PC);
+unconditioned models with the adaptive sigma* sampler (the paper's fix for the scheduled-ODE overshoot) or PC.
+Reported per model: memorized fraction (d1/d2 < 1/3), Frechet distance in the classifier's feature space vs train and
+vs held-out test and their ratio (the paper's FID_test / FID_train), k-NN precision / recall, classifier confidence,
+median distances to train/test, and samples beside their top-3 training neighbours.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, Tuple
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..data import Dataset, load_dataset, load_digits
+from ..errors import ConfigError, DataError
+from ..metrics import NeighborIndex
+from ..noise import sigma_schedule
+from ..plotting import nearest_neighbor_figure
+from ..sampling import sample
+from ._zhou_common import sample_report, sigma_star_run
+from .base import experiment
+from .zhou_presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset
+
+METHODS = ("conditioned", "unconditioned", "temperature_pixel", "temperature_feature")
+#: claims' fixed thresholds: a model's FD vs train may be at most this multiple of the conditioned model's
+QUALITY_BOUND = 2.0
+
+
+# ----------------------------------------------------------------------------------------------- data
+def load_small_data(c, seed: int = 0) -> Tuple[Dataset, Dataset]:
+    """``(train, test)`` Datasets. Digits: ``n_majority`` of digit ``majority`` + ``n_rare`` of digit ``rare`` for
+    training, up to ``n_test_per_class`` held-out digits of each for testing. ``folder:PATH`` (or a paper
+    dataset): ``PATH/train`` and ``PATH/test`` when both exist, else a seeded stratified split (``test_fraction``)."""
+    spec = c.get("data") or (f"folder:data/{c['paper_dataset']}" if c.get("paper_dataset") else "digits")
+    size = int(c["image_size"])
+    if spec in ("digits", "digits16", "digits32"):
+        a, b = int(c["majority"]), int(c["rare"])
+        if a == b:
+            raise ConfigError("majority and rare digit must differ")
+        full = load_digits(size=size, classes=[a, b], seed=seed)
+        tr, te = [], []
+        for cls, n in ((a, int(c["n_majority"])), (b, int(c["n_rare"]))):
+            idx = torch.nonzero(full.labels == cls).flatten()
+            if n + 2 > idx.numel():
+                raise ConfigError(f"digit {cls} has {idx.numel()} images; {n} for training leaves too few to test")
+            tr.append(idx[:n])
+            te.append(idx[n: n + int(c["n_test_per_class"])])
+        return full.subset(torch.cat(tr)), full.subset(torch.cat(te))
+    if not spec.startswith("folder:"):
+        raise ConfigError(f"zhou-small-data needs data 'digits' or 'folder:PATH'; got {spec!r}")
+    root = Path(spec[len("folder:"):])
+    if not root.is_dir():
+        raise DataError(f"image folder not found: {root} (download the dataset there, or set data=folder:PATH)")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        train = load_dataset(f"folder:{root / 'train'}", size=size)
+        test = load_dataset(f"folder:{root / 'test'}", size=size)
+    else:
+        train, test = load_dataset(spec, size=size).split(float(c.get("test_fraction") or 0.2), seed=seed)
+    if c.get("max_train"):
+        train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+                             [: int(c["max_train"])])
+    return train, test
+
+
+# ----------------------------------------------------------------------------------------------- training
+def build_loss(method: str, train: torch.Tensor, c, encoder=None, cache_dir=None):
+    """The loss of ``method`` (Eq. 8, Eq. 9 or Eq. 11 with a precomputed pixel / feature KNN cache)."""
+    from ..training import ConditionedDSM, KNNCache, TemperatureKNNLoss, UnconditionedDSM
+
+    lv = (float(c["sigma_min"]), float(c["sigma_max"]), c.get("n_levels"))
+    if method == "conditioned":
+        return ConditionedDSM(*lv)
+    if method == "unconditioned":
+        return UnconditionedDSM(*lv)
+    if method in ("temperature_pixel", "temperature_feature"):
+        space = method.split("_")[1]
+        knn = KNNCache(train, k=int(c["k"]), space=space, encoder=encoder if space == "feature" else None,
+                       cache_dir=cache_dir)
+        return TemperatureKNNLoss(knn=knn, sigma_collapse=float(c["sigma_collapse"]), variant=c["knn_variant"],
+                                  sigma_min=lv[0], sigma_max=lv[1], n_levels=lv[2])
+    raise ConfigError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+
+
+def build_net(method: str, shape, c):
+    from ..nets import build_model
+
+    kw = {"width": int(c["width"]), "depth": int(c["depth"])} if c["model"] == "mlp" else {"base": int(c["base"])}
+    return build_model(c["model"], shape, conditioning="sigma" if method == "conditioned" else "none", **kw)
+
+
+def train_method(ctx, method: str, train: torch.Tensor, loss, offset: int):
+    """Train one model (same seed, architecture and schedule for every method); returns ``(NeuralScore, seconds)``."""
+    from ..scores.neural import NeuralScore
+    from ..training import TrainConfig, train as fit
+
+    c = ctx.config
+    torch.manual_seed(ctx.seed * 7919 + offset)
+    model = build_net(method, tuple(train.shape[1:]), c)
+    cfg = TrainConfig(steps=int(c["steps"]), batch_size=int(c["batch_size"]), lr=float(c["lr"]),
+                      ema_decay=float(c["ema_decay"]), seed=ctx.seed + offset)
+    t0 = time.perf_counter()
+    res = fit(model, loss, train, cfg, device=ctx.device, progress=ctx.progress)
+    return NeuralScore(res.ema, device=ctx.device), time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------------------------- sampling
+def draw_samples(ctx, field, method: str, train: torch.Tensor, index: NeighborIndex) -> torch.Tensor:
+    """Samples of one model: ``cond_sampler`` (heun / pc) for the conditioned model, ``uncond_sampler``
+    (sigma_star / pc) for the others; all start from the same seeded noise at ``sigma_init``; clamped to [-1, 1]."""
+    c = ctx.config
+    g = ctx.generator(1)
+    x0 = float(c["sigma_init"]) * torch.randn(int(c["n_samples"]), *train.shape[1:], generator=g)
+    x0 = x0.to(ctx.device)
+    kind = c["cond_sampler"] if method == "conditioned" else c["uncond_sampler"]
+    with torch.no_grad():
+        if kind == "sigma_star":
+            out = sigma_star_run(field, train, x0, alpha=float(c["sigma_star_alpha"]),
+                                 n_steps=int(c["sigma_star_steps"]), index=index, generator=ctx.generator(2))
+        elif kind in ("heun", "pc"):
+            n = int(c["cond_steps"] if kind == "heun" else c["pc_steps"])
+            sig = sigma_schedule("edm" if kind == "heun" else "geometric", n, float(c["sigma_min"]),
+                                 float(c["sigma_init"]), append_zero=kind == "heun")
+            opts = {"snr": float(c["snr"])} if kind == "pc" else {}
+            out = sample(field, x0, sig, method=kind, generator=ctx.generator(2, device=ctx.device), **opts)
+        else:
+            raise ConfigError(f"unknown sampler {kind!r} for zhou-small-data; known: heun, pc, sigma_star")
+    return out.detach().cpu().float().clamp(-1, 1)
+
+
+# ----------------------------------------------------------------------------------------------- report
+def _summary_figure(rows: Dict[str, Dict[str, float]]):
+    keys = [("memorized_fraction", "memorized fraction (d1/d2 < 1/3)"), ("fd_train", "Frechet dist. vs train"),
+            ("fd_ratio", "FD_test / FD_train"), ("precision", "precision"), ("recall", "recall")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 3.2))
+    names = list(rows)
+    for ax, (k, label) in zip(axes, keys):
+        ax.bar(range(len(names)), [rows[n].get(k, float("nan")) for n in names], color=[f"C{i}" for i in range(4)])
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([n.replace("temperature_", "temp.\n") for n in names], fontsize=7)
+        ax.set_title(label, fontsize=9)
+    fig.suptitle("Small imbalanced set: memorization and feature-space quality per training method", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _paper_findings(ctx, rows):
+    """Table 1 of the paper beside the measured Frechet distances (feature space of our classifier, not Inception:
+    the numbers are not on one scale; the comparison is of the ordering)."""
+    ds = ctx.config.get("paper_dataset")
+    if ds not in TABLE1:
+        return
+    ref = TABLE1[ds]
+    temp_rows = [k for k in ref if k.startswith("temperature")]
+    pairs = {"conditioned": ref["conditioned"], "unconditioned": ref["unconditioned"],
+             "temperature_pixel": ref[temp_rows[-1]]["pixel"], "temperature_feature": ref[temp_rows[-1]]["feature"]}
+    for m, (ftr, fte) in pairs.items():
+        got = rows[m]
+        ctx.metric(f"paper_fid_train_{m}", ftr)
+        ctx.metric(f"paper_fid_test_{m}", fte)
+        ctx.finding(f"table1-{m}", f"{ds} {m}: paper FID train/test {ftr} / {fte}; measured FD train/test "
+                    f"{got['fd_train']:.3g} / {got.get('fd_test', float('nan')):.3g} (classifier features)",
+                    {"paper": [ftr, fte], "measured": [got["fd_train"], got.get("fd_test")]})
+
+
+@experiment("zhou-small-data", title="Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed "
+            "networks (Cat-Caracal study)", groups=("zhou",),
+            presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"),
+                     "paper-celeba64": paper_preset("celeba64")})
+def run(ctx):
+    """Train the four models on the same small imbalanced set; memorization and feature-space quality of samples."""
+    from ..metrics.quality import QualityScorer
+
+    c = ctx.config
+    if c.get("paper_dataset") and c["paper_dataset"] not in PAPER_DATASETS:
+        raise ConfigError(f"paper_dataset must be one of {', '.join(PAPER_DATASETS)}; got {c['paper_dataset']!r}")
+    unknown = [m for m in c.get("methods", METHODS) if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    train_ds, test_ds = load_small_data(c, ctx.seed)
+    train, test = train_ds.x, test_ds.x
+    d = int(train[0].numel())
+    ctx.metric("dimension", d)
+    ctx.metric("n_train", len(train_ds))
+    ctx.metric("n_test", len(test_ds))
+    if train_ds.labels is not None:
+        ctx.metric("train_class_counts", {int(k): int((train_ds.labels == k).sum()) for k in train_ds.labels.unique()})
+    cache = ctx.path("cache")
+    t0 = time.perf_counter()
+    scorer = QualityScorer.fit(train_ds, test, steps=int(c["classifier_steps"]), seed=ctx.seed, cache_dir=cache)
+    ctx.metric("classifier_seconds", time.perf_counter() - t0)
+    if train_ds.labels is not None and not scorer.model.autoencoder:
+        classes = torch.unique(train_ds.labels)
+        ctx.metric("classifier_test_accuracy", scorer.accuracy(test, test_ds.labels, classes))
+    ctx.metric("k", int(c["k"]))
+    ctx.metric("sigma_collapse", float(c["sigma_collapse"]))
+    index = NeighborIndex(train)
+    rows: Dict[str, Dict[str, float]] = {}
+    for i, m in enumerate(c.get("methods", METHODS)):
+        loss = build_loss(m, train, c, encoder=scorer.model.features, cache_dir=cache)
+        field, secs = train_method(ctx, m, train, loss, offset=100 + 10 * i)
+        samples = draw_samples(ctx, field, m, train, index)
+        r = dict(sample_report(samples, train, test), **scorer(samples), train_seconds=secs)
+        rows[m] = r
+        for k, v in r.items():
+            ctx.metric(f"{m}.{k}", v)
+        ctx.save_figure(nearest_neighbor_figure(samples, train, k=3, n_show=6,
+                                                title=f"{m}: samples and their top-3 training neighbours"),
+                        f"nn_{m}", f"{m}: six samples (left) beside their three nearest training images; "
+                        "MEM marks d1/d2 < 1/3.")
+    ctx.save_figure(_summary_figure(rows), "summary", "Memorized fraction, feature-space Frechet distance vs train, "
+                    "FD_test/FD_train and k-NN precision/recall for each training method.")
+    _claims(ctx, rows)
+    _paper_findings(ctx, rows)
+
+
+def _claims(ctx, rows):
+    mem = {m: r["memorized_fraction"] for m, r in rows.items()}
+    if "conditioned" in rows and "unconditioned" in rows:
+        ctx.claim("unconditioned-memorizes-less", "Noise unconditioning memorizes less than the conditioned model "
+                  "(memorized fraction, conditioned minus unconditioned)", mem["conditioned"] - mem["unconditioned"],
+                  ">", 0.0, details=f"conditioned {mem['conditioned']:.3f}, unconditioned {mem['unconditioned']:.3f}")
+    for m in ("temperature_pixel", "temperature_feature"):
+        if m in rows and "unconditioned" in rows:
+            ctx.claim(f"{m.replace('_', '-')}-memorizes-less",
+                      f"Temperature smoothing ({m.split('_')[1]} KNN) memorizes less than unconditioning "
+                      "(memorized fraction, unconditioned minus temperature)", mem["unconditioned"] - mem[m], ">", 0.0,
+                      details=f"unconditioned {mem['unconditioned']:.3f}, {m} {mem[m]:.3f}")
+    if "conditioned" not in rows:
+        return
+    ref = max(rows["conditioned"]["fd_train"], 1e-12)
+    for m in ("unconditioned", "temperature_feature", "temperature_pixel"):
+        if m in rows:
+            ctx.claim(f"{m.replace('_', '-')}-quality", f"{m}: Frechet distance vs train (classifier features) within "
+                      f"{QUALITY_BOUND}x of the conditioned model's", rows[m]["fd_train"] / ref, "<=", QUALITY_BOUND,
+                      details=f"FD_train {rows[m]['fd_train']:.3g} vs conditioned {ref:.3g}")
