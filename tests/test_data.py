@@ -72,3 +72,14 @@ def test_array_files(tmp_path):
         load_dataset(str(tmp_path / "bad.npz"))
     with pytest.raises(DataError):
         load_dataset(str(tmp_path / "missing.npz"))
+
+
+def test_fibonacci_sphere_is_even():
+    p = ss.data.sphere_points(200, 3, method="fibonacci").double()
+    assert torch.allclose(p.norm(dim=1), torch.ones(200, dtype=torch.float64), atol=1e-6)
+    d = torch.cdist(p, p) + 10 * torch.eye(200, dtype=torch.float64)
+    nn = d.min(1).values
+    assert float(nn.max() / nn.min()) < 1.6          # quasi-uniform spacing (random points: ratio ~ 5-10)
+    assert float(p.mean(0).norm()) < 1e-2
+    with pytest.raises(ConfigError):
+        ss.data.sphere_points(10, 4, method="fibonacci")

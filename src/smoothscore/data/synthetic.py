@@ -50,13 +50,26 @@ def circle_points(n: int = 8, *, radius: float = 1.0, dim: int = 2, phase: float
 
 
 def sphere_points(n: int, dim: int = 3, *, ambient_dim: Optional[int] = None, radius: float = 1.0,
-                  generator: Optional[torch.Generator] = None, dtype=torch.float32) -> torch.Tensor:
-    """``n`` points uniform on the sphere S^{dim-1} of ``radius`` (normalised Gaussians), optionally embedded in
-    the first ``dim`` coordinates of R^ambient_dim."""
+                  generator: Optional[torch.Generator] = None, method: str = "random",
+                  dtype=torch.float32) -> torch.Tensor:
+    """``n`` points on the sphere S^{dim-1} of ``radius``, optionally embedded in the first ``dim`` coordinates of
+    R^ambient_dim. ``method="random"``: uniform (normalised Gaussians); ``method="fibonacci"`` (dim = 3 only):
+    the quasi-uniform Fibonacci lattice, evenly spread points."""
     if n < 1 or dim < 2:
         raise ConfigError("sphere_points needs n >= 1 and dim >= 2")
-    z = torch.randn(n, dim, generator=generator, dtype=torch.float64)
-    z = radius * z / z.norm(dim=1, keepdim=True)
+    if method == "fibonacci":
+        if dim != 3:
+            raise ConfigError("the Fibonacci lattice is defined on S^2 (dim = 3)")
+        i = torch.arange(n, dtype=torch.float64) + 0.5
+        zc = 1 - 2 * i / n
+        phi = math.pi * (3 - math.sqrt(5)) * i
+        r = (1 - zc ** 2).sqrt()
+        z = radius * torch.stack([r * torch.cos(phi), r * torch.sin(phi), zc], 1)
+    elif method == "random":
+        z = torch.randn(n, dim, generator=generator, dtype=torch.float64)
+        z = radius * z / z.norm(dim=1, keepdim=True)
+    else:
+        raise ConfigError(f"unknown sphere method {method!r}; known: random, fibonacci")
     if ambient_dim is not None:
         if ambient_dim < dim:
             raise ConfigError("ambient_dim must be >= dim")

@@ -76,10 +76,6 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
     from ..scores.neural import NeuralScore
     from ..training import ConditionedDSM, TrainConfig, Trainer
 
-    class _CosineTrainer(Trainer):
-        def _lr(self) -> float:
-            return self.cfg.lr * 0.5 * (1 + math.cos(math.pi * min(self.step, self.cfg.steps) / self.cfg.steps))
-
     seed = int(ctx.seed) * 1000003 + int(offset)
     torch.manual_seed(seed)                                      # weight initialisation
     arch = cfg.get("model", "mlp")
@@ -90,9 +86,9 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
     loss = ConditionedDSM(float(cfg["sigma_min"]), float(cfg["sigma_max"]), n_levels=None)
     tc = TrainConfig(steps=int(cfg["steps"]), batch_size=int(cfg["batch"]), lr=float(cfg["lr"]),
                      weight_decay=float(cfg.get("weight_decay", 0.0)), ema_decay=float(cfg.get("ema_decay", 0.99)),
-                     grad_clip=cfg.get("grad_clip"), seed=seed)
+                     grad_clip=cfg.get("grad_clip"), seed=seed, lr_schedule="cosine")
     t = time.time()
-    res = _CosineTrainer(model, loss, train.float(), tc, device=ctx.device, progress=ctx.progress).fit()
+    res = Trainer(model, loss, train.float(), tc, device=ctx.device, progress=ctx.progress).fit()
     info = {"train_seconds": round(time.time() - t, 2), "final_loss": res.history[-1][1] if res.history else None,
             "parameters": sum(p.numel() for p in model.parameters())}
     return NeuralScore(res.ema, data_shape=tuple(train.shape[1:]), device=ctx.device), info

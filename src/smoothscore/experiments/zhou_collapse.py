@@ -6,7 +6,8 @@ reference. The conditioned ESF is sampled with the EDM-scheduled Heun PF-ODE (as
 unconditional scores are sampled with the adaptive sigma* sampler (Measured cautions in the spec: scheduled steps
 stall for unconditional scores): the exact p_MN score (T = 1) and the optimal-level score with the temperature
 schedule ``T = max(c / sigma*, 1)`` over a sweep of c. Memorized fraction (d1/d2 < 1/3) is always reported next to
-the distance to the training set and to held-out test images.
+the distance to the training set and to held-out test images, and to the confidence and k-NN precision/recall of the
+project's digit classifier (``metrics/quality.py``) — low memorization with collapsed, blurry samples is not success.
 """
 from __future__ import annotations
 

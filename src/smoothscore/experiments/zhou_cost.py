@@ -88,7 +88,6 @@ def run(ctx):
     """Seconds and memory per training step for the four methods, as ratios to conditioned training."""
     from ..metrics.quality import train_feature_classifier
     from ..training import TrainConfig, Trainer
-    from .zhou_small_data import load_small_data  # noqa: F401  (shared data conventions)
     from ..data import load_dataset
 
     c = ctx.config

@@ -9,6 +9,7 @@ W-process run sees exactly the samples and noise of a 1-process run (gradients t
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class TrainConfig:
     weight_decay: float = 0.0        # AdamW decoupled weight decay (Paper A's explicit penalty lives in its loss)
     betas: Tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 0
+    lr_schedule: str = "constant"    # or "cosine": lr * (1 + cos(pi * step / steps)) / 2 after the warm-up
     grad_clip: Optional[float] = 1.0
     ema_decay: float = 0.999
     seed: int = 0
@@ -41,6 +43,8 @@ class TrainConfig:
             raise ConfigError("steps >= 0, batch_size >= 1 and lr > 0 are required")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError("ema_decay must be in [0, 1)")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}; known: constant, cosine")
 
 
 @dataclass
@@ -133,7 +137,10 @@ class Trainer:
     # ----------------------------------------------------------------- training
     def _lr(self) -> float:
         w = self.cfg.warmup_steps
-        return self.cfg.lr * (min(1.0, (self.step + 1) / w) if w > 0 else 1.0)
+        lr = self.cfg.lr * (min(1.0, (self.step + 1) / w) if w > 0 else 1.0)
+        if self.cfg.lr_schedule == "cosine" and self.cfg.steps > 0:
+            lr *= 0.5 * (1 + math.cos(math.pi * min(self.step, self.cfg.steps) / self.cfg.steps))
+        return lr
 
     def train_step(self) -> float:
         b = self.cfg.batch_size
