@@ -140,7 +140,16 @@ def test_knn_cache_matches_brute_force(tmp_path):
     f = KNNCache(x, k=3, space="feature", encoder=lambda im: im.flatten(1))
     assert torch.equal(f.index[:, 0], torch.arange(60))
     with pytest.raises(ConfigError):
-        KNNCache(x, k=3, space="feature")
+        KNNCache(x.flatten(1), k=3, space="feature")              # default encoder needs images
+    with pytest.raises(ConfigError):
+        KNNCache(x, k=61)
+
+
+def test_knn_default_feature_encoder_finds_same_class_neighbours(tmp_path):
+    ds = ss.data.load_digits(n=100, size=8)
+    c = KNNCache(ds, k=3, space="feature", cache_dir=tmp_path)  # ResNet-18 if local weights, else own classifier
+    same = (ds.labels[c.index[:, 1]] == ds.labels).float().mean()
+    assert same > 0.6                                          # chance level is about 0.1
 
 
 def test_unconditioned_networks_have_no_noise_input():

@@ -9,11 +9,11 @@ from smoothscore.report import run_experiment
 
 TINY = {
     "zhou-dominance": {"n_train": 60, "n_queries": 12, "sigmas": [0.05, 0.2, 0.5, 1.0, 3.0, 5.0], "n_levels": 200},
-    "zhou-collapse": {"n_train": 60, "n_test": 30, "n_samples": 12, "esf_steps": 15, "sigma_star_steps": 25,
-                      "c_values": [1.0, 20.0], "classifier_steps": 40},
-    "zhou-expansiveness": {"n_train": 40, "sigmas": [0.05, 0.5], "temperatures": [10.0, 100.0, 1000.0],
-                           "n_queries": 4, "power_iters": 4, "net_steps": 20},
-    "zhou-ode-overshoot": {"n_train": 40, "n_samples": 4, "steps": 12, "sigma_star_steps": 20},
+    "zhou-collapse": {"n_train": 40, "n_test": 20, "n_samples": 8, "esf_steps": 10, "sigma_star_steps": 15,
+                      "c_values": [1.0, 20.0], "classifier_steps": 10},
+    "zhou-expansiveness": {"n_train": 30, "sigmas": [0.05], "temperatures": [100.0, 1000.0], "n_queries": 3,
+                           "power_iters": 3, "net_steps": 5},
+    "zhou-ode-overshoot": {"n_train": 30, "n_samples": 3, "steps": 8, "sigma_star_steps": 10},
 }
 
 

@@ -104,12 +104,8 @@ def cmd_train(args) -> int:
     if getattr(loss_cls, "conditioned", True) != (args.conditioning == "sigma") and loss_name != "t_weighted":
         raise ConfigError(f"loss {loss_name!r} needs --conditioning {'sigma' if args.conditioning == 'none' else 'none'}")
     if loss_name == "temperature":
-        encoder = None
-        if args.knn_space == "feature":
-            from .metrics.quality import train_feature_classifier
-
-            encoder = train_feature_classifier(data, seed=args.seed, progress=not args.quiet).features
-        loss = loss_cls(x, k=args.k, sigma_collapse=args.sigma_collapse, space=args.knn_space, encoder=encoder,
+        # feature space: the default encoder (local ResNet-18 weights, else a small classifier trained on the data)
+        loss = loss_cls(data, k=args.k, sigma_collapse=args.sigma_collapse, space=args.knn_space,
                         variant=args.variant, sigma_min=args.sigma_min, sigma_max=sigma_max, n_levels=args.n_levels)
     elif loss_name == "t_weighted":
         loss = loss_cls(t_min=args.sigma_min ** 2, t_max=sigma_max ** 2)

@@ -2,8 +2,10 @@
 smoothing training step does no search over the whole set (Paper B, Sec. 4.2 and Table 2).
 
 ``space="pixel"``: L2 in pixel space. ``space="feature"``: cosine distance between encoder features (the paper uses
-512-d ImageNet ResNet-18 features; offline, the default encoder is the project's own small classifier trained on the
-same data — :func:`smoothscore.metrics.quality.train_feature_classifier` — or any callable ``images -> (N, F)``).
+512-d ImageNet ResNet-18 features). ``encoder`` is any callable ``images -> (N, F)``; when omitted,
+:func:`default_encoder` picks an ImageNet ResNet-18 if torchvision *and* its weights are present locally (nothing is
+downloaded), otherwise the project's own small classifier (or denoising autoencoder without labels) trained on the
+same data, :func:`smoothscore.metrics.quality.train_feature_classifier` (adopted offline default).
 """
 from __future__ import annotations
 
@@ -18,18 +20,66 @@ from .._checks import check_points
 from ..errors import ConfigError
 
 
+RESNET18_FILE = "resnet18-f37072fd.pth"   # torchvision's ImageNet weights file name
+
+
+def _resnet18_encoder() -> Optional[Callable]:
+    """ImageNet ResNet-18 penultimate (512-d) features, or None when torchvision or its local weights are missing."""
+    try:
+        import torchvision
+    except ImportError:
+        return None
+    path = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
+    if not path.exists():
+        return None
+    net = torchvision.models.resnet18()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    net.fc = torch.nn.Identity()
+    net.eval()
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
+        x = torch.nn.functional.interpolate(x, size=max(64, x.shape[-1]), mode="bilinear", align_corners=False)
+        x = ((x.clamp(-1, 1) + 1) / 2 - mean) / std          # project images live in [-1, 1]
+        with torch.no_grad():
+            return torch.cat([net(x[i:i + 256]) for i in range(0, x.shape[0], 256)])
+
+    return encode
+
+
+def default_encoder(data, *, seed: int = 0, cache_dir: Optional[str | Path] = None,
+                    prefer_resnet: bool = True) -> Callable:
+    """The feature encoder used when none is given: ImageNet ResNet-18 when available offline, else the project's
+    small classifier trained on ``data`` (Dataset with labels, or an image tensor: denoising autoencoder)."""
+    enc = _resnet18_encoder() if prefer_resnet else None
+    if enc is not None:
+        return enc
+    from ..metrics.quality import train_feature_classifier
+
+    return train_feature_classifier(data, seed=seed, cache_dir=cache_dir).features
+
+
 class KNNCache:
+    """``index[i]``: the K nearest training samples of training sample i (itself first). ``train`` is a tensor
+    (N, *dims) or a Dataset (its labels then train the default feature encoder)."""
+
     def __init__(self, train, k: int = 10, *, space: str = "pixel", encoder: Optional[Callable] = None,
                  cache_dir: Optional[str | Path] = None):
         import faiss
 
+        dataset = train
+        train = train.x if hasattr(train, "x") else train
         x = check_points(train, "train").detach().cpu().float()
         if not 1 <= k <= x.shape[0]:
             raise ConfigError(f"k must be in [1, {x.shape[0]}]; got {k}")
         if space not in ("pixel", "feature"):
             raise ConfigError(f"unknown KNN space {space!r}; known: pixel, feature")
         self.train, self.k, self.space = x, int(k), space
-        key = hashlib.sha1(x.numpy().tobytes() + f"{k}{space}".encode()).hexdigest()[:16]
+        enc_name = "" if space == "pixel" else getattr(encoder, "__qualname__", type(encoder).__name__)
+        key = hashlib.sha1(x.numpy().tobytes() + f"{k}{space}{enc_name}".encode()).hexdigest()[:16]
         path = Path(cache_dir) / f"knn-{key}.npy" if cache_dir else None
         if path is not None and path.exists():
             self.index = torch.as_tensor(np.load(path, allow_pickle=False)).long()
@@ -40,7 +90,9 @@ class KNNCache:
             index = faiss.IndexFlatL2(feats.shape[1])
         else:
             if encoder is None:
-                raise ConfigError("space='feature' needs an encoder (images -> features)")
+                if x.dim() != 4:
+                    raise ConfigError("space='feature' without an encoder needs images (N, C, H, W)")
+                encoder = default_encoder(dataset, cache_dir=cache_dir)
             with torch.no_grad():
                 f = torch.as_tensor(encoder(x)).float()
             f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -48,7 +100,7 @@ class KNNCache:
             index = faiss.IndexFlatIP(feats.shape[1])  # cosine similarity on normalised features
         index.add(feats)
         _, idx = index.search(feats, self.k)
-        # make sure each sample is its own first neighbour (ties with duplicates may reorder)
+        # make sure each sample is in its own list (exact duplicates may push it out)
         idx = torch.as_tensor(idx).long()
         own = torch.arange(x.shape[0])
         has_self = (idx == own[:, None]).any(1)
