@@ -46,13 +46,14 @@ def test_classifier_rejects_non_images():
 
 
 def test_feature_classifier_shapes_and_autoencoder_fallback(tmp_path):
-    x = load_digits(n=40, size=16).x
-    m = train_feature_classifier(x, steps=3, cache_dir=tmp_path)   # no labels -> denoising autoencoder
+    x = load_digits(n=40, size=8).x
+    m = train_feature_classifier(x, steps=2, batch_size=8, cache_dir=tmp_path)   # no labels -> denoising autoencoder
     assert isinstance(m, FeatureClassifier) and m.autoencoder
     f = m.features(x)
     assert f.shape == (40, 32) and torch.isfinite(f).all()
 
 
+@pytest.mark.slow
 def test_classifier_accuracy_cache_and_scores(tmp_path):
     data = load_digits(size=16, classes=[0, 1, 3, 8], seed=0)
     train, test = data.subset(range(0, 500)), data.subset(range(500, len(data)))

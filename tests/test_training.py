@@ -46,11 +46,12 @@ def weighted_rel_error(net_fn, ref_fn, loss, data, n=4000, seed=1):
 def test_unconditioned_mlp_learns_the_noise_blind_optimum():
     torch.manual_seed(0)
     loss = UnconditionedDSM(0.2, 2.0, 8)
-    m = build_model("mlp", (2,), conditioning="none", width=128, depth=3)
-    r = train(m, loss, MU, TrainConfig(steps=3000, batch_size=512, lr=2e-3, ema_decay=0.995, warmup_steps=100),
+    m = build_model("mlp", (2,), conditioning="none", width=64, depth=3)
+    r = train(m, loss, MU, TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100),
               progress=False)
     err = weighted_rel_error(lambda x, s: r.ema(x), lambda x, s: pmn_score(x, MU, loss.sigmas.levels), loss, MU)
-    # measured ~1e-3; the sigma^2-weighted relative L2 error over the training distribution must be below 2%
+    # measured 5.4e-3 (about 4 s CPU); the sigma^2-weighted relative L2 error over the training distribution
+    # (= the excess of the Eq. 9 loss over its minimum, relative) must be below 2%
     assert err < 0.02
     # and it is NOT the conditional ESF at the drawn level (the two differ by far more than the tolerance)
     esf = ss.EmpiricalScore(MU, device="cpu")
@@ -65,11 +66,13 @@ def test_conditioned_mlp_matches_gaussian_score():
     g = ss.GaussianScore(torch.zeros(2), cov, device="cpu")
     data = g.sample_data(8192, generator=torch.Generator().manual_seed(0))
     loss = ConditionedDSM(0.05, 5.0, None)
-    m = build_model("mlp", (2,), width=128)
-    r = train(m, loss, data, TrainConfig(steps=2500, batch_size=512, lr=2e-3, ema_decay=0.995, warmup_steps=100),
+    m = build_model("mlp", (2,), width=64)
+    r = train(m, loss, data, TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100),
               progress=False)
     f = ss.NeuralScore(r.ema, device="cpu")
     err = weighted_rel_error(lambda x, s: f.score(x, s), lambda x, s: g.score(x, s.float()), loss, data)
+    # closed form -(Sigma + sigma^2 I)^{-1} (x - mu); measured 5.5e-3 (about 4 s CPU); tolerance 3% (sigma^2-weighted
+    # relative L2 over sigma log-uniform on [0.05, 5])
     assert err < 0.03
 
 

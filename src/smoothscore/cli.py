@@ -44,10 +44,14 @@ def _parse_overrides(items: List[str]) -> dict:
 def cmd_list(args) -> int:
     from .experiments.base import load_all
 
+    from .experiments.base import IMPORT_ERRORS
+
     reg = load_all()
     width = max((len(n) for n in reg.names()), default=10)
     for name, spec in reg.items():
         print(f"{name:<{width}}  [{','.join(spec.groups)}]  {spec.title}")
+    for mod, err in IMPORT_ERRORS.items():
+        print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
     return 0
 
 
@@ -57,7 +61,11 @@ def cmd_reproduce(args) -> int:
     from .experiments.base import load_all, resolve_names
     from .report import run_many
 
+    from .experiments.base import IMPORT_ERRORS
+
     names = resolve_names(args.names)           # unknown names fail here, before anything is written
+    for mod, err in IMPORT_ERRORS.items():
+        print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
     overrides = _parse_overrides(args.set)
     reg = load_all()
     for n in names:

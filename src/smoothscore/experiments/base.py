@@ -164,8 +164,14 @@ class RunContext:
         self.figures.append(Figure(name, caption, kind))
 
 
+#: modules that failed to import (name -> error line); one broken experiment must not stop the others
+IMPORT_ERRORS: Dict[str, str] = {}
+
+
 def load_all() -> Registry:
-    """Import every module of :mod:`smoothscore.experiments` so that each registers itself."""
+    """Import every module of :mod:`smoothscore.experiments` so that each registers itself. A module that fails to
+    import is recorded in :data:`IMPORT_ERRORS` (shown by ``smoothscore list`` and ``reproduce``; a test asserts
+    there are none) instead of breaking every run."""
     import importlib
     import pkgutil
 
@@ -173,7 +179,10 @@ def load_all() -> Registry:
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if not mod.name.startswith("_") and mod.name != "base":
-            importlib.import_module(f"{pkg.__name__}.{mod.name}")
+            try:
+                importlib.import_module(f"{pkg.__name__}.{mod.name}")
+            except Exception as e:  # noqa: BLE001 - reported, not hidden
+                IMPORT_ERRORS[mod.name] = f"{type(e).__name__}: {e}"
     return experiments
 
 

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..data import Dataset, load_dataset, load_digits
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, NonFiniteError
 from ..metrics import NeighborIndex
 from ..noise import sigma_schedule
 from ..plotting import nearest_neighbor_figure
@@ -124,6 +124,15 @@ def draw_samples(ctx, field, method: str, train: torch.Tensor, index: NeighborIn
     x0 = float(c["sigma_init"]) * torch.randn(int(c["n_samples"]), *train.shape[1:], generator=g)
     x0 = x0.to(ctx.device)
     kind = c["cond_sampler"] if method == "conditioned" else c["uncond_sampler"]
+    try:
+        out = _run_sampler(ctx, field, kind, train, x0, index).detach().cpu().float()
+    except NonFiniteError:          # a diverging sample trips the sampler's neighbour search
+        out = torch.full((x0.shape[0], *train.shape[1:]), float("nan"))
+    return out.clamp(-1, 1) if bool(torch.isfinite(out).all()) else out.fill_(float("nan"))
+
+
+def _run_sampler(ctx, field, kind, train, x0, index):
+    c = ctx.config
     with torch.no_grad():
         if kind == "sigma_star":
             out = sigma_star_run(field, train, x0, alpha=float(c["sigma_star_alpha"]),
@@ -136,7 +145,7 @@ def draw_samples(ctx, field, method: str, train: torch.Tensor, index: NeighborIn
             out = sample(field, x0, sig, method=kind, generator=ctx.generator(2, device=ctx.device), **opts)
         else:
             raise ConfigError(f"unknown sampler {kind!r} for zhou-small-data; known: heun, pc, sigma_star")
-    return out.detach().cpu().float().clamp(-1, 1)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -211,10 +220,16 @@ def run(ctx):
         loss = build_loss(m, train, c, encoder=scorer.model.features, cache_dir=cache)
         field, secs = train_method(ctx, m, train, loss, offset=100 + 10 * i)
         samples = draw_samples(ctx, field, m, train, index)
-        r = dict(sample_report(samples, train, test), **scorer(samples), train_seconds=secs)
+        finite = bool(torch.isfinite(samples).all())
+        quality = scorer(samples) if finite else dict.fromkeys(("fd_train", "fd_test", "fd_ratio", "precision",
+                                                                   "recall"), float("nan"))
+        r = dict(sample_report(samples, train, test), **quality, train_seconds=secs)
         rows[m] = r
         for k, v in r.items():
             ctx.metric(f"{m}.{k}", v)
+        if not finite:
+            ctx.note(f"{m}: sampling diverged (non-finite samples); its metrics are NaN and its claims undecided")
+            continue
         ctx.save_figure(nearest_neighbor_figure(samples, train, k=3, n_show=6,
                                                 title=f"{m}: samples and their top-3 training neighbours"),
                         f"nn_{m}", f"{m}: six samples (left) beside their three nearest training images; "

@@ -1,0 +1,18 @@
+"""Every experiment the issues ask for is registered, imports cleanly, and has quick and paper presets."""
+from smoothscore.experiments.base import IMPORT_ERRORS, load_all, resolve_names
+
+CHEN = {"chen-fig1", "chen-fig2", "chen-fig3", "chen-fig4", "chen-fig5", "chen-sphere", "chen-early-stopping",
+        "chen-prop1"}
+ZHOU = {"zhou-dominance", "zhou-collapse", "zhou-expansiveness", "zhou-ode-overshoot", "zhou-small-data",
+        "zhou-cost", "esf-memorizes"}
+
+
+def test_all_experiments_import_and_register():
+    reg = load_all()
+    assert IMPORT_ERRORS == {}
+    assert CHEN | ZHOU <= set(reg.names())
+    assert set(resolve_names(["chen"])) == CHEN
+    assert ZHOU <= set(resolve_names(["zhou"]))
+    for name, spec in reg.items():
+        assert {"quick", "paper"} <= set(spec.presets), name
+        assert spec.title and spec.description, name
