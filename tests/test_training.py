@@ -1,5 +1,6 @@
 """Training: the noise-blind optimum (Eq. 9 -> p_MN score), a conditioned MLP on Gaussian data, exact resume after
 SIGKILL, checkpoint errors, temperature targets and the KNN cache."""
+import math
 import os
 import signal
 import subprocess
@@ -86,16 +87,18 @@ def test_fixed_t_regression_value_and_penalty():
     g = torch.Generator().manual_seed(0)
     n = 200000
     idx = torch.randint(0, 2, (n,), generator=g)
-    val = float(loss.compute(zero, train_pts[idx], idx, loss.draw(n, (1,), g)))
+    with torch.no_grad():
+        val = float(loss.compute(zero, train_pts[idx], idx, loss.draw(n, (1,), g)))
     # f = 0: L_t = t E|s_t|^2; Monte Carlo of the same expectation with the closed form tanh score
     x = train_pts[idx].double() + t ** 0.5 * torch.randn(n, 1, generator=g, dtype=torch.float64)
     ref = float(t * (((torch.tanh(x / t) - x) / t) ** 2).mean())
     assert val == pytest.approx(ref, rel=0.02)
     pen = FixedTimeRegression(train_pts, t, weight_decay=0.1)
-    w2 = sum(p.pow(2).sum() for p in zero.penalized_parameters())
+    w2 = sum(p.detach().pow(2).sum() for p in zero.penalized_parameters())
     noise = pen.draw(10, (1,), torch.Generator().manual_seed(3))
-    a = pen.compute(zero, train_pts[[0] * 10], None, noise)
-    b = loss.compute(zero, train_pts[[0] * 10], None, noise)
+    with torch.no_grad():
+        a = pen.compute(zero, train_pts[[0] * 10], None, noise)
+        b = loss.compute(zero, train_pts[[0] * 10], None, noise)
     assert float(a - b) == pytest.approx(0.05 * float(w2), rel=1e-6)
 
 
@@ -254,3 +257,23 @@ def test_checkpoint_errors_and_nothing_overwritten(tmp_path):
     with pytest.raises(NonFiniteError):
         train(m, ConditionedDSM(0.1, 1.0, 10), torch.tensor([[0.0, float("nan")]]), TrainConfig(steps=1),
               progress=False)
+
+
+def test_learning_rate_warmup_and_cosine_schedule():
+    from smoothscore.training import Trainer
+
+    data = torch.randn(16, 2)
+    cfg = TrainConfig(steps=100, batch_size=4, lr=1e-2, warmup_steps=10, lr_schedule="cosine")
+    t = Trainer(build_model("mlp", (2,), width=8), ConditionedDSM(0.1, 1.0, 10), data, cfg, progress=False)
+    lrs = {}
+    for step in (0, 4, 50, 99):
+        t.step = step
+        lrs[step] = t._lr()
+    assert lrs[0] == pytest.approx(1e-3 * (1 + math.cos(0)) / 2)            # warm-up 1/10, cosine factor 1
+    assert lrs[4] == pytest.approx(5e-3 * (1 + math.cos(math.pi * 0.04)) / 2)
+    assert lrs[50] == pytest.approx(5e-3)                                     # half-way: lr / 2
+    assert lrs[99] < 1e-5
+    with pytest.raises(ConfigError):
+        TrainConfig(lr_schedule="step")
+    with pytest.raises(ConfigError):
+        TrainConfig(batch_size=0)

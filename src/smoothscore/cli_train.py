@@ -102,7 +102,8 @@ def cmd_train(args) -> int:
     x = data.x
     sigma_max = args.sigma_max or float(torch.cdist(x.flatten(1)[:512], x.flatten(1)[:512]).max()) or 1.0
     if getattr(loss_cls, "conditioned", True) != (args.conditioning == "sigma") and loss_name != "t_weighted":
-        raise ConfigError(f"loss {loss_name!r} needs --conditioning {'sigma' if args.conditioning == 'none' else 'none'}")
+        need = "sigma" if args.conditioning == "none" else "none"
+        raise ConfigError(f"loss {loss_name!r} needs --conditioning {need}")
     if loss_name == "temperature":
         # feature space: the default encoder (local ResNet-18 weights, else a small classifier trained on the data)
         loss = loss_cls(data, k=args.k, sigma_collapse=args.sigma_collapse, space=args.knn_space,
@@ -119,7 +120,8 @@ def cmd_train(args) -> int:
     model = build_model(args.model, tuple(x.shape[1:]), conditioning=args.conditioning, param=args.param, **kw)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                       ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every)
-    run = {"data": args.data, "size": args.size, "n_train": args.n_train, "loss": loss_name, "sigma_min": args.sigma_min,
+    run = {"data": args.data, "size": args.size, "n_train": args.n_train, "loss": loss_name,
+           "sigma_min": args.sigma_min,
            "sigma_max": sigma_max, "conditioning": args.conditioning, "model": args.model, "train_config": vars(cfg),
            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if not args.resume:
@@ -169,7 +171,8 @@ def cmd_sample(args) -> int:
     import matplotlib.pyplot as plt
 
     fig = nearest_neighbor_figure(xs, data.x, k=3, n_show=min(8, args.n))
-    atomic_write(out / "nearest_neighbors.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    atomic_write(out / "nearest_neighbors.png",
+                 lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     atomic_write_json(out / "audit.json", {"model": str(mdir), "sampler": method, "steps": args.steps,
                                            "n": args.n, "memorized_fraction": frac, "distance_summary": summ,

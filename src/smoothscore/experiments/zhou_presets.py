@@ -39,8 +39,8 @@ PAPER_DATASETS: Dict[str, Dict[str, Any]] = {
 SMALL_DATA_QUICK: Dict[str, Any] = {
     "data": "digits", "image_size": 16, "majority": 3, "rare": 8, "n_majority": 150, "n_rare": 30,
     "n_test_per_class": 25, "test_fraction": 0.2, "max_train": None,
-    "model": "mlp", "width": 512, "depth": 3, "base": 16,
-    "steps": 2500, "batch_size": 64, "lr": 1e-3, "ema_decay": 0.995,
+    "model": "unet", "width": 384, "depth": 2, "base": 16, "cond_param": "edm",
+    "steps": 400, "batch_size": 64, "lr": 2e-3, "ema_decay": 0.99,
     "sigma_min": 0.01, "sigma_max": 20.0, "n_levels": 1000,
     "k": 10, "sigma_collapse": 3.0, "knn_variant": "sigma_star",
     "cond_sampler": "heun", "cond_steps": 40, "uncond_sampler": "sigma_star", "sigma_star_alpha": 0.3,

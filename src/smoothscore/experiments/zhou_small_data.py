@@ -97,7 +97,9 @@ def build_net(method: str, shape, c):
     from ..nets import build_model
 
     kw = {"width": int(c["width"]), "depth": int(c["depth"])} if c["model"] == "mlp" else {"base": int(c["base"])}
-    return build_model(c["model"], shape, conditioning="sigma" if method == "conditioned" else "none", **kw)
+    if method == "conditioned":     # EDM preconditioning (input scaling) unless the config says otherwise
+        return build_model(c["model"], shape, conditioning="sigma", param=c.get("cond_param", "edm"), **kw)
+    return build_model(c["model"], shape, conditioning="none", **kw)
 
 
 def train_method(ctx, method: str, train: torch.Tensor, loss, offset: int):

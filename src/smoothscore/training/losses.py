@@ -32,7 +32,8 @@ class SigmaSampler:
             raise ConfigError(f"need 0 < sigma_min <= sigma_max; got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max, self.n_levels = float(sigma_min), float(sigma_max), n_levels
         if n_levels is not None:
-            self.levels = torch.logspace(math.log10(sigma_min), math.log10(sigma_max), int(n_levels), dtype=torch.float64)
+            self.levels = torch.logspace(math.log10(sigma_min), math.log10(sigma_max), int(n_levels),
+                                         dtype=torch.float64)
 
     def __call__(self, n: int, generator) -> torch.Tensor:
         if self.n_levels is None:

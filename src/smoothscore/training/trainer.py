@@ -78,6 +78,10 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.device = torch.device(device)
         self.rank, self.world = dist_info()
+        if self.world > 1 and self.device.type == "cuda" and self.device.index is None:
+            # one GPU per process under torchrun (NCCL)
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
         if config.batch_size % self.world:
             raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.world} processes")
         self.model = model.to(self.device)
