@@ -151,6 +151,10 @@ def _run_sampler(ctx, field, kind, train, x0, index):
 
 
 # ----------------------------------------------------------------------------------------------- report
+_SHORT = {"conditioned": "cond.", "unconditioned": "uncond.", "temperature_pixel": "temp.\npixel",
+          "temperature_feature": "temp.\nfeature"}
+
+
 def _summary_figure(rows: Dict[str, Dict[str, float]]):
     keys = [("memorized_fraction", "memorized fraction (d1/d2 < 1/3)"), ("fd_train", "Frechet dist. vs train"),
             ("fd_ratio", "FD_test / FD_train"), ("precision", "precision"), ("recall", "recall")]
@@ -159,8 +163,10 @@ def _summary_figure(rows: Dict[str, Dict[str, float]]):
     for ax, (k, label) in zip(axes, keys):
         ax.bar(range(len(names)), [rows[n].get(k, float("nan")) for n in names], color=[f"C{i}" for i in range(4)])
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels([n.replace("temperature_", "temp.\n") for n in names], fontsize=7)
+        ax.set_xticklabels([_SHORT.get(n, n) for n in names], fontsize=7)
         ax.set_title(label, fontsize=9)
+        if k in ("memorized_fraction", "precision", "recall"):
+            ax.set_ylim(0, 1.05)
     fig.suptitle("Small imbalanced set: memorization and feature-space quality per training method", fontsize=10)
     fig.tight_layout()
     return fig
