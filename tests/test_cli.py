@@ -21,8 +21,8 @@ def test_unknown_experiment_exits_2_one_line_no_output(tmp_path):
 
 
 def test_bad_arguments_exit_2_one_line():
-    code, so, se = run_cli("reproduce", "--preset", "huge")
-    assert code == 2 and len(se.strip().splitlines()) == 1 and "Traceback" not in se
+    code, so, se = run_cli("reproduce", "esf-memorizes", "--preset", "huge")
+    assert code == 2 and len(se.strip().splitlines()) == 1 and "Traceback" not in se and "huge" in se
     code, so, se = run_cli("no-such-command")
     assert code == 2 and len(se.strip().splitlines()) == 1
 

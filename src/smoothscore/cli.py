@@ -152,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Run experiments (names or groups: chen, zhou, all) and write OUT/report.html, "
                                     "OUT/<experiment>/results.json and figures.")
     sp.add_argument("names", nargs="*", help="experiment names or groups (default: all)")
-    sp.add_argument("--preset", default="quick", choices=["quick", "paper"], help="size of the runs")
+    sp.add_argument("--preset", default="quick",
+                    help="quick (minutes on a CPU), paper (larger runs; GPU recommended), or an experiment's own "
+                         "preset such as paper-celeba64 for zhou-small-data")
     sp.add_argument("--out", default="runs/reproduce", help="output folder")
     sp.add_argument("--seed", type=int, default=0, help="random seed")
     sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
