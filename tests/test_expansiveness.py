@@ -94,3 +94,19 @@ def test_expansiveness_profile_linear_field(gen):
     gaps = (mu0 - mu1).norm(dim=1)
     allgap = torch.cdist(train, train) + torch.eye(12, dtype=torch.float64) * 1e9
     assert float(gaps[0]) == pytest.approx(float(allgap.min()))
+
+
+def test_spectral_norm_on_switching_surface_two_point_esf(gen):
+    # two centres, x equidistant (mirror_pair with ratio 1): w = (1/2, 1/2), Cov_w = D D^T / 4, so along D
+    # I + eta J has eigenvalue 1 - eta/sigma^2 + eta |D|^2 / (4 sigma^4); every other direction 1 - eta/sigma^2
+    d = 32
+    mu = torch.randn(2, d, generator=gen, dtype=torch.float64)
+    esf = EmpiricalScore(mu, dtype="float64", device="cpu")
+    gap2 = float(((mu[0] - mu[1]) ** 2).sum())
+    for sigma in (0.3, 1.0):
+        eta = 0.5 * sigma ** 2
+        x, y = mirror_pair(mu[:1].repeat(3, 1), mu[1:].repeat(3, 1), 1.0, perp=sigma * d ** 0.5, generator=gen)
+        torch.testing.assert_close(x, y)
+        expect = abs(1 - eta / sigma ** 2 + eta * gap2 / (4 * sigma ** 4))
+        est = spectral_norm(esf, x, sigma, eta, n_iter=100, tol=1e-9, generator=gen)
+        torch.testing.assert_close(est, torch.full((3,), expect, dtype=torch.float64), rtol=1e-6, atol=0)

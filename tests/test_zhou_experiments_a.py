@@ -59,6 +59,9 @@ def _expansiveness(r):
     # temperature lowers the mirror-pair ratio at the lowest sigma, monotonically in T
     g = [prof[k]["gamma_ex"][0] for k in ("ESF (conditioned)", "ESF T=100", "ESF T=1000")]
     assert g[0] > g[1] > g[2]
+    # on the switching surface the ESF step expands (norm > 1), temperature lowers it
+    sw = [prof[k]["spectral_norm_switching"][0] for k in ("ESF (conditioned)", "ESF T=100", "ESF T=1000")]
+    assert sw[0] > 2.0 and sw[0] > sw[1] > sw[2]
 
 
 CHECKS = {"zhou-dominance": _dominance, "zhou-collapse": _collapse, "zhou-expansiveness": _expansiveness}

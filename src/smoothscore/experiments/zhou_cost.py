@@ -11,6 +11,9 @@ torch allocator hands out during one step (``torch.profiler`` with ``profile_mem
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 import tracemalloc
 from typing import Dict
@@ -42,6 +45,24 @@ def step_seconds(trainer, steps: int, warmup: int, repeats: int) -> float:
     return best
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence file descriptor 2 (the profiler's native library prints start/stop lines there on every use)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):          # no real stderr (e.g. captured): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def step_memory(trainer) -> Dict[str, float]:
     """Memory of one training step (see module docstring): ``peak_bytes`` and how it was measured."""
     if trainer.device.type == "cuda":
@@ -52,7 +73,7 @@ def step_memory(trainer) -> Dict[str, float]:
     from torch.profiler import ProfilerActivity, profile
 
     tracemalloc.start()
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         trainer.train_step()
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
