@@ -1,16 +1,6 @@
 """Shared pieces of the Paper B (Zhou et al. 2026) experiments: data, initial noise, sampling with a distance
 trace, sample summaries and small trained networks.
-
-(Two sessions worked in this area at once: ``digits_split``, ``sigma_star_run`` and ``sample_report`` serve
-``zhou_collapse``; keep their signatures.)
-
-NOTE between the two parallel sessions on issue 5 (h5a / h5b), to stop overwriting each other:
-h5b (from 13:10) keeps: scores/unconditional.py, theory/dominance.py, sampling/sigma_star.py,
-metrics/expansiveness.py (incl. ``expansiveness_profile`` used by zhou_expansiveness), zhou_ode_overshoot.py and
-tests/test_unconditional.py, test_zhou_theory.py, test_expansiveness.py, test_sigma_star.py.
-h5a keeps: scores/temperature.py, zhou_collapse.py, zhou_dominance.py, zhou_expansiveness.py, docs/paper-b.md and
-tests/test_zhou_experiments_a.py (smoke tests of all four; h5b adds nothing there). Edit the other's files only by
-appending a clearly separate function."""
+"""
 from __future__ import annotations
 
 from typing import Dict, List
