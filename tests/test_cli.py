@@ -44,3 +44,12 @@ def test_bad_override_and_device(tmp_path, capsys):
     assert main(["reproduce", "test-nothing-here", "--out", str(tmp_path / "o")]) == 2
     assert main(["reproduce", "--set", "novalue", "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_reproduce_missing_data_folder_exit_2_no_partial_output(tmp_path):
+    out = tmp_path / "out"
+    code, so, se = run_cli("reproduce", "zhou-small-data", "--data", f"folder:{tmp_path / 'absent'}", "--quiet",
+                           "--out", str(out))
+    assert code == 2 and "Traceback" not in se and len(se.strip().splitlines()) == 1
+    assert "image folder not found" in se
+    assert not out.exists()

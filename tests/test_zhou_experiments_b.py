@@ -12,7 +12,8 @@ from smoothscore.report import run_experiment
 
 TINY = {"n_majority": 16, "n_rare": 6, "n_test_per_class": 6, "image_size": 16, "model": "mlp", "width": 32,
         "depth": 1, "steps": 3, "batch_size": 8, "k": 3, "classifier_steps": 2, "n_samples": 8, "cond_steps": 3,
-        "sigma_star_steps": 3, "pc_steps": 3, "n_test": 12, "compare_n": 4}
+        "sigma_star_steps": 3, "pc_steps": 3, "n_test": 12, "compare_n": 4,
+        "expansiveness_sigmas": [0.3], "expansiveness_queries": 2}
 
 
 def _results(tmp_path, name):
@@ -40,7 +41,10 @@ def test_zhou_small_data_smoke(tmp_path):
         assert f"{meth}.fd_train" in m and f"{meth}.precision" in m
     ids = {c["id"] for c in r["claims"]}
     assert {"unconditioned-memorizes-less", "temperature-pixel-memorizes-less", "temperature-feature-memorizes-less",
-            "temperature-feature-quality", "trained-uncond-ode-overshoots", "trained-uncond-pc-near-data"} <= ids
+            "temperature-feature-quality", "trained-uncond-ode-overshoots", "trained-uncond-pc-near-data", "nets-less-expansive-than-esf",
+            "temperature-nets-less-expansive"} <= ids
+    assert set(m["expansiveness"]) == {"ESF", "conditioned", "unconditioned", "temperature_pixel",
+                                       "temperature_feature"}
     for kind in ("sigma_star", "heun", "em", "pc_snr0.16", "pc_snr0.05"):
         assert f"unconditioned.sampler.{kind}.nn_train_median" in m
     assert all("value" in c for c in r["claims"])
@@ -95,7 +99,7 @@ def test_zhou_cost_smoke(tmp_path):
 def test_zhou_small_data_quick_preset_decides_every_claim(tmp_path):
     run_experiment("zhou-small-data", "quick", tmp_path, progress=False)
     r = _results(tmp_path, "zhou-small-data")
-    assert len(r["claims"]) == 8
+    assert len(r["claims"]) == 10
     assert all(c["passed"] is not None for c in r["claims"]), r["claims"]
     # the preset is sized so that the conditioned network does memorize (else "memorizes less" means nothing)
     assert r["metrics"]["conditioned.memorized_fraction"] >= 0.2

@@ -67,6 +67,8 @@ def cmd_reproduce(args) -> int:
     for mod, err in IMPORT_ERRORS.items():
         print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
     overrides = _parse_overrides(args.set)
+    if args.data:
+        overrides["data"] = args.data
     reg = load_all()
     for n in names:
         if args.preset not in reg.get(n).presets:
@@ -160,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                     help="override a config value of every selected experiment (JSON value)")
+    sp.add_argument("--data", default=None, help="dataset of the experiments that train on one (zhou-small-data, "
+                    "zhou-cost): digits or folder:PATH (same as --set data=...)")
     sp.add_argument("--quiet", action="store_true", help="no progress output")
     sp.set_defaults(func=cmd_reproduce)
 

@@ -13,6 +13,7 @@ import base64
 import html
 import json
 import platform
+import shutil
 import sys
 import time
 import traceback
@@ -58,13 +59,16 @@ def run_experiment(name: str, preset: str, out_dir: Path, *, seed: int = 0, devi
     dev = resolve_device(device)
     ctx = RunContext(name=name, preset=preset, out_dir=Path(out_dir) / name, config=config, seed=seed, device=dev,
                      progress=progress)
+    created = [d for d in (ctx.out_dir.parent, ctx.out_dir) if not d.exists()]
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     status, error = "ok", None
     t0 = time.time()
     torch.manual_seed(seed)
     try:
         spec.fn(ctx)
-    except SmoothScoreError:
+    except SmoothScoreError:        # bad input: leave no partial output behind (only folders this run created)
+        for d in reversed(created):
+            shutil.rmtree(d, ignore_errors=True)
         raise
     except Exception as e:  # an experiment bug must not lose the other experiments' results
         status, error = "error", "".join(traceback.format_exception(type(e), e, e.__traceback__))

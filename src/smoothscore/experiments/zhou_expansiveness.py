@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 
 import torch
 
-from ..metrics.expansiveness import closest_pairs, expansiveness_profile, mirror_pair, spectral_norm
+from ..metrics.expansiveness import expansiveness_profile
 from ..scores.empirical import EmpiricalScore
 from ..scores.unconditional import UnconditionalEmpiricalScore
 from ._zhou_common import load_split, train_mlp
@@ -45,12 +45,9 @@ def run(ctx):
     fields["MLP conditioned (Eq. 8)"] = train_mlp(ctx, train, True, steps=c["net_steps"])
     fields["MLP unconditioned (Eq. 9)"] = train_mlp(ctx, train, False, steps=c["net_steps"])
     prof = {}
-    mu0, mu1 = closest_pairs(train, c["n_queries"])
-    d = int(train[0].numel())
     for k, f in fields.items():
         prof[k] = expansiveness_profile(f, train, c["sigmas"], eta_factor=c["eta_factor"], ratio=c["ratio"],
                                         n_queries=c["n_queries"], iters=c["power_iters"], generator=ctx.generator(5))
-        prof[k]["spectral_norm_switching"] = [_switching_norm(f, mu0, mu1, s, c, d, ctx) for s in c["sigmas"]]
     i_low = min(range(len(c["sigmas"])), key=lambda i: abs(c["sigmas"][i] - c["low_sigma"]))
     s_low = c["sigmas"][i_low]
     for k in ("MLP conditioned (Eq. 8)", "MLP unconditioned (Eq. 9)"):
@@ -112,13 +109,3 @@ def run(ctx):
     nan = [k for k, p in prof.items() if any(math.isnan(v) for v in p["gamma_ex"])]
     if nan:
         ctx.note("gamma_ex undefined (ratio C unreachable) at some sigma for: " + ", ".join(nan))
-
-
-def _switching_norm(field, mu0, mu1, s, c, d, ctx) -> float:
-    """Median spectral norm of ``I + eta J`` on the switching surface: points equidistant from the closest training
-    pairs (``ratio = 1`` in :func:`mirror_pair`), perpendicular offset ``sigma sqrt(d)``, where the ESF's weights
-    split evenly."""
-    x, _ = mirror_pair(mu0, mu1, 1.0, s * math.sqrt(d), generator=ctx.generator(6))
-    x = x.to(getattr(field, "dtype", torch.float32))
-    return float(spectral_norm(field, x, s, c["eta_factor"] * s * s, n_iter=c["power_iters"],
-                               generator=ctx.generator(8)).median())

@@ -251,6 +251,8 @@ def run(ctx):
     ctx.save_figure(_summary_figure(rows), "summary", "Memorized fraction, feature-space Frechet distance vs train, "
                     "FD_test/FD_train and k-NN precision/recall for each training method.")
     _claims(ctx, rows)
+    if c.get("expansiveness_sigmas"):
+        _expansiveness(ctx, fields, train)
     if "unconditioned" in fields and c.get("compare_snrs"):
         _sampler_comparison(ctx, fields["unconditioned"], train, index, rows["unconditioned"])
     _paper_findings(ctx, rows)
@@ -292,6 +294,45 @@ def _sampler_comparison(ctx, field, train, index, row):
                 + f" (test images: {ref:.3g}). A PC run that ends far from the data has had its Langevin corrector "
                 "(step 2 (snr |z| / |s|)^2) inject more noise than the predictor removes: it needs an accurate |s|.",
                 med)
+
+
+def _expansiveness(ctx, fields, train):
+    """gamma_ex and the switching-surface norm of ``I + eta J`` (``metrics.expansiveness``) of the trained networks
+    beside the exact ESF of the same training set (the paper's Sec. 3.2 finding, measured on these networks)."""
+    from ..metrics.expansiveness import expansiveness_profile
+    from ..scores.empirical import EmpiricalScore
+
+    c = ctx.config
+    sig = [float(v) for v in c["expansiveness_sigmas"]]
+    tr = train.to(ctx.device)
+    all_fields = {"ESF": EmpiricalScore(tr, device=ctx.device), **fields}
+    prof = {k: expansiveness_profile(f, tr, sig, n_queries=int(c["expansiveness_queries"]), iters=8,
+                                     generator=ctx.generator(5), typical=False) for k, f in all_fields.items()}
+    ctx.metric("expansiveness", prof)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, key, label in ((axes[0], "gamma_ex", "mirror-pair ratio gamma_ex"),
+                           (axes[1], "spectral_norm_switching", "||I + eta J|| on the switching surface")):
+        for k, pr in prof.items():
+            ax.plot(pr["sigma"], pr[key], "o-" if k == "ESF" else "o--", ms=3, label=k)
+        ax.set(xscale="log", yscale="log", xlabel="sigma", title=label)
+        ax.axhline(1.0, color="k", lw=0.6, ls=":")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    ctx.save_figure(fig, "expansiveness", "Expansiveness of one step x + 0.5 sigma^2 s(x) for the exact ESF of the "
+                    "training set and the four trained networks (median over the closest training pairs).")
+    g = {k: pr["gamma_ex"][0] for k, pr in prof.items()}
+    nets = [k for k in fields]
+    worst = max(nets, key=lambda k: g[k])
+    ctx.claim("nets-less-expansive-than-esf", f"At sigma = {sig[0]}: gamma_ex of the exact ESF divided by the largest "
+              "of the trained networks' (> 1: every network less expansive)", g["ESF"] / max(g[worst], 1e-12), ">",
+              1.0, details=", ".join(f"{k} {v:.3g}" for k, v in g.items()))
+    temps = [k for k in nets if k.startswith("temperature")]
+    if "conditioned" in g and temps:
+        top = max(temps, key=lambda k: g[k])
+        ctx.claim("temperature-nets-less-expansive", f"At sigma = {sig[0]}: gamma_ex of the conditioned network "
+                  "divided by the larger of the temperature-smoothed networks' (> 1: smoothing lowers "
+                  "expansiveness)", g["conditioned"] / max(g[top], 1e-12), ">", 1.0,
+                  details=", ".join(f"{k} {g[k]:.3g}" for k in ["conditioned", *temps]))
 
 
 def _claims(ctx, rows):

@@ -120,7 +120,7 @@ def spectral_norm(field, x: torch.Tensor, sigma: float, eta: float, *, n_iter: i
         v = mtmv / lam
         if bool((resid <= tol).all()):
             break
-    return est.double()
+    return est.detach().double()
 
 
 def closest_pairs(train: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,21 +144,24 @@ def closest_pairs(train: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def expansiveness_profile(field, train: torch.Tensor, sigmas, *, eta_factor: float = 0.5, ratio: float = 0.9,
-                          n_queries: int = 16, iters: int = 15, generator: torch.Generator | None = None) -> dict:
-    """Median gamma_ex and median spectral norm of ``I + eta J`` per noise level for the step
+                          n_queries: int = 16, iters: int = 15, generator: torch.Generator | None = None,
+                          typical: bool = True) -> dict:
+    """Median gamma_ex and median spectral norms of ``I + eta J`` per noise level for the step
     ``x + eta s(x, sigma)``, ``eta = eta_factor sigma^2``.
 
     gamma_ex: mirror pairs on the ``n_queries`` closest training pairs with ``|x - mu0| = ratio |x - mu1|`` and
-    perpendicular offset ``sigma sqrt(d)`` (NaN where that ratio is unreachable). Spectral norm: at
-    ``x = mu + sigma z`` for ``n_queries`` training points ``mu``. Returns ``{"sigma", "gamma_ex", "spectral_norm"}``
-    (lists over ``sigmas``)."""
+    perpendicular offset ``sigma sqrt(d)`` (NaN where that ratio is unreachable). ``spectral_norm``: at
+    ``x = mu + sigma z`` for ``n_queries`` training points ``mu``. ``spectral_norm_switching``: on the switching
+    surface of the same closest pairs (equidistant points, ``ratio = 1``, same perpendicular offset), where the ESF's
+    softmax changes hands (``typical=False`` skips the norm at typical points: NaN there). Returns ``{"sigma", "gamma_ex", "spectral_norm", "spectral_norm_switching"}`` (lists over
+    ``sigmas``)."""
     dtype = getattr(field, "dtype", torch.float32)
     tr = torch.as_tensor(train).to(dtype)
     d = tr[0].numel()
     n = min(n_queries, tr.shape[0] // 2)
     mu0, mu1 = closest_pairs(tr, n)
     pick = torch.randperm(tr.shape[0], generator=generator)[:n_queries]
-    out = {"sigma": [float(s) for s in sigmas], "gamma_ex": [], "spectral_norm": []}
+    out = {"sigma": [float(s) for s in sigmas], "gamma_ex": [], "spectral_norm": [], "spectral_norm_switching": []}
     for s in out["sigma"]:
         eta = eta_factor * s * s
         try:
@@ -166,9 +169,15 @@ def expansiveness_profile(field, train: torch.Tensor, sigmas, *, eta_factor: flo
             out["gamma_ex"].append(float(gamma_ex(score_step(field, s, eta), x, y).median()))
         except ConfigError:
             out["gamma_ex"].append(float("nan"))
-        z = torch.randn(tr[pick].shape, generator=generator, dtype=dtype)
-        sn = spectral_norm(field, tr[pick] + s * z, s, eta, n_iter=iters, generator=generator)
-        out["spectral_norm"].append(float(sn.median()))
+        if typical:
+            z = torch.randn(tr[pick].shape, generator=generator, dtype=dtype)
+            sn = spectral_norm(field, tr[pick] + s * z, s, eta, n_iter=iters, generator=generator)
+            out["spectral_norm"].append(float(sn.median()))
+        else:
+            out["spectral_norm"].append(float("nan"))
+        xs, _ = mirror_pair(mu0, mu1, 1.0, s * math.sqrt(d), generator=generator)
+        sw = spectral_norm(field, xs.to(dtype), s, eta, n_iter=iters, generator=generator)
+        out["spectral_norm_switching"].append(float(sw.median()))
     return out
 
 
