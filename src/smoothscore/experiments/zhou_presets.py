@@ -52,7 +52,7 @@ SMALL_DATA_QUICK: Dict[str, Any] = {
     "k": 5, "sigma_collapse": 3.0, "knn_variant": "sigma_star",
     "cond_sampler": "heun", "cond_steps": 40, "uncond_sampler": "sigma_star", "sigma_star_alpha": 0.3,
     "sigma_star_steps": 60, "pc_steps": 1000, "snr": 0.16, "sigma_init": 20.0,
-    "compare_snrs": [0.16, 0.05], "compare_n": 32, "expansiveness_sigmas": [0.1, 1.0], "expansiveness_queries": 7,
+    "compare_snrs": [0.16, 0.05], "compare_n": 32, "expansiveness_sigmas": [0.1, 0.3], "expansiveness_queries": 7,
     "n_samples": 128, "classifier_steps": 300, "paper_dataset": None,
 }
 
