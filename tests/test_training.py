@@ -242,6 +242,11 @@ def test_checkpoint_errors_and_nothing_overwritten(tmp_path):
         train(other, ConditionedDSM(0.1, 1.0, 10), data, TrainConfig(steps=3, batch_size=8), out_dir=tmp_path / "ck",
               resume=True, progress=False)
     assert (tmp_path / "ck" / "checkpoint.safetensors").read_bytes() == before
+    # a fresh run into a folder holding a checkpoint is refused unless overwrite=True
+    with pytest.raises(ConfigError, match="already holds a checkpoint"):
+        train(m, ConditionedDSM(0.1, 1.0, 10), data, TrainConfig(steps=3, batch_size=8), out_dir=tmp_path / "ck",
+              progress=False)
+    assert (tmp_path / "ck" / "checkpoint.safetensors").read_bytes() == before
     # truncated and non-safetensors files
     bad = tmp_path / "bad"
     bad.mkdir()

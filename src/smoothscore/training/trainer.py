@@ -213,8 +213,12 @@ class Trainer:
 
 
 def train(model: torch.nn.Module, loss, data, config: TrainConfig | None = None, *, out_dir=None,
-          resume: bool = False, device="cpu", progress: bool = True, hooks=()) -> TrainResult:
-    """Train ``model`` on ``data`` with ``loss``; with ``resume=True`` continue from ``out_dir``'s checkpoint."""
+          resume: bool = False, overwrite: bool = False, device="cpu", progress: bool = True,
+          hooks=()) -> TrainResult:
+    """Train ``model`` on ``data`` with ``loss``; with ``resume=True`` continue from ``out_dir``'s checkpoint.
+    A checkpoint already in ``out_dir`` is never replaced by a fresh run unless ``overwrite=True``."""
+    if out_dir is not None and not resume and not overwrite and (Path(out_dir) / "checkpoint.json").exists():
+        raise ConfigError(f"{out_dir} already holds a checkpoint; resume=True continues it, overwrite=True replaces it")
     t = Trainer(model, loss, data, config or TrainConfig(), out_dir=out_dir, device=device, progress=progress,
                 hooks=hooks)
     if resume:
