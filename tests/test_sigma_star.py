@@ -63,3 +63,14 @@ def test_zhou_ode_overshoot_smoke(tmp_path):
     assert claims["ode-overshoots"]["passed"] is True          # the overshoot is large even on a tiny run
     assert claims["sigma-star-near-data[late start]"]["passed"] is True
     assert (tmp_path / "zhou-ode-overshoot" / "trajectory_distance.png").exists()
+
+
+def test_sigma_star_sampler_acts_per_sample():
+    # zhou-small-data reuses the first rows of a full sigma* run as a run on fewer samples: that needs the sampler
+    # (deterministic without noise) to treat every sample on its own, with no batch statistics
+    train = load_digits(n=20, size=16, seed=0).x
+    field = UnconditionalEmpiricalScore(train, sigmas=torch.logspace(-2, 1.3, 20), device="cpu")
+    x0 = 5.0 * torch.randn(6, *train.shape[1:], generator=torch.Generator().manual_seed(1))
+    full = sample(field, x0, [20.0, 0.01], method="sigma_star", train=train, alpha=0.5, n_steps=10)
+    part = sample(field, x0[:3], [20.0, 0.01], method="sigma_star", train=train, alpha=0.5, n_steps=10)
+    torch.testing.assert_close(part, full[:3], rtol=1e-5, atol=1e-6)

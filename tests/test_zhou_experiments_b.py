@@ -41,8 +41,8 @@ def test_zhou_small_data_smoke(tmp_path):
         assert f"{meth}.fd_train" in m and f"{meth}.precision" in m
     ids = {c["id"] for c in r["claims"]}
     assert {"unconditioned-memorizes-less", "temperature-pixel-memorizes-less", "temperature-feature-memorizes-less",
-            "temperature-feature-quality", "trained-uncond-ode-overshoots", "trained-uncond-pc-near-data", "nets-less-expansive-than-esf",
-            "temperature-nets-less-expansive"} <= ids
+            "temperature-feature-quality", "trained-uncond-ode-overshoots", "trained-uncond-pc-near-data",
+            "nets-less-expansive-than-esf", "temperature-nets-less-expansive"} <= ids
     assert set(m["expansiveness"]) == {"ESF", "conditioned", "unconditioned", "temperature_pixel",
                                        "temperature_feature"}
     for kind in ("sigma_star", "heun", "em", "pc_snr0.16", "pc_snr0.05"):

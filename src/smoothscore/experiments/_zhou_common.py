@@ -1,6 +1,5 @@
 """Shared pieces of the Paper B (Zhou et al. 2026) experiments: data, initial noise, sampling with a distance
-trace, sample summaries and small trained networks.
-"""
+trace, sample summaries and small trained networks."""
 from __future__ import annotations
 
 from typing import Dict, List

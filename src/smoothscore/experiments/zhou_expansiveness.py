@@ -104,8 +104,7 @@ def run(ctx):
                  f"{int(train[0].numel())}")
     ctx.save_figure(fig, "expansiveness", "Mirror-pair ratio gamma_ex, and the spectral norm of I + eta J on the "
                     "switching surface (equidistant from the closest training pairs) and at noisy training points, vs "
-                    "sigma. "
-                    "Above 1 a step pushes nearby points apart (toward different training images).")
+                    "sigma. Above 1 a step pushes nearby points apart (toward different training images).")
     nan = [k for k, p in prof.items() if any(math.isnan(v) for v in p["gamma_ex"])]
     if nan:
         ctx.note("gamma_ex undefined (ratio C unreachable) at some sigma for: " + ", ".join(nan))

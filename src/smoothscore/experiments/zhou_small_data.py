@@ -29,7 +29,7 @@ from ..metrics import NeighborIndex
 from ..noise import sigma_schedule
 from ..plotting import nearest_neighbor_figure
 from ..sampling import sample
-from ._zhou_common import sample_report, sigma_star_run
+from ._zhou_common import init_noise, sample_report, sigma_star_run
 from .base import experiment
 from .zhou_presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset
 
@@ -122,19 +122,17 @@ def train_method(ctx, method: str, train: torch.Tensor, loss, offset: int):
 
 
 # ----------------------------------------------------------------------------------------------- sampling
-def draw_samples(ctx, field, method: str, train: torch.Tensor, index: NeighborIndex) -> torch.Tensor:
-    """Samples of one model: ``cond_sampler`` (heun / pc) for the conditioned model, ``uncond_sampler``
-    (sigma_star / pc) for the others; all start from the same seeded noise at ``sigma_init``; clamped to [-1, 1]."""
+def draw_samples(ctx, field, kind: str, train: torch.Tensor, index: NeighborIndex, *, n=None,
+                 snr=None) -> torch.Tensor:
+    """Raw (unclamped) samples of ``field`` with sampler ``kind`` from the first ``n`` (default all ``n_samples``)
+    of the run's seeded initial noises at ``sigma_init`` -- the same noises for every model and sampler; all NaN
+    when sampling diverged."""
     c = ctx.config
-    g = ctx.generator(1)
-    x0 = float(c["sigma_init"]) * torch.randn(int(c["n_samples"]), *train.shape[1:], generator=g)
-    x0 = x0.to(ctx.device)
-    kind = c["cond_sampler"] if method == "conditioned" else c["uncond_sampler"]
+    x0 = init_noise(ctx, int(c["n_samples"]), train.shape[1:], c["sigma_init"])[:n].to(ctx.device)
     try:
-        out = _run_sampler(ctx, field, kind, train, x0, index).detach().cpu().float()
+        return _run_sampler(ctx, field, kind, train, x0, index, snr=snr).detach().cpu().float()
     except NonFiniteError:          # a diverging sample trips the sampler's neighbour search
-        out = torch.full((x0.shape[0], *train.shape[1:]), float("nan"))
-    return out.clamp(-1, 1) if bool(torch.isfinite(out).all()) else out.fill_(float("nan"))
+        return torch.full((x0.shape[0], *train.shape[1:]), float("nan"))
 
 
 def _run_sampler(ctx, field, kind, train, x0, index, snr=None):
@@ -228,13 +226,15 @@ def run(ctx):
     ctx.metric("sigma_collapse", float(c["sigma_collapse"]))
     index = NeighborIndex(train)
     rows: Dict[str, Dict[str, float]] = {}
-    fields = {}
+    fields, raw = {}, {}
     for i, m in enumerate(c.get("methods", METHODS)):
         loss = build_loss(m, train, c, encoder=scorer.model.features, cache_dir=cache)
         field, secs = train_method(ctx, m, train, loss, offset=100 + 10 * i)
         fields[m] = field
-        samples = draw_samples(ctx, field, m, train, index)
-        finite = bool(torch.isfinite(samples).all())
+        raw[m] = draw_samples(ctx, field, c["cond_sampler"] if m == "conditioned" else c["uncond_sampler"], train,
+                              index)
+        finite = bool(torch.isfinite(raw[m]).all())
+        samples = raw[m].clamp(-1, 1) if finite else raw[m]
         quality = scorer(samples) if finite else dict.fromkeys(("fd_train", "fd_test", "fd_ratio", "precision",
                                                                    "recall"), float("nan"))
         r = dict(sample_report(samples, train, test), **quality, train_seconds=secs)
@@ -254,31 +254,31 @@ def run(ctx):
     if c.get("expansiveness_sigmas"):
         _expansiveness(ctx, fields, train)
     if "unconditioned" in fields and c.get("compare_snrs"):
-        _sampler_comparison(ctx, fields["unconditioned"], train, index, rows["unconditioned"])
+        _sampler_comparison(ctx, fields["unconditioned"], train, index, rows["unconditioned"], raw["unconditioned"])
     _paper_findings(ctx, rows)
 
 
-def _sampler_comparison(ctx, field, train, index, row):
+def _sampler_comparison(ctx, field, train, index, row, main_raw):
     """The trained unconditioned network under other samplers (Sec. 4 of the paper: the scheduled PF-ODE overshoots,
     PC and sigma* do not): sigma*, scheduled Heun PF-ODE, reverse SDE (Euler-Maruyama) and PC at each snr of
-    ``compare_snrs``, ``pc_steps`` geometric levels, on the first ``compare_n`` of the seeded initial noises.
-    Distances are of the raw (unclamped) samples, so an overshoot shows."""
+    ``compare_snrs``, ``pc_steps`` geometric levels, on the first ``compare_n`` of the seeded initial noises (the row
+    that repeats the model's own sampler reuses its samples). Distances are of the raw (unclamped) samples, so an
+    overshoot shows."""
     c = ctx.config
-    g = ctx.generator(1)
-    x0 = float(c["sigma_init"]) * torch.randn(int(c["n_samples"]), *train.shape[1:], generator=g)
-    x0 = x0[: int(c.get("compare_n") or x0.shape[0])].to(ctx.device)
+    n = int(c.get("compare_n") or c["n_samples"])
     ref = row["test_to_train_median"]
-    runs = [("sigma_star", "sigma_star", {}), ("heun", "heun", {}), ("em", "em", {})]
-    runs += [(f"pc_snr{snr:g}", "pc", {"snr": snr}) for snr in c["compare_snrs"]]
+
+    def name(kind, snr):
+        return f"pc_snr{float(snr):g}" if kind == "pc" else kind
+
+    runs = [("sigma_star", None), ("heun", None), ("em", None)] + [("pc", snr) for snr in c["compare_snrs"]]
     med = {}
-    for name, kind, over in runs:
-        try:
-            out = _run_sampler(ctx, field, kind, train, x0, index, **over).detach().cpu().float()
-            med[name] = float(index.search(out, 1)[0][:, 0].median()) if bool(torch.isfinite(out).all()) \
-                else float("inf")
-        except NonFiniteError:
-            med[name] = float("inf")
-        ctx.metric(f"unconditioned.sampler.{name}.nn_train_median", med[name])
+    for kind, snr in runs:
+        out = main_raw[:n] if name(kind, snr) == name(c["uncond_sampler"], c["snr"]) else \
+            draw_samples(ctx, field, kind, train, index, n=n, snr=snr)
+        med[name(kind, snr)] = float(index.search(out, 1)[0][:, 0].median()) if bool(torch.isfinite(out).all()) \
+            else float("inf")
+        ctx.metric(f"unconditioned.sampler.{name(kind, snr)}.nn_train_median", med[name(kind, snr)])
     ctx.claim("trained-uncond-ode-overshoots", "Trained unconditioned network: the scheduled Heun PF-ODE ends "
               "farther from the data than the sigma* sampler (ratio of median nearest-training distances, "
               "unclamped samples)", med["heun"] / max(med["sigma_star"], 1e-12), ">=", 2.0,
@@ -321,7 +321,7 @@ def _expansiveness(ctx, fields, train):
     ctx.save_figure(fig, "expansiveness", "Expansiveness of one step x + 0.5 sigma^2 s(x) for the exact ESF of the "
                     "training set and the four trained networks (median over the closest training pairs).")
     g = {k: pr["gamma_ex"][0] for k, pr in prof.items()}
-    nets = [k for k in fields]
+    nets = list(fields)
     worst = max(nets, key=lambda k: g[k])
     ctx.claim("nets-less-expansive-than-esf", f"At sigma = {sig[0]}: gamma_ex of the exact ESF divided by the largest "
               "of the trained networks' (> 1: every network less expansive)", g["ESF"] / max(g[worst], 1e-12), ">",

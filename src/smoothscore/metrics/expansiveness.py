@@ -153,8 +153,8 @@ def expansiveness_profile(field, train: torch.Tensor, sigmas, *, eta_factor: flo
     perpendicular offset ``sigma sqrt(d)`` (NaN where that ratio is unreachable). ``spectral_norm``: at
     ``x = mu + sigma z`` for ``n_queries`` training points ``mu``. ``spectral_norm_switching``: on the switching
     surface of the same closest pairs (equidistant points, ``ratio = 1``, same perpendicular offset), where the ESF's
-    softmax changes hands (``typical=False`` skips the norm at typical points: NaN there). Returns ``{"sigma", "gamma_ex", "spectral_norm", "spectral_norm_switching"}`` (lists over
-    ``sigmas``)."""
+    softmax changes hands. ``typical=False`` skips the norm at typical points (NaN there). Returns
+    ``{"sigma", "gamma_ex", "spectral_norm", "spectral_norm_switching"}`` (lists over ``sigmas``)."""
     dtype = getattr(field, "dtype", torch.float32)
     tr = torch.as_tensor(train).to(dtype)
     d = tr[0].numel()

@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from .._checks import check_finite
 from ..errors import CheckpointError, ConfigError
-from .checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from .checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkpoint
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load ``out_dir``'s checkpoint when there is one; returns whether training resumed."""
-        if self.out_dir is None or not (self.out_dir / "checkpoint.json").exists():
+        if self.out_dir is None or not (self.out_dir / SIDECAR).exists():
             return False
         tensors, meta = load_checkpoint(self.out_dir)
         if meta.get("model_config") != getattr(self.model, "config", {}):
@@ -217,7 +217,7 @@ def train(model: torch.nn.Module, loss, data, config: TrainConfig | None = None,
           hooks=()) -> TrainResult:
     """Train ``model`` on ``data`` with ``loss``; with ``resume=True`` continue from ``out_dir``'s checkpoint.
     A checkpoint already in ``out_dir`` is never replaced by a fresh run unless ``overwrite=True``."""
-    if out_dir is not None and not resume and not overwrite and (Path(out_dir) / "checkpoint.json").exists():
+    if out_dir is not None and not resume and not overwrite and (Path(out_dir) / SIDECAR).exists():
         raise ConfigError(f"{out_dir} already holds a checkpoint; resume=True continues it, overwrite=True replaces it")
     t = Trainer(model, loss, data, config or TrainConfig(), out_dir=out_dir, device=device, progress=progress,
                 hooks=hooks)
