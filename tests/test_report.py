@@ -36,11 +36,16 @@ def test_run_writes_results_and_html(tmp_path):
     assert r["metrics"]["n_squared"] == 16
     verdicts = {c["id"]: c["passed"] for c in r["claims"]}
     assert verdicts == {"c1": True, "c2": False, "c3": None}
-    assert (tmp_path / "test-dummy" / "line.png").stat().st_size > 1000
+    assert r["seeds"] == [7] and r["figures"][0]["path"] == "seed-7/line.png"
+    assert (tmp_path / "test-dummy" / "seed-7" / "line.png").stat().st_size > 1000
+    assert [c["verdict"] for c in r["claims"]] == ["pass", "fail", "inconclusive"]
+    assert all(c["values"] == [c["value"]] for c in r["claims"][:2])
     html = (tmp_path / "report.html").read_text()
-    assert "data:image/png;base64," in html and "n is at least 2" in html and "FAIL" in html and "undecided" in html
+    assert "data:image/png;base64," in html and "n is at least 2" in html and "FAIL" in html and "INCONCLUSIVE" in html
     assert load_results(tmp_path)[0]["experiment"] == "test-dummy"
-    assert json.loads((tmp_path / "summary.json").read_text())["experiments"][0]["claims_failed"] == 1
+    row = json.loads((tmp_path / "summary.json").read_text())["experiments"][0]
+    assert (row["claims_passed"], row["claims_failed"], row["claims_inconclusive"]) == (1, 1, 1)
+    assert row["inconclusive"] == ["c3"]
 
 
 def test_experiment_bug_is_recorded_not_lost(tmp_path):

@@ -1,6 +1,6 @@
 """The ``smoothscore`` command.
 
-Subcommands: ``list``, ``reproduce``, ``audit``, ``train``, ``sample`` (``train``/``sample`` live in
+Subcommands: ``list``, ``reproduce``, ``report``, ``audit``, ``train``, ``sample`` (``train``/``sample`` live in
 :mod:`smoothscore.cli_train`). User errors print one line and exit with code 2, never a traceback.
 """
 from __future__ import annotations
@@ -42,14 +42,14 @@ def _parse_overrides(items: List[str]) -> dict:
 
 # ------------------------------------------------------------------------------------------------ list
 def cmd_list(args) -> int:
-    from .experiments.base import load_all
-
-    from .experiments.base import IMPORT_ERRORS
+    from .experiments.base import IMPORT_ERRORS, load_all
 
     reg = load_all()
     width = max((len(n) for n in reg.names()), default=10)
     for name, spec in reg.items():
-        print(f"{name:<{width}}  [{','.join(spec.groups)}]  {spec.title}")
+        seeds = f" (trains networks: {spec.n_seeds('quick')} seeds quick, {spec.n_seeds('paper')} paper)" \
+            if spec.trains else ""
+        print(f"{name:<{width}}  [{','.join(spec.groups)}]  {spec.title}{seeds}")
     for mod, err in IMPORT_ERRORS.items():
         print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
     return 0
@@ -58,10 +58,8 @@ def cmd_list(args) -> int:
 # ------------------------------------------------------------------------------------------- reproduce
 def cmd_reproduce(args) -> int:
     from .device import resolve_device
-    from .experiments.base import load_all, resolve_names
-    from .report import run_many
-
-    from .experiments.base import IMPORT_ERRORS
+    from .experiments.base import IMPORT_ERRORS, resolve_names
+    from .runner import parse_seeds, parse_shard, plan, run_many
 
     names = resolve_names(args.names)           # unknown names fail here, before anything is written
     for mod, err in IMPORT_ERRORS.items():
@@ -69,21 +67,39 @@ def cmd_reproduce(args) -> int:
     overrides = _parse_overrides(args.set)
     if args.data:
         overrides["data"] = args.data
-    reg = load_all()
-    for n in names:
-        if args.preset not in reg.get(n).presets:
-            raise ConfigError(f"experiment {n!r} has no preset {args.preset!r}")
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    shard = parse_shard(args.shard) if args.shard else None
+    plan(names, args.preset, seed=args.seed, seeds=seeds)     # unknown presets fail here too
     resolve_device(args.device)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder")
-    results = run_many(names, args.preset, out, seed=args.seed, device=args.device, progress=not args.quiet,
-                       overrides=overrides)
+    results = run_many(names, args.preset, out, seed=args.seed, seeds=seeds, jobs=args.jobs, shard_spec=shard,
+                       resume=args.resume, overwrite=args.overwrite, threads=args.threads, device=args.device,
+                       progress=not args.quiet, overrides=overrides)
+    _print_summary(results, out)
+    return 1 if any(r["status"] != "ok" for r in results) else 0
+
+
+def _print_summary(results, out: Path) -> None:
+    from .verdict import count
+
     n_err = sum(r["status"] != "ok" for r in results)
     claims = [c for r in results for c in r["claims"]]
-    print(f"{len(results)} experiments, {sum(c['passed'] is True for c in claims)}/{len(claims)} claims pass"
-          f"{f', {n_err} experiment(s) FAILED TO RUN' if n_err else ''}. Report: {out / 'report.html'}")
-    return 1 if n_err else 0
+    n = count(claims)
+    print(f"{len(results)} experiments, {n['pass']}/{len(claims)} claims pass, {n['fail']} fail, "
+          f"{n['inconclusive']} inconclusive{f', {n_err} experiment(s) FAILED TO RUN' if n_err else ''}. "
+          f"Report: {out / 'report.html'}")
+
+
+# ---------------------------------------------------------------------------------------------- report
+def cmd_report(args) -> int:
+    from .runner import merge_folders
+
+    out = Path(args.out) if args.out else Path(args.dirs[0])
+    results = merge_folders([Path(d) for d in args.dirs], out)
+    _print_summary(results, out)
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------- audit
@@ -151,14 +167,30 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_list)
 
     sp = sub.add_parser("reproduce", help="run experiments and write a report", formatter_class=_fmt_help(),
-                        description="Run experiments (names or groups: chen, zhou, all) and write OUT/report.html, "
-                                    "OUT/<experiment>/results.json and figures.")
+                        description="Run experiments (names or groups: chen, zhou, all) as (experiment, seed) jobs and "
+                                    "write OUT/<experiment>/seed-<s>/ (results.json, figures), the seeds merged in "
+                                    "OUT/<experiment>/results.json, and OUT/report.html over every experiment in OUT "
+                                    "(an experiment that runs replaces only its own folder).")
     sp.add_argument("names", nargs="*", help="experiment names or groups (default: all)")
     sp.add_argument("--preset", default="quick",
                     help="quick (minutes on a CPU), paper (larger runs; GPU recommended), or an experiment's own "
                          "preset such as paper-celeba64 for zhou-small-data")
     sp.add_argument("--out", default="runs/reproduce", help="output folder")
-    sp.add_argument("--seed", type=int, default=0, help="random seed")
+    sp.add_argument("--seed", type=int, default=0,
+                    help="first seed: an experiment that trains networks runs seeds SEED, SEED+1, ... (its preset's "
+                         "default count); any other experiment runs SEED only")
+    sp.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                    help="the seeds of the experiments that train networks, e.g. 0,1,2 (overrides --seed and the "
+                         "preset's count; other experiments run the first)")
+    sp.add_argument("--jobs", type=int, default=1, help="run the (experiment, seed) jobs in N local processes")
+    sp.add_argument("--threads", type=int, default=None,
+                    help="torch threads per job (default: all cores with --jobs 1, cores / N with --jobs N)")
+    sp.add_argument("--shard", default=None, metavar="I/N",
+                    help="run only shard I of N of the (experiment, seed) jobs (deterministic); merge the shards' "
+                         "folders with `smoothscore report`")
+    sp.add_argument("--resume", action="store_true",
+                    help="keep the jobs already finished in --out with the same preset, config and seed")
+    sp.add_argument("--overwrite", action="store_true", help="remove every result in --out first")
     sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                     help="override a config value of every selected experiment (JSON value)")
@@ -166,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "zhou-cost): digits or folder:PATH (same as --set data=...)")
     sp.add_argument("--quiet", action="store_true", help="no progress output")
     sp.set_defaults(func=cmd_reproduce)
+
+    sp = sub.add_parser("report", help="merge result folders (shards, machines) into one report",
+                        formatter_class=_fmt_help(),
+                        description="Merge the (experiment, seed) results of one or more result folders into OUT and "
+                                    "write OUT/report.html: the same report as a single run of all their jobs.")
+    sp.add_argument("dirs", nargs="+", metavar="DIR", help="result folders written by `smoothscore reproduce`")
+    sp.add_argument("--out", default=None, help="merged folder (default: the first DIR, merged in place)")
+    sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("audit", help="memorization audit of samples against a training set",
                         formatter_class=_fmt_help())

@@ -1,11 +1,10 @@
-"""Run experiments and write ``results.json`` per experiment plus one self-contained ``report.html``.
+"""The report of a result folder: ``summary.json`` and one self-contained ``report.html`` over **every** experiment
+present in the folder (running experiments, seeds and merging them is :mod:`smoothscore.runner`'s).
 
-Layout of an output folder ``OUT``::
-
-    OUT/report.html            all experiments: claims table, figures (embedded), configs
-    OUT/summary.json           one line per experiment: status, claims passed/failed
-    OUT/<experiment>/results.json   config, seed, versions, device, metrics, claims with verdicts, figures
-    OUT/<experiment>/*.png|gif      figures
+The report shows, for each claim, its per-seed values (with bootstrap intervals over samples where recorded), the
+mean and spread over seeds, the threshold and the verdict (pass / fail / inconclusive, :mod:`smoothscore.verdict`);
+inconclusive claims are counted apart and listed in their own table. The HTML depends only on the results (no
+clock), so the same results give the same report.
 """
 from __future__ import annotations
 
@@ -13,20 +12,15 @@ import base64
 import html
 import json
 import platform
-import shutil
 import sys
-import time
-import traceback
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
 
-from .device import describe_device, resolve_device
-from .errors import ConfigError, SmoothScoreError
-from .experiments.base import RunContext, experiments, load_all
-from .io import atomic_write_json, atomic_write_text, to_jsonable
+from .io import atomic_write_json, atomic_write_text
+from .runner import merge_experiment, run_experiment, run_many  # noqa: F401 - the historical entry points
+from .verdict import INCONCLUSIVE, LEVEL, count
 
 
 def versions() -> Dict[str, str]:
@@ -48,66 +42,37 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def run_experiment(name: str, preset: str, out_dir: Path, *, seed: int = 0, device="auto", progress: bool = True,
-                   overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Run one registered experiment and write its ``results.json``; returns the results dict."""
-    spec = load_all().get(name)
-    if preset not in spec.presets:
-        raise ConfigError(f"experiment {name!r} has no preset {preset!r}; presets: {', '.join(spec.presets)}")
-    config = dict(spec.presets[preset])
-    config.update(overrides or {})
-    dev = resolve_device(device)
-    ctx = RunContext(name=name, preset=preset, out_dir=Path(out_dir) / name, config=config, seed=seed, device=dev,
-                     progress=progress)
-    created = [d for d in (ctx.out_dir.parent, ctx.out_dir) if not d.exists()]
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    status, error = "ok", None
-    t0 = time.time()
-    torch.manual_seed(seed)
-    try:
-        spec.fn(ctx)
-    except SmoothScoreError:        # bad input: leave no partial output behind (only folders this run created)
-        for d in reversed(created):
-            shutil.rmtree(d, ignore_errors=True)
-        raise
-    except Exception as e:  # an experiment bug must not lose the other experiments' results
-        status, error = "error", "".join(traceback.format_exception(type(e), e, e.__traceback__))
-    res = {
-        "experiment": name, "title": spec.title, "groups": list(spec.groups), "description": spec.description,
-        "preset": preset, "config": config, "seed": seed, "device": describe_device(dev), "versions": versions(),
-        "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)),
-        "duration_s": round(time.time() - t0, 2), "status": status, "error": error,
-        "metrics": ctx.metrics, "claims": [asdict(c) for c in ctx.claims],
-        "findings": [asdict(f) for f in ctx.findings], "figures": [asdict(f) for f in ctx.figures],
-        "notes": ctx.notes,
-    }
-    res = to_jsonable(res)
-    atomic_write_json(ctx.out_dir / "results.json", res)
+def load_results(out: Path) -> List[Dict[str, Any]]:
+    """The merged ``results.json`` of every experiment in ``out`` (by name); an experiment folder whose seed jobs
+    were never merged (a killed run) is merged first."""
+    res = []
+    for d in sorted(p for p in Path(out).iterdir() if p.is_dir()) if Path(out).is_dir() else []:
+        p = d / "results.json"
+        r = json.loads(p.read_text()) if p.exists() else None
+        if r is None or "runs" not in r:
+            r = merge_experiment(d) or r
+        if r is not None:
+            res.append(r)
     return res
 
 
-def run_many(names: List[str], preset: str, out: Path, **kw) -> List[Dict[str, Any]]:
-    out = Path(out)
-    results = []
-    for n in names:
-        if kw.get("progress", True):
-            print(f"[smoothscore] running {n} (preset {preset}) ...", file=sys.stderr, flush=True)
-        r = run_experiment(n, preset, out, **kw)
-        verdicts = [c["passed"] for c in r["claims"]]
-        if kw.get("progress", True):
-            print(f"[smoothscore]   {n}: {r['status']} in {r['duration_s']:.1f}s; claims passed "
-                  f"{sum(v is True for v in verdicts)}/{len(verdicts)}", file=sys.stderr, flush=True)
-        results.append(r)
+def write_report(out: Path) -> List[Dict[str, Any]]:
+    """Write ``summary.json`` and ``report.html`` of every experiment in ``out``; returns their results."""
+    results = load_results(out)
     write_summary(results, out)
     write_html(results, out)
     return results
 
 
 def write_summary(results: List[Dict[str, Any]], out: Path) -> Path:
-    rows = [{"experiment": r["experiment"], "status": r["status"], "duration_s": r["duration_s"],
-             "claims_passed": sum(c["passed"] is True for c in r["claims"]),
-             "claims_failed": sum(c["passed"] is False for c in r["claims"]),
-             "claims_undecided": sum(c["passed"] is None for c in r["claims"])} for r in results]
+    rows = []
+    for r in results:
+        n = count(r["claims"])
+        rows.append({"experiment": r["experiment"], "status": r["status"], "duration_s": r["duration_s"],
+                     "cpu_s": r.get("cpu_s"), "seeds": r.get("seeds", [r.get("seed")]),
+                     "claims_passed": n["pass"], "claims_failed": n["fail"], "claims_inconclusive": n[INCONCLUSIVE],
+                     "claims_undecided": n[INCONCLUSIVE],
+                     "inconclusive": [c["id"] for c in r["claims"] if _word(c) == INCONCLUSIVE]})
     return atomic_write_json(Path(out) / "summary.json", {"experiments": rows})
 
 
@@ -117,7 +82,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:12
 color:#222}h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.3em .6em;
 vertical-align:top;text-align:left}th{background:#f3f3f3}.pass{background:#e3f6e3}.fail{background:#fbe3e3}
-.undecided{background:#fff6d6}figure{display:inline-block;margin:.6em;max-width:100%;vertical-align:top}
+.inconclusive{background:#fff6d6}figure{display:inline-block;margin:.6em;max-width:100%;vertical-align:top}
 figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.88em;color:#444;max-width:900px}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}.small{font-size:.85em;color:#555}
 """
@@ -131,8 +96,42 @@ def _fmt(v: Any) -> str:
     return html.escape(json.dumps(v) if not isinstance(v, str) else v)
 
 
-def _verdict(p: Optional[bool]) -> tuple[str, str]:
-    return ("pass", "PASS") if p is True else ("fail", "FAIL") if p is False else ("undecided", "undecided")
+def _with_ci(v: Any, ci: Optional[List[float]]) -> str:
+    return _fmt(v) + (f" <span class='small'>[{_fmt(ci[0])}, {_fmt(ci[1])}]</span>" if ci else "")
+
+
+def _word(c: Dict[str, Any]) -> str:
+    """The three-valued verdict (also of a single-seed claim that has only the legacy ``passed``)."""
+    if c.get("verdict"):
+        return c["verdict"]
+    return "pass" if c.get("passed") is True else "fail" if c.get("passed") is False else INCONCLUSIVE
+
+
+def _seed_values(c: Dict[str, Any]) -> str:
+    values = c.get("values", [c["value"]])
+    seeds = c.get("seeds", [None] * len(values))
+    cis = c.get("cis") or [c.get("ci")] * len(values)
+    if len(values) == 1:
+        return _with_ci(values[0], cis[0])
+    return "<br>".join(f"s{s}: {_with_ci(v, ci)}" for s, v, ci in zip(seeds, values, cis))
+
+
+def _summary(c: Dict[str, Any]) -> str:
+    if c.get("deterministic", True) or c.get("mean") is None or len(c.get("values", [])) < 2:
+        return "one value" if c.get("deterministic", True) else "&mdash;"
+    b = c.get("bound")
+    return (f"{_fmt(c['mean'])} &plusmn; {_fmt(c['spread'])}"
+            + (f"<br><span class='small'>{int(LEVEL * 100)}% bounds [{_fmt(b[0])}, {_fmt(b[1])}]</span>" if b else ""))
+
+
+def _claim_row(c: Dict[str, Any], lead: str = "") -> str:
+    w = _word(c)
+    return (f"<tr class='{w}'>{lead}<td>{html.escape(c['statement'])}</td><td>{_seed_values(c)}</td>"
+            f"<td>{_summary(c)}</td><td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td><td>{w.upper()}</td>")
+
+
+_HEAD = "<th>claim</th><th>measured (per seed; [90% bootstrap interval over samples])</th>" \
+        "<th>mean &plusmn; sd over seeds</th><th>threshold</th><th>verdict</th>"
 
 
 def _embed(path: Path) -> str:
@@ -141,73 +140,76 @@ def _embed(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _experiment_section(r: Dict[str, Any], out: Path) -> List[str]:
+    name = r["experiment"]
+    seeds = r.get("seeds", [r.get("seed")])
+    parts = [f"<h2 id='{html.escape(name)}'>{html.escape(name)}: {html.escape(r['title'])}</h2>",
+             f"<p class='small'>preset <b>{html.escape(r['preset'])}</b>, seed{'s' if len(seeds) > 1 else ''} "
+             f"{', '.join(map(str, seeds))}{' (trains networks)' if r.get('trains') else ''}, "
+             f"{r['duration_s']:.1f} s wall, {r.get('cpu_s') or 0:.0f} s CPU, {r.get('threads')} torch thread(s), "
+             f"device {html.escape(str(r['device']))}, status <b>{html.escape(r['status'])}</b></p>"]
+    if r.get("description"):
+        parts.append(f"<p>{html.escape(r['description'])}</p>")
+    if r.get("error"):
+        parts.append(f"<pre class='fail'>{html.escape(r['error'])}</pre>")
+    if r["claims"]:
+        parts.append(f"<table><tr>{_HEAD}<th>details</th></tr>")
+        parts.extend(_claim_row(c) + f"<td>{html.escape(c.get('details') or '')}</td></tr>" for c in r["claims"])
+        parts.append("</table>")
+    if r["findings"]:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(f['text'])}</li>" for f in r["findings"]) + "</ul>")
+    for fig in r["figures"]:
+        p = out / name / fig["path"]
+        if not p.exists():
+            continue
+        tag = (f"<video controls src='{_embed(p)}'></video>" if fig.get("kind") == "video"
+               else f"<img src='{_embed(p)}' alt='{html.escape(fig['path'])}'>")
+        parts.append(f"<figure>{tag}<figcaption>{html.escape(fig['caption'])}</figcaption></figure>")
+    for n in r.get("notes", []):
+        parts.append(f"<p class='small'>{html.escape(n)}</p>")
+    iv = r.get("intervals", {})
+    if r["metrics"]:
+        parts.append("<details><summary>metrics</summary><table>" + "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{_with_ci(val, iv.get(k))}</td></tr>" for k, val in r["metrics"].items())
+            + "</table></details>")
+    parts.append(f"<details><summary>config</summary><pre>{html.escape(json.dumps(r['config'], indent=2))}</pre>"
+                 "</details>")
+    return parts
+
+
 def render_html(results: List[Dict[str, Any]], out: Path) -> str:
     out = Path(out)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>smoothscore report</title>"
-             f"<style>{_CSS}</style></head><body><h1>smoothscore report</h1>"]
-    n_pass = sum(c["passed"] is True for r in results for c in r["claims"])
-    n_fail = sum(c["passed"] is False for r in results for c in r["claims"])
-    n_und = sum(c["passed"] is None for r in results for c in r["claims"])
+    claims = [(r, c) for r in results for c in r["claims"]]
+    n = count([c for _, c in claims])
+    n_seeded = sum(not c.get("deterministic", True) for _, c in claims)
     v = results[0]["versions"] if results else {}
-    parts.append(f"<p class='small'>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} &middot; torch {v.get('torch')} "
-                 f"&middot; python {v.get('python')} &middot; device {html.escape(results[0]['device']) if results else ''}"
-                 f"</p><p><b>{n_pass}</b> claims pass, <b>{n_fail}</b> fail, <b>{n_und}</b> undecided across "
-                 f"{len(results)} experiments. A failed claim is a measured disagreement, reported as is.</p>")
-    # overview table
-    parts.append("<h2>All claims</h2><table><tr><th>experiment</th><th>claim</th><th>measured</th><th>threshold</th>"
-                 "<th>verdict</th></tr>")
-    for r in results:
-        for c in r["claims"]:
-            cls, word = _verdict(c["passed"])
-            parts.append(f"<tr class='{cls}'><td><a href='#{r['experiment']}'>{html.escape(r['experiment'])}</a></td>"
-                         f"<td>{html.escape(c['statement'])}</td><td>{_fmt(c['value'])}</td>"
-                         f"<td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td><td>{word}</td></tr>")
+    started = max((r.get("started", "") for r in results), default="")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>smoothscore report</title>"
+             f"<style>{_CSS}</style></head><body><h1>smoothscore report</h1>",
+             f"<p class='small'>Latest run started {html.escape(started)} &middot; torch {v.get('torch')} &middot; "
+             f"python {v.get('python')} &middot; device {html.escape(str(results[0]['device'])) if results else ''}"
+             f"</p><p><b>{n['pass']}</b> claims pass, <b>{n['fail']}</b> fail, and <b>{n[INCONCLUSIVE]}</b> are "
+             f"inconclusive, across {len(results)} experiments ({n_seeded} claims on trained networks measured over "
+             f"seeds). A failed claim is a measured disagreement, reported as is.</p>",
+             "<p class='small'>Verdict rule: a claim on trained networks passes when it holds in every seed and the "
+             f"one-sided {int(LEVEL * 100)}% Student-t bound of its mean over seeds clears the threshold; it fails when "
+             "the opposite holds likewise; otherwise (including a single seed) it is inconclusive. A deterministic "
+             "claim has one value and passes or fails.</p>"]
+    incon = [(r, c) for r, c in claims if _word(c) == INCONCLUSIVE]
+    if incon:
+        parts.append(f"<h2>Inconclusive claims ({len(incon)})</h2><table><tr><th>experiment</th>{_HEAD}</tr>")
+        parts.extend(_claim_row(c, f"<td><a href='#{r['experiment']}'>{html.escape(r['experiment'])}</a></td>")
+                     + "</tr>" for r, c in incon)
+        parts.append("</table>")
+    parts.append(f"<h2>All claims</h2><table><tr><th>experiment</th>{_HEAD}</tr>")
+    parts.extend(_claim_row(c, f"<td><a href='#{r['experiment']}'>{html.escape(r['experiment'])}</a></td>") + "</tr>"
+                 for r, c in claims)
     parts.append("</table>")
     for r in results:
-        name = r["experiment"]
-        parts.append(f"<h2 id='{html.escape(name)}'>{html.escape(name)}: {html.escape(r['title'])}</h2>")
-        parts.append(f"<p class='small'>preset <b>{html.escape(r['preset'])}</b>, seed {r['seed']}, "
-                     f"{r['duration_s']:.1f} s, status <b>{html.escape(r['status'])}</b></p>")
-        if r.get("description"):
-            parts.append(f"<p>{html.escape(r['description'])}</p>")
-        if r.get("error"):
-            parts.append(f"<pre class='fail'>{html.escape(r['error'])}</pre>")
-        if r["claims"]:
-            parts.append("<table><tr><th>claim</th><th>measured</th><th>threshold</th><th>verdict</th><th>details</th></tr>")
-            for c in r["claims"]:
-                cls, word = _verdict(c["passed"])
-                parts.append(f"<tr class='{cls}'><td>{html.escape(c['statement'])}</td><td>{_fmt(c['value'])}</td>"
-                             f"<td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td><td>{word}</td>"
-                             f"<td>{html.escape(c.get('details') or '')}</td></tr>")
-            parts.append("</table>")
-        if r["findings"]:
-            parts.append("<ul>" + "".join(f"<li>{html.escape(f['text'])}</li>" for f in r["findings"]) + "</ul>")
-        for fig in r["figures"]:
-            p = out / name / fig["path"]
-            if not p.exists():
-                continue
-            if fig.get("kind") == "video":
-                parts.append(f"<figure><video controls src='{_embed(p)}'></video><figcaption>"
-                             f"{html.escape(fig['caption'])}</figcaption></figure>")
-            else:
-                parts.append(f"<figure><img src='{_embed(p)}' alt='{html.escape(fig['path'])}'><figcaption>"
-                             f"{html.escape(fig['caption'])}</figcaption></figure>")
-        for n in r.get("notes", []):
-            parts.append(f"<p class='small'>{html.escape(n)}</p>")
-        if r["metrics"]:
-            parts.append("<details><summary>metrics</summary><table>" + "".join(
-                f"<tr><td>{html.escape(k)}</td><td>{_fmt(val)}</td></tr>" for k, val in r["metrics"].items())
-                + "</table></details>")
-        parts.append(f"<details><summary>config</summary><pre>{html.escape(json.dumps(r['config'], indent=2))}</pre>"
-                     "</details>")
+        parts.extend(_experiment_section(r, out))
     parts.append("</body></html>")
     return "".join(parts)
 
 
 def write_html(results: List[Dict[str, Any]], out: Path) -> Path:
     return atomic_write_text(Path(out) / "report.html", render_html(results, Path(out)))
-
-
-def load_results(out: Path) -> List[Dict[str, Any]]:
-    """Read every ``results.json`` under ``out`` (to re-render a report)."""
-    return [json.loads(p.read_text()) for p in sorted(Path(out).glob("*/results.json"))]

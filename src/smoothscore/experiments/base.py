@@ -3,18 +3,22 @@
 An experiment is a function ``run(ctx: RunContext) -> None`` registered with :func:`experiment`. It reads its
 settings from ``ctx.config`` (the chosen preset, merged with overrides), and records
 
-* ``ctx.metric(name, value)`` — numbers for ``results.json``;
-* ``ctx.claim(id, statement, value, op, threshold)`` — a claim with a threshold fixed *before* the run and a
-  verdict computed from the measured value;
+* ``ctx.metric(name, value, ci=None)`` — numbers for ``results.json`` (``ci``: a bootstrap interval over samples,
+  :mod:`smoothscore.metrics.bootstrap`);
+* ``ctx.claim(id, statement, value, op, threshold, details="", *, ci=None, deterministic=False)`` — a claim with a
+  threshold fixed *before* the run and a verdict computed from the measured value;
 * ``ctx.finding(id, text, value=None)`` — an observation without a pass/fail threshold;
 * ``ctx.save_figure(fig, name, caption)`` / ``ctx.add_artifact(path, caption)`` — figures (PNG) and other files.
 
-:mod:`smoothscore.report` turns the context into ``results.json`` and the HTML report.
+:func:`run` is called once per seed (``ctx.seed``). An experiment that trains networks says so at registration
+(``@experiment(..., trains=True)``): the runner (:mod:`smoothscore.runner`) then runs it over several seeds (the
+preset's ``"seeds"`` count, or ``reproduce --seeds``) and merges its claims **by claim id** into per-seed values and
+a pass / fail / inconclusive verdict (:mod:`smoothscore.verdict`); a claim of such an experiment that does not depend
+on the seed (an exact score, a closed form) is marked ``deterministic=True`` and keeps one value. An experiment that
+trains nothing runs one seed and each claim keeps one value. :mod:`smoothscore.report` writes the HTML report.
 """
 from __future__ import annotations
 
-import math
-import operator
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +26,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from ..errors import ConfigError
 from ..registry import Registry
 
 experiments: Registry = Registry("experiment")
 
-_OPS: Dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
-}
 
 
 @dataclass
@@ -41,6 +41,8 @@ class Claim:
     threshold: Any
     passed: Optional[bool]
     details: str = ""
+    ci: Optional[List[float]] = None     # bootstrap interval of the value over samples (one seed)
+    deterministic: bool = False          # the value does not depend on the training seed
 
 
 @dataclass
@@ -65,18 +67,29 @@ class ExperimentSpec:
     groups: tuple
     presets: Dict[str, Dict[str, Any]]
     description: str = ""
+    trains: bool = False
+
+    def n_seeds(self, preset: str) -> int:
+        """Default number of seeds of ``preset``: its ``"seeds"`` key for an experiment that trains networks (3 when
+        absent), else 1."""
+        return int(self.presets[preset].get("seeds", 3)) if self.trains else 1
 
 
 def experiment(name: str, *, title: str, groups: tuple | list, presets: Dict[str, Dict[str, Any]],
-               description: str = ""):
-    """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``."""
+               description: str = "", trains: bool = False):
+    """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``; ``trains=True``
+    for an experiment that trains networks (run over seeds; a preset's ``"seeds"`` key is its default count)."""
 
     def deco(fn):
         missing = {"quick", "paper"} - set(presets)
         if missing:
             raise ValueError(f"experiment {name}: presets missing {sorted(missing)}")
         desc = description or (fn.__doc__ or "").strip()
-        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc))
+        for p, cfg in presets.items():
+            if "seeds" in cfg and (not trains or int(cfg["seeds"]) < 1):
+                raise ValueError(f"experiment {name}: preset {p!r} has 'seeds' but "
+                                 + ("the experiment trains nothing" if not trains else "it is below 1"))
+        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc, trains))
         return fn
 
     return deco
@@ -95,6 +108,7 @@ class RunContext:
     claims: List[Claim] = field(default_factory=list)
     findings: List[Finding] = field(default_factory=list)
     figures: List[Figure] = field(default_factory=list)
+    intervals: Dict[str, List[float]] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
@@ -109,28 +123,31 @@ class RunContext:
         return self.config.get(key, default)
 
     # -- recording -----------------------------------------------------------
-    def metric(self, name: str, value: Any) -> Any:
+    def metric(self, name: str, value: Any, ci: Optional[List[float]] = None) -> Any:
+        """Record a metric; ``ci`` an optional ``[lo, hi]`` bootstrap interval over samples."""
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().tolist() if value.numel() > 1 else float(value)
         self.metrics[name] = value
+        if ci is not None:
+            self.intervals[name] = [float(ci[0]), float(ci[1])]
         return value
 
-    def claim(self, id: str, statement: str, value: Any, op: str, threshold: Any, details: str = "") -> Claim:
+    def claim(self, id: str, statement: str, value: Any, op: str, threshold: Any, details: str = "", *,
+              ci: Optional[List[float]] = None, deterministic: bool = False) -> Claim:
         """Record a claim ``value op threshold``; ``op`` in ``>=, >, <=, <, ==, is`` (``is`` for booleans).
 
-        A NaN value or a ``None`` value yields verdict ``None`` (undecided) — the report shows it as such.
+        ``passed`` is this seed's verdict; a NaN or ``None`` value yields ``None`` (undecided). ``ci``: a bootstrap
+        interval of the value over samples; ``deterministic=True``: the value does not depend on the seed (an exact
+        score in an experiment that also trains networks) — merged over seeds it keeps one value. The verdict over
+        seeds is :func:`smoothscore.verdict.merge_claims`'s.
         """
+        from ..verdict import holds
+
         if isinstance(value, torch.Tensor):
             value = float(value)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            passed = None
-        elif op in _OPS:
-            passed = bool(_OPS[op](float(value), float(threshold)))
-        elif op in ("==", "is"):
-            passed = bool(value == threshold)
-        else:
-            raise ConfigError(f"unknown claim operator {op!r}")
-        c = Claim(id, statement, value, op, threshold, passed, details)
+        passed = holds(value, op, threshold)
+        c = Claim(id, statement, value, op, threshold, passed, details,
+                  None if ci is None else [float(ci[0]), float(ci[1])], bool(deterministic))
         self.claims.append(c)
         return c
 

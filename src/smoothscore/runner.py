@@ -1,0 +1,355 @@
+"""Run experiments as (experiment, seed) jobs: seeds, shards, local processes, resume; merge the seeds of each
+experiment into one ``results.json``.
+
+Layout of an output folder ``OUT`` (every job writes only its own folder, so shards and resumed runs share it)::
+
+    OUT/<experiment>/seed-<s>/results.json   one job: config, seed, versions, device, threads, metrics, claims
+    OUT/<experiment>/seed-<s>/*.png|gif      its figures
+    OUT/<experiment>/results.json            the seeds merged by claim id (values, mean, spread, verdict)
+    OUT/report.html, OUT/summary.json        every experiment present in OUT (:mod:`smoothscore.report`)
+
+* An experiment registered with ``trains=True`` runs over seeds: ``seeds`` when given, else ``seed, seed + 1, ...``
+  (the preset's ``"seeds"`` count); any other experiment runs the first seed only.
+* ``shard=(i, n)`` keeps jobs ``i - 1, i - 1 + n, ...`` of the ordered job list (experiments in the given order,
+  seeds ascending): the ``n`` shards partition the jobs, the same way on every machine.
+* ``jobs=N`` runs jobs in ``N`` local processes (``spawn``), each with ``threads`` torch threads (default
+  ``cpu_count // N``).
+* ``resume=True`` skips a job whose ``results.json`` exists with status ok and the same preset, config and seed
+  (a job folder is written with its ``results.json`` last and atomically, so a killed job is simply re-run);
+  ``overwrite=True`` first removes every result in ``OUT``. Otherwise an experiment that runs replaces its own
+  folder and leaves the other experiments' results in ``OUT`` — the report lists them all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from .errors import ConfigError, DataError, SmoothScoreError
+from .io import atomic_write_json, to_jsonable
+from .verdict import count, merge_claims
+
+JOB_PREFIX = "seed-"
+
+
+@dataclass(frozen=True)
+class Job:
+    experiment: str
+    seed: int
+    seeds: Tuple[int, ...]       # the experiment's whole seed plan (recorded; the merge uses it)
+
+
+def parse_seeds(text: str) -> List[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (distinct non-negative integers)."""
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip() != ""]
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated integers such as 0,1,2; got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds expects distinct non-negative integers such as 0,1,2; got {text!r}")
+    return seeds
+
+
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)`` with ``1 <= i <= n``."""
+    try:
+        i, n = (int(p) for p in str(text).split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard expects I/N such as 1/4; got {text!r}") from None
+    if not 1 <= i <= n:
+        raise ConfigError(f"--shard I/N needs 1 <= I <= N; got {text!r}")
+    return i, n
+
+
+def experiment_config(name: str, preset: str, overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The preset merged with ``overrides`` (the ``"seeds"`` count is the runner's, not the experiment's)."""
+    from .experiments.base import load_all
+
+    spec = load_all().get(name)
+    if preset not in spec.presets:
+        raise ConfigError(f"experiment {name!r} has no preset {preset!r}; presets: {', '.join(spec.presets)}")
+    config = {k: v for k, v in spec.presets[preset].items() if k != "seeds"}
+    config.update(overrides or {})
+    return to_jsonable(config)
+
+
+def plan(names: Sequence[str], preset: str, *, seed: int = 0, seeds: Optional[Sequence[int]] = None) -> List[Job]:
+    """Every (experiment, seed) job, experiments in the given order, seeds ascending."""
+    from .experiments.base import load_all
+
+    reg = load_all()
+    out: List[Job] = []
+    for n in names:
+        spec = reg.get(n)
+        if preset not in spec.presets:
+            raise ConfigError(f"experiment {n!r} has no preset {preset!r}; presets: {', '.join(spec.presets)}")
+        s = sorted(seeds) if seeds else [int(seed) + k for k in range(spec.n_seeds(preset))]
+        s = s if spec.trains else s[:1]
+        out.extend(Job(n, x, tuple(s)) for x in s)
+    return out
+
+
+def shard(jobs: Sequence[Job], i: int, n: int) -> List[Job]:
+    """Jobs ``i - 1, i - 1 + n, ...`` (1-based shard ``i`` of ``n``)."""
+    return [j for k, j in enumerate(jobs) if k % n == i - 1]
+
+
+def job_dir(out: Path, job: Job) -> Path:
+    return Path(out) / job.experiment / f"{JOB_PREFIX}{job.seed}"
+
+
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_experiment(name: str, preset: str, out_dir: Path, *, seed: int = 0, device="auto", progress: bool = True,
+                   overrides: Optional[Dict[str, Any]] = None, folder: Optional[Path] = None,
+                   seeds: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+    """Run one registered experiment for one seed and write ``results.json`` into ``folder`` (default
+    ``out_dir/name``); returns the results dict. An experiment bug is recorded (status ``error``), bad input
+    (:class:`~smoothscore.errors.SmoothScoreError`) is raised after removing the folders this call created."""
+    from .device import describe_device, resolve_device
+    from .experiments.base import RunContext, load_all
+    from .report import versions
+
+    spec = load_all().get(name)
+    config = experiment_config(name, preset, overrides)
+    dev = resolve_device(device)
+    folder = Path(folder) if folder is not None else Path(out_dir) / name
+    ctx = RunContext(name=name, preset=preset, out_dir=folder, config=config, seed=seed, device=dev,
+                     progress=progress)
+    created = [d for d in (folder.parent.parent, folder.parent, folder) if not d.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    status, error = "ok", None
+    t0, c0 = time.time(), _cpu_seconds()
+    torch.manual_seed(seed)
+    try:
+        spec.fn(ctx)
+    except SmoothScoreError:        # bad input: leave no partial output behind (only folders this run created)
+        for d in reversed(created):
+            shutil.rmtree(d, ignore_errors=True)
+        raise
+    except Exception as e:  # an experiment bug must not lose the other experiments' results
+        status, error = "error", "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    res = {
+        "experiment": name, "title": spec.title, "groups": list(spec.groups), "description": spec.description,
+        "trains": spec.trains, "preset": preset, "config": config, "seed": seed,
+        "seeds": list(seeds) if seeds else [seed], "device": describe_device(dev), "threads": torch.get_num_threads(),
+        "versions": versions(), "command": " ".join(sys.argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)), "duration_s": round(time.time() - t0, 2),
+        "cpu_s": round(_cpu_seconds() - c0, 2), "status": status, "error": error, "metrics": ctx.metrics,
+        "intervals": ctx.intervals, "claims": [asdict(c) for c in ctx.claims],
+        "findings": [asdict(f) for f in ctx.findings], "figures": [asdict(f) for f in ctx.figures],
+        "notes": ctx.notes,
+    }
+    res = to_jsonable(res)
+    atomic_write_json(folder / "results.json", res)
+    return res
+
+
+def _run_job(job: Job, preset: str, out: Path, kw: Dict[str, Any], threads: Optional[int],
+             modules: Sequence[str] = ()) -> Dict[str, Any]:
+    """One job in this process (also the entry point of ``--jobs`` worker processes)."""
+    import importlib
+
+    for m in modules:                 # experiments registered outside smoothscore.experiments (plugins, tests)
+        importlib.import_module(m)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        d = job_dir(out, job)
+        shutil.rmtree(d, ignore_errors=True)       # a killed earlier attempt leaves no stale files behind
+        return run_experiment(job.experiment, preset, out, seed=job.seed, folder=d, seeds=job.seeds, **kw)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _finished(out: Path, job: Job, preset: str, config: Dict[str, Any]) -> bool:
+    p = job_dir(out, job) / "results.json"
+    try:
+        r = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return False
+    return r.get("status") == "ok" and r.get("preset") == preset and r.get("config") == config \
+        and r.get("seed") == job.seed
+
+
+def _is_experiment_dir(d: Path) -> bool:
+    return d.is_dir() and ((d / "results.json").exists() or any(d.glob(f"{JOB_PREFIX}*/results.json")))
+
+
+def clean(out: Path) -> None:
+    """Remove every result in ``out`` (experiment folders, report, summary); other files are left alone."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for d in out.iterdir():
+        if _is_experiment_dir(d):
+            shutil.rmtree(d)
+    for f in ("report.html", "summary.json"):
+        (out / f).unlink(missing_ok=True)
+
+
+def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: Optional[Sequence[int]] = None,
+             jobs: int = 1, shard_spec: Optional[Tuple[int, int]] = None, resume: bool = False,
+             overwrite: bool = False, threads: Optional[int] = None, device="auto", progress: bool = True,
+             overrides: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """Run the (experiment, seed) jobs of ``names`` into ``out``, merge each experiment's seeds and write the report
+    of every experiment in ``out``; returns the merged results of ``names`` (see the module docstring)."""
+    from .experiments.base import load_all
+    from .report import write_report
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output folder {out} exists and is not a folder")
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    if jobs < 1 or (threads is not None and threads < 1):
+        raise ConfigError("--jobs and --threads must be at least 1")
+    all_jobs = plan(names, preset, seed=seed, seeds=seeds)
+    mine = shard(all_jobs, *shard_spec) if shard_spec else all_jobs
+    configs = {n: experiment_config(n, preset, overrides) for n in names}
+    if overwrite:
+        clean(out)
+    elif not resume and not shard_spec:           # a plain run replaces the folders of the experiments it runs
+        for n in names:
+            shutil.rmtree(out / n, ignore_errors=True)
+    todo = [j for j in mine if not (resume and _finished(out, j, preset, configs[j.experiment]))]
+    say = (lambda m: print(f"[smoothscore] {m}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
+    if len(todo) < len(mine):
+        say(f"resume: {len(mine) - len(todo)} finished job(s) kept")
+    kw = dict(device=device, progress=progress and jobs == 1, overrides=overrides)
+    reg = load_all()
+    modules = sorted({reg.get(j.experiment).fn.__module__ for j in todo} - {"__main__"})
+    if jobs > 1 and threads is None:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+
+    def report(job: Job, r: Dict[str, Any]) -> None:
+        v = [c["passed"] for c in r["claims"]]
+        say(f"  {job.experiment} seed {job.seed}: {r['status']} in {r['duration_s']:.1f}s (cpu {r['cpu_s']:.0f}s, "
+            f"{r['threads']} threads); claims holding {sum(x is True for x in v)}/{len(v)}")
+
+    if jobs == 1 or len(todo) <= 1:
+        for j in todo:
+            say(f"running {j.experiment} seed {j.seed} (preset {preset}) ...")
+            report(j, _run_job(j, preset, out, kw, threads))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        say(f"running {len(todo)} jobs in {jobs} processes, {threads} torch thread(s) each ...")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futs = {pool.submit(_run_job, j, preset, out, kw, threads, modules): j for j in todo}
+            try:
+                for f in as_completed(futs):
+                    report(futs[f], f.result())
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    plans = {j.experiment: j.seeds for j in all_jobs}
+    merged = {n: merge_experiment(out / n, seeds=plans[n], preset=preset, config=configs[n]) for n in names}
+    others = [d.name for d in sorted(out.iterdir()) if _is_experiment_dir(d) and d.name not in merged]
+    if others:
+        say(f"the report also lists {len(others)} experiment(s) already in {out}: {', '.join(others)}")
+    write_report(out)
+    return [merged[n] for n in names if merged[n] is not None]
+
+
+# --------------------------------------------------------------------------------------------------- merge
+def job_results(exp_dir: Path) -> List[Dict[str, Any]]:
+    """Every job ``results.json`` under ``exp_dir`` (with ``_dir``, its folder name), by seed."""
+    out = []
+    for p in sorted(Path(exp_dir).glob(f"{JOB_PREFIX}*/results.json")):
+        try:
+            r = json.loads(p.read_text())
+        except ValueError:
+            continue                       # an unreadable job is re-run by --resume and ignored here
+        r["_dir"] = p.parent.name
+        out.append(r)
+    return sorted(out, key=lambda r: r["seed"])
+
+
+def merge_experiment(exp_dir: Path, *, seeds: Optional[Sequence[int]] = None, preset: Optional[str] = None,
+                     config: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
+    """Merge the seed jobs of one experiment folder into ``exp_dir/results.json`` (returned; ``None`` when there is
+    no job). Only jobs with the given preset and config are merged (default: those of the most recent job), and
+    only the given seeds (default: the most recent job's plan); seeds of the plan without a job are listed in
+    ``missing_seeds``."""
+    exp_dir = Path(exp_dir)
+    runs = job_results(exp_dir)
+    if not runs:
+        return None
+    latest = max(runs, key=lambda r: r.get("started", ""))
+    preset = latest["preset"] if preset is None else preset
+    config = latest["config"] if config is None else to_jsonable(config)
+    seeds = list(latest.get("seeds") or [latest["seed"]]) if seeds is None else list(seeds)
+    runs = [r for r in runs if r["preset"] == preset and r["config"] == config and r["seed"] in seeds]
+    if not runs:
+        return None
+    first = runs[0]
+    trains = bool(first.get("trains"))
+    done = [r["seed"] for r in runs]
+    notes = list(first.get("notes", []))
+    missing = [s for s in seeds if s not in done]
+    if missing:
+        notes.append(f"seeds {missing} of the plan {seeds} have no result yet; verdicts use seeds {done}")
+    if trains and len(done) > 1:
+        notes.append(f"figures, metrics and findings shown are seed {first['seed']}'s; claims merge seeds {done}")
+    errors = [f"seed {r['seed']}: {r['error']}" for r in runs if r["status"] != "ok"]
+    figures = [dict(f, path=f"{first['_dir']}/{f['path']}") for f in first.get("figures", [])]
+    merged = {
+        "experiment": first["experiment"], "title": first["title"], "groups": first["groups"],
+        "description": first["description"], "trains": trains, "preset": preset, "config": config,
+        "seed": first["seed"], "seeds": done, "planned_seeds": seeds, "missing_seeds": missing,
+        "device": first["device"], "threads": first.get("threads"), "versions": first["versions"],
+        "command": first["command"], "started": min(r["started"] for r in runs),
+        "duration_s": round(sum(r["duration_s"] for r in runs), 2),
+        "cpu_s": round(sum(r.get("cpu_s") or 0.0 for r in runs), 2),
+        "status": "ok" if not errors else "error", "error": "\n".join(errors) or None,
+        "metrics": first["metrics"], "intervals": first.get("intervals", {}),
+        "claims": merge_claims(runs, done, trains=trains), "findings": first["findings"], "figures": figures,
+        "notes": notes,
+        "runs": [{k: r.get(k) for k in ("seed", "status", "started", "duration_s", "cpu_s", "device", "threads",
+                                        "command")} | {"dir": r["_dir"]} for r in runs],
+    }
+    merged["verdicts"] = count(merged["claims"])
+    merged = to_jsonable(merged)
+    atomic_write_json(exp_dir / "results.json", merged)
+    return merged
+
+
+def merge_folders(dirs: Sequence[Path], out: Path) -> List[Dict[str, Any]]:
+    """Copy the job folders of every result folder in ``dirs`` into ``out`` (a later folder's job replaces an
+    earlier one's), merge each experiment and write the report of ``out``; returns the merged results."""
+    from .report import write_report
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output folder {out} exists and is not a folder")
+    found, touched = 0, set()
+    for d in map(Path, dirs):
+        if not d.is_dir():
+            raise DataError(f"result folder not found: {d}")
+        for p in sorted(d.glob(f"*/{JOB_PREFIX}*/results.json")):
+            found += 1
+            src, dst = p.parent, out / p.parent.parent.name / p.parent.name
+            touched.add(dst.parent)
+            if src.resolve() != dst.resolve():
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(src, dst)
+    if not found:
+        raise DataError(f"no experiment results under {', '.join(map(str, dirs))}")
+    for e in sorted(touched):
+        merge_experiment(e)
+    return write_report(out)
