@@ -12,7 +12,7 @@ def test_esf_memorizes_via_cli(tmp_path):
     claims = {c["id"]: c for c in r["claims"]}
     assert claims["memorizes"]["value"] >= 0.95 and claims["memorizes"]["passed"] is True
     assert claims["control"]["value"] <= 0.1
-    assert (out / "esf-memorizes" / "nearest_neighbors.png").exists() and (out / "report.html").exists()
+    assert (out / "esf-memorizes" / "seed-0" / "nearest_neighbors.png").exists() and (out / "report.html").exists()
 
 
 def test_audit_cli_on_npz(tmp_path, capsys):

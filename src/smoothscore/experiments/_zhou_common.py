@@ -50,6 +50,26 @@ def sample_report(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor
             "nn_test_median": d_te, "test_to_train_median": ref, "quality_ratio": d_te / ref}
 
 
+def sample_intervals(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> Dict[str, List[float]]:
+    """90% bootstrap intervals over samples (:mod:`smoothscore.metrics.bootstrap`, fixed generator) of
+    :func:`sample_report`'s ``memorized_fraction``, ``nn_train_median`` and ``nn_test_median`` (empty when a sample
+    is not finite)."""
+    from ..metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
+
+    if not bool(torch.isfinite(samples).all()):
+        return {}
+    return {"memorized_fraction": memorized_fraction_interval(samples, train),
+            "nn_train_median": nn_distance_interval(samples, train),
+            "nn_test_median": nn_distance_interval(samples, test)}
+
+
+def yerr(values, intervals) -> List[List[float]]:
+    """Asymmetric matplotlib error bars ``[[below...], [above...]]`` from ``[lo, hi]`` intervals (0 where none)."""
+    lo = [max(0.0, v - iv[0]) if iv else 0.0 for v, iv in zip(values, intervals)]
+    hi = [max(0.0, iv[1] - v) if iv else 0.0 for v, iv in zip(values, intervals)]
+    return [lo, hi]
+
+
 def init_noise(ctx, n: int, shape, sigma: float, offset: int = 1) -> torch.Tensor:
     g = ctx.generator(offset)
     return float(sigma) * torch.randn(n, *shape, generator=g)

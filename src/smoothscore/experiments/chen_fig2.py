@@ -64,6 +64,7 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
     "chen-fig2",
     title="Paper A Fig. 2: weight decay on two-layer ReLU nets = smoothing the PL-ESF (best-fit delta vs lambda)",
     groups=("chen", "paper-a"),
+    trains=True,
     presets={
         "quick": {"t": 0.02, "lambdas": [1e-6, 3e-6, 1e-5, 3e-5], "width": 256, "lr": 3e-3, "steps": 2000,
                   "batch": 512, "fit_range": 1.5, "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1]},

@@ -12,6 +12,7 @@ import torch
 
 from ..data import load_digits
 from ..metrics import distance_summary, memorization_fraction, nn_ratio
+from ..metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
 from ..noise import sigma_schedule
 from ..plotting import image_grid_figure, nearest_neighbor_figure
 from ..sampling import sample
@@ -43,19 +44,45 @@ def run(ctx):
     summ = distance_summary(samples, train)
     summ_test = distance_summary(test, train)
     ratios = nn_ratio(samples, train)
-    ctx.metric("memorized_fraction", frac)
-    ctx.metric("test_memorized_fraction", frac_test)
+    ci = {"samples": memorized_fraction_interval(samples, train, c["threshold"]),
+          "test": memorized_fraction_interval(test, train, c["threshold"])}
+    dci = {"samples": nn_distance_interval(samples, train), "test": nn_distance_interval(test, train)}
+    ctx.metric("memorized_fraction", frac, ci=ci["samples"])
+    ctx.metric("test_memorized_fraction", frac_test, ci=ci["test"])
     ctx.metric("nn_ratio_median", float(torch.as_tensor(ratios).median()))
     ctx.metric("sample_nn_distance", summ)
     ctx.metric("test_nn_distance", summ_test)
     ctx.claim("memorizes", "Exact-ESF samples are memorized (fraction with d1/d2 < 1/3)", frac, ">=", 0.95,
-              details=f"{c['n_samples']} samples, {c['method']} on {c['steps']} {c['schedule']} levels "
+              ci=ci["samples"], details=f"{c['n_samples']} samples, {c['method']} on {c['steps']} {c['schedule']} levels "
                       f"{c['sigma_max']} -> {c['sigma_min']}")
     ctx.claim("ends-at-sigma-min", "Median distance of a sample to its nearest training image is O(sigma_min): "
-              "below 5 sigma_min sqrt(d)", summ["median"], "<=", 5 * c["sigma_min"] * train[0].numel() ** 0.5)
-    ctx.claim("control", "Held-out test images are not flagged as memorized (fraction)", frac_test, "<=", 0.1)
+              "below 5 sigma_min sqrt(d)", summ["median"], "<=", 5 * c["sigma_min"] * train[0].numel() ** 0.5,
+              ci=dci["samples"])
+    ctx.claim("control", "Held-out test images are not flagged as memorized (fraction)", frac_test, "<=", 0.1,
+              ci=ci["test"])
+    ctx.save_figure(_interval_figure(frac, frac_test, summ["median"], summ_test["median"], ci, dci), "memorized",
+                    "Memorized fraction (left) and median distance to the nearest training image (right, log scale) "
+                    "of the exact-ESF samples and of held-out test images; error bars: 90% bootstrap intervals over "
+                    "samples.")
     ctx.save_figure(nearest_neighbor_figure(samples, train, k=3, n_show=8),
                     "nearest_neighbors", "Exact-ESF samples (left) beside their three nearest training images, "
                     "with distances and the d1/d2 ratio: each sample is a copy of a training image.")
     ctx.save_figure(image_grid_figure(samples[:64], nrow=8, title="exact-ESF samples"), "samples",
                     "64 samples of the exact ESF probability-flow ODE.")
+
+
+def _interval_figure(frac, frac_test, d, d_test, ci, dci):
+    import matplotlib.pyplot as plt
+
+    from ._zhou_common import yerr
+
+    fig, ax = plt.subplots(1, 2, figsize=(7, 3))
+    labels = ["ESF samples", "test images"]
+    ax[0].bar([0, 1], [frac, frac_test], yerr=yerr([frac, frac_test], [ci["samples"], ci["test"]]), capsize=4,
+              color=["C3", "C0"])
+    ax[0].set(xticks=[0, 1], xticklabels=labels, ylim=(0, 1.05), ylabel="memorized fraction (d1/d2 < 1/3)")
+    ax[1].bar([0, 1], [d, d_test], yerr=yerr([d, d_test], [dci["samples"], dci["test"]]), capsize=4,
+              color=["C3", "C0"])
+    ax[1].set(xticks=[0, 1], xticklabels=labels, yscale="log", ylabel="median distance to nearest training image")
+    fig.tight_layout()
+    return fig

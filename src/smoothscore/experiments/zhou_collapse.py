@@ -24,7 +24,7 @@ from ..scores.empirical import EmpiricalScore
 from ..scores.temperature import sigma_schedule_temperature, temperature_smoothed
 from ..scores.unconditional import UnconditionalEmpiricalScore
 from ..data import Dataset, load_digits
-from ._zhou_common import sample_report, sigma_star_run
+from ._zhou_common import sample_intervals, sample_report, sigma_star_run, yerr
 from .base import experiment
 
 QUICK = {"n_train": 200, "n_test": 100, "image_size": 16, "n_samples": 32, "esf_steps": 40, "sigma_min": 0.01,
@@ -78,18 +78,21 @@ def run(ctx):
     scorer = _quality_scorer(data, c, ctx)
     ref = scorer(test) if scorer is not None else {}
     ctx.metric("test_images_quality", ref)
+    ivs = {}
     for k, s in samples.items():
         reports[k] = sample_report(s, train, test)
+        ivs[k] = sample_intervals(s, train, test)
         if scorer is not None:
             reports[k].update({f"clf_{q}": v for q, v in scorer(s).items()})
     ctx.metric("results", reports)
+    ctx.metric("intervals", ivs)
     names = list(reports)
     temps = names[2:]
     fr = [reports[k]["memorized_fraction"] for k in names]
     f_esf, f_unc, f_t = fr[0], fr[1], fr[2:]
 
     ctx.claim("esf-memorizes", "Conditioned exact-ESF samples are memorized (fraction, d1/d2 < 1/3)", f_esf, ">=",
-              0.95)
+              0.95, ci=ivs[names[0]].get("memorized_fraction"))
     ctx.claim("unconditional-memorizes-less", "The exact unconditional p_MN score memorizes less than the "
               "conditioned ESF (ESF fraction minus p_MN fraction)", f_esf - f_unc, ">", 0.0,
               details=f"ESF {f_esf:.3f}, p_MN {f_unc:.3f}")
@@ -129,12 +132,15 @@ def run(ctx):
 
     fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
     xs = range(len(names))
-    ax[0].bar(xs, fr, color=["C3", "C1"] + ["C0"] * len(temps))
+    ax[0].bar(xs, fr, color=["C3", "C1"] + ["C0"] * len(temps), capsize=3,
+              yerr=yerr(fr, [ivs[k].get("memorized_fraction") for k in names]))
     ax[0].set_xticks(list(xs), names, rotation=30, ha="right", fontsize=8)
     ax[0].set_ylabel("memorized fraction (d1/d2 < 1/3)")
     ax[0].set_ylim(0, 1.05)
-    ax[1].plot(xs, [reports[k]["nn_train_median"] for k in names], "o-", label="median distance to train")
-    ax[1].plot(xs, [reports[k]["nn_test_median"] for k in names], "s-", label="median distance to held-out test")
+    for key, mk, label in (("nn_train_median", "o-", "median distance to train"),
+                           ("nn_test_median", "s-", "median distance to held-out test")):
+        v = [reports[k][key] for k in names]
+        ax[1].errorbar(xs, v, yerr=yerr(v, [ivs[k].get(key) for k in names]), fmt=mk, capsize=3, label=label)
     ax[1].axhline(reports[names[0]]["test_to_train_median"], color="k", ls="--", lw=0.8,
                   label="test digits' distance to train")
     ax[1].set_xticks(list(xs), names, rotation=30, ha="right", fontsize=8)
@@ -150,7 +156,7 @@ def run(ctx):
         ax[2].set_ylabel("classifier-feature quality")
         ax[2].legend(fontsize=7)
     fig.suptitle(f"Exact-score sampling on {c['image_size']}x{c['image_size']} digits: memorization vs smoothing")
-    ctx.save_figure(fig, "collapse_summary", "Left: memorized fraction per score (ESF: scheduled Heun ODE; others: "
+    ctx.save_figure(fig, "collapse_summary", "Error bars: 90% bootstrap intervals over samples. Left: memorized fraction per score (ESF: scheduled Heun ODE; others: "
                     "sigma* sampler). Middle: distances of the samples to the nearest training and held-out test digit. "
                     "Right: confidence of a digit classifier trained on the training set, and k-NN precision/recall "
                     "in its feature space (recall falls when samples collapse onto a few blurry averages).")

@@ -21,15 +21,17 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..metrics import NeighborIndex, distance_summary
+from ..metrics.bootstrap import median_interval
 from ..noise import sigma_schedule
 from ..scores.unconditional import UnconditionalEmpiricalScore
-from ._zhou_common import BASE, init_noise, load_split, run_sampler, train_mlp
+from ._zhou_common import BASE, init_noise, load_split, run_sampler, train_mlp, yerr
 from .base import experiment
 
 QUICK = dict(BASE, n_test=64, n_samples=12, steps=30, schedule="edm", sigma_true=0.05, sigma_start=2.0,
              alpha=0.3, sigma_star_steps=50, quad_points=2, net_steps=0)
 PAPER = dict(QUICK, n_train=1000, image_size=32, n_samples=64, steps=200, sigma_star_steps=200, quad_points=4,
-             net_steps=5000)
+             net_steps=5000, seeds=3)
+QUICK["seeds"] = 1      # the quick preset trains no network: its exact-score claims need one seed
 OVERSHOOT = 2.0      # distance growth factor that counts as an overshoot
 NEAR = 0.5           # "near the data": final median distance <= NEAR x test digits' median distance to train
 SAMPLERS = (("euler", "PF-ODE Euler"), ("heun", "PF-ODE Heun"), ("em", "reverse SDE"), ("pc", "PC (snr 0.16)"),
@@ -37,7 +39,7 @@ SAMPLERS = (("euler", "PF-ODE Euler"), ("heun", "PF-ODE Heun"), ("em", "reverse 
 
 
 @experiment("zhou-ode-overshoot", title="Scheduled samplers with an unconditional score overshoot; sigma* does not",
-            groups=("zhou",), presets={"quick": QUICK, "paper": PAPER})
+            groups=("zhou",), presets={"quick": QUICK, "paper": PAPER}, trains=True)
 def run(ctx):
     """Distance to the nearest training image along the trajectory for scheduled and sigma* samplers."""
     c = ctx.config
@@ -53,7 +55,7 @@ def run(ctx):
     starts = {"late start": train[pick] + init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_true"], 4),
               "full run": init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_init"], 5)}
     tops = {"late start": c["sigma_start"], "full run": c["sigma_init"]}
-    traces, finals = {}, {}
+    traces, finals, cis = {}, {}, {}
     for scen, x0 in starts.items():
         sig = sigma_schedule(c["schedule"], c["steps"], c["sigma_min"], tops[scen])
         d0 = float(index.search(x0, 1)[0][:, 0].median())
@@ -62,6 +64,7 @@ def run(ctx):
             _, tr = run_sampler(field, x0.to(ctx.device), sig, key, index=index, generator=ctx.generator(6), **opts)
             traces[(scen, label)] = [d0] + tr["median"]
             finals[(scen, label)] = tr["median"][-1]
+            cis[(scen, label)] = median_interval(tr["per_sample"][-1])
         ctx.metric(f"final_median_distance[{scen}]", {lab: finals[(scen, lab)] for _, lab in SAMPLERS})
         ctx.metric(f"start_median_distance[{scen}]", d0)
 
@@ -69,13 +72,13 @@ def run(ctx):
     growth = max(traces[("late start", "PF-ODE Euler")]) / late0
     ctx.claim("ode-overshoots", f"Late start (samples at sigma* ~ {c['sigma_true']}, schedule from "
               f"{c['sigma_start']}): the Euler PF-ODE with the exact unconditional score pushes samples away from "
-              f"the data (max distance / start distance)", growth, ">=", OVERSHOOT)
+              f"the data (max distance / start distance)", growth, ">=", OVERSHOOT, deterministic=True)
     for scen in ("late start", "full run"):
         for lab in ("PC (snr 0.16)", "sigma* sampler"):
             tag = "pc" if lab.startswith("PC") else "sigma-star"
             ctx.claim(f"{tag}-near-data[{scen}]", f"{scen}: {lab} ends near the data (final median distance to "
                       f"the nearest training image <= {NEAR} x the test digits' median distance {ref:.2f})",
-                      finals[(scen, lab)], "<=", NEAR * ref)
+                      finals[(scen, lab)], "<=", NEAR * ref, ci=cis[(scen, lab)], deterministic=True)
     ode_full = finals[("full run", "PF-ODE Euler")]
     ctx.finding("full-run-stall", f"From pure noise the scheduled samplers with the exact p_MN score stall far from "
                 f"the data (Euler ODE final median distance {ode_full:.1f}, PC {finals[('full run', 'PC (snr 0.16)')]:.1f}"
@@ -94,7 +97,10 @@ def run(ctx):
     for a, scen in zip(ax, ("late start", "full run")):
         for (sc, lab), tr in traces.items():
             if sc == scen:
-                a.semilogy(range(len(tr)), tr, ls="--" if lab.startswith("MLP") else "-", label=lab)
+                line, = a.semilogy(range(len(tr)), tr, ls="--" if lab.startswith("MLP") else "-", label=lab)
+                if (sc, lab) in cis:
+                    a.errorbar([len(tr) - 1], [tr[-1]], yerr=yerr([tr[-1]], [cis[(sc, lab)]]), color=line.get_color(),
+                               capsize=3)
         a.axhline(ref, color="k", ls="--", lw=0.8, label="test digits' NN distance")
         a.set_xlabel("sampler step")
         a.set_ylabel("median distance to nearest training image")
@@ -103,7 +109,8 @@ def run(ctx):
     ctx.save_figure(fig, "trajectory_distance", "Median distance to the nearest training digit along the trajectory, "
                     "exact unconditional p_MN score. Left: samples start near the data while the schedule starts at "
                     f"sigma = {c['sigma_start']}. Right: from pure noise at sigma = {c['sigma_init']}; dashed: a small "
-                    "trained unconditioned MLP (Eq. 9) under the same samplers.")
+                    "trained unconditioned MLP (Eq. 9) under the same samplers. Error bars at the end: 90% bootstrap "
+                    "interval of the final median over samples.")
 
 
 def _trained_net(ctx, train, index, x0, ref, traces):

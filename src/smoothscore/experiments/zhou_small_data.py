@@ -29,7 +29,7 @@ from ..metrics import NeighborIndex
 from ..noise import sigma_schedule
 from ..plotting import nearest_neighbor_figure
 from ..sampling import sample
-from ._zhou_common import init_noise, sample_report, sigma_star_run
+from ._zhou_common import init_noise, sample_intervals, sample_report, sigma_star_run, yerr
 from .base import experiment
 from .zhou_presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset
 
@@ -157,13 +157,15 @@ _SHORT = {"conditioned": "cond.", "unconditioned": "uncond.", "temperature_pixel
           "temperature_feature": "temp.\nfeature"}
 
 
-def _summary_figure(rows: Dict[str, Dict[str, float]]):
+def _summary_figure(rows: Dict[str, Dict[str, float]], ivs: Dict[str, Dict[str, list]]):
     keys = [("memorized_fraction", "memorized fraction (d1/d2 < 1/3)"), ("fd_train", "Frechet dist. vs train"),
-            ("fd_ratio", "FD_test / FD_train"), ("precision", "precision"), ("recall", "recall")]
+            ("fd_test", "Frechet dist. vs test"), ("precision", "precision"), ("recall", "recall")]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 3.2))
     names = list(rows)
     for ax, (k, label) in zip(axes, keys):
-        ax.bar(range(len(names)), [rows[n].get(k, float("nan")) for n in names], color=[f"C{i}" for i in range(4)])
+        v = [rows[n].get(k, float("nan")) for n in names]
+        ax.bar(range(len(names)), v, color=[f"C{i}" for i in range(4)], capsize=3,
+               yerr=yerr(v, [ivs.get(n, {}).get(k) for n in names]))
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels([_SHORT.get(n, n) for n in names], fontsize=7)
         ax.set_title(label, fontsize=9)
@@ -196,7 +198,7 @@ def _paper_findings(ctx, rows):
 @experiment("zhou-small-data", title="Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed "
             "networks (Cat-Caracal study)", groups=("zhou",),
             presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"),
-                     "paper-celeba64": paper_preset("celeba64")})
+                     "paper-celeba64": paper_preset("celeba64")}, trains=True)
 def run(ctx):
     """Train the four models on the same small imbalanced set; memorization and feature-space quality of samples."""
     from ..metrics.quality import QualityScorer
@@ -226,7 +228,7 @@ def run(ctx):
     ctx.metric("sigma_collapse", float(c["sigma_collapse"]))
     index = NeighborIndex(train)
     rows: Dict[str, Dict[str, float]] = {}
-    fields, raw = {}, {}
+    fields, raw, ivs, per = {}, {}, {}, {}
     for i, m in enumerate(c.get("methods", METHODS)):
         loss = build_loss(m, train, c, encoder=scorer.model.features, cache_dir=cache)
         field, secs = train_method(ctx, m, train, loss, offset=100 + 10 * i)
@@ -239,8 +241,10 @@ def run(ctx):
                                                                    "recall"), float("nan"))
         r = dict(sample_report(samples, train, test), **quality, train_seconds=secs)
         rows[m] = r
+        if finite:
+            ivs[m], per[m] = _intervals(scorer, samples, train, test)
         for k, v in r.items():
-            ctx.metric(f"{m}.{k}", v)
+            ctx.metric(f"{m}.{k}", v, ci=ivs.get(m, {}).get(k))
         if not finite:
             ctx.note(f"{m}: sampling diverged (non-finite samples); its metrics are NaN and its claims undecided")
             continue
@@ -248,9 +252,11 @@ def run(ctx):
                                                 title=f"{m}: samples and their top-3 training neighbours"),
                         f"nn_{m}", f"{m}: six samples (left) beside their three nearest training images; "
                         "MEM marks d1/d2 < 1/3.")
-    ctx.save_figure(_summary_figure(rows), "summary", "Memorized fraction, feature-space Frechet distance vs train, "
-                    "FD_test/FD_train and k-NN precision/recall for each training method.")
-    _claims(ctx, rows)
+    ctx.save_figure(_summary_figure(rows, ivs), "summary", "Memorized fraction, feature-space Frechet distance vs "
+                    "train and vs held-out test, and k-NN precision/recall for each training method; error bars: 90% "
+                    "bootstrap intervals over samples (this seed).")
+    per["_test_feats"] = scorer.test_feats
+    _claims(ctx, rows, per)
     if c.get("expansiveness_sigmas"):
         _expansiveness(ctx, fields, train)
     if "unconditioned" in fields and c.get("compare_snrs"):
@@ -335,18 +341,53 @@ def _expansiveness(ctx, fields, train):
                   details=", ".join(f"{k} {g[k]:.3g}" for k in ["conditioned", *temps]))
 
 
-def _claims(ctx, rows):
+def _intervals(scorer, samples, train, test):
+    """Bootstrap intervals over samples (``metrics.bootstrap``) of one model's memorized fraction, median distances
+    and Frechet distances; also the per-sample pieces the paired intervals of the claims need."""
+    from ..metrics import nn_ratio
+    from ..metrics.bootstrap import frechet_interval
+
+    iv = sample_intervals(samples, train, test)
+    feats = scorer.model.features(samples)
+    iv["fd_train"] = frechet_interval(feats, scorer.train_feats)
+    if scorer.test_feats is not None:
+        iv["fd_test"] = frechet_interval(feats, scorer.test_feats)
+    return iv, {"memorized": (nn_ratio(samples, train) < 1 / 3).double(), "feats": feats}
+
+
+def _paired_ci(per, a, b, key):
+    """90% paired bootstrap interval (the same resampled sample indices: every model starts from the same initial
+    noises) of ``mean(a) - mean(b)`` (``key="memorized"``) or of ``FD_test(a) / FD_test(b)`` (``key="fd_test"``)."""
+    from ..metrics import frechet_distance
+    from ..metrics.bootstrap import bootstrap_interval, mean_interval
+
+    if a not in per or b not in per or (key == "fd_test" and per.get("_test_feats") is None):
+        return None
+    if key == "memorized":
+        return mean_interval(per[a]["memorized"] - per[b]["memorized"])
+    fa, fb, ref = per[a]["feats"], per[b]["feats"], per["_test_feats"]
+    return bootstrap_interval(lambda i: frechet_distance(fa[i], ref) / max(frechet_distance(fb[i], ref), 1e-12),
+                              fa.shape[0], n_boot=200)
+
+
+def _claims(ctx, rows, per):
+    """The memorization ordering (Paper B, Table 1 / Cat-Caracal: conditioned > unconditioned > temperature) and
+    the quality bound; each claim carries a paired bootstrap interval over samples."""
     mem = {m: r["memorized_fraction"] for m, r in rows.items()}
     if "conditioned" in rows and "unconditioned" in rows:
         ctx.claim("unconditioned-memorizes-less", "Noise unconditioning memorizes less than the conditioned model "
                   "(memorized fraction, conditioned minus unconditioned)", mem["conditioned"] - mem["unconditioned"],
-                  ">", 0.0, details=f"conditioned {mem['conditioned']:.3f}, unconditioned {mem['unconditioned']:.3f}")
+                  ">", 0.0, details=f"conditioned {mem['conditioned']:.3f}, unconditioned {mem['unconditioned']:.3f}",
+                  ci=_paired_ci(per, "conditioned", "unconditioned", "memorized"))
     for m in ("temperature_pixel", "temperature_feature"):
-        if m in rows and "unconditioned" in rows:
-            ctx.claim(f"{m.replace('_', '-')}-memorizes-less",
-                      f"Temperature smoothing ({m.split('_')[1]} KNN) memorizes less than unconditioning "
-                      "(memorized fraction, unconditioned minus temperature)", mem["unconditioned"] - mem[m], ">", 0.0,
-                      details=f"unconditioned {mem['unconditioned']:.3f}, {m} {mem[m]:.3f}")
+        for base in ("conditioned", "unconditioned"):
+            if m in rows and base in rows:
+                tag = "" if base == "unconditioned" else "-than-conditioned"
+                ctx.claim(f"{m.replace('_', '-')}-memorizes-less{tag}",
+                          f"Temperature smoothing ({m.split('_')[1]} KNN) memorizes less than the {base} model "
+                          f"(memorized fraction, {base} minus temperature)", mem[base] - mem[m], ">", 0.0,
+                          details=f"{base} {mem[base]:.3f}, {m} {mem[m]:.3f}",
+                          ci=_paired_ci(per, base, m, "memorized"))
     if "conditioned" not in rows:
         return
     ref = max(rows["conditioned"]["fd_test"], 1e-12)
@@ -354,5 +395,5 @@ def _claims(ctx, rows):
         if m in rows:
             ctx.claim(f"{m.replace('_', '-')}-quality", f"{m}: Frechet distance to the held-out test set (classifier "
                       f"features) within {QUALITY_BOUND}x of the conditioned model's", rows[m]["fd_test"] / ref, "<=",
-                      QUALITY_BOUND, details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
+                      QUALITY_BOUND, ci=_paired_ci(per, m, "conditioned", "fd_test"), details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
                       f"{rows[m]['fd_train']:.3g} vs {rows['conditioned']['fd_train']:.3g}")
