@@ -1,6 +1,8 @@
 """Checkpoints: ``checkpoint.safetensors`` (model, EMA and optimizer tensors, RNG states) plus a JSON sidecar
 ``checkpoint.json`` (model and training config, step, optimizer hyper-parameters). Both are written atomically and
-carry the same step, so a crash between the two writes is detected. Loading never executes code (safetensors)."""
+carry the same step, so a crash between the two writes is detected. Loading never executes code: tensors come from
+safetensors (a JSON header plus raw bytes) and metadata from JSON; nothing is unpickled, and a pickled ``.pt`` /
+``.pkl`` file offered as a checkpoint is refused without being opened."""
 from __future__ import annotations
 
 import json
@@ -33,6 +35,9 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
     from safetensors import SafetensorError, safe_open
 
     p = Path(path)
+    if p.is_file() and p.name not in (WEIGHTS, SIDECAR):
+        raise CheckpointError(f"{p} is not a smoothscore checkpoint (a folder with {WEIGHTS} and {SIDECAR}); "
+                              "pickled checkpoints (.pt, .pth, .pkl) are never loaded")
     folder = p if p.is_dir() else p.parent
     wpath, jpath = folder / WEIGHTS, folder / SIDECAR
     if not wpath.exists() or not jpath.exists():
@@ -41,6 +46,10 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
         meta = json.loads(jpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"corrupt checkpoint sidecar {jpath}: {e}") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {jpath}: {e.strerror or e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"corrupt checkpoint sidecar {jpath}: not a JSON object")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{jpath} is not a smoothscore checkpoint (format {meta.get('format')!r})")
     try:
