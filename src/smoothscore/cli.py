@@ -188,7 +188,10 @@ def _fail(message: str) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:     # usage errors (one line, see _Parser.error), --help, --version: return the code
+        return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE
     try:
         return int(args.func(args) or 0)
     except SmoothScoreError as e:

@@ -35,6 +35,8 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
     from safetensors import SafetensorError, safe_open
 
     p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"no checkpoint in {p}: path not found")
     if p.is_file() and p.name not in (WEIGHTS, SIDECAR):
         raise CheckpointError(f"{p} is not a smoothscore checkpoint (a folder with {WEIGHTS} and {SIDECAR}); "
                               "pickled checkpoints (.pt, .pth, .pkl) are never loaded")
