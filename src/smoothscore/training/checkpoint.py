@@ -12,7 +12,7 @@ from typing import Any, Dict, Tuple
 import torch
 
 from ..errors import CheckpointError
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write, atomic_write_json, to_jsonable
 
 FORMAT = "smoothscore-checkpoint-v1"
 WEIGHTS, SIDECAR = "checkpoint.safetensors", "checkpoint.json"
@@ -23,9 +23,13 @@ def save_checkpoint(out_dir: str | Path, tensors: Dict[str, torch.Tensor], meta:
 
     out = Path(out_dir)
     step = str(meta["step"])
+    full = to_jsonable({"format": FORMAT, **meta})
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(out / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata={"format": FORMAT, "step": step}))
-    atomic_write_json(out / SIDECAR, {"format": FORMAT, **meta})
+    # the weights file carries the metadata too, so it alone is a complete checkpoint: a kill between the two
+    # atomic writes leaves new weights beside an old sidecar, and loading then trusts the weights file
+    header = {"format": FORMAT, "step": step, "meta": json.dumps(full)}
+    atomic_write(out / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata=header))
+    atomic_write_json(out / SIDECAR, full)
     return out
 
 
@@ -62,6 +66,11 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
                 tensors[k] = f.get_tensor(k)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot read {wpath} (truncated or not safetensors): {e}") from None
+    if header.get("step") != str(meta.get("step")) and "meta" in header:
+        try:                       # an interrupted save: the (atomic) weights file is complete and authoritative
+            meta = json.loads(header["meta"])
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"corrupt metadata in {wpath}: {e}") from None
     if header.get("step") != str(meta.get("step")):
         raise CheckpointError(f"checkpoint files in {folder} disagree (weights step {header.get('step')}, "
                               f"sidecar step {meta.get('step')}): an interrupted save")
