@@ -23,7 +23,7 @@ def test_train_sample_audit_roundtrip(tmp_path, capsys):
     resume = [a if a != "20" else "30" for a in args] + ["--resume"]
     assert main(resume) == 0
     assert json.loads((out / "checkpoint.json").read_text())["step"] == 30
-    assert main(["sample", "--model", str(out), "--n", "6", "--steps", "15", "--quiet"]) == 0
+    assert main(["sample", "--model", str(out), "--n", "6", "--steps", "15", "--sampler", "pc", "--quiet"]) == 0
     res = json.loads((out / "samples" / "audit.json").read_text())
     assert res["sampler"] == "pc" and 0 <= res["memorized_fraction"] <= 1
     assert np.load(out / "samples" / "samples.npz")["samples"].shape == (6, 1, 8, 8)

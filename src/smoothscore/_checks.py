@@ -1,12 +1,14 @@
 """Input validation shared by every module: each raises a specific :mod:`smoothscore.errors` exception."""
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from numbers import Number
+from typing import Any, Dict, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from .errors import EmptyDataError, NonFiniteError, ShapeError, SigmaError
+from .errors import ConfigError, EmptyDataError, NonFiniteError, ShapeError, SigmaError, did_you_mean
 
 
 def as_tensor(x, name: str, *, dtype: torch.dtype | None = None, device: torch.device | None = None) -> torch.Tensor:
@@ -32,8 +34,10 @@ def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
     return t
 
 
-def check_points(x, name: str = "train", *, dtype=None, device=None, min_dims: int = 2) -> torch.Tensor:
-    """A non-empty, finite (M, *dims) tensor (1-D input is read as M points in R^1 when min_dims == 2)."""
+def check_points(x, name: str = "train", *, dtype=None, device=None, min_dims: int = 2,
+                 min_points: int = 1) -> torch.Tensor:
+    """A non-empty, finite (M, *dims) tensor (1-D input is read as M points in R^1 when min_dims == 2) with at least
+    ``min_points`` points (:class:`EmptyDataError` otherwise)."""
     t = as_tensor(x, name, dtype=dtype, device=device)
     if t.dim() == 1 and min_dims == 2:
         t = t[:, None]
@@ -41,6 +45,8 @@ def check_points(x, name: str = "train", *, dtype=None, device=None, min_dims: i
         raise ShapeError(f"{name} must have shape (N, *dims); got {tuple(t.shape)}")
     if t.shape[0] == 0 or t[0].numel() == 0:
         raise EmptyDataError(f"{name} is empty (shape {tuple(t.shape)})")
+    if t.shape[0] < min_points:
+        raise EmptyDataError(f"{name} has {t.shape[0]} point(s); at least {min_points} are needed")
     return check_finite(t, name)
 
 
@@ -68,6 +74,85 @@ def check_sigma(sigma, n: int, *, dtype: torch.dtype, device: torch.device, name
     if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
         raise SigmaError(f"{name} must be positive and finite; got min {float(s.min()) if s.numel() else 'n/a'}")
     return s
+
+
+def check_positive(value, name: str, *, error=ConfigError) -> float:
+    """A positive finite float (``error`` is raised otherwise: :class:`SigmaError` for noise levels)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise error(f"{name} must be a positive number; got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise error(f"{name} must be positive and finite; got {value!r}")
+    return v
+
+
+def check_k(k, n: int, name: str = "K", what: str = "the data set") -> int:
+    """An integer neighbour count ``1 <= k <= n``."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= n:
+        raise ConfigError(f"{name} must be an integer in [1, {n}] ({what} has {n} points); got {k!r}")
+    return int(k)
+
+
+def check_name(name: str, known: Sequence[str], what: str) -> str:
+    """``name`` when it is in ``known``; otherwise :class:`~smoothscore.errors.UnknownNameError` with the closest
+    names ("did you mean")."""
+    from .errors import UnknownNameError
+
+    if name not in known:
+        raise UnknownNameError(f"unknown {what} {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}")
+    return name
+
+
+def check_preset(presets: Mapping[str, Any], preset: str, experiment: str) -> str:
+    """``preset`` when ``experiment`` defines it; :class:`~smoothscore.errors.ConfigError` with "did you mean"."""
+    if preset not in presets:
+        raise ConfigError(f"experiment {experiment!r} has no preset {preset!r}{did_you_mean(preset, presets)}; "
+                          f"presets: {', '.join(presets)}")
+    return preset
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, Number) and not isinstance(v, bool)
+
+
+def check_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Mapping[str, Any]) -> Dict[str, Any]:
+    """Validate ``--set KEY=VALUE`` overrides against the preset configs they will update.
+
+    ``configs`` maps each selected experiment to its chosen preset's config. A key no selected experiment has is
+    an :class:`~smoothscore.errors.UnknownNameError` (with "did you mean"); a value whose type does not fit the
+    preset's (a string where a number is expected, a number where a flag is, a list where a number is, ...) a
+    :class:`~smoothscore.errors.ConfigError`, as is a non-finite number. ``None`` preset values accept anything.
+    Returns the overrides, with integral floats given for integer keys turned into ints."""
+    from .errors import UnknownNameError
+
+    known = sorted({k for c in configs.values() for k in c})
+    out = dict(overrides)
+    for key, value in overrides.items():
+        owners = {n: c[key] for n, c in configs.items() if key in c}
+        if not owners:
+            where = ", ".join(configs) or "the selected experiments"
+            raise UnknownNameError(f"--set {key}: unknown key for {where}{did_you_mean(key, known)}; "
+                                   f"keys: {', '.join(known)}")
+        if _is_number(value) and not math.isfinite(float(value)):
+            raise ConfigError(f"--set {key}={value}: not a finite number")
+        for exp, ref in owners.items():
+            if ref is None:
+                continue
+            ok = (_is_number(ref) and _is_number(value) and not (isinstance(ref, int) and isinstance(value, float)
+                                                                  and not float(value).is_integer())) or \
+                (isinstance(ref, bool) and isinstance(value, bool)) or \
+                (isinstance(ref, str) and isinstance(value, str)) or \
+                (isinstance(ref, (list, tuple)) and isinstance(value, list)) or \
+                (isinstance(ref, dict) and isinstance(value, dict))
+            if not ok:
+                want = "an integer" if isinstance(ref, int) and not isinstance(ref, bool) else \
+                    "a number" if _is_number(ref) else "true or false" if isinstance(ref, bool) else \
+                    f"a {type(ref).__name__}"
+                raise ConfigError(f"--set {key}={value!r}: {exp} expects {want} (preset value {ref!r})")
+            if isinstance(ref, int) and not isinstance(ref, bool) and isinstance(value, float):
+                out[key] = int(value)
+    return out
 
 
 def bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import ConfigError, DataError, SmoothScoreError
+from .errors import ConfigError, DataError, SmoothScoreError, did_you_mean
 
 EXIT_USAGE = 2
 
@@ -20,6 +21,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2) instead of usage + message."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:  # argparse's own choices (--model, --conditioning, ...): add the closest name
+            message += did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
         self.exit(EXIT_USAGE, f"smoothscore: error: {message} (see --help)\n")
 
 
@@ -58,18 +62,23 @@ def cmd_list(args) -> int:
 # ------------------------------------------------------------------------------------------- reproduce
 def cmd_reproduce(args) -> int:
     from .device import resolve_device
-    from .experiments.base import IMPORT_ERRORS, resolve_names
+    from ._checks import check_overrides, check_preset
+    from .experiments.base import IMPORT_ERRORS, load_all, resolve_names
     from .runner import parse_seeds, parse_shard, plan, run_many
 
     names = resolve_names(args.names)           # unknown names fail here, before anything is written
     for mod, err in IMPORT_ERRORS.items():
         print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
-    overrides = _parse_overrides(args.set)
+    reg = load_all()
+    for n in names:
+        check_preset(reg.get(n).presets, args.preset, n)
+    # unknown or ill-typed --set keys fail here, before anything is written
+    overrides = check_overrides({n: reg.get(n).presets[args.preset] for n in names}, _parse_overrides(args.set))
     if args.data:
         overrides["data"] = args.data
     seeds = parse_seeds(args.seeds) if args.seeds else None
     shard = parse_shard(args.shard) if args.shard else None
-    plan(names, args.preset, seed=args.seed, seeds=seeds)     # unknown presets fail here too
+    plan(names, args.preset, seed=args.seed, seeds=seeds)
     resolve_device(args.device)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -103,51 +112,37 @@ def cmd_report(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- audit
-def load_samples(path: str, like_shape=None):
-    """Samples from an ``.npz``/``.npy`` file (array ``samples`` or the first array) or an image folder."""
-    from .data import load_dataset
-
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"samples path not found: {path}")
-    if p.is_dir():
-        size = like_shape[-1] if like_shape is not None and len(like_shape) == 3 else None
-        channels = like_shape[0] if like_shape is not None and len(like_shape) == 3 else None
-        kw = {}
-        if size:
-            kw["size"] = size
-        if channels:
-            kw["channels"] = channels
-        return load_dataset(f"folder:{p}", **kw).x
-    return load_dataset(str(p)).x
-
-
 def cmd_audit(args) -> int:
     import torch
 
+    from ._checks import check_points
     from .data import load_dataset
-    from .io import atomic_write_json
+    from .data.dataset import load_samples
+    from .io import atomic_savefig, atomic_write_json, check_output_dir
     from .metrics import distance_summary, memorization_fraction, nn_ratio
     from .plotting import nearest_neighbor_figure
 
-    train = load_dataset(args.train).x
-    samples = load_samples(args.samples, like_shape=tuple(train.shape[1:]))
-    if tuple(samples.shape[1:]) != tuple(train.shape[1:]):
-        raise DataError(f"samples have shape {tuple(samples.shape[1:])} but the training set {tuple(train.shape[1:])}")
+    out = check_output_dir(Path(args.out), "--out")
+    if not 0 < args.threshold <= 1:
+        raise ConfigError(f"--threshold must be in (0, 1]; got {args.threshold}")
+    train = check_points(load_dataset(args.train).x, f"training set {args.train}", min_points=2)
+    # never resized or converted silently: a different shape is refused unless --resize, which then says what it did
+    samples, note = load_samples(args.samples, tuple(train.shape[1:]), resize=args.resize)
+    if note:
+        print(note)
     ratios = nn_ratio(samples, train)
     frac = memorization_fraction(samples, train, threshold=args.threshold)
     summ = distance_summary(samples, train)
-    out = Path(args.out)
-    fig = nearest_neighbor_figure(samples, train, k=3, n_show=min(args.n_show, samples.shape[0]))
-    from .io import atomic_write
-
     import matplotlib.pyplot as plt
 
-    atomic_write(out / "nearest_neighbors.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
+    fig = nearest_neighbor_figure(samples, train, k=3, n_show=min(max(args.n_show, 1), samples.shape[0]))
+    try:
+        atomic_savefig(out / "nearest_neighbors.png", fig, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     res = {"train": args.train, "samples": args.samples, "n_samples": int(samples.shape[0]),
            "n_train": int(train.shape[0]), "threshold": args.threshold, "memorized_fraction": float(frac),
-           "nn_ratio_median": float(torch.as_tensor(ratios).median()), "distance_summary": summ}
+           "nn_ratio_median": float(torch.as_tensor(ratios).median()), "distance_summary": summ, "resized": note}
     atomic_write_json(out / "audit.json", res)
     print(f"memorized fraction {frac:.3f} ({int(round(frac * samples.shape[0]))}/{samples.shape[0]} samples with "
           f"d(NN1)/d(NN2) < {args.threshold:.3g}); median ratio {res['nn_ratio_median']:.3f}; "
@@ -214,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threshold", type=float, default=1 / 3, help="memorized when d(NN1)/d(NN2) < threshold")
     sp.add_argument("--out", default="runs/audit", help="output folder (audit.json, nearest_neighbors.png)")
     sp.add_argument("--n-show", type=int, default=8, help="samples shown in the nearest-neighbour figure")
+    sp.add_argument("--resize", action="store_true", help="resize samples whose shape differs from the training "
+                    "set's (bicubic; RGB <-> grey), and say what was resized; without it they are refused")
     sp.set_defaults(func=cmd_audit)
 
     try:
@@ -226,17 +223,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(message: str) -> int:
+    """Print one line (messages quoting other libraries' errors may hold newlines) and return exit code 2."""
+    line = " ".join(message.split())
+    print(f"smoothscore: error: {line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:     # usage errors (one line, see _Parser.error), --help, --version: return the code
+        return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE
     try:
         return int(args.func(args) or 0)
     except SmoothScoreError as e:
-        print(f"smoothscore: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(e))
     except FileNotFoundError as e:
-        print(f"smoothscore: error: file not found: {e.filename or e}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(f"file not found: {e.filename or e}")
+    except OSError as e:    # the environment (permissions, disk, ...), not a bug: one line too
+        return _fail(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}")
     except KeyboardInterrupt:
         print("smoothscore: interrupted", file=sys.stderr)
         return 130

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
 import time
 from pathlib import Path
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, SmoothScoreError
 
 RUN_FILE = "run.json"
 
@@ -48,6 +50,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     p.add_argument("--out", required=True, help="output folder (checkpoint.safetensors, checkpoint.json, run.json)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (its checkpoint, run.json "
+                   "and samples/) with a fresh one")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -57,8 +61,8 @@ def add_sample_parser(sub) -> None:
     p = sub.add_parser("sample", help="sample from a trained model and audit memorization", formatter_class=_fmt())
     p.add_argument("--model", required=True, help="training output folder (with checkpoint.safetensors)")
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--sampler", default=None, help="heun, euler, em, pc, sigma_star (default: heun if conditioned, "
-                   "pc otherwise)")
+    p.add_argument("--sampler", default=None, help="heun, euler, em, pc, sigma_star (default: heun for a "
+                   "noise-conditioned model, sigma_star for an unconditioned one; the choice is printed)")
     p.add_argument("--steps", type=int, default=200, help="noise levels in the schedule")
     p.add_argument("--schedule", default="edm", help="edm, geometric, sqrt_t_uniform, t_uniform")
     p.add_argument("--snr", type=float, default=0.16, help="pc sampler: Langevin signal-to-noise ratio")
@@ -66,11 +70,19 @@ def add_sample_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--out", default=None, help="output folder (default: MODEL/samples)")
+    p.add_argument("--overwrite", action="store_true", help="replace samples already in --out")
+    p.add_argument("--alpha", type=float, default=0.1, help="sigma_star sampler: step size alpha")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sample)
 
 
+#: what ``train --overwrite`` removes from --out (only files smoothscore wrote there)
+RUN_FILES = ("checkpoint.safetensors", "checkpoint.json", RUN_FILE)
+SAMPLE_FILES = ("samples.npz", "samples.png", "nearest_neighbors.png", "audit.json")
+
+
 def _load_train_data(args_like: dict):
+    from ._checks import check_points
     from .data import load_dataset
 
     kw = {}
@@ -79,27 +91,66 @@ def _load_train_data(args_like: dict):
     ds = load_dataset(args_like["data"], **kw)
     if args_like.get("n_train"):
         ds = ds.subset(list(range(min(len(ds), args_like["n_train"]))))
+    # one point has no diameter (the default sigma_max) and no second neighbour (the memorization ratio)
+    check_points(ds.x, f"training set {args_like['data']}", min_points=2)
     return ds
+
+
+def _check_train_args(args) -> None:
+    """Option values a run cannot use, refused before anything is loaded or written."""
+    from ._checks import check_positive
+    from .errors import SigmaError
+
+    check_positive(args.sigma_min, "--sigma-min", error=SigmaError)
+    if args.sigma_max is not None and check_positive(args.sigma_max, "--sigma-max", error=SigmaError) \
+            < args.sigma_min:
+        raise SigmaError(f"--sigma-max ({args.sigma_max}) must not be below --sigma-min ({args.sigma_min})")
+    check_positive(args.lr, "--lr")
+    check_positive(args.sigma_collapse, "--sigma-collapse")
+    for name in ("steps", "batch_size", "n_levels", "k", "width", "depth", "base"):
+        if getattr(args, name) < (0 if name == "steps" else 1):
+            raise ConfigError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'steps' else 'positive'}; "
+                              f"got {getattr(args, name)}")
+    if args.n_train is not None and args.n_train < 2:
+        raise ConfigError(f"--n-train must be at least 2; got {args.n_train}")
+    if not 0 <= args.ema < 1:
+        raise ConfigError(f"--ema must be in [0, 1); got {args.ema}")
+
+
+def _remove_own(folder: Path, names) -> None:
+    for n in names:
+        try:
+            (folder / n).unlink()
+        except FileNotFoundError:
+            pass
 
 
 def cmd_train(args) -> int:
     import torch
 
+    from ._checks import check_k
     from .device import resolve_device
-    from .io import atomic_write_json
+    from .io import atomic_write_json, check_output_dir
     from .nets import build_model
     from .training import TrainConfig, losses, train
 
     out = Path(args.out)
-    if (out / "checkpoint.json").exists() and not args.resume:
-        raise ConfigError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+    check_output_dir(out, "--out")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    if ((out / "checkpoint.json").exists() or (out / RUN_FILE).exists()) and not (args.resume or args.overwrite):
+        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it, --overwrite to replace "
+                          "it, or choose another --out")
     if args.resume and not (out / "checkpoint.json").exists():
-        raise ConfigError(f"--resume: no checkpoint in {out}")
+        raise ConfigError(f"--resume: no checkpoint in {out} (--overwrite starts a fresh run there)")
+    _check_train_args(args)
     loss_name = args.loss or ("dsm" if args.conditioning == "sigma" else "unconditioned")
     loss_cls = losses.get(loss_name)
     device = resolve_device(args.device)
     data = _load_train_data(vars(args))
     x = data.x
+    if loss_name == "temperature":
+        check_k(args.k, x.shape[0], "--k", "the training set")
     sigma_max = args.sigma_max or float(torch.cdist(x.flatten(1)[:512], x.flatten(1)[:512]).max()) or 1.0
     if getattr(loss_cls, "conditioned", True) != (args.conditioning == "sigma") and loss_name != "t_weighted":
         need = "sigma" if args.conditioning == "none" else "none"
@@ -124,59 +175,99 @@ def cmd_train(args) -> int:
            "sigma_min": args.sigma_min,
            "sigma_max": sigma_max, "conditioning": args.conditioning, "model": args.model, "train_config": vars(cfg),
            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    created = not out.exists()
+    if args.overwrite:         # everything above succeeded: only now is the old run removed
+        _remove_own(out, RUN_FILES)
+        _remove_own(out / "samples", SAMPLE_FILES)
     if not args.resume:
         atomic_write_json(out / RUN_FILE, run)
     t0 = time.time()
-    res = train(model, loss, x, cfg, out_dir=out, resume=args.resume, device=device, progress=not args.quiet)
+    try:
+        res = train(model, loss, x, cfg, out_dir=out, resume=args.resume, device=device, progress=not args.quiet)
+    except SmoothScoreError:   # bad input found by the trainer: leave no partial run behind
+        if created and not (out / "checkpoint.json").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     last = res.history[-1][1] if res.history else float("nan")
     print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
     return 0
 
 
 def cmd_sample(args) -> int:
-    import numpy as np
     import torch
 
+    from ._checks import check_positive
     from .device import resolve_device
-    from .io import atomic_write, atomic_write_json
+    from .errors import ShapeError
+    from .io import atomic_save_npz, atomic_savefig, atomic_write_json, check_output_dir
     from .metrics import distance_summary, memorization_fraction
     from .noise import sigma_schedule
     from .plotting import nearest_neighbor_figure, save_image_grid
-    from .sampling import sample
+    from .sampling import sample, samplers
     from .scores.neural import NeuralScore
 
     mdir = Path(args.model)
+    out = Path(args.out) if args.out else mdir / "samples"
+    check_output_dir(out, "--out")
+    if not args.overwrite and any((out / n).exists() for n in SAMPLE_FILES):
+        raise ConfigError(f"{out} already holds samples; pass --overwrite to replace them or choose another --out")
+    if args.n < 1:
+        raise ConfigError(f"--n must be positive; got {args.n}")
+    if args.steps < 2:
+        raise ConfigError(f"--steps must be at least 2; got {args.steps}")
+    check_positive(args.alpha, "--alpha")
     device = resolve_device(args.device)
     field = NeuralScore.from_checkpoint(mdir, ema=not args.no_ema, device=device)
     try:
         run = json.loads((mdir / RUN_FILE).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise DataError(f"cannot read {mdir / RUN_FILE} (written by `smoothscore train`): {e}") from None
-    if args.n < 1:
-        raise ConfigError("--n must be positive")
     data = _load_train_data(run)
-    method = args.sampler or ("heun" if field.conditioned else "pc")
+    if field.data_shape is not None and tuple(field.data_shape) != tuple(data.x.shape[1:]):
+        raise ShapeError(f"the model in {mdir} takes shape {tuple(field.data_shape)} but its training data "
+                         f"{run['data']} now has shape {tuple(data.x.shape[1:])}")
+    method, why = (args.sampler, "--sampler") if args.sampler else default_sampler(field)
+    samplers.get(method)         # unknown names fail here ("did you mean")
     sigmas = sigma_schedule(args.schedule, args.steps, run["sigma_min"], run["sigma_max"])
+    print(f"sampler: {method} ({why})", flush=True)
     g = torch.Generator().manual_seed(args.seed)
     x0 = float(sigmas[0]) * torch.randn(args.n, *data.x.shape[1:], generator=g)
-    opts = {"snr": args.snr} if method == "pc" else {"train": data.x} if method == "sigma_star" else {}
+    opts = {"snr": args.snr} if method == "pc" else \
+        {"train": data.x, "alpha": args.alpha} if method == "sigma_star" else {}
     with torch.no_grad():
         xs = sample(field, x0.to(device), sigmas, method=method, generator=g, progress=not args.quiet, **opts).cpu()
-    out = Path(args.out) if args.out else mdir / "samples"
-    atomic_write(out / "samples.npz", lambda tmp: np.savez(open(tmp, "wb"), samples=xs.numpy()))
-    frac = memorization_fraction(xs, data.x)
-    summ = distance_summary(xs, data.x)
-    if xs.dim() == 4:
-        save_image_grid(out / "samples.png", xs, nrow=8)
+    ok = torch.isfinite(xs.reshape(xs.shape[0], -1)).all(1)
+    n_bad = int((~ok).sum())
+    if n_bad:
+        print(f"warning: {n_bad} of {args.n} samples diverged (non-finite); the audit uses the other {args.n - n_bad}."
+              " Try more --steps, another --sampler, or a longer-trained model.", file=sys.stderr)
+    good = xs[ok]
+    frac = memorization_fraction(good, data.x) if len(good) else float("nan")
+    summ = distance_summary(good, data.x) if len(good) else {"median": float("nan")}
     import matplotlib.pyplot as plt
 
-    fig = nearest_neighbor_figure(xs, data.x, k=3, n_show=min(8, args.n))
-    atomic_write(out / "nearest_neighbors.png",
-                 lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
-    atomic_write_json(out / "audit.json", {"model": str(mdir), "sampler": method, "steps": args.steps,
-                                           "n": args.n, "memorized_fraction": frac, "distance_summary": summ,
-                                           "seed": args.seed})
+    fig = nearest_neighbor_figure(good, data.x, k=3, n_show=min(8, len(good))) if len(good) else None
+    try:                         # everything is computed: only the writes remain
+        atomic_save_npz(out / "samples.npz", samples=xs.numpy())
+        if xs.dim() == 4:
+            save_image_grid(out / "samples.png", xs, nrow=8)
+        if fig is not None:
+            atomic_savefig(out / "nearest_neighbors.png", fig, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        if fig is not None:
+            plt.close(fig)
+    atomic_write_json(out / "audit.json", {"model": str(mdir), "sampler": method, "sampler_choice": why,
+                                           "steps": args.steps, "n": args.n, "memorized_fraction": frac,
+                                           "distance_summary": summ, "seed": args.seed, "diverged": n_bad})
     print(f"{args.n} samples ({method}, {args.steps} levels) -> {out / 'samples.npz'}; memorized fraction {frac:.3f}; "
           f"median NN distance {summ['median']:.3g}")
-    return 0
+    return 1 if n_bad == args.n else 0
+
+
+def default_sampler(field) -> tuple[str, str]:
+    """The sampler a model gets when none is named, and why: Heun's PF-ODE for a noise-conditioned model; the
+    adaptive sigma* sampler (Paper B, Sec. 4.1) for a noise-unconditioned one, where scheduled samplers overshoot
+    (zhou-ode-overshoot; PC at snr 0.16 diverged in zhou-small-data)."""
+    if getattr(field, "conditioned", True):
+        return "heun", "default for a noise-conditioned model"
+    return "sigma_star", "default for a noise-unconditioned model: scheduled samplers overshoot"

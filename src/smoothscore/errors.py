@@ -27,7 +27,8 @@ class SigmaError(SmoothScoreError, ValueError):
 
 
 class UnknownNameError(SmoothScoreError, LookupError):
-    """A registry lookup failed (sampler, schedule, experiment, model, loss, dataset ...)."""
+    """A registry lookup failed (sampler, schedule, experiment, model, loss, dataset ...); the message names the
+    closest known names ("did you mean ...?", :func:`did_you_mean`)."""
 
     def __str__(self) -> str:  # LookupError would quote the message like a KeyError otherwise
         return str(self.args[0]) if self.args else "unknown name"
@@ -43,3 +44,17 @@ class DataError(SmoothScoreError):
 
 class ConfigError(SmoothScoreError, ValueError):
     """An option value is invalid (unknown preset, bad range, inconsistent settings)."""
+
+
+class OutputError(SmoothScoreError):
+    """An output could not be written: the path is blocked by a file, permission denied, disk full (ENOSPC)."""
+
+
+def did_you_mean(name: object, known) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``known`` to ``name`` (difflib), else ``""``."""
+    import difflib
+
+    hits = difflib.get_close_matches(str(name), [str(k) for k in known], n=3, cutoff=0.6)
+    if not hits:
+        return ""
+    return f" (did you mean {' or '.join(repr(h) for h in hits)}?)"

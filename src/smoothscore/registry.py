@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Generic, Iterator, Tuple, TypeVar
 
-from .errors import UnknownNameError
+from .errors import UnknownNameError, did_you_mean
 
 T = TypeVar("T")
 
@@ -34,7 +34,8 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "none"
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; known: {known}") \
+                from None
 
     def meta(self, name: str) -> Dict[str, Any]:
         self.get(name)

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from .._checks import check_finite
-from ..errors import DataError, EmptyDataError
+from ..errors import DataError, EmptyDataError, ShapeError
 from ..registry import Registry
 
 datasets: Registry = Registry("dataset")
@@ -111,5 +111,53 @@ def load_dataset(spec: str, **kw) -> Dataset:
             from .folder import load_image_folder
 
             return load_image_folder(spec, **kw)
-        raise DataError(f"data path not found or unsupported: {spec} (use folder:PATH, .npz or .npy)")
+        if Path(spec).exists():
+            raise DataError(f"unsupported data file {spec}: use .npz/.npy (read without pickle) or folder:PATH; "
+                            "pickled files (.pkl, .pt, .pth) are never loaded")
+        raise DataError(f"data path not found: {spec} (use folder:PATH, .npz or .npy)")
     return datasets.get(spec)(**kw)
+
+
+def describe_shape(shape) -> str:
+    """``(1, 16, 16)`` -> ``"1x16x16 (grey)"``; ``(3, 32, 32)`` -> ``"3x32x32 (RGB)"``; points -> ``"(2,)"``."""
+    shape = tuple(int(v) for v in shape)
+    if len(shape) == 3 and shape[0] in (1, 3):
+        return "x".join(map(str, shape)) + (" (grey)" if shape[0] == 1 else " (RGB)")
+    return str(shape)
+
+
+def load_samples(path: str | Path, like_shape, *, resize: bool = False) -> Tuple[torch.Tensor, Optional[str]]:
+    """Samples to audit against a training set of per-sample shape ``like_shape``: an ``.npz``/``.npy`` file or a
+    folder of images, read as they are (never resized or converted silently).
+
+    A shape other than ``like_shape`` raises :class:`ShapeError` unless ``resize=True``; then images are converted
+    (:func:`~smoothscore.data.folder.resize_images`, or bicubic reading of the folder) and the second return value
+    says what was done (``None`` when nothing was). Returns ``(samples, note)``."""
+    from .folder import load_image_folder, resize_images
+
+    like = tuple(int(v) for v in like_shape)
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"samples path not found: {p}")
+    if p.is_dir():
+        if resize and len(like) == 3 and like[0] in (1, 3):
+            ds = load_image_folder(p, size=like[1:], channels=like[0])
+            sizes, modes = ds.info["source_sizes"], ds.info["source_modes"]
+            want_mode = "L" if like[0] == 1 else "RGB"
+            if sizes == [like[1:]] and modes == [want_mode]:
+                return ds.x, None
+            src = ", ".join(f"{h}x{w}" for h, w in sizes[:4]) + (", ..." if len(sizes) > 4 else "")
+            kinds = "/".join("grey" if m == "L" else "RGB" for m in modes)
+            return ds.x, (f"resized {len(ds)} sample images from {src} ({kinds}) to {describe_shape(like)}"
+                          + (" (RGB converted to grey)" if like[0] == 1 and "RGB" in modes else ""))
+        x = load_image_folder(p).x
+    else:
+        x = load_array_file(p).x
+    if tuple(x.shape[1:]) == like:
+        return x, None
+    if not resize:
+        raise ShapeError(f"samples have shape {describe_shape(x.shape[1:])} but the training set "
+                         f"{describe_shape(like)}; pass --resize (resize=True) to convert the samples")
+    y = resize_images(x, like)
+    return y, (f"resized {x.shape[0]} samples from {describe_shape(x.shape[1:])} to {describe_shape(like)}"
+               + (" (RGB converted to grey)" if x.shape[1] == 3 and like[0] == 1 else ""))

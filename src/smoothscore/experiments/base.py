@@ -218,9 +218,10 @@ def resolve_names(names: List[str]) -> List[str]:
             hits = [k for k, spec in reg.items() if n in spec.groups]
             if not hits:
                 groups = sorted({g for _, s in reg.items() for g in s.groups})
-                from ..errors import UnknownNameError
+                from ..errors import UnknownNameError, did_you_mean
 
-                raise UnknownNameError(f"unknown experiment or group {n!r}; groups: {', '.join(groups)}; "
+                raise UnknownNameError(f"unknown experiment or group {n!r}{did_you_mean(n, reg.names() + groups)}; "
+                                       f"groups: {', '.join(groups)}; "
                                        f"experiments: {', '.join(reg.names())}")
         out.extend(h for h in hits if h not in out)
     return out

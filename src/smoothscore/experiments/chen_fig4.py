@@ -68,7 +68,9 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
         return scats
 
     anim = FuncAnimation(fig, update, frames=len(times), blit=False)
-    anim.save(str(ctx.path(name)), writer=PillowWriter(fps=6), dpi=60)
+    from ..io import atomic_write
+
+    atomic_write(ctx.path(name), lambda tmp: anim.save(tmp, writer=PillowWriter(fps=6), dpi=60))
     plt.close(fig)
 
 

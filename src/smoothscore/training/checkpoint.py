@@ -1,6 +1,8 @@
 """Checkpoints: ``checkpoint.safetensors`` (model, EMA and optimizer tensors, RNG states) plus a JSON sidecar
 ``checkpoint.json`` (model and training config, step, optimizer hyper-parameters). Both are written atomically and
-carry the same step, so a crash between the two writes is detected. Loading never executes code (safetensors)."""
+carry the same step, so a crash between the two writes is detected. Loading never executes code: tensors come from
+safetensors (a JSON header plus raw bytes) and metadata from JSON; nothing is unpickled, and a pickled ``.pt`` /
+``.pkl`` file offered as a checkpoint is refused without being opened."""
 from __future__ import annotations
 
 import json
@@ -10,7 +12,7 @@ from typing import Any, Dict, Tuple
 import torch
 
 from ..errors import CheckpointError
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write, atomic_write_json, to_jsonable
 
 FORMAT = "smoothscore-checkpoint-v1"
 WEIGHTS, SIDECAR = "checkpoint.safetensors", "checkpoint.json"
@@ -21,9 +23,13 @@ def save_checkpoint(out_dir: str | Path, tensors: Dict[str, torch.Tensor], meta:
 
     out = Path(out_dir)
     step = str(meta["step"])
+    full = to_jsonable({"format": FORMAT, **meta})
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(out / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata={"format": FORMAT, "step": step}))
-    atomic_write_json(out / SIDECAR, {"format": FORMAT, **meta})
+    # the weights file carries the metadata too, so it alone is a complete checkpoint: a kill between the two
+    # atomic writes leaves new weights beside an old sidecar, and loading then trusts the weights file
+    header = {"format": FORMAT, "step": step, "meta": json.dumps(full)}
+    atomic_write(out / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata=header))
+    atomic_write_json(out / SIDECAR, full)
     return out
 
 
@@ -33,6 +39,11 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
     from safetensors import SafetensorError, safe_open
 
     p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"no checkpoint in {p}: path not found")
+    if p.is_file() and p.name not in (WEIGHTS, SIDECAR):
+        raise CheckpointError(f"{p} is not a smoothscore checkpoint (a folder with {WEIGHTS} and {SIDECAR}); "
+                              "pickled checkpoints (.pt, .pth, .pkl) are never loaded")
     folder = p if p.is_dir() else p.parent
     wpath, jpath = folder / WEIGHTS, folder / SIDECAR
     if not wpath.exists() or not jpath.exists():
@@ -41,6 +52,10 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
         meta = json.loads(jpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"corrupt checkpoint sidecar {jpath}: {e}") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {jpath}: {e.strerror or e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"corrupt checkpoint sidecar {jpath}: not a JSON object")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{jpath} is not a smoothscore checkpoint (format {meta.get('format')!r})")
     try:
@@ -51,6 +66,11 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
                 tensors[k] = f.get_tensor(k)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot read {wpath} (truncated or not safetensors): {e}") from None
+    if header.get("step") != str(meta.get("step")) and "meta" in header:
+        try:                       # an interrupted save: the (atomic) weights file is complete and authoritative
+            meta = json.loads(header["meta"])
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"corrupt metadata in {wpath}: {e}") from None
     if header.get("step") != str(meta.get("step")):
         raise CheckpointError(f"checkpoint files in {folder} disagree (weights step {header.get('step')}, "
                               f"sidecar step {meta.get('step')}): an interrupted save")

@@ -107,8 +107,9 @@ class KNNCache:
         idx[~has_self, -1] = own[~has_self]
         self.index = idx
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, self.index.numpy())
+            from ..io import atomic_save_npy
+
+            atomic_save_npy(path, self.index.numpy())
 
     def neighbors_of(self, idx: torch.Tensor) -> torch.Tensor:
         """Images of the K nearest training samples of training samples ``idx``: (B, K, *dims)."""
