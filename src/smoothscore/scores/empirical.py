@@ -212,11 +212,13 @@ class EmpiricalScore(ScoreField):
         return lse + quad - 0.5 * self.dim * torch.log(2 * math.pi * s * s)
 
     def partial_stats(self, x, sigma):
-        """This shard's unmerged ``(lse (N,), mean (N, *dims))`` (mean in data coordinates); merge the shards'
-        pairs with :func:`smoothscore.scores.sharding.merge_partial_stats` (float64 recommended)."""
+        """This shard's unmerged ``lse_i = LSE_j(log pi_j - |x_i - y_j|^2 / (2 sigma^2 T))`` (N,) and softmax mean
+        (N, *dims) in data coordinates — both independent of the centre; merge the shards' pairs with
+        :func:`smoothscore.scores.sharding.merge_partial_stats` (float64 recommended)."""
         x, s, u = self._prep_flat(x, sigma)
-        lse, mean = self._local(u, 1.0 / (s * s * self._temps(s)))
-        return lse, (mean + self.center).reshape(x.shape)
+        inv = 1.0 / (s * s * self._temps(s))
+        lse, mean = self._local(u, inv)
+        return lse - 0.5 * (u * u).sum(1) * inv, (mean + self.center).reshape(x.shape)
 
     def weights(self, x, sigma) -> torch.Tensor:
         """Softmax weights ``(N, M_local)`` over this process's rows (diagnostics on small sets; memory O(N M))."""
