@@ -21,6 +21,14 @@ Near an exact tie between two training points at small sigma the softmax weight 
 *difference* of size ``O(|y_1 - y_2| * dx / sigma^2)``, and float32 rounding of the inputs alone makes it
 inaccurate (measured: ~8e-4 of the range for two points at +-1 and sigma = sqrt(1e-5), Paper A's t_min); pass
 ``dtype="float64"`` there (error ~4e-9; ``tests/test_empirical_precision.py``).
+
+Scale (issue 9). The training set is a :class:`~smoothscore.data.arrays.PointSet`: a tensor, array, ``np.memmap``
+or a path to a ``.npy`` file, streamed chunk by chunk (no float64 or centred copy; the field adds O(M) memory).
+The kernel (:mod:`smoothscore.scores._kernel`) folds ``inv_i`` into the queries and ``-|v_j|^2/2`` into an
+extra key column, and runs PyTorch's fused CPU flash-attention kernel chunk by chunk (small d) or blocked GEMMs
+(large d, GPU, autograd). ``tolerance=`` switches on certified neighbour truncation
+(:mod:`smoothscore.scores.truncation`); ``shard=`` splits the set across ``torch.distributed`` ranks
+(:mod:`smoothscore.scores.sharding`).
 """
 from __future__ import annotations
 
@@ -29,62 +37,88 @@ from typing import Callable
 
 import torch
 
-from .._checks import as_tensor, bcast, check_finite, check_points
+from .._checks import as_tensor, check_finite
+from ..data.arrays import PointSet
 from ..errors import ConfigError, ShapeError
+from . import sharding
+from ._kernel import gaussian_stats
 from .base import ScoreField
 
-#: default number of (query, training point) logits held at once
+#: default number of (query, training point) logits held at once by the GEMM backend
 DEFAULT_BLOCK_ELEMENTS = 1 << 18  # measured fastest on CPU (benchmarks/bench_empirical.py)
+
+
+def check_temperature(temperature):
+    """A positive finite float, or a callable (checked per call)."""
+    if callable(temperature):
+        return temperature
+    t = float(temperature)
+    if not (math.isfinite(t) and t > 0):
+        raise ConfigError(f"temperature must be positive and finite; got {temperature}")
+    return t
+
+
+def check_tolerance(tolerance, shard):
+    if tolerance is None:
+        return None
+    tol = float(tolerance)
+    if not (math.isfinite(tol) and tol > 0):
+        raise ConfigError(f"tolerance must be positive and finite; got {tolerance}")
+    if shard is not None:
+        raise ConfigError("tolerance= (certified truncation) is not combined with sharding; use shard=False")
+    return tol
 
 
 class EmpiricalScore(ScoreField):
     """Exact (optionally temperature-smoothed) empirical score of ``train`` (shape ``(M, *dims)``).
 
     Args:
-        train: training points; 1-D input is read as M points on the real line.
+        train: training points — a tensor, a numpy array, an ``np.memmap`` or a path to a ``.npy`` file (read in
+            streamed chunks, never copied whole); 1-D input is read as M points on the real line.
         temperature: T > 0 dividing the softmax logits (Paper B, Sec. 4.2), or a callable ``T(sigma_vec)``
             returning one temperature per query (e.g. ``lambda s: (c / s).clamp(min=1)``).
+        tolerance: None (exact) or the largest error allowed by certified neighbour truncation (see
+            :mod:`smoothscore.scores.truncation`; the bound of the last call is ``last_certificate``).
         weights: optional non-negative mixture weights ``pi_j`` (default uniform); duplicating a point is
             equivalent to doubling its weight.
         dtype: ``"float32"`` (default) or ``"float64"`` for exact work near ties.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ...
-        block_elements: logits held per streamed block (memory knob; results do not depend on it).
+        block_elements: logits held per block by the GEMM backend (memory knob; results do not depend on it).
+        shard: None (split across the ranks of an initialised ``torch.distributed`` group), False (never), or
+            ``(rank, world)`` (see :mod:`smoothscore.scores.sharding`).
+        method: kernel backend, ``"auto"``, ``"flash"`` or ``"gemm"`` (see :mod:`smoothscore.scores._kernel`).
     """
 
-    def __init__(self, train, temperature: float | Callable = 1.0, *, weights=None, dtype="float32",
-                 device="auto", block_elements: int = DEFAULT_BLOCK_ELEMENTS):
+    def __init__(self, train, temperature: float | Callable = 1.0, tolerance: float | None = None, *, weights=None,
+                 dtype="float32", device="auto", block_elements: int = DEFAULT_BLOCK_ELEMENTS, shard=None,
+                 method: str = "auto"):
         self._init_placement(dtype, device)
-        y = check_points(train, "train", dtype=torch.float64, device=self.device)
-        self.data_shape = tuple(y.shape[1:])
-        self.n_train = y.shape[0]
-        flat = y.reshape(self.n_train, -1)
-        self.dim = flat.shape[1]
-        if callable(temperature):
-            self.temperature = temperature
-        else:
-            t = float(temperature)
-            if not (math.isfinite(t) and t > 0):
-                raise ConfigError(f"temperature must be positive and finite; got {temperature}")
-            self.temperature = t
-        if weights is None:
-            logw = torch.full((self.n_train,), -math.log(self.n_train), dtype=torch.float64, device=self.device)
-        else:
+        self.temperature = check_temperature(temperature)
+        auto_off = tolerance is not None and shard is None      # truncation is local: no automatic sharding
+        self.shard, self._group = sharding.resolve_shard(False if auto_off else shard)
+        self.tolerance = check_tolerance(tolerance, self.shard)
+        if block_elements < 1:
+            raise ConfigError("block_elements must be positive")
+        if method not in ("auto", "flash", "gemm"):
+            raise ConfigError(f"method must be 'auto', 'flash' or 'gemm'; got {method!r}")
+        self.block_elements, self.method = int(block_elements), method
+        self.points = PointSet(train, dtype=self.dtype, device=self.device, shard=self.shard, group=self._group)
+        self.data_shape, self.dim, self.n_train = self.points.data_shape, self.points.dim, self.points.n_total
+        self.center = self.points.center_c
+        self._logw = None
+        if weights is not None:
             w = check_finite(as_tensor(weights, "weights", dtype=torch.float64, device=self.device), "weights")
             if w.shape != (self.n_train,):
                 raise ShapeError(f"weights must have shape ({self.n_train},); got {tuple(w.shape)}")
             if bool((w < 0).any()) or float(w.sum()) <= 0:
                 raise ConfigError("weights must be non-negative with a positive sum")
-            logw = torch.log(w / w.sum())
-        # centre in float64, then round once: the float32 differences below are then exact (Sterbenz)
-        center = flat.mean(0).to(self.dtype)
-        self.train = flat.to(self.dtype)                     # (M, D) as given
-        self.center = center                                 # (D,)
-        self._v = self.train - center                        # centred training points
-        self._half_sq = 0.5 * (self._v.to(torch.float64) ** 2).sum(1).to(self.dtype)
-        self._logw = logw.to(self.dtype)
-        if block_elements < 1:
-            raise ConfigError("block_elements must be positive")
-        self.block_elements = int(block_elements)
+            lo = self.points.offset
+            self._logw = torch.log(w / w.sum())[lo:lo + self.points.n]
+        #: largest certified error bound over the queries of the last call (0 when computed exactly)
+        self.last_certificate = 0.0
+        #: fraction of the last call's queries served by truncation
+        self.last_fraction_truncated = 0.0
+        self._truncator = None
 
     # ------------------------------------------------------------------ internals
     def _temps(self, s: torch.Tensor) -> torch.Tensor:
@@ -95,39 +129,48 @@ class EmpiricalScore(ScoreField):
             return t
         return torch.full_like(s, self.temperature)
 
-    def _blocks(self, n: int):
-        q = max(1, min(n, 4096))
-        c = max(1, min(self.n_train, self.block_elements // q))
-        return q, c
+    def _local(self, u, inv, want_mean=True):
+        return gaussian_stats(u, inv, self.points, logw=self._logw, want_mean=want_mean,
+                              block_elements=self.block_elements, method=self.method)
 
-    def _stream(self, u: torch.Tensor, inv: torch.Tensor, want_mean: bool = True):
-        """Streamed log-sum-exp over training chunks for centred queries ``u`` (N, D) and ``inv = 1/(sigma^2 T)``.
+    def _stats(self, u, inv, want_mean=True, bound=None):
+        """Merged ``(lse, mean)`` over all ranks; with a tolerance, truncated where ``bound`` certifies it."""
+        if self.tolerance is not None and bound is not None:
+            lse, mean, self.last_certificate = self._truncated(u, inv, want_mean, bound)
+            self.last_fraction_truncated = self._truncator.last_fraction_truncated
+            return lse, mean
+        lse, mean = self._local(u, inv, want_mean)
+        lse, (mean,) = sharding.merge_over_ranks(lse, [mean], self._group)
+        self.last_certificate, self.last_fraction_truncated = 0.0, 0.0
+        return lse, mean
 
-        Returns ``(lse, mean)`` where ``lse_i = LSE_j(log pi_j + (u_i.v_j - |v_j|^2/2) inv_i)`` and ``mean_i`` is the
-        softmax-weighted average of the centred points ``v_j``.
-        """
-        n = u.shape[0]
-        qb, cb = self._blocks(n)
-        lses, means = [], []
-        for a in range(0, n, qb):
-            ub, ib = u[a:a + qb], inv[a:a + qb, None]
-            m = torch.full((ub.shape[0], 1), -math.inf, dtype=self.dtype, device=self.device)
-            ssum = torch.zeros_like(m)
-            acc = torch.zeros_like(ub) if want_mean else None
-            for b in range(0, self.n_train, cb):
-                v = self._v[b:b + cb]
-                logits = (ub @ v.T - self._half_sq[b:b + cb]) * ib + self._logw[b:b + cb]
-                m_new = torch.maximum(m, logits.amax(1, keepdim=True))
-                scale = torch.exp(m - m_new)
-                p = torch.exp(logits - m_new)
-                ssum = ssum * scale + p.sum(1, keepdim=True)
-                if want_mean:
-                    acc = acc * scale + p @ v
-                m = m_new
-            lses.append((m + torch.log(ssum)).squeeze(1))
-            if want_mean:
-                means.append(acc / ssum)
-        return torch.cat(lses), (torch.cat(means) if want_mean else None)
+    def _truncated(self, u, inv, want_mean, bound):
+        """Certified truncation (module :mod:`~smoothscore.scores.truncation`): kept mass exact over the candidates,
+        dropped mass ``<= pi_drop exp(-tau / (2 sigma^2 T))``; results in the kernel's convention."""
+        from .truncation import NeighbourTruncation
+
+        if self._truncator is None:
+            self._truncator = NeighbourTruncation(self.points)
+        n, logw = self.n_train, self._logw
+        uu = 0.5 * (u * u).sum(1) * inv                     # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2
+
+        def kept(act, ix, r2, rows, tau):
+            k = ix.shape[1]
+            logit = (-math.log(n) if logw is None else logw[ix].to(u.dtype)) - 0.5 * r2 * inv[act, None]
+            ls = torch.logsumexp(logit, 1)
+            w = torch.exp(logit - ls[:, None])
+            if logw is None:
+                log_pi = torch.full_like(tau, math.log((n - k) / n) if n > k else -math.inf)
+            else:   # total pi of the dropped rows (rounding of the kept sum covered by 1e-15)
+                log_pi = torch.log((1 - torch.exp(logw[ix]).sum(1)).clamp_min(0) + 1e-15)
+            log_t = log_pi - 0.5 * tau * inv[act].to(torch.float64) + uu[act].to(torch.float64)
+            return ls + uu[act], log_t, torch.bmm(w[:, None], rows)[:, 0], None
+
+        def exact(act):
+            lse, mean = self._local(u[act], inv[act], want_mean)
+            return lse, (mean if mean is not None else torch.zeros_like(u[act]))
+
+        return self._truncator.run(u, self.tolerance, kept, bound, exact)
 
     def _prep_flat(self, x, sigma):
         x, s = self.prepare(x, sigma)
@@ -138,15 +181,18 @@ class EmpiricalScore(ScoreField):
         """Posterior mean ``E[y | x] = sum_j w_j y_j`` (Tweedie), shape of ``x``."""
         x, s, u = self._prep_flat(x, sigma)
         inv = 1.0 / (s * s * self._temps(s))
-        _, mean = self._stream(u, inv)
+        _, mean = self._stats(u, inv, bound=lambda delta, log_ratio, mean_k, idx: delta * (
+            self.points.radius + mean_k.norm(dim=1)))
         return (mean + self.center).reshape(x.shape)
 
     def score(self, x, sigma) -> torch.Tensor:
         """``(denoise(x) - x) / sigma^2`` (Paper A Eq. 2; Paper B Eq. 2), shape of ``x``."""
         x, s, u = self._prep_flat(x, sigma)
         inv = 1.0 / (s * s * self._temps(s))
-        _, mean = self._stream(u, inv)
-        return ((mean - u) / (s * s)[:, None]).reshape(x.shape)
+        s2 = s * s
+        _, mean = self._stats(u, inv, bound=lambda delta, log_ratio, mean_k, idx: delta * (
+            self.points.radius + mean_k.norm(dim=1)) / s2[idx])
+        return ((mean - u) / s2[:, None]).reshape(x.shape)
 
     def log_prob(self, x, sigma) -> torch.Tensor:
         """Exact normalised ``log p_sigma(x)`` of the Gaussian mixture (T = 1), shape ``(N,)``; differentiable.
@@ -157,19 +203,35 @@ class EmpiricalScore(ScoreField):
         x, s, u = self._prep_flat(x, sigma)
         temps = self._temps(s)
         inv = 1.0 / (s * s * temps)
-        lse, _ = self._stream(u, inv, want_mean=False)
+        lse, _ = self._stats(u, inv, want_mean=False,
+                             bound=None if u.requires_grad else lambda delta, log_ratio, mean_k, idx:
+                             log_ratio * temps[idx])
         quad = -0.5 * (u * u).sum(1) * inv
         if callable(self.temperature) or self.temperature != 1.0:
             return temps * (lse + quad)
         return lse + quad - 0.5 * self.dim * torch.log(2 * math.pi * s * s)
 
-    def weights(self, x, sigma) -> torch.Tensor:
-        """Full softmax weights ``(N, M)`` (diagnostics on small sets; memory O(N M))."""
+    def partial_stats(self, x, sigma):
+        """This shard's unmerged ``lse_i = LSE_j(log pi_j - |x_i - y_j|^2 / (2 sigma^2 T))`` (N,) and softmax mean
+        (N, *dims) in data coordinates — both independent of the centre; merge the shards' pairs with
+        :func:`smoothscore.scores.sharding.merge_partial_stats` (float64 recommended)."""
         x, s, u = self._prep_flat(x, sigma)
         inv = 1.0 / (s * s * self._temps(s))
-        logits = (u @ self._v.T - self._half_sq) * inv[:, None] + self._logw
-        return torch.softmax(logits, dim=1)
+        lse, mean = self._local(u, inv)
+        return lse - 0.5 * (u * u).sum(1) * inv, (mean + self.center).reshape(x.shape)
+
+    def weights(self, x, sigma) -> torch.Tensor:
+        """Softmax weights ``(N, M_local)`` over this process's rows (diagnostics on small sets; memory O(N M))."""
+        x, s, u = self._prep_flat(x, sigma)
+        inv = 1.0 / (s * s * self._temps(s))
+        lse, _ = self._stats(u, inv, want_mean=False)
+        lw = -math.log(self.n_train) if self._logw is None else self._logw.to(self.dtype)
+        rows = [torch.exp((u @ v.T - self.points.half_sq[a:a + v.shape[0]].to(self.dtype)) * inv[:, None]
+                          + (lw if isinstance(lw, float) else lw[a:a + v.shape[0]]) - lse[:, None])
+                for a, v in self.points.chunks()]
+        return torch.cat(rows, 1)
 
     def __repr__(self) -> str:
         t = "callable" if callable(self.temperature) else self.temperature
-        return f"EmpiricalScore(M={self.n_train}, shape={self.data_shape}, T={t}, dtype={self.dtype}, device={self.device})"
+        return (f"EmpiricalScore(M={self.n_train}, shape={self.data_shape}, T={t}, tolerance={self.tolerance}, "
+                f"dtype={self.dtype}, device={self.device})")

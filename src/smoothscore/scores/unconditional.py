@@ -31,6 +31,16 @@ sigma* sampler, where float32 GEMM distances are pure rounding); a query block h
 levels are streamed over centre chunks so that at most ``block_elements`` (query, centre, level) logits exist at
 once. ``sigma* = 0`` (a query exactly on a training point) is guarded by ``sigma_floor``.
 The field ignores sigma (``conditioned = False``).
+
+Scale (issue 9): the training set is a streamed :class:`~smoothscore.data.arrays.PointSet` (tensor, array,
+memmap or ``.npy`` path; float64 distances per chunk, no float64 copy of the set) and the per-centre log-weights
+enter an online log-sum-exp over chunks. ``tolerance=`` certifies neighbour truncation: every per-centre weight
+``exp(g(r^2) / T)`` is non-increasing in ``r^2`` (exact mode: a log-sum of decreasing Gaussian terms; optimal mode:
+``~ r^{-(d-2)/T}``, a polynomial tail), so the dropped mass is at most ``(M - K) exp(g(tau) / T)`` with ``tau`` the
+certified lower bound on the dropped distances; the score error is then at most
+``delta (b_max (|x - c| + R) + |s_K|)`` with ``b_max`` the largest inverse variance (``1/sigma_min^2``, or
+``1/sigma_floor^2`` in optimal mode) — see :mod:`smoothscore.scores.truncation`. ``shard=`` as for
+:class:`~smoothscore.scores.empirical.EmpiricalScore` (not with ``k_neighbors`` or ``tolerance``).
 """
 from __future__ import annotations
 
@@ -40,10 +50,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .._checks import check_points
+from ..data.arrays import PointSet
 from ..errors import ConfigError
+from . import sharding
 from .base import ScoreField
-from .empirical import DEFAULT_BLOCK_ELEMENTS
+from .empirical import DEFAULT_BLOCK_ELEMENTS, check_temperature, check_tolerance
 
 _WEIGHTINGS = {"sigma2": lambda s: 2.0 * np.log(s), "uniform": lambda s: np.zeros_like(s)}
 
@@ -81,6 +92,8 @@ class UnconditionalEmpiricalScore(ScoreField):
         k_neighbors: restrict to the K nearest training points of each query (None: all).
         clip_sigma_star: (optimal mode) clamp sigma* into ``[sigma_min, sigma_max]``.
         sigma_floor: lower bound on sigma* (guards queries exactly on a training point).
+        tolerance: None (exact) or the largest certified score error of neighbour truncation (``last_certificate``).
+        shard: None (split across an initialised ``torch.distributed`` group), False, or ``(rank, world)``.
     """
 
     conditioned = False
@@ -89,25 +102,22 @@ class UnconditionalEmpiricalScore(ScoreField):
                  sigma_min: float = 0.01, sigma_max: float = 50.0, temperature: float | Callable = 1.0,
                  k_neighbors: int | None = None, clip_sigma_star: bool = False, quad_points: int = 4,
                  sigma_floor: float = 1e-6, dtype="float32", device="auto",
-                 block_elements: int = DEFAULT_BLOCK_ELEMENTS):
+                 block_elements: int = DEFAULT_BLOCK_ELEMENTS, tolerance: float | None = None, shard=None):
         self._init_placement(dtype, device)
-        y = check_points(train, "train", dtype=torch.float64, device=self.device)
-        self.data_shape = tuple(y.shape[1:])
-        self.n_train = y.shape[0]
-        flat = y.reshape(self.n_train, -1)
-        self.dim = d = flat.shape[1]
+        local_only = k_neighbors is not None or tolerance is not None
+        if local_only and shard not in (None, False):
+            raise ConfigError("k_neighbors / tolerance are not combined with sharding; use shard=False")
+        self.shard, self._group = sharding.resolve_shard(False if local_only else shard)
+        self.tolerance = check_tolerance(tolerance, None)
+        self.points = PointSet(train, dtype=torch.float64, device=self.device, shard=self.shard, group=self._group)
+        self.data_shape, self.n_train = self.points.data_shape, self.points.n_total
+        self.dim = d = self.points.dim
         if mode not in ("exact", "optimal"):
             raise ConfigError(f"mode must be 'exact' or 'optimal'; got {mode!r}")
         if mode == "optimal" and d <= 2:
             raise ConfigError("the optimal-level score needs d > 2")
         self.mode = mode
-        if callable(temperature):
-            self.temperature = temperature
-        else:
-            t = float(temperature)
-            if not (math.isfinite(t) and t > 0):
-                raise ConfigError(f"temperature must be positive and finite; got {temperature}")
-            self.temperature = t
+        self.temperature = check_temperature(temperature)
         if k_neighbors is not None and not 1 <= int(k_neighbors):
             raise ConfigError(f"k_neighbors must be >= 1; got {k_neighbors}")
         self.k_neighbors = None if k_neighbors is None else min(int(k_neighbors), self.n_train)
@@ -135,10 +145,13 @@ class UnconditionalEmpiricalScore(ScoreField):
         self.levels = torch.as_tensor(lv, dtype=torch.float64, device=self.device)
         self._c = torch.as_tensor(c, dtype=torch.float64, device=self.device)
         self._inv2 = 1.0 / self.levels ** 2
-        self.train = flat
-        self.center = flat.mean(0)
-        self._v = flat - self.center
-        self._sq = (self._v ** 2).sum(1)
+        self.center = self.points.center
+        if mode == "exact":
+            self._b_max = float(self._inv2.max())
+        else:
+            self._b_max = 1.0 / max(self.sigma_floor, self.sigma_min if self.clip else 0.0) ** 2
+        self.last_certificate, self.last_fraction_truncated = 0.0, 0.0
+        self._truncator = None
 
     # ------------------------------------------------------------------ internals
     def _temps(self, r2min: torch.Tensor) -> torch.Tensor:
@@ -171,38 +184,117 @@ class UnconditionalEmpiricalScore(ScoreField):
             bs.append((torch.exp(logit - g[..., None]) * self._inv2).sum(2))
         return torch.cat(gs, 1), torch.cat(bs, 1)
 
-    def _block(self, u: torch.Tensor):
-        """For centred queries ``u`` (q, D): (g (q, K), b (q, K), centres (q, K, D) or None, T (q,))."""
-        r2 = ((u * u).sum(1, keepdim=True) - 2 * u @ self._v.T + self._sq).clamp_min(0)     # (q, M)
-        T = self._temps(r2.min(1).values)
-        if self.k_neighbors is not None and self.k_neighbors < self.n_train:
-            r2, idx = torch.topk(r2, self.k_neighbors, dim=1, largest=False)
+    def _r2(self, u, uu, v, a):
+        """Squared distances (q, c) of centred queries to the centred chunk ``v`` starting at local row ``a``."""
+        return (uu[:, None] - 2 * u @ v.T + 2 * self.points.half_sq[a:a + v.shape[0]]).clamp_min(0)
+
+    def _min_r2(self, u, uu):
+        """Squared distance to the nearest training point over all ranks (one streamed pass)."""
+        best = torch.full_like(uu, math.inf)
+        for a, v in self.points.chunks():
+            best = torch.minimum(best, self._r2(u, uu, v, a).min(1).values)
+        return -sharding.all_reduce_max(-best, self._group)
+
+    def _chunk_rows(self, n_q):
+        return max(1, min(self.points.chunk_rows, self.block_elements // max(1, n_q)))
+
+    def _stream(self, u, want: str):
+        """Online LSE over chunks: ``(lse (q,), score (q, D) or None, T (q,), g-chunks for weights)``."""
+        uu = (u * u).sum(1)
+        T = self._temps(self._min_r2(u, uu) if callable(self.temperature) else uu)
+        m = torch.full_like(uu, -math.inf)
+        s, acc_b = torch.zeros_like(uu), torch.zeros_like(uu)
+        acc_v = torch.zeros_like(u) if want == "score" else None
+        gs = []
+        for a, v in self.points.chunks(rows=self._chunk_rows(u.shape[0])):
+            g, b = self._centre_terms(self._r2(u, uu, v, a), T)
+            if want == "weights":
+                gs.append(g)
+            m_new = torch.maximum(m, g.amax(1))
+            scale = torch.exp(m - m_new)
+            p = torch.exp(g - m_new[:, None])
+            s = s * scale + p.sum(1)
+            if want == "score":
+                pb = p * b
+                acc_v = acc_v * scale[:, None] + pb @ v
+                acc_b = acc_b * scale + pb.sum(1)
+            m = m_new
+        lse = m + torch.log(s)
+        if want == "score":
+            lse, (mv, mb) = sharding.merge_over_ranks(lse, [acc_v / s[:, None], acc_b / s], self._group)
+            return lse, mv - mb[:, None] * u, T, gs
+        lse, _ = sharding.merge_over_ranks(lse, [], self._group)
+        return lse, None, T, gs
+
+    def _knn(self, u):
+        """Sums restricted to the K nearest training points: (lse, score, T, weights (q, K))."""
+        uu = (u * u).sum(1)
+        K = self.k_neighbors
+        best = torch.full((u.shape[0], K), math.inf, dtype=u.dtype, device=u.device)
+        bidx = torch.zeros((u.shape[0], K), dtype=torch.long, device=u.device)
+        for a, v in self.points.chunks(rows=self._chunk_rows(u.shape[0])):
+            r2 = torch.cat([best, self._r2(u, uu, v, a)], 1)
+            ix = torch.cat([bidx, torch.arange(a, a + v.shape[0], device=u.device).expand(u.shape[0], -1)], 1)
+            best, pos = torch.topk(r2, K, dim=1, largest=False)
+            bidx = ix.gather(1, pos)
+        T = self._temps(best[:, 0])
+        g, b = self._centre_terms(best, T)
+        w = torch.softmax(g, 1)
+        cen = self.points.rows(bidx)
+        return torch.logsumexp(g, 1), ((w * b)[..., None] * (cen - u[:, None])).sum(1), T, w
+
+    def _truncated(self, u, want):
+        from .truncation import NeighbourTruncation
+
+        if self._truncator is None:
+            self._truncator = NeighbourTruncation(self.points)
+        n, unorm = self.n_train, u.norm(dim=1)
+        callable_t = callable(self.temperature)
+        T_fixed = None if callable_t else torch.full_like(unorm, self.temperature)
+        Ts = torch.empty_like(unorm)
+
+        def kept(act, ix, r2, rows, tau):
+            r2min = r2.min(1).values
+            T = self._temps(r2min) if callable_t else T_fixed[act]
+            Ts[act] = T
             g, b = self._centre_terms(r2, T)
-            return g, b, self._v[idx], T
-        g, b = self._centre_terms(r2, T)
-        return g, b, None, T
+            ls = torch.logsumexp(g, 1)
+            w = torch.exp(g - ls[:, None]) * b
+            g_tau = self._centre_terms(tau[:, None], T)[0][:, 0]
+            log_t = (math.log(n - ix.shape[1]) if n > ix.shape[1] else -math.inf) + g_tau
+            valid = r2min <= tau if callable_t else None   # T needs the true nearest point among the kept
+            return ls, log_t, (w[..., None] * (rows - u[act, None])).sum(1), valid
+
+        if want == "score":
+            def bound(delta, log_ratio, value, act):
+                return delta * (self._b_max * (unorm[act] + self.points.radius) + value.norm(dim=1))
+        else:
+            def bound(delta, log_ratio, value, act):
+                return log_ratio * Ts[act]
+
+        def exact(act):
+            lse, sc, T, _ = self._stream(u[act], "score")
+            Ts[act] = T
+            return lse, sc
+
+        lse, sc, self.last_certificate = self._truncator.run(u, self.tolerance, kept, bound, exact)
+        self.last_fraction_truncated = self._truncator.last_fraction_truncated
+        return lse, sc, Ts
 
     def _run(self, x, want: str):
         x, _ = self.prepare(x, None, need_sigma=False)
-        u_all = x.reshape(x.shape[0], -1).to(torch.float64) - self.center
-        q = max(1, min(u_all.shape[0], self.block_elements // self.n_train))
-        outs = []
-        for a in range(0, u_all.shape[0], q):
-            u = u_all[a:a + q]
-            g, b, cen, T = self._block(u)
-            if want == "potential":
-                outs.append(T * torch.logsumexp(g, 1))
-                continue
-            w = torch.softmax(g, 1)
-            if want == "weights":
-                outs.append(w)
-                continue
-            wb = w * b
-            if cen is None:
-                outs.append(wb @ self._v - wb.sum(1, keepdim=True) * u)
-            else:
-                outs.append((wb[..., None] * (cen - u[:, None])).sum(1))
-        return x, torch.cat(outs)
+        u = x.reshape(x.shape[0], -1).to(torch.float64) - self.center
+        self.last_certificate, self.last_fraction_truncated = 0.0, 0.0
+        if self.k_neighbors is not None and self.k_neighbors < self.n_train:
+            lse, sc, T, w = self._knn(u)
+        elif self.tolerance is not None and want != "weights" and not u.requires_grad:
+            lse, sc, T = self._truncated(u, want)
+            w = None
+        else:
+            lse, sc, T, gs = self._stream(u, want)
+            w = torch.exp(torch.cat(gs, 1) - lse[:, None]) if want == "weights" else None
+        out = {"potential": T * lse if want == "potential" else None, "weights": w, "score": sc}[want]
+        return x, out
 
     # ------------------------------------------------------------------ public API
     def score(self, x, sigma=None) -> torch.Tensor:
@@ -226,8 +318,7 @@ class UnconditionalEmpiricalScore(ScoreField):
         """The query's own noise level ``|x - mu_nn| / sqrt(d)`` (paper's convention), shape ``(N,)``."""
         x, _ = self.prepare(x, None, need_sigma=False)
         u = x.reshape(x.shape[0], -1).to(torch.float64) - self.center
-        r2 = ((u * u).sum(1, keepdim=True) - 2 * u @ self._v.T + self._sq).clamp_min(0)
-        return (r2.min(1).values / self.dim).sqrt().to(self.dtype)
+        return (self._min_r2(u, (u * u).sum(1)) / self.dim).sqrt().to(self.dtype)
 
     def __repr__(self) -> str:
         t = "callable" if callable(self.temperature) else self.temperature

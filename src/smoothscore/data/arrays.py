@@ -1,0 +1,151 @@
+"""Training sets read in streamed chunks: in-memory tensors/arrays, ``np.memmap`` and paths to ``.npy`` files.
+
+:class:`PointSet` is the one place the exact scores touch their training set. It never copies the whole set:
+
+* an in-memory tensor or array is kept as given (moved once only when it lives on another device);
+* a ``.npy`` path, or an array opened with ``np.load(path, mmap_mode="r")``, stays on disk and is read one chunk
+  at a time on every pass, so a set larger than RAM works;
+* the centre ``c`` (mean) and the squared centred norms ``|y_j - c|^2 / 2`` are accumulated chunkwise in float64;
+  the set then costs O(M) extra memory (one float64 per point), never a float64 or centred copy.
+
+Each call re-centres one chunk at a time (``y_j - c`` in the compute dtype, with ``c`` rounded once to that dtype,
+as in the foundation's precision contract: the differences of nearby float32 numbers are exact, Sterbenz).
+
+Sharding: ``shard=(rank, world)`` keeps the contiguous slice ``[n * rank // world, n * (rank + 1) // world)``
+of the rows; when a ``torch.distributed`` process group is given the centre is all-reduced so that every rank
+centres (and rounds) with the same ``c`` (see :mod:`smoothscore.scores.sharding`).
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator, Tuple
+
+import numpy as np
+import torch
+
+from .._checks import as_tensor
+from ..errors import DataError, EmptyDataError, NonFiniteError, ShapeError
+
+#: bytes of training rows materialised at once while streaming (per chunk, in the compute dtype)
+CHUNK_BYTES = 32 << 20
+_NP = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def open_array(data, name: str = "train"):
+    """A tensor, an in-memory numpy array, or a read-only memmap (``.npy`` path) — never a copy of the data."""
+    if isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        if not path.endswith(".npy"):
+            raise DataError(f"{name}: only .npy paths can be memory-mapped; got {path!r}")
+        try:
+            return np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise DataError(f"{name}: cannot open {path!r} ({e})") from None
+    if isinstance(data, np.ndarray):
+        if data.dtype.kind not in "fiu":
+            raise ShapeError(f"{name}: numeric array expected; got dtype {data.dtype}")
+        return data
+    return as_tensor(data, name).detach()
+
+
+class PointSet:
+    """Chunked access to ``M`` training points of shape ``dims`` (flattened to ``D``) in one compute dtype.
+
+    Attributes: ``n`` (rows held by this process), ``n_total`` (all ranks), ``offset`` (global index of the first
+    row held), ``dim``, ``data_shape``, ``center`` (float64, (D,)), ``center_c`` (``center`` in the compute dtype),
+    ``half_sq`` (float64, (n,): ``|y_j - c|^2 / 2`` of the dtype-rounded centred rows), ``radius``
+    (``max_j |y_j - c|`` over all ranks), ``on_disk``.
+    """
+
+    def __init__(self, data, *, dtype: torch.dtype, device: torch.device, name: str = "train",
+                 shard: Tuple[int, int] | None = None, group=None, chunk_bytes: int = CHUNK_BYTES):
+        from ..scores import sharding
+
+        arr = open_array(data, name)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim < 2:
+            raise ShapeError(f"{name} must have shape (N, *dims); got {tuple(arr.shape)}")
+        if arr.shape[0] == 0 or int(np.prod(arr.shape[1:])) == 0:
+            raise EmptyDataError(f"{name} is empty (shape {tuple(arr.shape)})")
+        self.name, self.dtype, self.device = name, dtype, device
+        self.data_shape = tuple(int(s) for s in arr.shape[1:])
+        self.dim = int(np.prod(self.data_shape))
+        self.n_total = int(arr.shape[0])
+        rank, world = shard if shard is not None else (0, 1)
+        lo, hi = sharding.slice_bounds(self.n_total, rank, world)
+        self.offset, self.n = lo, hi - lo
+        self.on_disk = isinstance(arr, np.memmap)
+        if isinstance(arr, np.ndarray) and not self.on_disk:
+            arr = torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype.kind == "f" else torch.as_tensor(arr)
+        if isinstance(arr, torch.Tensor):
+            if not torch.is_floating_point(arr):
+                arr = arr.to(torch.get_default_dtype())
+            arr = arr.reshape(self.n_total, self.dim)[lo:hi]
+            if arr.device != device:   # one move to the compute device (dtype kept: converted per chunk)
+                arr = arr.to(device)
+        else:
+            arr = arr.reshape(self.n_total, self.dim)[lo:hi]
+        self._data = arr
+        itemsize = torch.finfo(dtype).bits // 8
+        self.chunk_rows = max(1, min(self.n, int(chunk_bytes) // (itemsize * self.dim)))
+        self.group = group
+        # pass 1: finiteness and the float64 sum (all-reduced over ranks)
+        total = torch.zeros(self.dim, dtype=torch.float64, device=device)
+        for _, y in self._raw_chunks(torch.float64):
+            if not bool(torch.isfinite(y).all()):
+                raise NonFiniteError(f"{name} contains NaN/Inf value(s)")
+            total += y.sum(0)
+        total = sharding.all_reduce_sum(total, group)
+        self.center = total / self.n_total
+        self.center_c = self.center.to(dtype)
+        # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded)
+        hs, rad = [], torch.zeros((), dtype=torch.float64, device=device)
+        for _, v in self.chunks(dtype):
+            h = 0.5 * (v.to(torch.float64) ** 2).sum(1)
+            hs.append(h)
+            rad = torch.maximum(rad, h.max())
+        self.half_sq = torch.cat(hs)
+        self.radius = float(sharding.all_reduce_max(rad, group).mul(2).sqrt())
+
+    # ------------------------------------------------------------------ access
+    def _raw(self, a: int, b: int, dtype: torch.dtype) -> torch.Tensor:
+        d = self._data[a:b]
+        if isinstance(d, torch.Tensor):
+            return d.to(device=self.device, dtype=dtype)
+        return torch.from_numpy(np.array(d, dtype=_NP[dtype])).to(self.device)   # a fresh, writable copy
+
+    def _raw_chunks(self, dtype) -> Iterator[Tuple[int, torch.Tensor]]:
+        for a in range(0, self.n, self.chunk_rows):
+            yield a, self._raw(a, min(self.n, a + self.chunk_rows), dtype)
+
+    def chunks(self, dtype=None, rows: int | None = None, extra: int = 0) -> Iterator[Tuple[int, torch.Tensor]]:
+        """Yield ``(start, v)`` with ``v[:, :D] = y[start:start + rows] - c`` (centred, compute dtype unless given);
+        ``extra`` more columns are allocated (left uninitialised) for the caller to fill."""
+        dtype = dtype or self.dtype
+        c = self.center_c if dtype == self.dtype else self.center.to(dtype)
+        view = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype   # _raw returns stored rows
+        rows = rows or self.chunk_rows
+        for a in range(0, self.n, rows):
+            y = self._raw(a, min(self.n, a + rows), dtype)
+            if extra:
+                buf = torch.empty(y.shape[0], self.dim + extra, dtype=dtype, device=self.device)
+                torch.sub(y, c, out=buf[:, :self.dim])
+                yield a, buf
+            else:
+                yield a, (y - c) if view else y.sub_(c)
+
+    def rows(self, idx: torch.Tensor, dtype=None) -> torch.Tensor:
+        """Centred rows ``y[idx] - c`` for local indices ``idx`` (any shape) -> ``(*idx.shape, D)``."""
+        dtype = dtype or self.dtype
+        flat = idx.reshape(-1)
+        if isinstance(self._data, torch.Tensor):
+            y = self._data[flat.to(self._data.device)].to(device=self.device, dtype=dtype)
+        else:
+            y = torch.from_numpy(np.array(self._data[flat.cpu().numpy()], dtype=_NP[dtype])).to(self.device)
+        c = self.center_c if dtype == self.dtype else self.center.to(dtype)
+        return (y - c).reshape(*idx.shape, self.dim)
+
+    def nbytes(self) -> int:
+        """Bytes of the rows held in memory (0 for a memory-mapped file)."""
+        return 0 if self.on_disk else self._data.element_size() * self._data.nelement()

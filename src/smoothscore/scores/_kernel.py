@@ -1,0 +1,114 @@
+"""The streamed Gaussian-softmax kernel shared by the exact scores.
+
+For centred queries ``u`` (N, D), per-query inverse variances ``inv = 1 / (sigma^2 T)`` and the centred training
+points ``v_j`` of a :class:`~smoothscore.data.arrays.PointSet`, it returns
+
+    lse_i  = LSE_j( log pi_j + (u_i . v_j - |v_j|^2 / 2) inv_i ),
+    mean_i = sum_j softmax_j(...) v_j,
+
+streaming over chunks of the training set with an online log-sum-exp, so memory is O(N D + chunk), never O(N M).
+The per-query ``inv_i`` is folded into the queries and ``-|v_j|^2 / 2`` enters the same matrix product as one extra
+key column: ``logit_ij = [inv_i u_i, -inv_i] . [v_j, |v_j|^2 / 2]`` (plus a ``[1] . [log pi_j]`` column for
+non-uniform weights). Two backends compute one chunk:
+
+* ``"flash"`` (CPU): PyTorch's fused flash-attention kernel for CPU, which returns the chunk's log-sum-exp
+  with its softmax-weighted values in one pass over cache-sized key blocks (no N x M logits in memory);
+* ``"gemm"``: blocked matrix products ``logits = Q K^T``, one max pass, an in-place ``exp``, ``P V`` (any device,
+  autograd, and the only form used for ``log_prob``).
+
+``"auto"`` picks flash on CPU for ``D <= FLASH_MAX_DIM`` (measured crossover, ``benchmarks/bench_empirical.py``)
+and gemm otherwise. Both give the same numbers to rounding (``tests/test_empirical_kernel.py``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+#: above this dimension the blocked GEMM form is faster than the CPU flash kernel (measured; docs/benchmarks.md)
+FLASH_MAX_DIM = 512
+
+
+def _flash_op():
+    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def pick_method(method: str, u: torch.Tensor, want_mean: bool) -> str:
+    if method != "auto":
+        return method
+    if (u.device.type == "cpu" and want_mean and not u.requires_grad and u.shape[1] <= FLASH_MAX_DIM
+            and _flash_op() is not None):
+        return "flash"
+    return "gemm"
+
+
+def _merge(lse, acc, l_c, o_c):
+    """Online merge of a chunk's (lse, weighted mean) into the running pair."""
+    if lse is None:
+        return l_c, o_c
+    new = torch.logaddexp(lse, l_c)
+    return new, acc * torch.exp(lse - new)[:, None] + o_c * torch.exp(l_c - new)[:, None]
+
+
+def gaussian_stats(u: torch.Tensor, inv: torch.Tensor, points, *, logw: torch.Tensor | None = None,
+                   want_mean: bool = True, block_elements: int = 1 << 18, method: str = "auto"):
+    """``(lse (N,), mean (N, D) or None)`` over the rows of ``points`` (see module doc). ``logw``: local log mixture
+    weights (n,), or None for uniform weights ``-log n_total`` (added to ``lse``)."""
+    method = pick_method(method, u, want_mean)
+    D = u.shape[1]
+    e = 1 if logw is None else 2
+    q = torch.cat([u * inv[:, None], -inv[:, None]] + ([] if logw is None else [torch.ones_like(inv)[:, None]]), 1)
+    hs = points.half_sq.to(u.dtype)
+    lw = None if logw is None else logw.to(u.dtype)
+    lse = acc = None
+    if method == "flash":
+        op = _flash_op()
+        q4 = q[None, None]
+        for a, k in points.chunks(u.dtype, extra=e):
+            b = a + k.shape[0]
+            k[:, D] = hs[a:b]
+            if lw is not None:
+                k[:, D + 1] = lw[a:b]
+            o, l_c = op(q4, k[None, None], k[None, None], scale=1.0)[:2]
+            lse, acc = _merge(lse, acc, l_c[0, 0], o[0, 0, :, :D])
+    else:
+        lse, acc = _gemm_stats(q, points, hs, lw, D, e, want_mean, block_elements)
+    if logw is None:
+        lse = lse - math.log(points.n_total)
+    return lse, acc
+
+
+def _gemm_stats(q, points, hs, lw, D, e, want_mean, block_elements):
+    n_q = q.shape[0]
+    grad = q.requires_grad
+    qb = max(1, min(n_q, 4096))
+    cb = max(64, block_elements // qb)
+    m = torch.full((n_q,), -math.inf, dtype=q.dtype, device=q.device)
+    s = torch.zeros_like(m)
+    acc = torch.zeros(n_q, D, dtype=q.dtype, device=q.device) if want_mean else None
+    ms, ss, accs = [], [], []
+    for a0 in range(0, n_q, qb):
+        ms.append(m[a0:a0 + qb]), ss.append(s[a0:a0 + qb])
+        accs.append(acc[a0:a0 + qb] if want_mean else None)
+    for a, k in points.chunks(q.dtype, extra=e):
+        b = a + k.shape[0]
+        if grad:
+            k = torch.cat([k[:, :D], hs[a:b, None]] + ([] if lw is None else [lw[a:b, None]]), 1)
+        else:
+            k[:, D] = hs[a:b]
+            if lw is not None:
+                k[:, D + 1] = lw[a:b]
+        for c0 in range(0, k.shape[0], cb):
+            kc = k[c0:c0 + cb]
+            for i, a0 in enumerate(range(0, n_q, qb)):
+                logits = q[a0:a0 + qb] @ kc.T
+                m_new = torch.maximum(ms[i], logits.amax(1))
+                scale = torch.exp(ms[i] - m_new)
+                p = torch.exp(logits - m_new[:, None]) if grad else logits.sub_(m_new[:, None]).exp_()
+                ss[i] = ss[i] * scale + p.sum(1)
+                if want_mean:
+                    accs[i] = torch.addmm(accs[i] * scale[:, None], p, kc[:, :D])
+                ms[i] = m_new
+    lse = torch.cat([mi + torch.log(si) for mi, si in zip(ms, ss)])
+    mean = torch.cat([ai / si[:, None] for ai, si in zip(accs, ss)]) if want_mean else None
+    return lse, mean

@@ -1,0 +1,103 @@
+"""Exact scores with the training set split across ``torch.distributed`` ranks (gloo on CPU, NCCL on GPU).
+
+Each rank holds a contiguous slice of the rows (:func:`slice_bounds`) and computes, for the *same* queries, the
+partial statistics of its slice: the log-sum-exp ``l_r`` of its logits (the logits carry the *global* mixture
+weights ``log pi_j``, e.g. ``-log n`` for uniform weights, so no ``log(n_r / n)`` offset is needed) and the
+softmax-weighted sums of its points. They merge exactly:
+
+    l = LSE_r l_r,        mean = sum_r exp(l_r - l) mean_r,
+
+computed as ``m = max_r l_r`` (all-reduce MAX), ``a_r = exp(l_r - m)``, ``l = m + log sum_r a_r`` and
+``mean = sum_r a_r mean_r / sum_r a_r`` (all-reduce SUM). Every rank centres with the same all-reduced float64
+centre (:class:`smoothscore.data.arrays.PointSet`), so float32 logits of different ranks are comparable.
+
+Usage: with a process group initialised (e.g. under ``torchrun``) the exact fields shard on their own
+(``shard=None``, the default); ``shard=False`` opts out (every rank holds the whole set); ``shard=(rank, world)``
+keeps a chosen slice — merged over the default group when one exists, otherwise the field is the *partial* field
+of that slice, whose :meth:`partial_stats` results merge with :func:`merge_partial_stats`.
+All ranks must call the field with the same queries (same seed), as a data-parallel sampler does.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import torch
+
+from ..errors import ConfigError
+
+
+def slice_bounds(n: int, rank: int, world: int) -> Tuple[int, int]:
+    """Rows ``[lo, hi)`` of rank ``rank`` out of ``world`` (contiguous, sizes differ by at most one)."""
+    if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
+        raise ConfigError(f"shard must be (rank, world) with 0 <= rank < world; got ({rank}, {world})")
+    if world > n:
+        raise ConfigError(f"cannot split {n} training points across {world} ranks")
+    return n * rank // world, n * (rank + 1) // world
+
+
+def resolve_shard(shard):
+    """``(shard_tuple or None, group or None)`` for the ``shard=`` argument of the exact fields."""
+    import torch.distributed as dist
+
+    live = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    if shard is False:
+        return None, None
+    if shard is None or shard is True:
+        if not live:
+            if shard is True:
+                raise ConfigError("shard=True needs an initialised torch.distributed process group")
+            return None, None
+        return (dist.get_rank(), dist.get_world_size()), dist.group.WORLD
+    try:
+        rank, world = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise ConfigError(f"shard must be None, False, True or (rank, world); got {shard!r}") from None
+    group = dist.group.WORLD if live and (rank, world) == (dist.get_rank(), dist.get_world_size()) else None
+    return (rank, world), group
+
+
+def all_reduce_sum(t: torch.Tensor, group) -> torch.Tensor:
+    if group is not None:
+        import torch.distributed as dist
+
+        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
+    return t
+
+
+def all_reduce_max(t: torch.Tensor, group) -> torch.Tensor:
+    if group is not None:
+        import torch.distributed as dist
+
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
+    return t
+
+
+def merge_over_ranks(lse: torch.Tensor, sums: Sequence[torch.Tensor | None], group):
+    """Merge per-rank ``lse`` (N,) and softmax-weighted averages ``sums`` (each (N, ...) or None) exactly."""
+    if group is None:
+        return lse, list(sums)
+    m = all_reduce_max(lse.clone(), group)
+    finite = torch.isfinite(m)
+    a = torch.where(finite, torch.exp(lse - torch.where(finite, m, 0.0)), 0.0)
+    packed = [a[:, None]] + [(s * a.reshape(-1, *([1] * (s.dim() - 1)))).reshape(a.shape[0], -1)
+                             for s in sums if s is not None]
+    flat = all_reduce_sum(torch.cat(packed, 1), group)
+    tot = flat[:, 0]
+    out, k = [], 1
+    for s in sums:
+        if s is None:
+            out.append(None)
+            continue
+        w = s[0].numel()
+        out.append((flat[:, k:k + w] / tot[:, None]).reshape(s.shape))
+        k += w
+    return m + torch.log(tot), out
+
+
+def merge_partial_stats(parts: List[Tuple[torch.Tensor, torch.Tensor]]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Merge ``(lse, mean)`` pairs of shards computed by hand (e.g. ``shard=(r, world)`` fields in one process)."""
+    lse = torch.stack([p[0] for p in parts])
+    tot = torch.logsumexp(lse, 0)
+    w = torch.exp(lse - tot)
+    mean = sum(w[i].reshape(-1, *([1] * (parts[i][1].dim() - 1))) * parts[i][1] for i in range(len(parts)))
+    return tot, mean
