@@ -2,6 +2,10 @@
 
 Subcommands: ``list``, ``reproduce``, ``audit``, ``train``, ``sample`` (``train``/``sample`` live in
 :mod:`smoothscore.cli_train`). User errors print one line and exit with code 2, never a traceback.
+
+Started by ``torchrun`` (``torchrun --nproc_per_node N -m smoothscore ...``), every command runs in a process group
+(:func:`smoothscore.distributed.process_group`): training is data-parallel, nearest-neighbour searches are sharded
+across the ranks, and only rank 0 writes outputs and prints.
 """
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ def cmd_list(args) -> int:
 # ------------------------------------------------------------------------------------------- reproduce
 def cmd_reproduce(args) -> int:
     from .device import resolve_device
+    from .distributed import is_main_process, rank_output_dir
     from .experiments.base import load_all, resolve_names
     from .report import run_many
 
@@ -77,8 +82,11 @@ def cmd_reproduce(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder")
-    results = run_many(names, args.preset, out, seed=args.seed, device=args.device, progress=not args.quiet,
-                       overrides=overrides)
+    with rank_output_dir(out) as where:              # under torchrun only rank 0 writes into --out
+        results = run_many(names, args.preset, where, seed=args.seed, device=args.device, progress=not args.quiet,
+                           overrides=overrides)
+    if not is_main_process():
+        return 1 if any(r["status"] != "ok" for r in results) else 0
     n_err = sum(r["status"] != "ok" for r in results)
     claims = [c for r in results for c in r["claims"]]
     print(f"{len(results)} experiments, {sum(c['passed'] is True for c in claims)}/{len(claims)} claims pass"
@@ -106,32 +114,45 @@ def load_samples(path: str, like_shape=None):
     return load_dataset(str(p)).x
 
 
+def load_train(spec: str):
+    """The training set of ``audit``: an ``.npy`` file is opened memory-mapped (streamed, never loaded whole);
+    anything else through :func:`smoothscore.data.load_dataset`."""
+    from .data import load_dataset
+    from .data.rows import Rows, open_npy
+
+    if spec.endswith(".npy"):
+        return Rows(open_npy(spec), "train").data
+    return load_dataset(spec).x
+
+
 def cmd_audit(args) -> int:
     import torch
 
-    from .data import load_dataset
-    from .io import atomic_write_json
-    from .metrics import distance_summary, memorization_fraction, nn_ratio
+    from .distributed import is_main_process
+    from .io import atomic_write, atomic_write_json
+    from .metrics import NeighborIndex, memorization_audit
     from .plotting import nearest_neighbor_figure
 
-    train = load_dataset(args.train).x
+    train = load_train(args.train)
     samples = load_samples(args.samples, like_shape=tuple(train.shape[1:]))
     if tuple(samples.shape[1:]) != tuple(train.shape[1:]):
         raise DataError(f"samples have shape {tuple(samples.shape[1:])} but the training set {tuple(train.shape[1:])}")
-    ratios = nn_ratio(samples, train)
-    frac = memorization_fraction(samples, train, threshold=args.threshold)
-    summ = distance_summary(samples, train)
+    index = NeighborIndex(train)                      # sharded across ranks under torchrun
+    audit = memorization_audit(samples, index, threshold=args.threshold, k=3)
+    frac = audit["memorized_fraction"]
+    res = {"train": args.train, "samples": args.samples, "n_samples": int(samples.shape[0]),
+           "n_train": int(train.shape[0]), "threshold": args.threshold, "memorized_fraction": frac,
+           "nn_ratio_median": float(torch.as_tensor(audit["ratios"]).median()),
+           "distance_summary": audit["distance_summary"]}
+    if not is_main_process():                         # under torchrun only rank 0 writes
+        return 0
     out = Path(args.out)
-    fig = nearest_neighbor_figure(samples, train, k=3, n_show=min(args.n_show, samples.shape[0]))
-    from .io import atomic_write
-
+    fig = nearest_neighbor_figure(samples, train, k=3, n_show=min(args.n_show, samples.shape[0]),
+                                  neighbors=(audit["dist"], audit["idx"]))
     import matplotlib.pyplot as plt
 
     atomic_write(out / "nearest_neighbors.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
-    res = {"train": args.train, "samples": args.samples, "n_samples": int(samples.shape[0]),
-           "n_train": int(train.shape[0]), "threshold": args.threshold, "memorized_fraction": float(frac),
-           "nn_ratio_median": float(torch.as_tensor(ratios).median()), "distance_summary": summ}
     atomic_write_json(out / "audit.json", res)
     print(f"memorized fraction {frac:.3f} ({int(round(frac * samples.shape[0]))}/{samples.shape[0]} samples with "
           f"d(NN1)/d(NN2) < {args.threshold:.3g}); median ratio {res['nn_ratio_median']:.3f}; "
@@ -190,7 +211,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        from .distributed import process_group
+
+        with process_group() as (rank, _):          # torchrun: gloo on CPU, NCCL on CUDA; torn down at the end
+            if rank and hasattr(args, "quiet"):
+                args.quiet = True
+            return int(args.func(args) or 0)
     except SmoothScoreError as e:
         print(f"smoothscore: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -86,6 +86,7 @@ def cmd_train(args) -> int:
     import torch
 
     from .device import resolve_device
+    from .distributed import is_main_process
     from .io import atomic_write_json
     from .nets import build_model
     from .training import TrainConfig, losses, train
@@ -124,12 +125,13 @@ def cmd_train(args) -> int:
            "sigma_min": args.sigma_min,
            "sigma_max": sigma_max, "conditioning": args.conditioning, "model": args.model, "train_config": vars(cfg),
            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    if not args.resume:
+    if not args.resume and is_main_process():        # under torchrun only rank 0 writes
         atomic_write_json(out / RUN_FILE, run)
     t0 = time.time()
     res = train(model, loss, x, cfg, out_dir=out, resume=args.resume, device=device, progress=not args.quiet)
     last = res.history[-1][1] if res.history else float("nan")
-    print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
+    if is_main_process():
+        print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
     return 0
 
 
@@ -139,7 +141,8 @@ def cmd_sample(args) -> int:
 
     from .device import resolve_device
     from .io import atomic_write, atomic_write_json
-    from .metrics import distance_summary, memorization_fraction
+    from .distributed import is_main_process
+    from .metrics import memorization_audit
     from .noise import sigma_schedule
     from .plotting import nearest_neighbor_figure, save_image_grid
     from .sampling import sample
@@ -163,14 +166,16 @@ def cmd_sample(args) -> int:
     with torch.no_grad():
         xs = sample(field, x0.to(device), sigmas, method=method, generator=g, progress=not args.quiet, **opts).cpu()
     out = Path(args.out) if args.out else mdir / "samples"
+    audit = memorization_audit(xs, data.x, k=3)       # one search (sharded across ranks under torchrun)
+    frac, summ = audit["memorized_fraction"], audit["distance_summary"]
+    if not is_main_process():                         # under torchrun only rank 0 writes
+        return 0
     atomic_write(out / "samples.npz", lambda tmp: np.savez(open(tmp, "wb"), samples=xs.numpy()))
-    frac = memorization_fraction(xs, data.x)
-    summ = distance_summary(xs, data.x)
     if xs.dim() == 4:
         save_image_grid(out / "samples.png", xs, nrow=8)
     import matplotlib.pyplot as plt
 
-    fig = nearest_neighbor_figure(xs, data.x, k=3, n_show=min(8, args.n))
+    fig = nearest_neighbor_figure(xs, data.x, k=3, n_show=min(8, args.n), neighbors=(audit["dist"], audit["idx"]))
     atomic_write(out / "nearest_neighbors.png",
                  lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
