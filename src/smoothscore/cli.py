@@ -2,6 +2,10 @@
 
 Subcommands: ``list``, ``reproduce``, ``report``, ``audit``, ``train``, ``sample`` (``train``/``sample`` live in
 :mod:`smoothscore.cli_train`). User errors print one line and exit with code 2, never a traceback.
+
+Started by ``torchrun`` (``torchrun --nproc_per_node N -m smoothscore ...``), every command runs in a process group
+(:func:`smoothscore.distributed.process_group`): training is data-parallel, nearest-neighbour searches are sharded
+across the ranks, and only rank 0 writes outputs and prints.
 """
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ def cmd_list(args) -> int:
 def cmd_reproduce(args) -> int:
     from .device import resolve_device
     from ._checks import check_overrides, check_preset
+    from .distributed import is_main_process, rank_output_dir
     from .experiments.base import IMPORT_ERRORS, load_all, resolve_names
     from .runner import parse_seeds, parse_shard, plan, run_many
 
@@ -83,10 +88,12 @@ def cmd_reproduce(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder")
-    results = run_many(names, args.preset, out, seed=args.seed, seeds=seeds, jobs=args.jobs, shard_spec=shard,
-                       resume=args.resume, overwrite=args.overwrite, threads=args.threads, device=args.device,
-                       progress=not args.quiet, overrides=overrides)
-    _print_summary(results, out)
+    with rank_output_dir(out) as where:              # under torchrun only rank 0 writes into --out
+        results = run_many(names, args.preset, where, seed=args.seed, seeds=seeds, jobs=args.jobs,
+                           shard_spec=shard, resume=args.resume, overwrite=args.overwrite, threads=args.threads,
+                           device=args.device, progress=not args.quiet, overrides=overrides)
+    if is_main_process():
+        _print_summary(results, out)
     return 1 if any(r["status"] != "ok" for r in results) else 0
 
 
@@ -112,37 +119,52 @@ def cmd_report(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- audit
+def load_train(spec: str):
+    """The training set of ``audit``: an ``.npy`` file is opened memory-mapped (streamed, never loaded whole);
+    anything else through :func:`smoothscore.data.load_dataset` (validated: finite, at least two points)."""
+    from ._checks import check_points
+    from .data import load_dataset
+    from .data.rows import Rows, open_npy
+
+    if spec.endswith(".npy"):
+        return Rows(open_npy(spec), "train").data
+    return check_points(load_dataset(spec).x, f"training set {spec}", min_points=2)
+
+
 def cmd_audit(args) -> int:
     import torch
 
-    from ._checks import check_points
-    from .data import load_dataset
     from .data.dataset import load_samples
+    from .distributed import is_main_process
     from .io import atomic_savefig, atomic_write_json, check_output_dir
-    from .metrics import distance_summary, memorization_fraction, nn_ratio
+    from .metrics import NeighborIndex, memorization_audit
     from .plotting import nearest_neighbor_figure
 
     out = check_output_dir(Path(args.out), "--out")
     if not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold must be in (0, 1]; got {args.threshold}")
-    train = check_points(load_dataset(args.train).x, f"training set {args.train}", min_points=2)
+    train = load_train(args.train)
     # never resized or converted silently: a different shape is refused unless --resize, which then says what it did
     samples, note = load_samples(args.samples, tuple(train.shape[1:]), resize=args.resize)
-    if note:
+    if note and is_main_process():
         print(note)
-    ratios = nn_ratio(samples, train)
-    frac = memorization_fraction(samples, train, threshold=args.threshold)
-    summ = distance_summary(samples, train)
+    index = NeighborIndex(train)                      # sharded across ranks under torchrun
+    audit = memorization_audit(samples, index, threshold=args.threshold, k=3)
+    frac = audit["memorized_fraction"]
+    res = {"train": args.train, "samples": args.samples, "n_samples": int(samples.shape[0]),
+           "n_train": int(train.shape[0]), "threshold": args.threshold, "memorized_fraction": frac,
+           "nn_ratio_median": float(torch.as_tensor(audit["ratios"]).median()),
+           "distance_summary": audit["distance_summary"], "resized": note}
+    if not is_main_process():                         # under torchrun only rank 0 writes
+        return 0
     import matplotlib.pyplot as plt
 
-    fig = nearest_neighbor_figure(samples, train, k=3, n_show=min(max(args.n_show, 1), samples.shape[0]))
+    fig = nearest_neighbor_figure(samples, train, k=3, n_show=min(max(args.n_show, 1), samples.shape[0]),
+                                  neighbors=(audit["dist"], audit["idx"]))
     try:
         atomic_savefig(out / "nearest_neighbors.png", fig, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
-    res = {"train": args.train, "samples": args.samples, "n_samples": int(samples.shape[0]),
-           "n_train": int(train.shape[0]), "threshold": args.threshold, "memorized_fraction": float(frac),
-           "nn_ratio_median": float(torch.as_tensor(ratios).median()), "distance_summary": summ, "resized": note}
     atomic_write_json(out / "audit.json", res)
     print(f"memorized fraction {frac:.3f} ({int(round(frac * samples.shape[0]))}/{samples.shape[0]} samples with "
           f"d(NN1)/d(NN2) < {args.threshold:.3g}); median ratio {res['nn_ratio_median']:.3f}; "
@@ -237,7 +259,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit as e:     # usage errors (one line, see _Parser.error), --help, --version: return the code
         return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
+        from .distributed import process_group
+
+        with process_group() as (rank, _):          # torchrun: gloo on CPU, NCCL on CUDA; torn down at the end
+            if rank and hasattr(args, "quiet"):
+                args.quiet = True
+            return int(args.func(args) or 0)
     except SmoothScoreError as e:
         return _fail(str(e))
     except FileNotFoundError as e:

@@ -130,6 +130,7 @@ def cmd_train(args) -> int:
 
     from ._checks import check_k
     from .device import resolve_device
+    from .distributed import is_main_process
     from .io import atomic_write_json, check_output_dir
     from .nets import build_model
     from .training import TrainConfig, losses, train
@@ -176,10 +177,10 @@ def cmd_train(args) -> int:
            "sigma_max": sigma_max, "conditioning": args.conditioning, "model": args.model, "train_config": vars(cfg),
            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     created = not out.exists()
-    if args.overwrite:         # everything above succeeded: only now is the old run removed
+    if args.overwrite and is_main_process():   # everything above succeeded: only now is the old run removed
         _remove_own(out, RUN_FILES)
         _remove_own(out / "samples", SAMPLE_FILES)
-    if not args.resume:
+    if not args.resume and is_main_process():  # under torchrun only rank 0 writes
         atomic_write_json(out / RUN_FILE, run)
     t0 = time.time()
     try:
@@ -189,7 +190,8 @@ def cmd_train(args) -> int:
             shutil.rmtree(out, ignore_errors=True)
         raise
     last = res.history[-1][1] if res.history else float("nan")
-    print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
+    if is_main_process():
+        print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
     return 0
 
 
@@ -198,9 +200,10 @@ def cmd_sample(args) -> int:
 
     from ._checks import check_positive
     from .device import resolve_device
+    from .distributed import is_main_process
     from .errors import ShapeError
     from .io import atomic_save_npz, atomic_savefig, atomic_write_json, check_output_dir
-    from .metrics import distance_summary, memorization_fraction
+    from .metrics import memorization_audit
     from .noise import sigma_schedule
     from .plotting import nearest_neighbor_figure, save_image_grid
     from .sampling import sample, samplers
@@ -229,7 +232,8 @@ def cmd_sample(args) -> int:
     method, why = (args.sampler, "--sampler") if args.sampler else default_sampler(field)
     samplers.get(method)         # unknown names fail here ("did you mean")
     sigmas = sigma_schedule(args.schedule, args.steps, run["sigma_min"], run["sigma_max"])
-    print(f"sampler: {method} ({why})", flush=True)
+    if is_main_process():
+        print(f"sampler: {method} ({why})", flush=True)
     g = torch.Generator().manual_seed(args.seed)
     x0 = float(sigmas[0]) * torch.randn(args.n, *data.x.shape[1:], generator=g)
     opts = {"snr": args.snr} if method == "pc" else \
@@ -238,15 +242,21 @@ def cmd_sample(args) -> int:
         xs = sample(field, x0.to(device), sigmas, method=method, generator=g, progress=not args.quiet, **opts).cpu()
     ok = torch.isfinite(xs.reshape(xs.shape[0], -1)).all(1)
     n_bad = int((~ok).sum())
-    if n_bad:
+    if n_bad and is_main_process():
         print(f"warning: {n_bad} of {args.n} samples diverged (non-finite); the audit uses the other {args.n - n_bad}."
               " Try more --steps, another --sampler, or a longer-trained model.", file=sys.stderr)
     good = xs[ok]
-    frac = memorization_fraction(good, data.x) if len(good) else float("nan")
-    summ = distance_summary(good, data.x) if len(good) else {"median": float("nan")}
+    if len(good):
+        audit = memorization_audit(good, data.x, k=3)   # one search (sharded across ranks under torchrun)
+        frac, summ = audit["memorized_fraction"], audit["distance_summary"]
+    else:
+        audit, frac, summ = None, float("nan"), {"median": float("nan")}
+    if not is_main_process():                          # under torchrun only rank 0 writes
+        return 0
     import matplotlib.pyplot as plt
 
-    fig = nearest_neighbor_figure(good, data.x, k=3, n_show=min(8, len(good))) if len(good) else None
+    fig = nearest_neighbor_figure(good, data.x, k=3, n_show=min(8, len(good)),
+                                  neighbors=(audit["dist"], audit["idx"])) if len(good) else None
     try:                         # everything is computed: only the writes remain
         atomic_save_npz(out / "samples.npz", samples=xs.numpy())
         if xs.dim() == 4:

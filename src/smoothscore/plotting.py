@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .data.rows import Rows  # noqa: E402
 from .metrics.neighbors import NeighborIndex  # noqa: E402
 
 
@@ -27,17 +28,21 @@ def _to_img(t: torch.Tensor) -> np.ndarray:
     return ((t.clamp(-1, 1) + 1) / 2).numpy()
 
 
-def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: Optional[str] = None):
+def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: Optional[str] = None,
+                            neighbors=None):
     """Each of ``n_show`` samples beside its top-``k`` training neighbours (images), with distances and the
-    d1/d2 ratio; for points in R^D (D <= 3, first two coordinates) a scatter with lines to the neighbours."""
+    d1/d2 ratio; for points in R^D (D <= 3, first two coordinates) a scatter with lines to the neighbours.
+    ``train`` may be memory-mapped (only the shown rows are read); ``neighbors``: ``(dist, idx)`` of the samples
+    (at least 2 columns) when already searched."""
     samples = torch.as_tensor(samples).detach().cpu()
-    train = torch.as_tensor(train).detach().cpu()
+    rows = Rows(train, "train")
     n_show = max(1, min(n_show, samples.shape[0]))
-    idx_search = NeighborIndex(train)
-    dist, idx = idx_search.search(samples[:n_show], k=min(max(k, 2), len(train)))
+    if neighbors is None:
+        neighbors = NeighborIndex(rows, shard=False).search(samples[:n_show], k=min(max(k, 2), rows.n))
+    dist, idx = neighbors[0][:n_show], neighbors[1][:n_show]
     if not _is_image(tuple(samples.shape[1:])):
         fig, ax = plt.subplots(figsize=(5, 5))
-        t2 = train.reshape(len(train), -1)[:, :2].numpy()
+        t2 = torch.cat([blk[:, :2].float() for _, blk in rows.chunks()]).numpy()
         s2 = samples.reshape(len(samples), -1)[:, :2].numpy()
         ax.scatter(t2[:, 0], t2[:, 1] if t2.shape[1] > 1 else 0 * t2[:, 0], c="k", marker="x", label="training")
         ax.scatter(s2[:n_show, 0], s2[:n_show, 1] if s2.shape[1] > 1 else 0 * s2[:n_show, 0], c="C1", s=12,
@@ -49,7 +54,8 @@ def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: 
         ax.legend()
         ax.set_title(title or "samples and their nearest training points")
         return fig
-    kk = min(k, len(train))
+    kk = min(k, rows.n, idx.shape[1])
+    shown = rows.take(idx[:, :kk])
     fig, axes = plt.subplots(n_show, kk + 1, figsize=(1.5 * (kk + 1), 1.6 * n_show), squeeze=False)
     for i in range(n_show):
         ratio = float(dist[i, 0] / max(float(dist[i, 1]), 1e-300))
@@ -59,7 +65,7 @@ def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: 
                      color="C3" if ratio < 1 / 3 else "k")
         for j in range(kk):
             a = axes[i, j + 1]
-            a.imshow(_to_img(train[int(idx[i, j])]), cmap="gray", vmin=0, vmax=1)
+            a.imshow(_to_img(shown[i, j]), cmap="gray", vmin=0, vmax=1)
             a.set_title(f"NN{j + 1} #{int(idx[i, j])}\nd={float(dist[i, j]):.3g}", fontsize=7)
     for a in axes.flat:
         a.set_xticks([])

@@ -16,7 +16,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .._checks import check_points
+from ..data.rows import CHUNK_BYTES, Rows
+from ..distributed import is_main_process
 from ..errors import ConfigError
 
 
@@ -64,53 +65,63 @@ def default_encoder(data, *, seed: int = 0, cache_dir: Optional[str | Path] = No
 
 class KNNCache:
     """``index[i]``: the K nearest training samples of training sample i (itself first). ``train`` is a tensor
-    (N, *dims) or a Dataset (its labels then train the default feature encoder)."""
+    (N, *dims), a Dataset (its labels then train the default feature encoder), or -- pixel space, or feature space
+    with an ``encoder`` -- a memory-mapped ``.npy`` (or its path), streamed in chunks of ``chunk_bytes`` and never
+    loaded whole (:class:`~smoothscore.metrics.neighbors.NeighborIndex`; float64 refinement of the candidates).
+
+    Under ``torchrun`` each rank searches its slice of the set and the lists are merged exactly (``shard``, default:
+    when a process group with more than one rank runs); every rank then holds the whole index. ``device``: where the
+    search runs (``cpu``: FAISS).
+    """
 
     def __init__(self, train, k: int = 10, *, space: str = "pixel", encoder: Optional[Callable] = None,
-                 cache_dir: Optional[str | Path] = None):
-        import faiss
+                 cache_dir: Optional[str | Path] = None, shard: Optional[bool] = None, device="cpu",
+                 chunk_bytes: int = CHUNK_BYTES):
+        from ..metrics.neighbors import NeighborIndex
 
         dataset = train
-        train = train.x if hasattr(train, "x") else train
-        x = check_points(train, "train").detach().cpu().float()
-        if not 1 <= k <= x.shape[0]:
-            raise ConfigError(f"k must be in [1, {x.shape[0]}]; got {k}")
+        rows = Rows(train, "train")
+        if not 1 <= k <= rows.n:
+            raise ConfigError(f"k must be in [1, {rows.n}]; got {k}")
         if space not in ("pixel", "feature"):
             raise ConfigError(f"unknown KNN space {space!r}; known: pixel, feature")
-        self.train, self.k, self.space = x, int(k), space
+        self.rows, self.train, self.k, self.space = rows, rows.data, int(k), space
         enc_name = "" if space == "pixel" else getattr(encoder, "__qualname__", type(encoder).__name__)
-        key = hashlib.sha1(x.numpy().tobytes() + f"{k}{space}{enc_name}".encode()).hexdigest()[:16]
+        digest = hashlib.sha1()
+        for _, blk in rows.chunks(chunk_bytes=chunk_bytes):
+            digest.update(blk.float().cpu().numpy().tobytes())
+        digest.update(f"{k}{space}{enc_name}".encode())
+        key = digest.hexdigest()[:16]
         path = Path(cache_dir) / f"knn-{key}.npy" if cache_dir else None
         if path is not None and path.exists():
             self.index = torch.as_tensor(np.load(path, allow_pickle=False)).long()
             return
         if space == "pixel":
-            feats = x.reshape(x.shape[0], -1).numpy()
-            feats = np.ascontiguousarray(feats - feats.mean(0), dtype=np.float32)
-            index = faiss.IndexFlatL2(feats.shape[1])
+            feats = rows
         else:
             if encoder is None:
-                if x.dim() != 4:
+                if len(rows.shape) != 3:
                     raise ConfigError("space='feature' without an encoder needs images (N, C, H, W)")
+                if not isinstance(rows.data, torch.Tensor):
+                    raise ConfigError("space='feature' on a memory-mapped set needs an encoder")
                 encoder = default_encoder(dataset, cache_dir=cache_dir)
+            parts = []
             with torch.no_grad():
-                f = torch.as_tensor(encoder(x)).float()
-            f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            feats = np.ascontiguousarray(f.numpy(), dtype=np.float32)
-            index = faiss.IndexFlatIP(feats.shape[1])  # cosine similarity on normalised features
-        index.add(feats)
-        _, idx = index.search(feats, self.k)
+                for _, blk in rows.chunks(chunk_bytes=chunk_bytes):
+                    f = torch.as_tensor(encoder(blk.reshape(-1, *rows.shape).float())).float().cpu()
+                    parts.append(f / f.norm(dim=1, keepdim=True).clamp_min(1e-12))
+            feats = torch.cat(parts)     # unit vectors: L2 ranking == cosine ranking
+        idx = NeighborIndex(feats, shard=shard, device=device, chunk_bytes=chunk_bytes).search(feats, self.k)[1]
         # make sure each sample is in its own list (exact duplicates may push it out)
-        idx = torch.as_tensor(idx).long()
-        own = torch.arange(x.shape[0])
+        own = torch.arange(rows.n)
         has_self = (idx == own[:, None]).any(1)
         idx[~has_self, -1] = own[~has_self]
         self.index = idx
-        if path is not None:
+        if path is not None and is_main_process():
             from ..io import atomic_save_npy
 
             atomic_save_npy(path, self.index.numpy())
 
     def neighbors_of(self, idx: torch.Tensor) -> torch.Tensor:
         """Images of the K nearest training samples of training samples ``idx``: (B, K, *dims)."""
-        return self.train[self.index[idx.cpu()]]
+        return self.rows.take(self.index[idx.cpu()])

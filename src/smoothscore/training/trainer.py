@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from .._checks import check_finite
+from ..distributed import dist_info  # noqa: F401  (re-exported: historical import path)
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkpoint
 
@@ -53,16 +54,6 @@ class TrainResult:
     ema: torch.nn.Module
     step: int
     history: List[Tuple[int, float]] = field(default_factory=list)
-
-
-def dist_info() -> Tuple[int, int]:
-    """(rank, world_size), initialising the process group from torchrun's environment when needed."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 class Trainer:

@@ -1,0 +1,102 @@
+"""Row access to an (N, *dims) data set wherever it lives -- a tensor, a NumPy array, a memory-mapped ``.npy``
+(``np.load(path, mmap_mode="r")``) or the path of an ``.npy`` file (opened memory-mapped) -- read in chunks of
+rows, so that a set larger than RAM is streamed and never loaded whole (issue 9, item 1).
+
+A chunk read from a tensor is a view (no copy); a chunk read from a memory map is one copy of those rows. Rows come
+back as float32 unless the source is float64 (kept: the float64 precision contract of the callers).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import numpy as np
+import torch
+
+from .._checks import check_points
+from ..errors import DataError, EmptyDataError, NonFiniteError, ShapeError
+
+#: default bytes of one streamed chunk (float32 rows)
+CHUNK_BYTES = 32 << 20
+
+
+def open_npy(path: str | Path) -> np.ndarray:
+    """An ``.npy`` file opened memory-mapped (read-only; ``allow_pickle`` is never needed for numeric arrays)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"file not found: {p}")
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"cannot memory-map {p}: {e}") from None
+    return arr
+
+
+class Rows:
+    """Read-only chunked access to the rows of ``data`` (tensor, ndarray, memmap, ``.npy`` path or Dataset).
+
+    ``n``: rows; ``shape``: trailing shape; ``dim``: features per row. In-memory tensors are checked for finiteness
+    at once; streamed sources are checked chunk by chunk as they are read (:class:`NonFiniteError`).
+    """
+
+    def __init__(self, data, name: str = "train"):
+        if isinstance(data, Rows):
+            data = data.data
+        data = getattr(data, "x", data)                  # a Dataset
+        if isinstance(data, (str, Path)):
+            data = open_npy(data)
+        if isinstance(data, np.ndarray):
+            if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
+                raise DataError(f"{name}: array is not numeric ({data.dtype})")
+            if data.ndim == 1:
+                data = data[:, None]
+            if data.ndim < 2:
+                raise ShapeError(f"{name} must have shape (N, *dims); got {data.shape}")
+            if data.shape[0] == 0 or int(np.prod(data.shape[1:])) == 0:
+                raise EmptyDataError(f"{name} is empty (shape {data.shape})")
+        else:
+            data = check_points(data, name).detach()
+        self.data, self.name = data, name
+        self.n = int(data.shape[0])
+        self.shape = tuple(int(s) for s in data.shape[1:])
+        self.dim = int(np.prod(self.shape))
+        self.float64 = data.dtype in (np.float64, torch.float64)
+        self.device = data.device if isinstance(data, torch.Tensor) else torch.device("cpu")
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _as_tensor(self, a, m: int) -> torch.Tensor:
+        if isinstance(a, torch.Tensor):
+            t = a.reshape(m, self.dim)
+        else:
+            a = np.array(a, copy=True, order="C").reshape(m, self.dim)   # one chunk, read out of a memory map
+            t = torch.from_numpy(a if a.dtype in (np.float32, np.float64) else a.astype(np.float32))
+            if not bool(torch.isfinite(t).all()):
+                raise NonFiniteError(f"{self.name} contains NaN/Inf value(s)")
+        return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+    def block(self, lo: int, hi: int) -> torch.Tensor:
+        """Rows ``lo:hi`` flattened to (hi - lo, dim), float32 (float64 when the source is)."""
+        return self._as_tensor(self.data[lo:hi], hi - lo)
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` (any shape of indices) as (*idx.shape, *shape); memory maps are read in index order."""
+        flat = idx.reshape(-1).cpu()
+        if isinstance(self.data, torch.Tensor):
+            out = self.data[flat.to(self.data.device)]
+        else:
+            uniq, inv = torch.unique(flat, return_inverse=True)
+            out = self._as_tensor(self.data[uniq.numpy()], uniq.numel())[inv]
+        return out.reshape(*idx.shape, *self.shape)
+
+    def chunks(self, lo: int = 0, hi: int | None = None, chunk_bytes: int = CHUNK_BYTES
+               ) -> Iterator[Tuple[int, torch.Tensor]]:
+        """``(start, rows)`` chunks of rows ``lo:hi`` of at most ``chunk_bytes`` (as float32)."""
+        hi = self.n if hi is None else hi
+        step = self.chunk_rows(chunk_bytes)
+        for s in range(lo, hi, step):
+            yield s, self.block(s, min(hi, s + step))
+
+    def chunk_rows(self, chunk_bytes: int = CHUNK_BYTES) -> int:
+        return max(1, int(chunk_bytes) // (4 * self.dim))
