@@ -28,6 +28,10 @@ _LAZY = {
     "SmoothedPLScore": "smoothscore.scores.smoothed_pl",
     "UnconditionalEmpiricalScore": "smoothscore.scores.unconditional",
     "NeuralScore": "smoothscore.scores.neural",
+    "LocalEmpiricalScore": "smoothscore.scores.local",
+    "EquivariantLocalScore": "smoothscore.scores.local",
+    "KNNScore": "smoothscore.scores.knn_score",
+    "ClosedFormSmoothedScore": "smoothscore.scores.closed_form",
     # noise
     "sigma_schedule": "smoothscore.noise",
     "t_to_sigma": "smoothscore.noise",
