@@ -28,6 +28,7 @@ _LAZY = {
     "SmoothedPLScore": "smoothscore.scores.smoothed_pl",
     "UnconditionalEmpiricalScore": "smoothscore.scores.unconditional",
     "NeuralScore": "smoothscore.scores.neural",
+    "DiffusersScore": "smoothscore.scores.diffusers",
     # noise
     "sigma_schedule": "smoothscore.noise",
     "t_to_sigma": "smoothscore.noise",
