@@ -32,6 +32,7 @@ _LAZY = {
     "EquivariantLocalScore": "smoothscore.scores.local",
     "KNNScore": "smoothscore.scores.knn_score",
     "ClosedFormSmoothedScore": "smoothscore.scores.closed_form",
+    "DiffusersScore": "smoothscore.scores.diffusers",
     # noise
     "sigma_schedule": "smoothscore.noise",
     "t_to_sigma": "smoothscore.noise",

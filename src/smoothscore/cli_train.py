@@ -57,9 +57,21 @@ def add_train_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+class _ModelArg(argparse.Action):
+    """``--model diffusers:PATH`` stores PATH and marks the model as a diffusers one."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        is_diffusers = value.startswith("diffusers:")
+        setattr(namespace, "diffusers", is_diffusers)
+        setattr(namespace, self.dest, value[len("diffusers:"):] if is_diffusers else value)
+
+
 def add_sample_parser(sub) -> None:
     p = sub.add_parser("sample", help="sample from a trained model and audit memorization", formatter_class=_fmt())
-    p.add_argument("--model", required=True, help="training output folder (with checkpoint.safetensors)")
+    p.add_argument("--model", required=True, action=_ModelArg, help="training output folder (with "
+                   "checkpoint.safetensors), or diffusers:PATH (a saved diffusers model or pipeline; needs --data)")
+    p.add_argument("--data", default=None, help="diffusers models: the training set to audit against (digits, "
+                   "folder:PATH, FILE.npz/.npy)")
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--sampler", default=None, help="heun, euler, em, pc, sigma_star (default: heun for a "
                    "noise-conditioned model, sigma_star for an unconditioned one; the choice is printed)")
@@ -195,6 +207,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _open_diffusers(args, mdir: Path, device):
+    """``--model diffusers:PATH``: the score field and a run record built from ``--data`` and the model's trained
+    sigma range (a ``smoothscore train`` folder has its own run.json)."""
+    from .scores.diffusers import DiffusersScore
+
+    if not args.data:
+        raise ConfigError("--model diffusers:PATH needs --data (the training set to audit the samples against)")
+    field = DiffusersScore.from_pretrained(mdir, device=device)
+    return field, {"data": args.data, "sigma_min": field.sigma_min, "sigma_max": field.sigma_max}
+
+
 def cmd_sample(args) -> int:
     import torch
 
@@ -220,9 +243,10 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"--steps must be at least 2; got {args.steps}")
     check_positive(args.alpha, "--alpha")
     device = resolve_device(args.device)
-    field = NeuralScore.from_checkpoint(mdir, ema=not args.no_ema, device=device)
+    field, run = _open_diffusers(args, mdir, device) if getattr(args, "diffusers", False) else \
+        (NeuralScore.from_checkpoint(mdir, ema=not args.no_ema, device=device), None)
     try:
-        run = json.loads((mdir / RUN_FILE).read_text())
+        run = run or json.loads((mdir / RUN_FILE).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise DataError(f"cannot read {mdir / RUN_FILE} (written by `smoothscore train`): {e}") from None
     data = _load_train_data(run)

@@ -34,6 +34,10 @@ class UnknownNameError(SmoothScoreError, LookupError):
         return str(self.args[0]) if self.args else "unknown name"
 
 
+class MissingDependencyError(SmoothScoreError, ImportError):
+    """An optional dependency is not installed; the message names the extra that provides it."""
+
+
 class CheckpointError(SmoothScoreError):
     """A checkpoint is missing, truncated, not safetensors, or from another architecture."""
 
