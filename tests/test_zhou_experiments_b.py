@@ -99,7 +99,7 @@ def test_zhou_cost_smoke(tmp_path):
 def test_zhou_small_data_quick_preset_decides_every_claim(tmp_path):
     run_experiment("zhou-small-data", "quick", tmp_path, progress=False)
     r = _results(tmp_path, "zhou-small-data")
-    assert len(r["claims"]) == 10
+    assert len(r["claims"]) == 12
     assert all(c["passed"] is not None for c in r["claims"]), r["claims"]
     # the preset is sized so that the conditioned network does memorize (else "memorizes less" means nothing)
     assert r["metrics"]["conditioned.memorized_fraction"] >= 0.2

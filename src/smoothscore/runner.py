@@ -249,8 +249,9 @@ def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: 
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         say(f"running {len(todo)} jobs in {jobs} processes, {threads} torch thread(s) each ...")
+        first = sorted(todo, key=lambda j: not reg.get(j.experiment).trains)   # long jobs first: less idle tail
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_run_job, j, preset, out, kw, threads, modules): j for j in todo}
+            futs = {pool.submit(_run_job, j, preset, out, kw, threads, modules): j for j in first}
             try:
                 for f in as_completed(futs):
                     report(futs[f], f.result())
