@@ -121,7 +121,7 @@ def _summary(c: Dict[str, Any]) -> str:
         return "one value" if c.get("deterministic", True) else "&mdash;"
     b = c.get("bound")
     return (f"{_fmt(c['mean'])} &plusmn; {_fmt(c['spread'])}"
-            + (f"<br><span class='small'>{int(LEVEL * 100)}% bounds [{_fmt(b[0])}, {_fmt(b[1])}]</span>" if b else ""))
+            + (f"<br><span class='small'>one-sided {int(LEVEL * 100)}% bounds [{_fmt(b[0])}, {_fmt(b[1])}]</span>" if b else ""))
 
 
 def _claim_row(c: Dict[str, Any], lead: str = "") -> str:
