@@ -7,6 +7,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 OUT    ?= runs/demo
 PRESET ?= quick
+JOBS   ?= 2
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-slow bench install install-test clean
@@ -26,7 +27,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/smoothscore reproduce --preset $(PRESET) --out $(OUT)
+	$(VENV)/bin/smoothscore reproduce --preset $(PRESET) --jobs $(JOBS) --out $(OUT)
 	@echo "Report: $(OUT)/report.html"
 
 test: $(VENV)/.installed-test

@@ -12,6 +12,8 @@ def test_esf_memorizes_via_cli(tmp_path):
     claims = {c["id"]: c for c in r["claims"]}
     assert claims["memorizes"]["value"] >= 0.95 and claims["memorizes"]["passed"] is True
     assert claims["control"]["value"] <= 0.1
+    lo, hi = claims["memorizes"]["cis"][0]           # bootstrap interval over samples, shown in the report
+    assert lo <= claims["memorizes"]["value"] <= hi and "[" in (out / "report.html").read_text()
     assert (out / "esf-memorizes" / "seed-0" / "nearest_neighbors.png").exists() and (out / "report.html").exists()
 
 

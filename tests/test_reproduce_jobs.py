@@ -72,6 +72,9 @@ def test_shards_merged_equal_a_single_run(tmp_path):
     assert verdicts == {"stable": ([0.6, 0.61, 0.62], "pass"), "flip": ([-1.0, 0.0, 1.0], "inconclusive"),
                         "exact": ([2.0], "pass")}
     assert r["seeds"] == [0, 1, 2] and r["missing_seeds"] == []
+    html = (one / "report.html").read_text()
+    assert "Inconclusive claims (1)" in html and "s0: 0.6 <span class='small'>[0.5, 0.7]</span>" in html
+    assert main(["report", str(tmp_path / "absent"), "--out", str(merged)]) == 2
     # a shard alone: its report says which seeds are missing and decides nothing it cannot
     part = _results(s1, "test-seeded")
     assert part["seeds"] == [1] and part["missing_seeds"] == [0, 2]

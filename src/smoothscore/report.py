@@ -121,7 +121,8 @@ def _summary(c: Dict[str, Any]) -> str:
         return "one value" if c.get("deterministic", True) else "&mdash;"
     b = c.get("bound")
     return (f"{_fmt(c['mean'])} &plusmn; {_fmt(c['spread'])}"
-            + (f"<br><span class='small'>{int(LEVEL * 100)}% bounds [{_fmt(b[0])}, {_fmt(b[1])}]</span>" if b else ""))
+            + (f"<br><span class='small'>one-sided {int(LEVEL * 100)}% bounds [{_fmt(b[0])}, {_fmt(b[1])}]</span>"
+               if b else ""))
 
 
 def _claim_row(c: Dict[str, Any], lead: str = "") -> str:
@@ -192,7 +193,8 @@ def render_html(results: List[Dict[str, Any]], out: Path) -> str:
              f"inconclusive, across {len(results)} experiments ({n_seeded} claims on trained networks measured over "
              f"seeds). A failed claim is a measured disagreement, reported as is.</p>",
              "<p class='small'>Verdict rule: a claim on trained networks passes when it holds in every seed and the "
-             f"one-sided {int(LEVEL * 100)}% Student-t bound of its mean over seeds clears the threshold; it fails when "
+             f"one-sided {int(LEVEL * 100)}% Student-t bound of its mean over seeds clears the threshold; it fails "
+             "when "
              "the opposite holds likewise; otherwise (including a single seed) it is inconclusive. A deterministic "
              "claim has one value and passes or fails.</p>"]
     incon = [(r, c) for r, c in claims if _word(c) == INCONCLUSIVE]

@@ -175,6 +175,18 @@ def _run_job(job: Job, preset: str, out: Path, kw: Dict[str, Any], threads: Opti
         torch.set_num_threads(before)
 
 
+def _worker_init() -> None:
+    """A ``--jobs`` worker dies with its parent (Linux ``PR_SET_PDEATHSIG``): a killed ``reproduce`` leaves no
+    orphan still writing into the folder that ``--resume`` will use."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
+    except (OSError, AttributeError):      # not Linux: orphans finish their current job, then exit
+        pass
+
+
 def _finished(out: Path, job: Job, preset: str, config: Dict[str, Any]) -> bool:
     p = job_dir(out, job) / "results.json"
     try:
@@ -249,8 +261,10 @@ def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: 
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         say(f"running {len(todo)} jobs in {jobs} processes, {threads} torch thread(s) each ...")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_run_job, j, preset, out, kw, threads, modules): j for j in todo}
+        first = sorted(todo, key=lambda j: not reg.get(j.experiment).trains)   # long jobs first: less idle tail
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            futs = {pool.submit(_run_job, j, preset, out, kw, threads, modules): j for j in first}
             try:
                 for f in as_completed(futs):
                     report(futs[f], f.result())

@@ -60,10 +60,10 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     trains=True,
     presets={
         "quick": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
-                  "n_samples": 3000, "n_steps": 100, "net": dict(_NET, steps=3000), "ablation": ["edm"]},
+                  "n_samples": 3000, "n_steps": 100, "net": dict(_NET, steps=3000), "ablation": ["edm"], "seeds": 3},
         "paper": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
                   "n_samples": 20000, "n_steps": 400, "net": dict(_NET, steps=8000, width=512),
-                  "ablation": ["edm"]},
+                  "ablation": ["edm"], "seeds": 3},
     },
 )
 def run(ctx) -> None:

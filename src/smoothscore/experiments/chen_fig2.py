@@ -67,9 +67,10 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
     trains=True,
     presets={
         "quick": {"t": 0.02, "lambdas": [1e-6, 3e-6, 1e-5, 3e-5], "width": 256, "lr": 3e-3, "steps": 2000,
-                  "batch": 512, "fit_range": 1.5, "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1]},
+                  "batch": 512, "fit_range": 1.5, "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1], "seeds": 3},
         "paper": {"t": 0.02, "lambdas": [1e-6, 3e-6, 1e-5, 2e-5, 3e-5], "width": 256, "lr": 3e-3,
-                  "steps": 4000, "batch": 2048, "fit_range": 1.5, "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1]},
+                  "steps": 4000, "batch": 2048, "fit_range": 1.5, "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
+                  "seeds": 3},
     },
 )
 def run(ctx) -> None:

@@ -82,10 +82,10 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
     presets={
         "quick": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 0.0, "t0": 0.1, "t_min": 1e-5, "kappa": 0.8,
                   "n_samples": 4000, "n_steps": 120, "n_frames": 24, "n_gif": 1500,
-                  "net": dict(_NET, steps=3000)},
+                  "net": dict(_NET, steps=3000), "seeds": 3},
         "paper": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 0.0, "t0": 0.1, "t_min": 1e-5, "kappa": 0.8,
                   "n_samples": 20000, "n_steps": 400, "n_frames": 48, "n_gif": 3000,
-                  "net": dict(_NET, steps=12000)},
+                  "net": dict(_NET, steps=12000), "seeds": 3},
     },
 )
 def run(ctx) -> None:

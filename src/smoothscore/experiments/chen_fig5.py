@@ -86,9 +86,10 @@ _NET = {"model": "mlp", "depth": 2, "width": 128, "batch": 256, "lr": 1e-3, "par
     trains=True,
     presets={
         "quick": {"n_points": 8, "t0": 0.05, "t_min": 1e-5, "n_samples": 3000, "n_steps": 100,
-                  "net": dict(_NET, steps=3000), "grid": 21, "n_angles": 720},
+                  "net": dict(_NET, steps=3000), "grid": 21, "n_angles": 720, "seeds": 3},
         "paper": {"n_points": 8, "t0": 0.05, "t_min": 1e-5, "n_samples": 20000, "n_steps": 400,
-                  "net": dict(_NET, depth=3, width=512, steps=8000, batch=1024), "grid": 25, "n_angles": 1440},
+                  "net": dict(_NET, depth=3, width=512, steps=8000, batch=1024), "grid": 25, "n_angles": 1440,
+                  "seeds": 3},
     },
 )
 def run(ctx) -> None:

@@ -97,10 +97,10 @@ _NET = {"model": "mlp", "batch": 256, "lr": 1e-3, "param": "sigma_score", "sigma
     presets={
         "quick": {"n_points": 16, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 2000, "n_steps": 120,
                   "nets": {"2-layer": dict(_NET, model="two-layer", width=1024, steps=12000, lr=2e-3),
-                           "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512)}},
+                           "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512)}, "seeds": 3},
         "paper": {"n_points": 16, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 10000, "n_steps": 300,
                   "nets": {"2-layer": dict(_NET, model="two-layer", width=2048, steps=12000, lr=2e-3, batch=1024),
-                           "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024)}},
+                           "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024)}, "seeds": 3},
     },
 )
 def run(ctx) -> None:

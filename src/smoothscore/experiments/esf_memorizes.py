@@ -53,7 +53,8 @@ def run(ctx):
     ctx.metric("sample_nn_distance", summ)
     ctx.metric("test_nn_distance", summ_test)
     ctx.claim("memorizes", "Exact-ESF samples are memorized (fraction with d1/d2 < 1/3)", frac, ">=", 0.95,
-              ci=ci["samples"], details=f"{c['n_samples']} samples, {c['method']} on {c['steps']} {c['schedule']} levels "
+              ci=ci["samples"],
+              details=f"{c['n_samples']} samples, {c['method']} on {c['steps']} {c['schedule']} levels "
                       f"{c['sigma_max']} -> {c['sigma_min']}")
     ctx.claim("ends-at-sigma-min", "Median distance of a sample to its nearest training image is O(sigma_min): "
               "below 5 sigma_min sqrt(d)", summ["median"], "<=", 5 * c["sigma_min"] * train[0].numel() ** 0.5,

@@ -156,7 +156,8 @@ def run(ctx):
         ax[2].set_ylabel("classifier-feature quality")
         ax[2].legend(fontsize=7)
     fig.suptitle(f"Exact-score sampling on {c['image_size']}x{c['image_size']} digits: memorization vs smoothing")
-    ctx.save_figure(fig, "collapse_summary", "Error bars: 90% bootstrap intervals over samples. Left: memorized fraction per score (ESF: scheduled Heun ODE; others: "
+    ctx.save_figure(fig, "collapse_summary", "Error bars: 90% bootstrap intervals over samples. Left: memorized "
+                    "fraction per score (ESF: scheduled Heun ODE; others: "
                     "sigma* sampler). Middle: distances of the samples to the nearest training and held-out test digit. "
                     "Right: confidence of a digit classifier trained on the training set, and k-NN precision/recall "
                     "in its feature space (recall falls when samples collapse onto a few blurry averages).")

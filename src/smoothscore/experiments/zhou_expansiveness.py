@@ -24,7 +24,7 @@ from .base import experiment
 
 QUICK = {"n_train": 200, "n_test": 0, "image_size": 16, "sigmas": [0.05, 0.1, 0.2, 0.5, 1.0], "temperatures":
          [10.0, 100.0, 1000.0], "eta_factor": 0.5, "ratio": 0.9, "n_queries": 16, "power_iters": 15,
-         "net_steps": 400, "sigma_min": 0.01, "sigma_max": 20.0, "low_sigma": 0.1}
+         "net_steps": 400, "sigma_min": 0.01, "sigma_max": 20.0, "low_sigma": 0.1, "seeds": 3}
 PAPER = dict(QUICK, n_train=500, image_size=32, n_queries=64, power_iters=30, net_steps=4000,
              sigmas=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0])
 

@@ -395,5 +395,6 @@ def _claims(ctx, rows, per):
         if m in rows:
             ctx.claim(f"{m.replace('_', '-')}-quality", f"{m}: Frechet distance to the held-out test set (classifier "
                       f"features) within {QUALITY_BOUND}x of the conditioned model's", rows[m]["fd_test"] / ref, "<=",
-                      QUALITY_BOUND, ci=_paired_ci(per, m, "conditioned", "fd_test"), details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
+                      QUALITY_BOUND, ci=_paired_ci(per, m, "conditioned", "fd_test"),
+                      details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
                       f"{rows[m]['fd_train']:.3g} vs {rows['conditioned']['fd_train']:.3g}")

@@ -78,7 +78,8 @@ def nn_distance_interval(samples, train, **kw) -> List[float]:
     return median_interval(d[:, 0], **kw)
 
 
-def frechet_interval(feats_samples, feats_ref, *, n_boot: int = 200, level: float = LEVEL, seed: int = 0) -> List[float]:
+def frechet_interval(feats_samples, feats_ref, *, n_boot: int = 200, level: float = LEVEL,
+                     seed: int = 0) -> List[float]:
     """Interval of :func:`smoothscore.metrics.frechet_distance` (resampling ``feats_samples``; the reference set is
     fixed). 200 resamples by default: each one is a matrix square root."""
     from .distances import frechet_distance
