@@ -134,6 +134,15 @@ def atomic_savefig(path: str | Path, fig, **kw) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, **kw))
 
 
+def live_display() -> bool:
+    """Whether progress bars may redraw in place: a terminal or a notebook. Piped output (CI logs, ``| tee``) gets
+    no bar at all -- no carriage returns, control codes or blank lines -- only the commands' result lines."""
+    from rich.console import Console
+
+    c = Console()
+    return bool(c.is_terminal or c.is_jupyter)
+
+
 def _json_default(o: Any):
     import numpy as np
     import torch
@@ -163,4 +172,4 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_npz",
            "atomic_save_npy", "atomic_savefig", "check_output_dir", "ensure_output_dir", "default_file_mode", "current_umask",
-           "to_jsonable"]
+           "to_jsonable", "live_display"]
