@@ -102,8 +102,8 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-KILLS = [("step", random.Random(0).randrange(11, STEPS - 1), ""), ("sidecar", -1, "sidecar:4"),
-         ("rename", -1, "rename:6")]
+KILLS = [("step", random.Random(seed).randrange(11, STEPS - 1), "") for seed in (0, 1)] + \
+    [("sidecar", -1, "sidecar:4"), ("rename", -1, "rename:6")]
 
 
 @pytest.mark.parametrize("kind, kill_step, kill_write", KILLS, ids=[f"{k[0]}{k[1]}{k[2]}" for k in KILLS])
