@@ -236,3 +236,22 @@ def test_sample_default_sampler_follows_the_model(tmp_path, capsys):
     assert med["default"] < 0.45 and med["pc"] > 2 * med["default"], med
     assert main(["sample", "--model", str(tmp_path / "c"), "--n", "4", "--steps", "5", "--quiet"]) == 0
     assert "sampler: heun (default for a noise-conditioned model)" in capsys.readouterr().out
+
+
+def test_train_overwrite_replaces_only_its_own_files(env, tmp_path, capsys):
+    m = tmp_path / "m"
+    shutil.copytree(env / "model", m)
+    assert main(["sample", "--model", str(m), "--n", "3", "--steps", "3", "--quiet"]) == 0
+    (m / "notes.txt").write_text("mine")
+    (m / "samples" / "mine.txt").write_text("mine")
+    old = (m / "checkpoint.safetensors").read_bytes()
+    # a failing --overwrite (bad data) removes nothing
+    assert main(T("--data", str(env / "nan.npy"), "--model", "mlp", "--out", str(m), "--overwrite")) == 2
+    assert (m / "checkpoint.safetensors").read_bytes() == old and (m / "samples" / "samples.npz").exists()
+    assert main(T("--data", str(env / "pts.npy"), "--model", "mlp", "--width", "8", "--depth", "1", "--out", str(m),
+                  "--overwrite", "--seed", "5")) == 0
+    import json
+
+    assert json.loads((m / "checkpoint.json").read_text())["model_config"]["kwargs"]["width"] == 8
+    assert not (m / "samples" / "samples.npz").exists() and not (m / "samples" / "audit.json").exists()
+    assert (m / "notes.txt").read_text() == "mine" and (m / "samples" / "mine.txt").read_text() == "mine"
