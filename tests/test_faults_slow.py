@@ -13,7 +13,7 @@ import pytest
 
 from smoothscore.errors import CheckpointError
 from smoothscore.training.checkpoint import load_checkpoint
-from test_faults import STEPS, assert_same_final_state, run_killed, train_run
+from test_faults import assert_same_final_state, run_killed, train_run
 
 pytestmark = pytest.mark.slow
 

@@ -171,5 +171,5 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_npz",
-           "atomic_save_npy", "atomic_savefig", "check_output_dir", "ensure_output_dir", "default_file_mode", "current_umask",
-           "to_jsonable", "live_display"]
+           "atomic_save_npy", "atomic_savefig", "check_output_dir", "ensure_output_dir", "default_file_mode",
+           "current_umask", "to_jsonable", "live_display"]
