@@ -88,10 +88,25 @@ def atomic_write(path: str | Path, writer: Callable[[str], None]) -> Path:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(e, OSError) and not isinstance(e, OutputError):
+        if isinstance(e, OSError):
             raise OutputError(f"cannot write {path}: {_reason(e)}") from None
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); best effort, as some file systems refuse directory fsync."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
