@@ -116,7 +116,7 @@ def test_mismatched_sample_shape_needs_resize(tmp_path):
     x, note = load_samples(tmp_path / "s.npy", (1, 4, 4), resize=True)
     assert x.shape == (2, 1, 4, 4) and "RGB converted to grey" in note
     np.save(tmp_path / "p.npy", np.zeros((2, 5), np.float32))
-    with pytest.raises(E.ShapeError, match="only images"):
+    with pytest.raises(E.ShapeError, match=r"samples have shape \(5,\) but the training set 1x4x4 \(grey\)$"):
         load_samples(tmp_path / "p.npy", (1, 4, 4), resize=True)
 
 

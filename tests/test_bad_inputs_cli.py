@@ -60,7 +60,7 @@ CASES = [
     ("inf-samples", ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/inf.npy", "--out", "{r}/o10"],
      "NaN/Inf", "o10"),
     ("samples-vs-data-dims", ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/pts3.npy", "--out", "{r}/o11"],
-     "samples have shape (3,) but the training set (2,); pass --resize", "o11"),
+     "samples have shape (3,) but the training set (2,)", "o11"),
     ("rgb-vs-grey", ["audit", "--train", "digits16", "--samples", "{r}/rgb", "--out", "{r}/o12"],
      "samples have shape 3x30x40 (RGB) but the training set 1x16x16 (grey); pass --resize", "o12"),
     ("sigma-zero", T("--data", "{r}/pts.npy", "--sigma-min", "0", "--out", "{r}/o13"),
@@ -196,3 +196,62 @@ def test_unreadable_file_cli(env, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot read {p}" in err and "Permission denied" in err
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------- issue 11 item 3: stated defaults
+def test_audit_resize_says_what_it_resized(env, tmp_path, capsys):
+    """The issue's case: large RGB figures audited against digits16 were silently made 16x16 grey. Now refused
+    (``rgb-vs-grey`` above); with --resize the conversion is done and reported, also in audit.json."""
+    assert main(["audit", "--train", "digits16", "--samples", str(env / "rgb"), "--out", str(tmp_path / "a"),
+                 "--resize"]) == 0
+    out = capsys.readouterr().out
+    note = "resized 3 sample images from 30x40 (RGB) to 1x16x16 (grey) (RGB converted to grey)"
+    assert out.startswith(note + "\n")
+    import json
+
+    assert json.loads((tmp_path / "a" / "audit.json").read_text())["resized"] == note
+
+
+def test_sample_default_sampler_follows_the_model(tmp_path, capsys):
+    """Unconditioned model -> sigma* sampler (printed), and it lands near the data where the old default (PC at snr
+    0.16) does not; conditioned model -> Heun (printed)."""
+    import json
+
+    a = np.linspace(0, 2 * np.pi, 9)[:-1]
+    np.save(tmp_path / "ring.npy", np.stack([np.cos(a), np.sin(a)], 1).astype(np.float32))   # 8 points, gap 0.77
+    common = ["--data", str(tmp_path / "ring.npy"), "--model", "mlp", "--width", "64", "--depth", "2",
+              "--steps", "800", "--batch-size", "64", "--quiet"]
+    assert main(["train", *common, "--conditioning", "none", "--out", str(tmp_path / "u")]) == 0
+    assert main(["train", *common, "--steps", "2", "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    med = {}
+    for name, extra in (("default", []), ("pc", ["--sampler", "pc"])):
+        assert main(["sample", "--model", str(tmp_path / "u"), "--n", "64", "--steps", "100", "--quiet",
+                     "--out", str(tmp_path / name), *extra]) == 0
+        med[name] = json.loads((tmp_path / name / "audit.json").read_text())["distance_summary"]["median"]
+    out = capsys.readouterr().out
+    assert "sampler: sigma_star (default for a noise-unconditioned model: scheduled samplers overshoot)" in out
+    assert "sampler: pc (--sampler)" in out
+    assert json.loads((tmp_path / "default" / "audit.json").read_text())["sampler"] == "sigma_star"
+    assert med["default"] < 0.45 and med["pc"] > 2 * med["default"], med
+    assert main(["sample", "--model", str(tmp_path / "c"), "--n", "4", "--steps", "5", "--quiet"]) == 0
+    assert "sampler: heun (default for a noise-conditioned model)" in capsys.readouterr().out
+
+
+def test_train_overwrite_replaces_only_its_own_files(env, tmp_path, capsys):
+    m = tmp_path / "m"
+    shutil.copytree(env / "model", m)
+    assert main(["sample", "--model", str(m), "--n", "3", "--steps", "3", "--quiet"]) == 0
+    (m / "notes.txt").write_text("mine")
+    (m / "samples" / "mine.txt").write_text("mine")
+    old = (m / "checkpoint.safetensors").read_bytes()
+    # a failing --overwrite (bad data) removes nothing
+    assert main(T("--data", str(env / "nan.npy"), "--model", "mlp", "--out", str(m), "--overwrite")) == 2
+    assert (m / "checkpoint.safetensors").read_bytes() == old and (m / "samples" / "samples.npz").exists()
+    assert main(T("--data", str(env / "pts.npy"), "--model", "mlp", "--width", "8", "--depth", "1", "--out", str(m),
+                  "--overwrite", "--seed", "5")) == 0
+    import json
+
+    assert json.loads((m / "checkpoint.json").read_text())["model_config"]["kwargs"]["width"] == 8
+    assert not (m / "samples" / "samples.npz").exists() and not (m / "samples" / "audit.json").exists()
+    assert (m / "notes.txt").read_text() == "mine" and (m / "samples" / "mine.txt").read_text() == "mine"

@@ -102,8 +102,8 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-KILLS = [("step", random.Random(0).randrange(11, STEPS - 1), ""), ("sidecar", -1, "sidecar:4"),
-         ("rename", -1, "rename:6")]
+KILLS = [("step", random.Random(seed).randrange(11, STEPS - 1), "") for seed in (0, 1)] + \
+    [("sidecar", -1, "sidecar:4"), ("rename", -1, "rename:6")]
 
 
 @pytest.mark.parametrize("kind, kill_step, kill_write", KILLS, ids=[f"{k[0]}{k[1]}{k[2]}" for k in KILLS])
@@ -120,3 +120,27 @@ def test_sigkill_then_resume_is_bitwise_identical(uninterrupted, tmp_path, kind,
         assert step_at_kill == 50 and any(p.name.endswith(".tmp.safetensors") for p in out.iterdir())
     train_run(out, resume=True)
     assert_same_final_state(uninterrupted, out)
+
+
+def test_progress_output_is_clean_when_not_a_terminal(tmp_path):
+    """CI logs: with stdout/stderr piped, train and sample (progress bars on) print plain lines only -- no carriage
+    returns, no ANSI control codes, no bar redraws."""
+    import numpy as np
+
+    np.save(tmp_path / "d.npy", np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32))
+    script = textwrap.dedent(f"""
+        from smoothscore.cli import main
+        assert main(["train", "--data", r"{tmp_path / 'd.npy'}", "--model", "mlp", "--width", "16", "--depth", "1",
+                     "--steps", "300", "--batch-size", "8", "--out", r"{tmp_path / 'm'}"]) == 0
+        assert main(["sample", "--model", r"{tmp_path / 'm'}", "--n", "4", "--steps", "300"]) == 0
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TERM", "COLUMNS")}
+    env.update(OMP_NUM_THREADS="1", TERM="xterm-256color")     # a colour terminal type, but pipes: no codes
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    both = r.stdout + r.stderr
+    assert "\r" not in both and "\x1b" not in both, repr(both[:500])
+    lines = both.strip().splitlines()
+    assert len(lines) <= 6, lines                         # the result lines, not one line per redraw
+    assert lines[0].startswith("trained 300 steps") and lines[1] == "sampler: heun (default for a " \
+        "noise-conditioned model)" and lines[2].startswith("4 samples (heun, 300 levels)")

@@ -72,3 +72,24 @@ def test_default_file_mode_matches_open_in_this_process(tmp_path):
     plain.write_text("x")
     ours = atomic_write_text(tmp_path / "ours.txt", "x")
     assert stat.S_IMODE(os.stat(ours).st_mode) == stat.S_IMODE(os.stat(plain).st_mode) == default_file_mode()
+
+
+def test_every_writer_goes_through_smoothscore_io():
+    """Static guard: outside ``smoothscore/io.py`` no module writes a file directly -- matplotlib, numpy, torch,
+    PIL and plain writes only ever target the temporary path ``atomic_write`` hands them (named ``tmp``)."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "smoothscore"
+    direct = re.compile(r"\.write_(text|bytes)\(|torch\.save\(|np\.save(z|z_compressed)?\(|\.to_csv\(")
+    saver = re.compile(r"\.(savefig|save)\((?!tmp\b|\)|str\(tmp)")          # fig.savefig(x), im.save(x), anim.save(x)
+    opener = re.compile(r"open\((?!tmp\b|os\.devnull)[^)]*[\"'][wax]b?\+?[\"']")
+    bad = []
+    for p in src.rglob("*.py"):
+        if p.name == "io.py" and p.parent == src:
+            continue
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if direct.search(code) or opener.search(code) or (saver.search(code) and "def save(" not in code):
+                bad.append(f"{p.relative_to(src)}:{n}: {line.strip()}")
+    assert bad == []

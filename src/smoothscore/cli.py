@@ -125,9 +125,13 @@ def load_train(spec: str):
     from ._checks import check_points
     from .data import load_dataset
     from .data.rows import Rows, open_npy
+    from .errors import EmptyDataError
 
     if spec.endswith(".npy"):
-        return Rows(open_npy(spec), "train").data
+        rows = Rows(open_npy(spec), f"training set {spec}")
+        if rows.n < 2:
+            raise EmptyDataError(f"training set {spec} has {rows.n} point(s); at least 2 are needed")
+        return rows.data
     return check_points(load_dataset(spec).x, f"training set {spec}", min_points=2)
 
 

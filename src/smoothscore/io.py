@@ -88,10 +88,25 @@ def atomic_write(path: str | Path, writer: Callable[[str], None]) -> Path:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(e, OSError) and not isinstance(e, OutputError):
+        if isinstance(e, OSError):
             raise OutputError(f"cannot write {path}: {_reason(e)}") from None
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); best effort, as some file systems refuse directory fsync."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -134,6 +149,15 @@ def atomic_savefig(path: str | Path, fig, **kw) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, **kw))
 
 
+def live_display() -> bool:
+    """Whether progress bars may redraw in place: a terminal or a notebook. Piped output (CI logs, ``| tee``) gets
+    no bar at all -- no carriage returns, control codes or blank lines -- only the commands' result lines."""
+    from rich.console import Console
+
+    c = Console()
+    return bool(c.is_terminal or c.is_jupyter)
+
+
 def _json_default(o: Any):
     import numpy as np
     import torch
@@ -162,5 +186,5 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_npz",
-           "atomic_save_npy", "atomic_savefig", "check_output_dir", "ensure_output_dir", "default_file_mode", "current_umask",
-           "to_jsonable"]
+           "atomic_save_npy", "atomic_savefig", "check_output_dir", "ensure_output_dir", "default_file_mode",
+           "current_umask", "to_jsonable", "live_display"]

@@ -84,7 +84,9 @@ def load_array_file(path: str | Path, key: Optional[str] = None) -> Dataset:
                 arr = z[k]
                 lk = next((n for n in ("labels", "y") if n in names and n != k), None)
                 labels = z[lk] if lk else None
-    except (ValueError, OSError, EOFError) as e:
+    except OSError as e:
+        raise DataError(f"cannot read {p}: {e.strerror or e}") from None
+    except (ValueError, EOFError) as e:
         raise DataError(f"cannot read {p}: {e}") from None
     if not np.issubdtype(arr.dtype, np.number):
         raise DataError(f"{p}: array is not numeric ({arr.dtype})")
@@ -155,9 +157,11 @@ def load_samples(path: str | Path, like_shape, *, resize: bool = False) -> Tuple
         x = load_array_file(p).x
     if tuple(x.shape[1:]) == like:
         return x, None
-    if not resize:
+    images = x.dim() == 4 and x.shape[1] in (1, 3) and len(like) == 3 and like[0] in (1, 3)
+    if not resize or not images:
         raise ShapeError(f"samples have shape {describe_shape(x.shape[1:])} but the training set "
-                         f"{describe_shape(like)}; pass --resize (resize=True) to convert the samples")
+                         f"{describe_shape(like)}" + ("; pass --resize (resize=True) to convert the samples" if images
+                                                      else ""))
     y = resize_images(x, like)
     return y, (f"resized {x.shape[0]} samples from {describe_shape(x.shape[1:])} to {describe_shape(like)}"
                + (" (RGB converted to grey)" if x.shape[1] == 3 and like[0] == 1 else ""))

@@ -90,8 +90,10 @@ def sample(field_, x_init, sigmas, *, method: str = "heun", generator: Optional[
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+        from ..io import live_display
+
         bar = Progress(TextColumn(f"[bold]sampling ({method})"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                       TimeRemainingColumn(), transient=True)
+                       TimeRemainingColumn(), transient=True, disable=not live_display())
         task = bar.add_task(method, total=len(s) - 1)
         bar.start()
 

@@ -174,8 +174,11 @@ class Trainer:
         if self.progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+            from ..io import live_display
+
             bar = Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                           TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=True)
+                           TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=True,
+                           disable=not live_display())
             task = bar.add_task("train", total=self.cfg.steps, completed=self.step, loss="-")
             bar.start()
         running = None
