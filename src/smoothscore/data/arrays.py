@@ -76,6 +76,7 @@ class PointSet:
         lo, hi = sharding.slice_bounds(self.n_total, rank, world)
         self.offset, self.n = lo, hi - lo
         self.on_disk = isinstance(arr, np.memmap)
+        self._file = None
         if isinstance(arr, np.ndarray) and not self.on_disk:
             arr = torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype.kind == "f" else torch.as_tensor(arr)
         if isinstance(arr, torch.Tensor):
@@ -85,39 +86,55 @@ class PointSet:
             if arr.device != device:   # one move to the compute device (dtype kept: converted per chunk)
                 arr = arr.to(device)
         else:
+            base = arr
             arr = arr.reshape(self.n_total, self.dim)[lo:hi]
+            # C-contiguous file: read chunks with plain file reads (the page cache, not this process's RSS, holds
+            # them; reading through the mapping would make every page touched count as resident memory)
+            fname = getattr(base, "filename", None)
+            if fname and base.flags.c_contiguous:
+                row_bytes = self.dim * base.dtype.itemsize
+                self._file = (fname, int(base.offset) + lo * row_bytes, base.dtype, row_bytes)
         self._data = arr
         itemsize = torch.finfo(dtype).bits // 8
         self.chunk_rows = max(1, min(self.n, int(chunk_bytes) // (itemsize * self.dim)))
         self.group = group
         # pass 1: finiteness and the float64 sum (all-reduced over ranks)
         total = torch.zeros(self.dim, dtype=torch.float64, device=device)
-        for _, y in self._raw_chunks(torch.float64):
+        build_rows = max(1, self.chunk_rows // 8)                  # small chunks: float64 temporaries stay small
+        for a in range(0, self.n, build_rows):
+            y = self._raw(a, min(self.n, a + build_rows), dtype)
             if not bool(torch.isfinite(y).all()):
                 raise NonFiniteError(f"{name} contains NaN/Inf value(s)")
-            total += y.sum(0)
+            total += y.sum(0, dtype=torch.float64)
         total = sharding.all_reduce_sum(total, group)
         self.center = total / self.n_total
         self.center_c = self.center.to(dtype)
-        # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded)
-        hs, rad = [], torch.zeros((), dtype=torch.float64, device=device)
-        for _, v in self.chunks(dtype):
-            h = 0.5 * (v.to(torch.float64) ** 2).sum(1)
-            hs.append(h)
-            rad = torch.maximum(rad, h.max())
-        self.half_sq = torch.cat(hs)
-        self.radius = float(sharding.all_reduce_max(rad, group).mul(2).sqrt())
+        # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded), squared and
+        # summed in float64 in one preallocated buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
+        self.half_sq = torch.empty(self.n, dtype=torch.float64, device=device)
+        buf = torch.empty(min(build_rows, self.n), self.dim, dtype=torch.float64, device=device)
+        for a, v in self.chunks(dtype, rows=build_rows):
+            b = buf[:v.shape[0]]
+            b.copy_(v)
+            b.mul_(b)
+            torch.sum(b, 1, out=self.half_sq[a:a + v.shape[0]])
+        del buf
+        self.half_sq.mul_(0.5)
+        rad = self.half_sq.max() if self.n else torch.zeros((), dtype=torch.float64, device=device)
+        self.radius = float(sharding.all_reduce_max(rad.clone(), group).mul(2).sqrt())
 
     # ------------------------------------------------------------------ access
     def _raw(self, a: int, b: int, dtype: torch.dtype) -> torch.Tensor:
+        if self._file is not None:
+            fname, off, fdtype, row_bytes = self._file
+            with open(fname, "rb") as f:
+                f.seek(off + a * row_bytes)
+                d = np.fromfile(f, dtype=fdtype, count=(b - a) * self.dim).reshape(b - a, self.dim)
+            return torch.from_numpy(d.astype(_NP[dtype], copy=False)).to(self.device)
         d = self._data[a:b]
         if isinstance(d, torch.Tensor):
             return d.to(device=self.device, dtype=dtype)
         return torch.from_numpy(np.array(d, dtype=_NP[dtype])).to(self.device)   # a fresh, writable copy
-
-    def _raw_chunks(self, dtype) -> Iterator[Tuple[int, torch.Tensor]]:
-        for a in range(0, self.n, self.chunk_rows):
-            yield a, self._raw(a, min(self.n, a + self.chunk_rows), dtype)
 
     def chunks(self, dtype=None, rows: int | None = None, extra: int = 0) -> Iterator[Tuple[int, torch.Tensor]]:
         """Yield ``(start, v)`` with ``v[:, :D] = y[start:start + rows] - c`` (centred, compute dtype unless given);
