@@ -152,14 +152,17 @@ class PointSet:
             else:
                 yield a, (y - c) if view else y.sub_(c)
 
-    def rows(self, idx: torch.Tensor, dtype=None) -> torch.Tensor:
-        """Centred rows ``y[idx] - c`` for local indices ``idx`` (any shape) -> ``(*idx.shape, D)``."""
+    def rows(self, idx: torch.Tensor, dtype=None, *, centred: bool = True) -> torch.Tensor:
+        """Centred rows ``y[idx] - c`` (or the rows as stored, ``centred=False``) for local indices ``idx`` (any
+        shape) -> ``(*idx.shape, D)``."""
         dtype = dtype or self.dtype
         flat = idx.reshape(-1)
         if isinstance(self._data, torch.Tensor):
             y = self._data[flat.to(self._data.device)].to(device=self.device, dtype=dtype)
         else:
             y = torch.from_numpy(np.array(self._data[flat.cpu().numpy()], dtype=_NP[dtype])).to(self.device)
+        if not centred:
+            return y.reshape(*idx.shape, self.dim)
         c = self.center_c if dtype == self.dtype else self.center.to(dtype)
         return (y - c).reshape(*idx.shape, self.dim)
 
