@@ -63,12 +63,17 @@ def test_memmap_path_array_and_tensor_give_the_same_field(tmp_path):
 
 
 def test_store_norms_are_float64_and_no_copy_of_in_memory_set():
-    y = torch.randn(300, 8)
+    y = torch.randn(300, 8, generator=torch.Generator().manual_seed(3)) + 3.0     # far from the origin: centred
     p = PointSet(y, dtype=torch.float32, device=torch.device("cpu"))
-    assert p._data.data_ptr() == y.data_ptr()                     # kept as given
+    assert p._data.data_ptr() == y.data_ptr() and p.centred                       # kept as given
     v = (y - y.double().mean(0).float()).double()
     assert torch.allclose(p.half_sq, 0.5 * (v ** 2).sum(1), rtol=1e-15)
     assert abs(p.radius - float(v.norm(dim=1).max())) < 1e-12
+    z = y - y.mean(0)                                     # mean within 1/8 of the spread: rows used as stored
+    q = PointSet(z, dtype=torch.float32, device=torch.device("cpu"))
+    assert not q.centred and float(q.center.abs().max()) == 0.0
+    assert next(q.chunks())[1].data_ptr() == z.data_ptr()                         # a view, no per-call copy
+    assert torch.allclose(q.half_sq, 0.5 * (z.double() ** 2).sum(1), rtol=1e-15)
 
 
 def test_bad_files_raise_specific_errors(tmp_path):

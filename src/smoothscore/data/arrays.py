@@ -98,21 +98,32 @@ class PointSet:
         itemsize = torch.finfo(dtype).bits // 8
         self.chunk_rows = max(1, min(self.n, int(chunk_bytes) // (itemsize * self.dim)))
         self.group = group
-        # pass 1: finiteness and the float64 sum (all-reduced over ranks)
-        total = torch.zeros(self.dim, dtype=torch.float64, device=device)
-        build_rows = max(1, self.chunk_rows // 8)                  # small chunks: float64 temporaries stay small
+        # pass 1: finiteness, float64 sums of the rows and of their squares (all-reduced over ranks), through one
+        # preallocated float64 buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
+        build_rows = max(1, self.chunk_rows // 8)
+        buf = torch.empty(min(build_rows, self.n), self.dim, dtype=torch.float64, device=device)
+        stats = torch.zeros(self.dim + 1, dtype=torch.float64, device=device)
         for a in range(0, self.n, build_rows):
             y = self._raw(a, min(self.n, a + build_rows), dtype)
             if not bool(torch.isfinite(y).all()):
                 raise NonFiniteError(f"{name} contains NaN/Inf value(s)")
-            total += y.sum(0, dtype=torch.float64)
-        total = sharding.all_reduce_sum(total, group)
-        self.center = total / self.n_total
+            b = buf[:y.shape[0]]
+            b.copy_(y)
+            stats[:self.dim] += b.sum(0)
+            stats[self.dim] += b.mul_(b).sum()
+        stats = sharding.all_reduce_sum(stats, group)
+        mean = stats[:self.dim] / self.n_total
+        spread2 = float(stats[self.dim]) / self.n_total - float(mean @ mean)     # mean |y - c|^2
+        # centre: the float64 mean, or exactly 0 when the mean is already within 1/8 of the RMS spread of the
+        # origin (centring would change the rounding of the logits by < ~12% and the rows can then be used as
+        # stored, without a per-call centred copy)
+        self.centred = float(mean @ mean) > spread2 / 64
+        self.center = mean if self.centred else torch.zeros_like(mean)
         self.center_c = self.center.to(dtype)
+        self._scratch = None
         # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded), squared and
         # summed in float64 in one preallocated buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
         self.half_sq = torch.empty(self.n, dtype=torch.float64, device=device)
-        buf = torch.empty(min(build_rows, self.n), self.dim, dtype=torch.float64, device=device)
         for a, v in self.chunks(dtype, rows=build_rows):
             b = buf[:v.shape[0]]
             b.copy_(v)
@@ -136,21 +147,35 @@ class PointSet:
             return d.to(device=self.device, dtype=dtype)
         return torch.from_numpy(np.array(d, dtype=_NP[dtype])).to(self.device)   # a fresh, writable copy
 
-    def chunks(self, dtype=None, rows: int | None = None, extra: int = 0) -> Iterator[Tuple[int, torch.Tensor]]:
+    def chunks(self, dtype=None, rows: int | None = None, extra: int = 0,
+               reuse: bool = False) -> Iterator[Tuple[int, torch.Tensor]]:
         """Yield ``(start, v)`` with ``v[:, :D] = y[start:start + rows] - c`` (centred, compute dtype unless given);
-        ``extra`` more columns are allocated (left uninitialised) for the caller to fill."""
+        ``extra`` more columns are allocated (left uninitialised) for the caller to fill. With ``reuse=True`` the
+        chunks are written into one scratch buffer kept by the set (no page faults per call; the caller must not
+        keep a chunk past the next one — never under autograd); stored rows that need no centring come as views."""
         dtype = dtype or self.dtype
         c = self.center_c if dtype == self.dtype else self.center.to(dtype)
-        view = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype   # _raw returns stored rows
+        stored = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype   # _raw returns stored rows
         rows = rows or self.chunk_rows
+        width = self.dim + extra
         for a in range(0, self.n, rows):
-            y = self._raw(a, min(self.n, a + rows), dtype)
-            if extra:
-                buf = torch.empty(y.shape[0], self.dim + extra, dtype=dtype, device=self.device)
-                torch.sub(y, c, out=buf[:, :self.dim])
-                yield a, buf
+            b = min(self.n, a + rows)
+            y = self._raw(a, b, dtype)
+            if not extra and (not self.centred or not stored):
+                yield a, y.sub_(c) if self.centred else y          # a fresh copy (file / conversion) or a view
+                continue
+            if reuse:
+                if self._scratch is None or self._scratch.dtype != dtype or self._scratch.shape[1] != width \
+                        or self._scratch.shape[0] < b - a:
+                    self._scratch = torch.empty(min(rows, self.n), width, dtype=dtype, device=self.device)
+                buf = self._scratch[:b - a]
             else:
-                yield a, (y - c) if view else y.sub_(c)
+                buf = torch.empty(b - a, width, dtype=dtype, device=self.device)
+            if self.centred:
+                torch.sub(y, c, out=buf[:, :self.dim])
+            else:
+                buf[:, :self.dim].copy_(y)
+            yield a, buf
 
     def rows(self, idx: torch.Tensor, dtype=None, *, centred: bool = True) -> torch.Tensor:
         """Centred rows ``y[idx] - c`` (or the rows as stored, ``centred=False``) for local indices ``idx`` (any
