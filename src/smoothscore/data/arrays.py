@@ -120,7 +120,7 @@ class PointSet:
         self.centred = float(mean @ mean) > spread2 / 64
         self.center = mean if self.centred else torch.zeros_like(mean)
         self.center_c = self.center.to(dtype)
-        self._scratch = None
+        self._scratch, self._scratch_whole = None, False
         # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded), squared and
         # summed in float64 in one preallocated buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
         self.half_sq = torch.empty(self.n, dtype=torch.float64, device=device)
@@ -152,7 +152,9 @@ class PointSet:
         """Yield ``(start, v)`` with ``v[:, :D] = y[start:start + rows] - c`` (centred, compute dtype unless given);
         ``extra`` more columns are allocated (left uninitialised) for the caller to fill. With ``reuse=True`` the
         chunks are written into one scratch buffer kept by the set (no page faults per call; the caller must not
-        keep a chunk past the next one — never under autograd); stored rows that need no centring come as views."""
+        keep a chunk past the next one — never under autograd, and may only write the ``extra`` columns, with the
+        same values every call: a set that fits the scratch is filled once and reused); stored rows that need no
+        centring come as views."""
         dtype = dtype or self.dtype
         c = self.center_c if dtype == self.dtype else self.center.to(dtype)
         stored = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype   # _raw returns stored rows
@@ -168,14 +170,24 @@ class PointSet:
                 if self._scratch is None or self._scratch.dtype != dtype or self._scratch.shape[1] != width \
                         or self._scratch.shape[0] < b - a:
                     self._scratch = torch.empty(min(rows, self.n), width, dtype=dtype, device=self.device)
+                    self._scratch_whole = False
                 buf = self._scratch[:b - a]
+                if a == 0 and b == self.n:          # the whole set fits the scratch: fill it once, reuse it
+                    if not self._scratch_whole:
+                        self._fill(buf, y, c)
+                        self._scratch_whole = True
+                    yield a, buf
+                    continue
             else:
                 buf = torch.empty(b - a, width, dtype=dtype, device=self.device)
-            if self.centred:
-                torch.sub(y, c, out=buf[:, :self.dim])
-            else:
-                buf[:, :self.dim].copy_(y)
+            self._fill(buf, y, c)
             yield a, buf
+
+    def _fill(self, buf, y, c):
+        if self.centred:
+            torch.sub(y, c, out=buf[:, :self.dim])
+        else:
+            buf[:, :self.dim].copy_(y)
 
     def rows(self, idx: torch.Tensor, dtype=None, *, centred: bool = True) -> torch.Tensor:
         """Centred rows ``y[idx] - c`` (or the rows as stored, ``centred=False``) for local indices ``idx`` (any

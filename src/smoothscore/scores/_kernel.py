@@ -31,7 +31,8 @@ FLASH_MAX_DIM = 512
 
 
 def _flash_op():
-    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return getattr(op, "default", op)
 
 
 def pick_method(method: str, u: torch.Tensor, want_mean: bool) -> str:
@@ -72,8 +73,12 @@ def _flash_stats(u, inv, points, hs, lw):
     """Chunks of augmented keys ``[v, |v|^2/2, (log pi)]`` through the fused CPU flash-attention kernel."""
     D = u.shape[1]
     e = 1 if lw is None else 2
-    q = torch.cat([u * inv[:, None], -inv[:, None]] + ([] if lw is None else [torch.ones_like(inv)[:, None]]),
-                  1)[None, None]
+    q = u.new_empty(u.shape[0], D + e)
+    torch.mul(u, inv[:, None], out=q[:, :D])
+    torch.neg(inv, out=q[:, D])
+    if lw is not None:
+        q[:, D + 1] = 1.0
+    q = q[None, None]
     op = _flash_op()
     lse = acc = None
     for a, k in points.chunks(u.dtype, extra=e, reuse=True):
