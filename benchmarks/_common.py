@@ -19,6 +19,20 @@ def time_it(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> floa
     return statistics.median(ts)
 
 
+def time_interleaved(fns: Dict[str, Callable[[], object]], rounds: int = 3) -> Dict[str, float]:
+    """Minimum CPU time (``time.process_time``: this process only, so other jobs' load counts less; meant for
+    one-thread runs) per variant over ``rounds`` rounds that run every variant once, after one warm-up each."""
+    for fn in fns.values():
+        fn()
+    best = {k: float("inf") for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.process_time()
+            fn()
+            best[k] = min(best[k], time.process_time() - t0)
+    return best
+
+
 def peak_memory_mb(fn: Callable[[], object]) -> float:
     """Peak Python-heap + tensor memory (CPU tensors are tracked by tracemalloc in recent torch builds only
     partially; the benchmarks report it as indicative) in MB."""

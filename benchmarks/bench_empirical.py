@@ -1,41 +1,113 @@
-"""ESF throughput: the streamed, centred log-sum-exp (library) vs a one-shot dense softmax baseline timed in the
-same run; float32 vs float64; effect of the block size. Prints a markdown table (ratios are what to compare)."""
+"""Exact-score engine at scale (issue 9): speed grid against baselines timed in the same run, peak memory of a
+denoise call, and certified truncation vs the exact kernel. Prints markdown tables (docs/benchmarks.md).
+
+Baselines per shape (queries N, training points M, dim d), all float32, one thread:
+* GEMM pair: ``l = x @ y.T; l @ y`` — the two products any exact method must do (no softmax);
+* naive: ``torch.cdist`` + ``softmax`` + product (O(N M) memory);
+* SDPA form: ``scaled_dot_product_attention`` with ``1/sigma^2`` folded into the queries and ``-|y|^2/2`` as an
+  extra key column (keys prepared outside the timing).
+Times are CPU seconds of this process (``time.process_time``; one thread), the minimum over rounds in which the
+variants are interleaved, so that the load of other jobs on a shared machine affects them alike.
+Set ``SMOOTHSCORE_BENCH_SMALL=1`` for a quick run (drops the 200,000-point shape).
+"""
 from __future__ import annotations
 
+import math
 import os
-import resource
 import sys
+import time
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, time_it  # noqa: E402
+from _common import time_it, time_interleaved  # noqa: E402
 
 import smoothscore as ss  # noqa: E402
 
-
-def dense_baseline(train, x, sigma):
-    d2 = torch.cdist(x, train) ** 2
-    return torch.softmax(-d2 / (2 * sigma ** 2), 1) @ train
+GRID = [(1024, 1797, 64), (1024, 50_000, 64), (256, 50_000, 3072), (256, 200_000, 3072), (4096, 50_000, 256)]
 
 
-def main(n_train: int = 5000, n_query: int = 512, dim: int = 256) -> None:
-    torch.manual_seed(0)
-    train = torch.rand(n_train, dim) * 2 - 1
-    x = train[:n_query] + 0.3 * torch.randn(n_query, dim)
-    f32 = ss.EmpiricalScore(train, device="cpu")
-    f64 = ss.EmpiricalScore(train, device="cpu", dtype="float64")
-    small = ss.EmpiricalScore(train, device="cpu", block_elements=1 << 16)
-    rows = {
-        "dense softmax (baseline, O(NM) memory)": {"seconds": time_it(lambda: dense_baseline(train, x, 0.3))},
-        "EmpiricalScore float32 (streamed, default block 262k logits)": {"seconds": time_it(lambda: f32.denoise(x, 0.3))},
-        "EmpiricalScore float32, block 65k logits": {"seconds": time_it(lambda: small.denoise(x, 0.3)),
-                                                      "notes": "memory knob; same result"},
-        "EmpiricalScore float64": {"seconds": time_it(lambda: f64.denoise(x, 0.3))},
-    }
-    print_table(f"ESF denoiser, M={n_train} training points, N={n_query} queries, d={dim}, "
-                f"{torch.get_num_threads()} threads", rows, "dense softmax (baseline, O(NM) memory)")
-    print(f"\npeak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+def _status(key: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
+
+
+def added_peak_mb(fn) -> float:
+    """Rise of peak RSS (VmHWM, reset first; Linux) over the RSS before ``fn()``, in MB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return float("nan")
+    r0 = _status("VmRSS")
+    fn()
+    return max(_status("VmHWM"), _status("VmRSS")) - r0
+
+
+def speed_grid(small: bool) -> None:
+    print(f"\n## Speed grid (float32, {torch.get_num_threads()} thread(s), CPU seconds, sigma = 0.5 x data scale)\n")
+    print("| (N, M, d) | GEMM pair CPU s | library CPU s | library / GEMM | naive / GEMM | SDPA / GEMM | library vs best "
+          "baseline | call adds MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for N, M, d in GRID:
+        if small and M > 100_000:
+            continue
+        g = torch.Generator().manual_seed(0)
+        y = torch.randn(M, d, generator=g)
+        x = y[:N] + 0.5 * torch.randn(N, d, generator=g)
+        sigma = 0.5 * math.sqrt(d) / 4
+        reps = 2 if M * d > 50_000 * 3072 // 2 else 3
+        field = ss.EmpiricalScore(y, device="cpu")
+        c = y.mean(0)
+        v = y - c
+        inv = 1.0 / sigma ** 2
+        kq = torch.cat([(x - c) * inv, torch.full((N, 1), -inv)], 1)[None, None]
+        kk = torch.cat([v, 0.5 * (v * v).sum(1, keepdim=True)], 1)[None, None]
+        vv = torch.cat([v, torch.zeros(M, 1)], 1)[None, None]
+        t = time_interleaved({
+            "gemm": lambda: (x @ y.T) @ y,
+            "lib": lambda: field.denoise(x, sigma),
+            "naive": lambda: torch.softmax(-torch.cdist(x, y) ** 2 / (2 * sigma ** 2), 1) @ y,
+            "sdpa": lambda: F.scaled_dot_product_attention(kq, kk, vv, scale=1.0)}, reps)
+        t_gemm, t_lib, t_naive, t_sdpa = t["gemm"], t["lib"], t["naive"], t["sdpa"]
+        mb = added_peak_mb(lambda: field.denoise(x, sigma))
+        best = min(t_naive, t_sdpa)
+        print(f"| ({N}, {M:,}, {d}) | {t_gemm:.3g} | {t_lib:.3g} | {t_lib / t_gemm:.2f} | {t_naive / t_gemm:.2f} | "
+              f"{t_sdpa / t_gemm:.2f} | {t_lib / best:.2f} | {mb:.0f} |", flush=True)
+        del field, y, v, kk, vv
+
+
+def truncation(small: bool) -> None:
+    M = 50_000 if small else 200_000
+    D, r, N = 256, 10, 256
+    g = torch.Generator().manual_seed(1)
+    basis = torch.linalg.qr(torch.randn(D, r, generator=g))[0].T
+    y = torch.randn(M, r, generator=g) @ basis + 1e-3 * torch.randn(M, D, generator=g)
+    x = y[:N] + 0.02 * torch.randn(N, D, generator=g)
+    exact = ss.EmpiricalScore(y, device="cpu")
+    trunc = ss.EmpiricalScore(y, tolerance=1e-6, device="cpu")
+    print(f"\n## Certified truncation: M = {M:,} points near a {r}-dim subspace of R^{D}, N = {N} queries\n")
+    print("| sigma | exact CPU s | truncated CPU s | speed-up | certificate | max error vs exact (float32) | truncated "
+          "fraction |")
+    print("|---|---|---|---|---|---|---|")
+    t0 = time.perf_counter()
+    trunc.denoise(x[:1], 0.02)
+    build = time.perf_counter() - t0
+    for sigma in (0.01, 0.02, 0.05, 0.2, 1.0):
+        t = time_interleaved({"exact": lambda: exact.denoise(x, sigma), "trunc": lambda: trunc.denoise(x, sigma)}, 2)
+        t_e, t_t = t["exact"], t["trunc"]
+        err = float((trunc.denoise(x, sigma) - exact.denoise(x, sigma)).norm(dim=1).max())
+        print(f"| {sigma} | {t_e:.3g} | {t_t:.3g} | {t_e / t_t:.1f}x | {trunc.last_certificate:.2g} | {err:.2g} | "
+              f"{trunc.last_fraction_truncated:.2f} |", flush=True)
+    print(f"\none-time index build (PCA rank {trunc._truncator.index.rank} + FAISS flat): {build:.2f} s")
+
+
+def main() -> None:
+    torch.set_num_threads(int(os.environ.get("SMOOTHSCORE_BENCH_THREADS", "1")))
+    small = os.environ.get("SMOOTHSCORE_BENCH_SMALL") == "1"
+    speed_grid(small)
+    truncation(small)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,10 @@ def as_tensor(x, name: str, *, dtype: torch.dtype | None = None, device: torch.d
 
 
 def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
+    # fast path: one reduction (NaN/Inf propagate through the sum; an overflowing sum falls to the exact check),
+    # ~10x cheaper than isfinite().all() — this runs on every score call
+    if t.numel() and bool(torch.isfinite(t.sum())):
+        return t
     if not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).sum())
         raise NonFiniteError(f"{name} contains {bad} NaN/Inf value(s)")

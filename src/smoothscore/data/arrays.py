@@ -76,6 +76,7 @@ class PointSet:
         lo, hi = sharding.slice_bounds(self.n_total, rank, world)
         self.offset, self.n = lo, hi - lo
         self.on_disk = isinstance(arr, np.memmap)
+        self._file = None
         if isinstance(arr, np.ndarray) and not self.on_disk:
             arr = torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype.kind == "f" else torch.as_tensor(arr)
         if isinstance(arr, torch.Tensor):
@@ -85,64 +86,120 @@ class PointSet:
             if arr.device != device:   # one move to the compute device (dtype kept: converted per chunk)
                 arr = arr.to(device)
         else:
+            base = arr
             arr = arr.reshape(self.n_total, self.dim)[lo:hi]
+            # C-contiguous file: read chunks with plain file reads (the page cache, not this process's RSS, holds
+            # them; reading through the mapping would make every page touched count as resident memory)
+            fname = getattr(base, "filename", None)
+            if fname and base.flags.c_contiguous:
+                row_bytes = self.dim * base.dtype.itemsize
+                self._file = (fname, int(base.offset) + lo * row_bytes, base.dtype, row_bytes)
         self._data = arr
         itemsize = torch.finfo(dtype).bits // 8
         self.chunk_rows = max(1, min(self.n, int(chunk_bytes) // (itemsize * self.dim)))
         self.group = group
-        # pass 1: finiteness and the float64 sum (all-reduced over ranks)
-        total = torch.zeros(self.dim, dtype=torch.float64, device=device)
-        for _, y in self._raw_chunks(torch.float64):
+        # pass 1: finiteness, float64 sums of the rows and of their squares (all-reduced over ranks), through one
+        # preallocated float64 buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
+        build_rows = max(1, self.chunk_rows // 8)
+        buf = torch.empty(min(build_rows, self.n), self.dim, dtype=torch.float64, device=device)
+        stats = torch.zeros(self.dim + 1, dtype=torch.float64, device=device)
+        for a in range(0, self.n, build_rows):
+            y = self._raw(a, min(self.n, a + build_rows), dtype)
             if not bool(torch.isfinite(y).all()):
                 raise NonFiniteError(f"{name} contains NaN/Inf value(s)")
-            total += y.sum(0)
-        total = sharding.all_reduce_sum(total, group)
-        self.center = total / self.n_total
+            b = buf[:y.shape[0]]
+            b.copy_(y)
+            stats[:self.dim] += b.sum(0)
+            stats[self.dim] += b.mul_(b).sum()
+        stats = sharding.all_reduce_sum(stats, group)
+        mean = stats[:self.dim] / self.n_total
+        spread2 = float(stats[self.dim]) / self.n_total - float(mean @ mean)     # mean |y - c|^2
+        # centre: the float64 mean, or exactly 0 when the mean is already within 1/8 of the RMS spread of the
+        # origin (centring would change the rounding of the logits by < ~12% and the rows can then be used as
+        # stored, without a per-call centred copy)
+        self.centred = float(mean @ mean) > spread2 / 64
+        self.center = mean if self.centred else torch.zeros_like(mean)
         self.center_c = self.center.to(dtype)
-        # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded)
-        hs, rad = [], torch.zeros((), dtype=torch.float64, device=device)
-        for _, v in self.chunks(dtype):
-            h = 0.5 * (v.to(torch.float64) ** 2).sum(1)
-            hs.append(h)
-            rad = torch.maximum(rad, h.max())
-        self.half_sq = torch.cat(hs)
-        self.radius = float(sharding.all_reduce_max(rad, group).mul(2).sqrt())
+        self._scratch, self._scratch_whole = None, False
+        # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded), squared and
+        # summed in float64 in one preallocated buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
+        self.half_sq = torch.empty(self.n, dtype=torch.float64, device=device)
+        for a, v in self.chunks(dtype, rows=build_rows):
+            b = buf[:v.shape[0]]
+            b.copy_(v)
+            b.mul_(b)
+            torch.sum(b, 1, out=self.half_sq[a:a + v.shape[0]])
+        del buf
+        self.half_sq.mul_(0.5)
+        rad = self.half_sq.max() if self.n else torch.zeros((), dtype=torch.float64, device=device)
+        self.radius = float(sharding.all_reduce_max(rad.clone(), group).mul(2).sqrt())
 
     # ------------------------------------------------------------------ access
     def _raw(self, a: int, b: int, dtype: torch.dtype) -> torch.Tensor:
+        if self._file is not None:
+            fname, off, fdtype, row_bytes = self._file
+            with open(fname, "rb") as f:
+                f.seek(off + a * row_bytes)
+                d = np.fromfile(f, dtype=fdtype, count=(b - a) * self.dim).reshape(b - a, self.dim)
+            return torch.from_numpy(d.astype(_NP[dtype], copy=False)).to(self.device)
         d = self._data[a:b]
         if isinstance(d, torch.Tensor):
             return d.to(device=self.device, dtype=dtype)
         return torch.from_numpy(np.array(d, dtype=_NP[dtype])).to(self.device)   # a fresh, writable copy
 
-    def _raw_chunks(self, dtype) -> Iterator[Tuple[int, torch.Tensor]]:
-        for a in range(0, self.n, self.chunk_rows):
-            yield a, self._raw(a, min(self.n, a + self.chunk_rows), dtype)
-
-    def chunks(self, dtype=None, rows: int | None = None, extra: int = 0) -> Iterator[Tuple[int, torch.Tensor]]:
+    def chunks(self, dtype=None, rows: int | None = None, extra: int = 0,
+               reuse: bool = False) -> Iterator[Tuple[int, torch.Tensor]]:
         """Yield ``(start, v)`` with ``v[:, :D] = y[start:start + rows] - c`` (centred, compute dtype unless given);
-        ``extra`` more columns are allocated (left uninitialised) for the caller to fill."""
+        ``extra`` more columns are allocated (left uninitialised) for the caller to fill. With ``reuse=True`` the
+        chunks are written into one scratch buffer kept by the set (no page faults per call; the caller must not
+        keep a chunk past the next one — never under autograd, and may only write the ``extra`` columns, with the
+        same values every call: a set that fits the scratch is filled once and reused); stored rows that need no
+        centring come as views."""
         dtype = dtype or self.dtype
         c = self.center_c if dtype == self.dtype else self.center.to(dtype)
-        view = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype   # _raw returns stored rows
+        stored = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype   # _raw returns stored rows
         rows = rows or self.chunk_rows
+        width = self.dim + extra
         for a in range(0, self.n, rows):
-            y = self._raw(a, min(self.n, a + rows), dtype)
-            if extra:
-                buf = torch.empty(y.shape[0], self.dim + extra, dtype=dtype, device=self.device)
-                torch.sub(y, c, out=buf[:, :self.dim])
-                yield a, buf
+            b = min(self.n, a + rows)
+            y = self._raw(a, b, dtype)
+            if not extra and (not self.centred or not stored):
+                yield a, y.sub_(c) if self.centred else y          # a fresh copy (file / conversion) or a view
+                continue
+            if reuse:
+                if self._scratch is None or self._scratch.dtype != dtype or self._scratch.shape[1] != width \
+                        or self._scratch.shape[0] < b - a:
+                    self._scratch = torch.empty(min(rows, self.n), width, dtype=dtype, device=self.device)
+                    self._scratch_whole = False
+                buf = self._scratch[:b - a]
+                if a == 0 and b == self.n:          # the whole set fits the scratch: fill it once, reuse it
+                    if not self._scratch_whole:
+                        self._fill(buf, y, c)
+                        self._scratch_whole = True
+                    yield a, buf
+                    continue
             else:
-                yield a, (y - c) if view else y.sub_(c)
+                buf = torch.empty(b - a, width, dtype=dtype, device=self.device)
+            self._fill(buf, y, c)
+            yield a, buf
 
-    def rows(self, idx: torch.Tensor, dtype=None) -> torch.Tensor:
-        """Centred rows ``y[idx] - c`` for local indices ``idx`` (any shape) -> ``(*idx.shape, D)``."""
+    def _fill(self, buf, y, c):
+        if self.centred:
+            torch.sub(y, c, out=buf[:, :self.dim])
+        else:
+            buf[:, :self.dim].copy_(y)
+
+    def rows(self, idx: torch.Tensor, dtype=None, *, centred: bool = True) -> torch.Tensor:
+        """Centred rows ``y[idx] - c`` (or the rows as stored, ``centred=False``) for local indices ``idx`` (any
+        shape) -> ``(*idx.shape, D)``."""
         dtype = dtype or self.dtype
         flat = idx.reshape(-1)
         if isinstance(self._data, torch.Tensor):
             y = self._data[flat.to(self._data.device)].to(device=self.device, dtype=dtype)
         else:
             y = torch.from_numpy(np.array(self._data[flat.cpu().numpy()], dtype=_NP[dtype])).to(self.device)
+        if not centred:
+            return y.reshape(*idx.shape, self.dim)
         c = self.center_c if dtype == self.dtype else self.center.to(dtype)
         return (y - c).reshape(*idx.shape, self.dim)
 

@@ -7,14 +7,15 @@ points ``v_j`` of a :class:`~smoothscore.data.arrays.PointSet`, it returns
     mean_i = sum_j softmax_j(...) v_j,
 
 streaming over chunks of the training set with an online log-sum-exp, so memory is O(N D + chunk), never O(N M).
-The per-query ``inv_i`` is folded into the queries and ``-|v_j|^2 / 2`` enters the same matrix product as one extra
-key column: ``logit_ij = [inv_i u_i, -inv_i] . [v_j, |v_j|^2 / 2]`` (plus a ``[1] . [log pi_j]`` column for
-non-uniform weights). Two backends compute one chunk:
+The per-query ``inv_i`` is folded into the queries. Two backends compute one chunk:
 
-* ``"flash"`` (CPU): PyTorch's fused flash-attention kernel for CPU, which returns the chunk's log-sum-exp
-  with its softmax-weighted values in one pass over cache-sized key blocks (no N x M logits in memory);
-* ``"gemm"``: blocked matrix products ``logits = Q K^T``, one max pass, an in-place ``exp``, ``P V`` (any device,
-  autograd, and the only form used for ``log_prob``).
+* ``"flash"`` (CPU): ``-|v_j|^2 / 2`` enters the product as one extra key column,
+  ``logit_ij = [inv_i u_i, -inv_i] . [v_j, |v_j|^2 / 2]`` (plus ``[1] . [log pi_j]`` for non-uniform weights), and
+  PyTorch's fused flash-attention kernel for CPU returns the chunk's log-sum-exp with its softmax-weighted values
+  in one pass over cache-sized key blocks (no N x M logits in memory);
+* ``"gemm"``: blocked ``logits = addmm(-inv |v|^2/2, inv u, v^T)`` straight on the stored rows (no copy when
+  they need no centring), one max pass, an in-place ``exp``, ``P V`` (any device, autograd, and the only form
+  used for ``log_prob``).
 
 ``"auto"`` picks flash on CPU for ``D <= FLASH_MAX_DIM`` (measured crossover, ``benchmarks/bench_empirical.py``)
 and gemm otherwise. Both give the same numbers to rounding (``tests/test_empirical_kernel.py``).
@@ -26,11 +27,12 @@ import math
 import torch
 
 #: above this dimension the blocked GEMM form is faster than the CPU flash kernel (measured; docs/benchmarks.md)
-FLASH_MAX_DIM = 512
+FLASH_MAX_DIM = 1024   # flash 1.04x / gemm 1.10x the GEMM pair at d = 784; flash ~1.5x, gemm ~1.0x at d = 3072
 
 
 def _flash_op():
-    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return getattr(op, "default", op)
 
 
 def pick_method(method: str, u: torch.Tensor, want_mean: bool) -> str:
@@ -56,58 +58,65 @@ def gaussian_stats(u: torch.Tensor, inv: torch.Tensor, points, *, logw: torch.Te
     weights (n,), or None for uniform weights ``-log n_total`` (added to ``lse``)."""
     method = pick_method(method, u, want_mean)
     D = u.shape[1]
-    e = 1 if logw is None else 2
-    q = torch.cat([u * inv[:, None], -inv[:, None]] + ([] if logw is None else [torch.ones_like(inv)[:, None]]), 1)
     hs = points.half_sq.to(u.dtype)
     lw = None if logw is None else logw.to(u.dtype)
-    lse = acc = None
     if method == "flash":
-        op = _flash_op()
-        q4 = q[None, None]
-        for a, k in points.chunks(u.dtype, extra=e):
-            b = a + k.shape[0]
-            k[:, D] = hs[a:b]
-            if lw is not None:
-                k[:, D + 1] = lw[a:b]
-            o, l_c = op(q4, k[None, None], k[None, None], scale=1.0)[:2]
-            lse, acc = _merge(lse, acc, l_c[0, 0], o[0, 0, :, :D])
+        lse, acc = _flash_stats(u, inv, points, hs, lw)
     else:
-        lse, acc = _gemm_stats(q, points, hs, lw, D, e, want_mean, block_elements)
+        lse, acc = _gemm_stats(u, inv, points, hs, lw, want_mean, block_elements)
     if logw is None:
         lse = lse - math.log(points.n_total)
     return lse, acc
 
 
-def _gemm_stats(q, points, hs, lw, D, e, want_mean, block_elements):
-    n_q = q.shape[0]
-    grad = q.requires_grad
-    qb = max(1, min(n_q, 4096))
-    cb = max(64, block_elements // qb)
-    m = torch.full((n_q,), -math.inf, dtype=q.dtype, device=q.device)
-    s = torch.zeros_like(m)
-    acc = torch.zeros(n_q, D, dtype=q.dtype, device=q.device) if want_mean else None
-    ms, ss, accs = [], [], []
-    for a0 in range(0, n_q, qb):
-        ms.append(m[a0:a0 + qb]), ss.append(s[a0:a0 + qb])
-        accs.append(acc[a0:a0 + qb] if want_mean else None)
-    for a, k in points.chunks(q.dtype, extra=e):
+def _flash_stats(u, inv, points, hs, lw):
+    """Chunks of augmented keys ``[v, |v|^2/2, (log pi)]`` through the fused CPU flash-attention kernel."""
+    D = u.shape[1]
+    e = 1 if lw is None else 2
+    q = u.new_empty(u.shape[0], D + e)
+    torch.mul(u, inv[:, None], out=q[:, :D])
+    torch.neg(inv, out=q[:, D])
+    if lw is not None:
+        q[:, D + 1] = 1.0
+    q = q[None, None]
+    op = _flash_op()
+    lse = acc = None
+    for a, k in points.chunks(u.dtype, extra=e, reuse=True):
         b = a + k.shape[0]
-        if grad:
-            k = torch.cat([k[:, :D], hs[a:b, None]] + ([] if lw is None else [lw[a:b, None]]), 1)
-        else:
-            k[:, D] = hs[a:b]
-            if lw is not None:
-                k[:, D + 1] = lw[a:b]
-        for c0 in range(0, k.shape[0], cb):
-            kc = k[c0:c0 + cb]
-            for i, a0 in enumerate(range(0, n_q, qb)):
-                logits = q[a0:a0 + qb] @ kc.T
+        k[:, D] = hs[a:b]
+        if lw is not None:
+            k[:, D + 1] = lw[a:b]
+        o, l_c = op(q, k[None, None], k[None, None], scale=1.0)[:2]
+        lse, acc = _merge(lse, acc, l_c[0, 0], o[0, 0, :, :D])
+    return lse, acc
+
+
+def _gemm_stats(u, inv, points, hs, lw, want_mean, block_elements):
+    """Blocked ``logits = (inv u) V^T - inv |v|^2/2 (+ log pi)`` (one addmm), online max, in-place exp, ``P V``."""
+    n_q, D = u.shape
+    grad = u.requires_grad
+    qu = u * inv[:, None]
+    qb = max(1, min(n_q, 1024))
+    cb = max(256, block_elements // qb)       # (256 queries, 1024 rows) measured fastest at d = 3072
+    blocks = [(a0, min(n_q, a0 + qb)) for a0 in range(0, n_q, qb)]
+    ms = [torch.full((b0 - a0,), -math.inf, dtype=u.dtype, device=u.device) for a0, b0 in blocks]
+    ss = [torch.zeros_like(m) for m in ms]
+    accs = [u.new_zeros(b0 - a0, D) if want_mean else None for a0, b0 in blocks]
+    for a, v in points.chunks(u.dtype, reuse=not grad):
+        for c0 in range(0, v.shape[0], cb):
+            vc = v[c0:c0 + cb]
+            hc = hs[a + c0:a + c0 + vc.shape[0]]
+            for i, (a0, b0) in enumerate(blocks):
+                bias = torch.outer(-inv[a0:b0], hc)
+                if lw is not None:
+                    bias = bias + lw[a + c0:a + c0 + vc.shape[0]]
+                logits = torch.addmm(bias, qu[a0:b0], vc.T)
                 m_new = torch.maximum(ms[i], logits.amax(1))
                 scale = torch.exp(ms[i] - m_new)
                 p = torch.exp(logits - m_new[:, None]) if grad else logits.sub_(m_new[:, None]).exp_()
                 ss[i] = ss[i] * scale + p.sum(1)
                 if want_mean:
-                    accs[i] = torch.addmm(accs[i] * scale[:, None], p, kc[:, :D])
+                    accs[i] = torch.addmm(accs[i] * scale[:, None], p, vc)
                 ms[i] = m_new
     lse = torch.cat([mi + torch.log(si) for mi, si in zip(ms, ss)])
     mean = torch.cat([ai / si[:, None] for ai, si in zip(accs, ss)]) if want_mean else None

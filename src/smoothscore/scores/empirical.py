@@ -174,7 +174,8 @@ class EmpiricalScore(ScoreField):
 
     def _prep_flat(self, x, sigma):
         x, s = self.prepare(x, sigma)
-        return x, s, x.reshape(x.shape[0], -1) - self.center
+        flat = x.reshape(x.shape[0], -1)
+        return x, s, (flat - self.center) if self.points.centred else flat
 
     # ------------------------------------------------------------------ public API
     def denoise(self, x, sigma) -> torch.Tensor:
@@ -183,7 +184,7 @@ class EmpiricalScore(ScoreField):
         inv = 1.0 / (s * s * self._temps(s))
         _, mean = self._stats(u, inv, bound=lambda delta, log_ratio, mean_k, idx: delta * (
             self.points.radius + mean_k.norm(dim=1)))
-        return (mean + self.center).reshape(x.shape)
+        return ((mean + self.center) if self.points.centred else mean).reshape(x.shape)
 
     def score(self, x, sigma) -> torch.Tensor:
         """``(denoise(x) - x) / sigma^2`` (Paper A Eq. 2; Paper B Eq. 2), shape of ``x``."""

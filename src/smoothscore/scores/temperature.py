@@ -7,7 +7,8 @@ Three forms, one name each:
   noise-unconditional optimal-level score with ``w_j*(x; T) = softmax_j(f(x, mu_j, sigma_j*) / T)``
   (``UnconditionalEmpiricalScore(train, mode="optimal", temperature=T)``); ``T`` may be a schedule.
 * :func:`sigma_schedule_temperature` — the paper's schedule ``T = max(c / sigma, 1)`` (``c = sigma_collapse``).
-* :class:`KNNTemperatureScore` — the neighbour-restricted Eq. 10 form
+* :class:`KNNTemperatureScore` — (training set streamed from a :class:`~smoothscore.data.arrays.PointSet`: tensor,
+  array, memmap or ``.npy`` path) the neighbour-restricted Eq. 10 form
   ``score_T(x) = sum_{j <= K} w*_(j)(x; T) (-(x - mu_(j)) / sigma*_(j)^2)`` over *given* neighbour indices
   (e.g. the K nearest training samples of the clean sample, as in training; or, at sampling time, of the query).
   It evaluates :func:`smoothscore.training.temperature_target` (one implementation of Eq. 10 for training
@@ -20,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from .._checks import check_points
+from ..data.arrays import PointSet
 from ..errors import ConfigError, ShapeError
 from .base import ScoreField
 from .empirical import EmpiricalScore
@@ -58,13 +59,14 @@ class KNNTemperatureScore(ScoreField):
     def __init__(self, train, temperature: float | Callable = 1.0, *, k: int = 10, variant: str = "sigma_star",
                  dtype="float32", device="auto"):
         self._init_placement(dtype, device)
-        t = check_points(train, "train", dtype=torch.float64, device=self.device)
-        self.train, self.data_shape = t, tuple(t.shape[1:])
+        # streamed store (tensor, array, memmap or .npy path): no float64 copy; neighbours gathered per call
+        self.points = PointSet(train, dtype=torch.float64, device=self.device)
+        self._source, self.data_shape = train, self.points.data_shape
         if variant not in ("sigma_star", "scheduled"):
             raise ConfigError(f"unknown variant {variant!r}; known: sigma_star, scheduled")
         if not callable(temperature) and not float(temperature) > 0:
             raise ConfigError(f"temperature must be positive; got {temperature}")
-        self.temperature, self.variant, self.k = temperature, variant, max(1, min(int(k), len(t)))
+        self.temperature, self.variant, self.k = temperature, variant, max(1, min(int(k), self.points.n))
         self._index = None
 
     def neighbors(self, x) -> torch.Tensor:
@@ -72,7 +74,8 @@ class KNNTemperatureScore(ScoreField):
         from ..metrics.neighbors import NeighborIndex
 
         if self._index is None:
-            self._index = NeighborIndex(self.train.cpu())
+            src = self._source
+            self._index = NeighborIndex(src.detach().cpu() if isinstance(src, torch.Tensor) else src)
         return self._index.search(torch.as_tensor(x).detach().cpu(), self.k)[1].to(self.device)
 
     def score(self, x, sigma, neighbors=None) -> torch.Tensor:
@@ -84,4 +87,5 @@ class KNNTemperatureScore(ScoreField):
             raise ShapeError(f"neighbors must have shape ({x.shape[0]}, K); got {tuple(idx.shape)}")
         T = self.temperature(s) if callable(self.temperature) else torch.full_like(s, float(self.temperature))
         T = torch.as_tensor(T, dtype=torch.float64, device=self.device).expand(x.shape[0])
-        return temperature_target(x, self.train[idx], s, T, self.variant).to(self.dtype)
+        nb = self.points.rows(idx, torch.float64, centred=False).reshape(*idx.shape, *self.data_shape)
+        return temperature_target(x, nb, s, T, self.variant).to(self.dtype)
