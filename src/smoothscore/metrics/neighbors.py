@@ -154,10 +154,6 @@ class NeighborIndex:
             dist, idx = merge_topk(torch.cat(all_gather(dist), 1), torch.cat(all_gather(idx), 1), k)
         return dist, idx
 
-    def rows_at(self, idx: torch.Tensor) -> torch.Tensor:
-        """Training rows ``idx`` as (*idx.shape, *dims), read from wherever the set lives."""
-        return self.rows.take(idx)
-
 
 def nearest_neighbors(queries, train, k: int = 2, *, exact_refine: bool = True):
     """(dist (Q, k) float64, idx (Q, k)) of the ``k`` nearest training points of each query (any trailing shape)."""
