@@ -35,6 +35,8 @@ def test_memmap_search_matches_float64_brute_force_for_any_chunking(tmp_path):
     results = [NeighborIndex(mm, chunk_bytes=cb).search(q, 4) for cb in (4096, 20_000, 1 << 30)]
     results.append(NeighborIndex(str(path), chunk_bytes=7000).search(q, 4))     # a path is memory-mapped
     results.append(nearest_neighbors(q, train, k=4))                           # in memory, one chunk
+    kept = NeighborIndex(train, chunk_bytes=4096)                              # in memory: 38 chunks, kept
+    results += [kept.search(q, 4), kept.search(q, 4)]
     for d, i in results:
         assert torch.equal(i, ri)
         assert torch.allclose(d, rd, rtol=1e-9, atol=0)
@@ -132,3 +134,17 @@ def test_audit_cli_on_memmapped_npy_matches_in_memory(tmp_path, capsys):
     assert main(["audit", "--train", str(tmp_path / "str.npy"), "--samples", str(tmp_path / "samples.npz"),
                  "--out", str(tmp_path / "c")]) == 2
     assert "not numeric" in capsys.readouterr().err
+
+
+def test_torch_flat_search_used_on_gpus_matches_faiss():
+    """The GEMM-form search that replaces FAISS on a CUDA device, run here on CPU tensors against FAISS."""
+    import faiss
+
+    from smoothscore.metrics.neighbors import _torch_knn
+
+    g = torch.Generator().manual_seed(4)
+    xc, qc = torch.randn(3000, 20, generator=g), torch.randn(70, 20, generator=g)
+    d, i = _torch_knn(qc, xc, 6)
+    fd, fi = faiss.knn(qc.numpy(), xc.numpy(), 6)
+    assert torch.equal(i, torch.from_numpy(fi).long())
+    assert torch.allclose(d, torch.from_numpy(fd), rtol=1e-4, atol=1e-4)

@@ -9,7 +9,9 @@ Streaming (issue 9, item 1): the training set may be a tensor, an array, a memor
 float64 while the chunk is in memory, and the running top-``k`` is merged (ties broken by the smaller index, so the
 result does not depend on the chunking). Extra memory: one chunk (and its centred float32 copy), one block of
 queries and fixed-size refinement blocks -- well under 256 MB plus a chunk at the defaults, whatever the set's size.
-A set that fits in one chunk is prepared once and kept, so repeated searches (samplers) do not re-read it.
+A set held in memory as a tensor (or one that fits in one chunk) has its centred float32 chunks prepared once and
+kept (at most 1x the set's size more; ``keep=False`` turns it off), so repeated searches (samplers) do not redo it;
+a memory-mapped set is re-read at each search.
 
 Sharding (issue 9, item 4): under ``torchrun`` (a ``torch.distributed`` group with more than one rank) each rank
 searches only its contiguous slice of the training set; the per-rank top-``k`` lists, with global indices and float64
@@ -74,11 +76,12 @@ class NeighborIndex:
     makes ties and near-ties come out in the right order. ``chunk_bytes``: rows streamed at a time (as float32).
     ``shard``: search only this rank's slice and merge across ranks (default: when a process group with more than
     one rank is running, e.g. under ``torchrun``). ``device``: where chunks are searched (``cpu``: FAISS; CUDA: the
-    same exact search in torch); results come back on the CPU.
+    same exact search in torch); results come back on the CPU. ``keep``: hold the prepared (centred float32) chunks
+    between searches (default: for in-memory tensors and sets of one chunk; never by default for memory maps).
     """
 
     def __init__(self, train, *, candidates: int = 8, chunk_bytes: int = CHUNK_BYTES, shard: Optional[bool] = None,
-                 device="cpu"):
+                 device="cpu", keep: Optional[bool] = None):
         self.rows = Rows(train, "train")
         self.shape, self.n = self.rows.shape, self.rows.n
         self.candidates, self.chunk_bytes = int(candidates), int(chunk_bytes)
@@ -95,8 +98,11 @@ class NeighborIndex:
             total = all_reduce_sum(total)
         self.center = total / self.n                                   # (D,) float64, over the whole set
         self._kept = None
-        if self.hi - self.lo <= self.rows.chunk_rows(self.chunk_bytes):
-            self._kept = list(self._chunks())                          # one chunk: prepared once
+        if keep is None:
+            keep = isinstance(self.rows.data, torch.Tensor) or \
+                self.hi - self.lo <= self.rows.chunk_rows(self.chunk_bytes)
+        if keep:
+            self._kept = list(self._chunks())                          # prepared once
 
     def _chunks(self) -> Iterator[Tuple[int, torch.Tensor, torch.Tensor]]:
         """``(start, rows on device, centred float32 rows)`` of this rank's slice."""
@@ -147,10 +153,6 @@ class NeighborIndex:
         if self.world > 1:
             dist, idx = merge_topk(torch.cat(all_gather(dist), 1), torch.cat(all_gather(idx), 1), k)
         return dist, idx
-
-    def rows_at(self, idx: torch.Tensor) -> torch.Tensor:
-        """Training rows ``idx`` as (*idx.shape, *dims), read from wherever the set lives."""
-        return self.rows.take(idx)
 
 
 def nearest_neighbors(queries, train, k: int = 2, *, exact_refine: bool = True):
