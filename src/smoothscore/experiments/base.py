@@ -65,10 +65,11 @@ class ExperimentSpec:
     groups: tuple
     presets: Dict[str, Dict[str, Any]]
     description: str = ""
+    trains: bool = False
 
 
 def experiment(name: str, *, title: str, groups: tuple | list, presets: Dict[str, Dict[str, Any]],
-               description: str = ""):
+               description: str = "", trains: bool = False):
     """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``."""
 
     def deco(fn):
@@ -76,7 +77,7 @@ def experiment(name: str, *, title: str, groups: tuple | list, presets: Dict[str
         if missing:
             raise ValueError(f"experiment {name}: presets missing {sorted(missing)}")
         desc = description or (fn.__doc__ or "").strip()
-        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc))
+        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc, trains))
         return fn
 
     return deco
