@@ -22,9 +22,11 @@ def _check(out, sigmas):
         for v in list(m["r2"][kind].values()) + list(m["cosine"][kind].values()):
             assert len(v) == len(sigmas) and all(x == x for x in v)            # measured, finite
         for n in NETS:
-            best = m["best_by_sigma"][f"{kind}/{n}"]
-            assert [b["sigma"] for b in best] == sigmas and all(b["best"] in FIELDS for b in best)
-            assert all(b["r2"] == max(m["r2"][kind][f"{n}/{f}"][i] for f in FIELDS) for i, b in enumerate(best))
+            for metric in ("r2", "cosine"):
+                best = m["best_by_sigma"][f"{metric}/{kind}/{n}"]
+                assert [b["sigma"] for b in best] == sigmas and all(b["best"] in FIELDS for b in best)
+                assert all(b[metric] == max(m[metric][kind][f"{n}/{f}"][i] for f in FIELDS)
+                           for i, b in enumerate(best))
     for f in FIELDS:
         assert 0.0 <= m[f"samples.{f}.memorized_fraction"] <= 1.0
         assert -1.0 <= m[f"samples.{f}.pearson_vs_conditioned"] <= 1.0
