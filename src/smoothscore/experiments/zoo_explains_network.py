@@ -20,6 +20,7 @@ samples against each network's (the "trajectory" comparison of Kamb & Ganguli / 
 """
 from __future__ import annotations
 
+import time
 from typing import Dict
 
 import matplotlib.pyplot as plt
@@ -29,6 +30,7 @@ from ..metrics import NeighborIndex
 from ..metrics.agreement import denoiser_agreement, pearson_r, r_squared
 from ..noise import sigma_schedule
 from ..sampling import sample
+from ._chen_common import single_thread
 from ._zhou_common import init_noise, sample_report
 from .base import experiment
 from .zhou_presets import SMALL_DATA_QUICK, paper_preset
@@ -86,8 +88,21 @@ def _agreement(field, net, x, s):
 def run(ctx):
     """Train three networks; r^2 / cosine of every analytic denoiser against each at every sigma, on held-out
     noised images and along the network's own trajectories; sample every analytic score."""
+    with single_thread():       # small tensors: one intra-op thread (see _chen_common.single_thread)
+        _run(ctx)
+
+
+def _phase(ctx, name, t0):
+    """Record the CPU seconds of a phase (process time, robust to other jobs' load) and return the new origin."""
+    t = time.process_time()
+    ctx.metric(f"cpu_seconds.{name}", round(t - t0, 2))
+    return t
+
+
+def _run(ctx):
     from ..scores.patch_calibration import calibrate_patch_size
 
+    t0 = time.process_time()
     c = ctx.config
     dev = ctx.device
     train_ds, test_ds = load_small_data(c, ctx.seed)
@@ -101,6 +116,7 @@ def run(ctx):
         nets[m], secs = train_method(ctx, m, train, build_loss(m, train, c, cache_dir=ctx.path("cache")),
                                      offset=100 + 10 * i)
         ctx.metric(f"{m}.train_seconds", secs)
+    t0 = _phase(ctx, "train", t0)
     # patch size per sigma calibrated to each network along its own trajectories
     x_cal = [init_noise(ctx, int(c["calib_n"]), shape, c["sigma_init"], offset=200 + j).to(dev)
              for j in range(int(c["calib_seeds"]))]
@@ -113,6 +129,7 @@ def run(ctx):
                                                 device=dev)
             cal[(m, machine)] = sched
             ctx.metric(f"{m}.calibrated_k.{machine}", sched.as_dict())
+    t0 = _phase(ctx, "calibrate", t0)
     # held-out noised images and the networks' own trajectories
     n_eval = min(int(c["n_eval"]), len(test))
     g = ctx.generator(300)
@@ -139,6 +156,7 @@ def run(ctx):
     ctx.metric("sigmas", sigmas)
     ctx.metric("r2", r2)
     ctx.metric("cosine", cosine)
+    t0 = _phase(ctx, "agreement", t0)
     # sample every analytic score (LS / ELS with the conditioned network's calibration) from the same noise
     ref_net = "conditioned" if "conditioned" in nets else next(iter(nets))
     fields = _analytic(c, train, dev, cal[(ref_net, "ls")], cal[(ref_net, "els")])
@@ -154,7 +172,9 @@ def run(ctx):
             for m in nets:
                 ctx.metric(f"samples.{name}.pearson_vs_{m}", float(pearson_r(x, net_samples[m]).median()))
                 ctx.metric(f"samples.{name}.r2_vs_{m}", float(r_squared(x, net_samples[m]).mean()))
+    t0 = _phase(ctx, "sample", t0)
     _figures(ctx, sigmas, r2, cal, samples, train_cpu)
+    _phase(ctx, "figures", t0)
     _claims(ctx, sigmas, r2, reports, cal, ref_net)
     _best_table(ctx, sigmas, {"r2": r2, "cosine": cosine}, nets)
 
