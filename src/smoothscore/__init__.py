@@ -23,12 +23,12 @@ _LAZY = {
     # scores
     "ScoreField": "smoothscore.scores.base",
     "FunctionScore": "smoothscore.scores.base",
+    "DiffusersScore": "smoothscore.scores.diffusers",
     "EmpiricalScore": "smoothscore.scores.empirical",
     "GaussianScore": "smoothscore.scores.gaussian",
     "SmoothedPLScore": "smoothscore.scores.smoothed_pl",
     "UnconditionalEmpiricalScore": "smoothscore.scores.unconditional",
     "NeuralScore": "smoothscore.scores.neural",
-    "DiffusersScore": "smoothscore.scores.diffusers",
     # noise
     "sigma_schedule": "smoothscore.noise",
     "t_to_sigma": "smoothscore.noise",
