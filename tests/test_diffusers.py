@@ -16,7 +16,7 @@ diffusers = pytest.importorskip("diffusers")  # the `test` extra installs it; `m
 
 import smoothscore as ss  # noqa: E402
 from smoothscore.cli import main  # noqa: E402
-from smoothscore.errors import CheckpointError, MissingDependencyError  # noqa: E402
+from smoothscore.errors import CheckpointError, ConfigError, MissingDependencyError  # noqa: E402
 from smoothscore.metrics import memorization_fraction  # noqa: E402
 from smoothscore.metrics.expansiveness import expansiveness_profile  # noqa: E402
 from smoothscore.sampling import sample  # noqa: E402
@@ -261,3 +261,8 @@ def test_cli_sample_diffusers(saved_pipeline, tmp_path, capsys):
     assert main(["sample", "--model", f"diffusers:{saved_pipeline[0] / 'pipe'}", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--data" in err and len(err.splitlines()) == 1
+
+
+def test_unsupported_scheduler_is_refused():
+    with pytest.raises(ConfigError, match="not supported"):
+        ss.DiffusersScore(tiny_unet(11), diffusers.FlowMatchEulerDiscreteScheduler(), device="cpu")
