@@ -10,7 +10,7 @@ PRESET ?= quick
 JOBS   ?= 2
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-slow bench install install-test clean
+.PHONY: demo test test-slow bench install install-test clean docs lint tutorials
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(PIP) install -q -e ".[docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,5 +43,18 @@ test-slow: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
 
+# the documentation site (mkdocs-material + mkdocstrings), warnings as errors, into site/
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# ruff lint and format check (configured in pyproject.toml)
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# re-execute the tutorials and rewrite the figures and outputs shown in the site (docs/tutorials/figures)
+tutorials: $(VENV)/.installed
+	$(PY) tutorials/run_all.py docs/tutorials/figures
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
+	rm -rf $(VENV) runs build site *.egg-info src/*.egg-info

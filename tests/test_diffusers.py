@@ -16,7 +16,7 @@ diffusers = pytest.importorskip("diffusers")  # the `test` extra installs it; `m
 
 import smoothscore as ss  # noqa: E402
 from smoothscore.cli import main  # noqa: E402
-from smoothscore.errors import CheckpointError, MissingDependencyError  # noqa: E402
+from smoothscore.errors import CheckpointError, ConfigError, MissingDependencyError  # noqa: E402
 from smoothscore.metrics import memorization_fraction  # noqa: E402
 from smoothscore.metrics.expansiveness import expansiveness_profile  # noqa: E402
 from smoothscore.sampling import sample  # noqa: E402
@@ -26,10 +26,17 @@ def tiny_unet(seed: int = 0, *, channels: int = 1, out_channels: int | None = No
     """A ~40k-parameter UNet2DModel whose time embedding keeps only its two slow frequencies (periods of ~600 and
     ~6000 timesteps): a smooth function of the noise level, so ODE solvers converge at the step counts used here."""
     torch.manual_seed(seed)
-    unet = diffusers.UNet2DModel(sample_size=size, in_channels=channels, out_channels=out_channels or channels,
-                                 layers_per_block=1, block_out_channels=(8, 16), norm_num_groups=4,
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), **kw)
+    unet = diffusers.UNet2DModel(
+        sample_size=size,
+        in_channels=channels,
+        out_channels=out_channels or channels,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        **kw,
+    )
     if unet.config.time_embedding_type == "positional":
         with torch.no_grad():  # columns (cos, sin) of the frequencies 1 and 0.1 rad per timestep
             unet.time_embedding.linear_1.weight[:, [0, 1, 4, 5]] = 0
@@ -50,16 +57,24 @@ def test_vp_denoiser_matches_hand_conversion(prediction):
     x = 3.0 * torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     abar = sched.alphas_cumprod.double()
     # on a discrete step (t = 370) and half-way between two (log-sigma midpoint of 370 and 371 -> t = 370.5)
-    for t_model, sigma in ((370.0, vp_sigma(sched, 370)), (370.5, (vp_sigma(sched, 370) * vp_sigma(sched, 371)) ** 0.5)):
-        assert float(field.sigma_to_timestep(torch.tensor([sigma], dtype=torch.float64))[0]) == pytest.approx(t_model, abs=1e-9)
+    for t_model, sigma in (
+        (370.0, vp_sigma(sched, 370)),
+        (370.5, (vp_sigma(sched, 370) * vp_sigma(sched, 371)) ** 0.5),
+    ):
+        assert float(field.sigma_to_timestep(torch.tensor([sigma], dtype=torch.float64))[0]) == pytest.approx(
+            t_model, abs=1e-9
+        )
         a = 1.0 / (1.0 + sigma**2)  # abar at this sigma (between the table's entries when t is fractional)
         if t_model == 370.0:
             assert a == pytest.approx(float(abar[370]), rel=1e-12)
         x_vp = a**0.5 * x
         with torch.no_grad():
             out = unet(x_vp, torch.full((3,), t_model, dtype=torch.float64)).sample
-        eps = {"epsilon": out, "sample": (x_vp - a**0.5 * out) / (1 - a) ** 0.5,
-               "v_prediction": a**0.5 * out + (1 - a) ** 0.5 * x_vp}[prediction]
+        eps = {
+            "epsilon": out,
+            "sample": (x_vp - a**0.5 * out) / (1 - a) ** 0.5,
+            "v_prediction": a**0.5 * out + (1 - a) ** 0.5 * x_vp,
+        }[prediction]
         with torch.no_grad():
             den = field.denoise(x, sigma)
             sc = field.score(x, torch.full((3,), sigma, dtype=torch.float64))
@@ -125,8 +140,9 @@ def test_heun_matches_the_diffusers_ddim_loop():
       samples' RMS.
     """
     unet = tiny_unet(0).double()
-    sched = diffusers.DDIMScheduler(num_train_timesteps=1000, clip_sample=False, set_alpha_to_one=True,
-                                    timestep_spacing="trailing")
+    sched = diffusers.DDIMScheduler(
+        num_train_timesteps=1000, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing"
+    )
     field = ss.DiffusersScore(unet, sched, dtype="float64", device="cpu")
     x_t = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
 
@@ -209,15 +225,34 @@ def test_every_sampler_metric_and_expansiveness_takes_it():
         assert out.shape == x0.shape and bool(torch.isfinite(out).all()), method
     assert 0.0 <= memorization_fraction(out, train) <= 1.0
     prof = expansiveness_profile(field, train, [0.5, 2.0], n_queries=2, iters=3)
-    assert all(np.isfinite(prof[k]).all() and min(prof[k]) > 0 for k in ("gamma_ex", "spectral_norm", "spectral_norm_switching"))
+    assert all(
+        np.isfinite(prof[k]).all() and min(prof[k]) > 0
+        for k in ("gamma_ex", "spectral_norm", "spectral_norm_switching")
+    )
 
 
 def test_cli_sample_diffusers(saved_pipeline, tmp_path, capsys):
     train = np.random.default_rng(0).uniform(-1, 1, (10, 1, 8, 8)).astype(np.float32)
     np.save(tmp_path / "train.npy", train)
     out = tmp_path / "s"
-    rc = main(["sample", "--model", f"diffusers:{saved_pipeline[0] / 'pipe'}", "--data", str(tmp_path / "train.npy"),
-               "--n", "4", "--steps", "4", "--out", str(out), "--quiet", "--device", "cpu"])
+    rc = main(
+        [
+            "sample",
+            "--model",
+            f"diffusers:{saved_pipeline[0] / 'pipe'}",
+            "--data",
+            str(tmp_path / "train.npy"),
+            "--n",
+            "4",
+            "--steps",
+            "4",
+            "--out",
+            str(out),
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     audit = json.loads((out / "audit.json").read_text())
     assert audit["n"] == 4 and 0.0 <= audit["memorized_fraction"] <= 1.0
@@ -226,3 +261,8 @@ def test_cli_sample_diffusers(saved_pipeline, tmp_path, capsys):
     assert main(["sample", "--model", f"diffusers:{saved_pipeline[0] / 'pipe'}", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--data" in err and len(err.splitlines()) == 1
+
+
+def test_unsupported_scheduler_is_refused():
+    with pytest.raises(ConfigError, match="not supported"):
+        ss.DiffusersScore(tiny_unet(11), diffusers.FlowMatchEulerDiscreteScheduler(), device="cpu")

@@ -23,6 +23,7 @@ _LAZY = {
     # scores
     "ScoreField": "smoothscore.scores.base",
     "FunctionScore": "smoothscore.scores.base",
+    "DiffusersScore": "smoothscore.scores.diffusers",
     "EmpiricalScore": "smoothscore.scores.empirical",
     "GaussianScore": "smoothscore.scores.gaussian",
     "SmoothedPLScore": "smoothscore.scores.smoothed_pl",
@@ -32,7 +33,6 @@ _LAZY = {
     "EquivariantLocalScore": "smoothscore.scores.local",
     "KNNScore": "smoothscore.scores.knn_score",
     "ClosedFormSmoothedScore": "smoothscore.scores.closed_form",
-    "DiffusersScore": "smoothscore.scores.diffusers",
     # noise
     "sigma_schedule": "smoothscore.noise",
     "t_to_sigma": "smoothscore.noise",

@@ -133,7 +133,9 @@ class DiffusersScore(ScoreField):
         if hasattr(scheduler, "alphas_cumprod"):
             self.kind = "vp"
             if self.prediction_type not in _VP_PREDICTIONS:
-                raise ConfigError(f"VP prediction_type {self.prediction_type!r} unsupported; use one of {_VP_PREDICTIONS}")
+                raise ConfigError(
+                    f"VP prediction_type {self.prediction_type!r} unsupported; use one of {_VP_PREDICTIONS}"
+                )
             abar = torch.as_tensor(scheduler.alphas_cumprod, dtype=torch.float64)
             self._log_sigmas = (0.5 * torch.log((1 - abar) / abar)).to(self.device)
             if not bool((self._log_sigmas[1:] > self._log_sigmas[:-1]).all()):
@@ -147,8 +149,10 @@ class DiffusersScore(ScoreField):
             self.kind, self.prediction_type = "ve", "score"
             self.sigma_min, self.sigma_max = float(scfg["sigma_min"]), float(scfg["sigma_max"])
         else:
-            raise ConfigError(f"scheduler {type(scheduler).__name__} is not supported: use a VP scheduler "
-                              "(with alphas_cumprod), an EDM scheduler or ScoreSdeVeScheduler")
+            raise ConfigError(
+                f"scheduler {type(scheduler).__name__} is not supported: use a VP scheduler "
+                "(with alphas_cumprod), an EDM scheduler or ScoreSdeVeScheduler"
+            )
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, dtype="float32", device="auto") -> DiffusersScore:
