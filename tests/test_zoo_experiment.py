@@ -34,7 +34,7 @@ def _check(out, sigmas):
                                               "wiener-explains-conditioned-at-large-sigma",
                                               "temperature-raises-temp-esf-r2", "els-samples-memorize-less-than-esf",
                                               "els-patch-grows-with-sigma"}
-    for fig in ("r2_vs_sigma.png", "patch_size.png", "samples.png"):
+    for fig in ("r2_vs_sigma.png", "cosine_vs_sigma.png", "patch_size.png", "samples.png"):
         assert (out / "zoo-explains-network" / fig).stat().st_size > 1000
     return r
 

@@ -173,7 +173,7 @@ def _run(ctx):
                 ctx.metric(f"samples.{name}.pearson_vs_{m}", float(pearson_r(x, net_samples[m]).median()))
                 ctx.metric(f"samples.{name}.r2_vs_{m}", float(r_squared(x, net_samples[m]).mean()))
     t0 = _phase(ctx, "sample", t0)
-    _figures(ctx, sigmas, r2, cal, samples, train_cpu)
+    _figures(ctx, sigmas, r2, cosine, cal, samples, train_cpu)
     _phase(ctx, "figures", t0)
     _claims(ctx, sigmas, r2, reports, cal, ref_net)
     _best_table(ctx, sigmas, {"r2": r2, "cosine": cosine}, nets)
@@ -199,21 +199,26 @@ def _best_table(ctx, sigmas, scores, nets):
     ctx.metric("best_by_sigma", table)
 
 
-def _figures(ctx, sigmas, r2, cal, samples, train):
-    nets = sorted({k.split("/")[0] for k in r2["heldout"]}, key=list(NETWORKS).index)
+def _curves(ctx, sigmas, vals, label, name, ylim):
+    nets = sorted({k.split("/")[0] for k in vals["heldout"]}, key=list(NETWORKS).index)
     fig, axes = plt.subplots(2, len(nets), figsize=(4.2 * len(nets), 7), squeeze=False, sharey=True)
     for row, kind in enumerate(("heldout", "trajectory")):
         for col, m in enumerate(nets):
             ax = axes[row, col]
-            for i, (k, v) in enumerate((k, v) for k, v in r2[kind].items() if k.startswith(m + "/")):
-                ax.plot(sigmas, v, "o-" if i < 10 else "s--", ms=3, color=f"C{i % 10}", label=k.split("/", 1)[1])
-            ax.set(xscale="log", ylim=(-0.5, 1.02), xlabel="sigma", title=f"{m}: {kind}")
+            for i, (k, v) in enumerate((k, v) for k, v in vals[kind].items() if k.startswith(m + "/")):
+                ax.plot(sigmas, v, "o-", ms=3, color=f"C{i % 10}", label=k.split("/", 1)[1])
+            ax.set(xscale="log", ylim=ylim, xlabel="sigma", title=f"{m}: {kind}")
             ax.axhline(1.0, color="k", lw=0.5, ls=":")
-        axes[row, 0].set_ylabel("r^2 (analytic vs network denoiser)")
+        axes[row, 0].set_ylabel(label)
     axes[0, -1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    ctx.save_figure(fig, "r2_vs_sigma", "r^2 of each analytic denoiser against each network's, per sigma; top: "
+    ctx.save_figure(fig, name, f"{label} per sigma, for each network (columns) and analytic denoiser (lines); top: "
                     "held-out test digits noised at sigma, bottom: the network's own Heun trajectory.")
+
+
+def _figures(ctx, sigmas, r2, cosine, cal, samples, train):
+    _curves(ctx, sigmas, r2, "r^2 (analytic vs network denoiser)", "r2_vs_sigma", (-0.5, 1.02))
+    _curves(ctx, sigmas, cosine, "cosine of the scores (analytic vs network)", "cosine_vs_sigma", (0.0, 1.02))
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for i, ((m, machine), sch) in enumerate(cal.items()):
         ax.plot(sch.sigmas, sch.ks, "o-" if machine == "els" else "x--", ms=3, color=f"C{i // 2}",

@@ -165,8 +165,9 @@ class _PatchField(ScoreField):
 
 
 class LocalEmpiricalScore(_PatchField):
-    """Local score machine (LS) of ``train`` (``(n, C, H, W)`` or ``(n, H, W)``; see the module docstring for the
-    equation). ``patch_size``: odd int or callable of sigma; ``k >= 2 max(H, W) - 1`` is the exact ESF.
+    """Local score machine (LS, Kamb & Ganguli) of ``train`` (``(n, C, H, W)`` or ``(n, H, W)``):
+    ``D_c(p) = sum_j softmax_j(-|x_{P(p)} - y_{j,P(p)}|^2 / (2 sigma^2)) y_{j,c,p}`` (window zero padded; module
+    docstring). ``patch_size``: odd int or callable of sigma; ``k >= 2 max(H, W) - 1`` is the exact ESF.
 
     Args: ``dtype`` ("float32" / "float64"), ``device`` ("auto" = CUDA when present), ``block_elements`` (values
     held per streamed block: query images x training images x C x H x W)."""
@@ -180,8 +181,9 @@ class LocalEmpiricalScore(_PatchField):
 
 
 class EquivariantLocalScore(_PatchField):
-    """Equivariant local score machine (ELS) of ``train``: softmax over patches of every training image at every
-    location (module docstring: equation and the two boundary rules). ``padding``: ``"zeros"`` (border-aware,
+    """Equivariant local score machine (ELS, Kamb & Ganguli) of ``train``:
+    ``D_c(p) = sum_{j,q} softmax_{(j,q)}(-|x_{P(p)} - y_{j,P(q)}|^2 / (2 sigma^2)) y_{j,c,q}`` over patches of every
+    training image at every location (module docstring: the two boundary rules). ``padding``: ``"zeros"`` (border-aware,
     **adopted** default; ``k >= H, W`` is the LS, ``k = 1`` a 1-D ESF over pixel values) or ``"circular"``.
 
     Args: as :class:`LocalEmpiricalScore`; ``block_elements`` bounds the logits of one streamed block
