@@ -1,8 +1,10 @@
 """Execute the three tutorials (as `make tutorials` does), check the figures their pages show are produced, and
 check the claims their text makes against the numbers they print.
 
-Budget: about 3.5 CPU-minutes in all (training two UNets in the third dominates; measured on a loaded 2-core
-machine: 20 s, 37 s and ~190 s of CPU); xdist spreads them over the 2 workers."""
+Budget: CPU time measured on this project's shared, heavily loaded 2-core machine: 20 s, 37 s and ~190 s (the
+third trains two small UNets for 1,500 steps each; the zhou-small-data preset measured such a UNet at ~26 ms per step
+on an idle 2-core machine, so ~80-120 s there). xdist spreads the three over the 2 workers: about 2-3 minutes of wall
+time on an idle 2-core machine. The per-script timeout (30 min) only guards against a hang."""
 
 from __future__ import annotations
 

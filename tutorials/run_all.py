@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 TUTORIALS = ("exact_score_memorizes", "interpolation_by_smoothing", "train_without_memorizing")
 
 
-def run_tutorial(name: str, out: Path, *, timeout: float = 900.0) -> tuple[str, float]:
+def run_tutorial(name: str, out: Path, *, timeout: float = 1800.0) -> tuple[str, float]:
     """Run ``tutorials/<name>.py`` with figures going to ``out``; returns (its stdout, wall seconds).
 
     Raises ``subprocess.CalledProcessError`` (with the output) when the script fails."""
