@@ -7,7 +7,9 @@ One test, two runs (so the whole file fits 16 minutes wall on 2 cores):
 2. the experiments that train networks again, every job with **1** torch thread (2 processes).
 
 A different thread count changes the float rounding of every reduction, as another CPU would; training amplifies
-it, so per-seed values differ between the runs. The verdicts over seeds must not.
+it, so per-seed values differ between the runs. The verdicts over seeds must not. Paper A's experiments pin one
+intra-op thread whatever the setting (``experiments/_chen_common.single_thread``): their computation is the same in
+both runs, so run 2 leaves them out (run 1 checks them end to end).
 """
 import json
 import os
@@ -45,8 +47,10 @@ def _verdicts(results, names):
 def test_quick_presets_end_to_end_and_same_verdicts_with_1_and_2_threads(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")    # 2 processes x 2 threads on 2 cores: no spinning threads
     names = resolve_names(["all"])
-    trained = [n for n in names if load_all().get(n).trains and load_all().get(n).n_seeds("quick") > 1]
-    assert {"zhou-small-data", "zhou-expansiveness", "chen-sphere"} <= set(trained)
+    reg = load_all()
+    trained = [n for n in names if reg.get(n).trains and reg.get(n).n_seeds("quick") > 1
+               and "paper-a" not in reg.get(n).groups]
+    assert {"zhou-small-data", "zhou-expansiveness"} <= set(trained)
     two = run_many(names, "quick", tmp_path / "two", jobs=2, threads=2, progress=False)
     _check(two, tmp_path / "two")
     assert {r["threads"] for r in two if r["experiment"] in trained} == {2}
