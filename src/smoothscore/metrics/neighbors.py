@@ -26,13 +26,13 @@ from typing import Iterator, Optional, Tuple
 
 import torch
 
-from ..data.rows import CHUNK_BYTES, Rows
+from ..data.rows import CHUNK_BYTES, Rows, column_sums
 from ..device import resolve_device
 from ..distributed import all_gather, all_reduce_sum, dist_info, shard_bounds
 from ..errors import ConfigError, ShapeError
 
 #: bytes of one float64 refinement block (candidate rows of a block of queries)
-REFINE_BYTES = 32 << 20
+REFINE_BYTES = 8 << 20
 #: bytes of one float32 distance block on the torch (CUDA) path
 DIST_BYTES = 64 << 20
 
@@ -100,7 +100,7 @@ class NeighborIndex:
         self.lo, self.hi = shard_bounds(self.n, rank, world)
         total = torch.zeros(self.rows.dim, dtype=torch.float64)
         for _, blk in self.rows.chunks(self.lo, self.hi, self.chunk_bytes):   # streamed, checked for NaN/Inf
-            total += blk.sum(0, dtype=torch.float64).cpu()
+            total += column_sums(blk)
         if world > 1:
             total = all_reduce_sum(total)
         self.center = total / self.n                                   # (D,) float64, over the whole set
@@ -120,10 +120,17 @@ class NeighborIndex:
             yield from self._kept
             return
         c = self.center.to(self.device)
+        c32, buf = c.float(), None
         for start, blk in self.rows.chunks(self.lo, self.hi, self.chunk_bytes):
             blk = blk.to(self.device)
-            xc = (blk - c).float() if blk.dtype == torch.float64 else blk - c.float()
-            yield start, blk, xc.contiguous()
+            if buf is None:        # one buffer for the centred chunks of this pass (no allocation per chunk)
+                buf = torch.empty(blk.shape, dtype=torch.float32, device=self.device)
+            xc = buf[:blk.shape[0]]
+            if blk.dtype == torch.float64:
+                xc.copy_(blk - c)
+            else:
+                torch.sub(blk, c32, out=xc)
+            yield start, blk, xc
 
     def _refine(self, q64: torch.Tensor, rows: torch.Tensor, start: int, idx: torch.Tensor, d64: torch.Tensor) -> None:
         """Fill the NaN entries of ``d64`` (candidates that just entered the running list, from the chunk ``rows``
