@@ -87,7 +87,8 @@ def _rss_anon_kb() -> int:
 
 def test_streamed_search_does_not_load_the_set(tmp_path):
     """A 123 MB memory-mapped set searched with 4 MB chunks: anonymous memory (the page cache of the memory map
-    is file-backed and reclaimable) grows by far less than the set (measured ~10-20 MB)."""
+    is file-backed and reclaimable) grows by far less than the set (measured 4-17 MB: one reused chunk buffer and
+    its centred copy; loading the set would add >= 123 MB)."""
     n, d = 40_000, 768
     path = tmp_path / "big.npy"
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
@@ -114,7 +115,7 @@ def test_streamed_search_does_not_load_the_set(tmp_path):
     assert audit["idx"][:, 0].tolist() == [5, 17_000, 39_999]
     grown_mb = (peak[0] - base) / 1024
     print(f"anonymous memory grew by {grown_mb:.1f} MB")
-    assert grown_mb < 60, grown_mb          # the set is 123 MB (246 MB as float64)
+    assert grown_mb < 40, grown_mb          # the set is 123 MB (246 MB as float64)
 
 
 def test_audit_cli_on_memmapped_npy_matches_in_memory(tmp_path, capsys):

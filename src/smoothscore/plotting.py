@@ -42,7 +42,7 @@ def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: 
     dist, idx = neighbors[0][:n_show], neighbors[1][:n_show]
     if not _is_image(tuple(samples.shape[1:])):
         fig, ax = plt.subplots(figsize=(5, 5))
-        t2 = torch.cat([blk[:, :2].float() for _, blk in rows.chunks()]).numpy()
+        t2 = torch.cat([blk[:, :2].float().clone() for _, blk in rows.chunks()]).numpy()   # chunks share a buffer
         s2 = samples.reshape(len(samples), -1)[:, :2].numpy()
         ax.scatter(t2[:, 0], t2[:, 1] if t2.shape[1] > 1 else 0 * t2[:, 0], c="k", marker="x", label="training")
         ax.scatter(s2[:n_show, 0], s2[:n_show, 1] if s2.shape[1] > 1 else 0 * s2[:n_show, 0], c="C1", s=12,

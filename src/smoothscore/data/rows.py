@@ -66,15 +66,20 @@ class Rows:
     def __len__(self) -> int:
         return self.n
 
-    def _as_tensor(self, a, m: int) -> torch.Tensor:
+    def _as_tensor(self, a, m: int, out: np.ndarray | None = None) -> torch.Tensor:
+        """Rows ``a`` as an (m, dim) tensor: a view of a tensor source; otherwise copied (into ``out`` when given,
+        so that streaming reuses one buffer instead of allocating a chunk each time) and checked for NaN/Inf."""
         if isinstance(a, torch.Tensor):
             t = a.reshape(m, self.dim)
-        else:
-            a = np.array(a, copy=True, order="C").reshape(m, self.dim)   # one chunk, read out of a memory map
-            t = torch.from_numpy(a if a.dtype in (np.float32, np.float64) else a.astype(np.float32))
-            if not bool(torch.isfinite(t).all()):
-                raise NonFiniteError(f"{self.name} contains NaN/Inf value(s)")
-        return t if t.dtype in (torch.float32, torch.float64) else t.float()
+            return t if t.dtype in (torch.float32, torch.float64) else t.float()
+        a = np.asarray(a).reshape(m, self.dim)
+        if out is None:
+            out = np.empty((m, self.dim), dtype=np.float64 if self.float64 else np.float32)
+        np.copyto(out, a, casting="unsafe")
+        # one float64 sum finds any NaN/Inf (inf - inf and nan propagate; float32 values cannot overflow it)
+        if not np.isfinite(np.sum(out, dtype=np.float64)):
+            raise NonFiniteError(f"{self.name} contains NaN/Inf value(s)")
+        return torch.from_numpy(out)
 
     def block(self, lo: int, hi: int) -> torch.Tensor:
         """Rows ``lo:hi`` flattened to (hi - lo, dim), float32 (float64 when the source is)."""
@@ -92,11 +97,26 @@ class Rows:
 
     def chunks(self, lo: int = 0, hi: int | None = None, chunk_bytes: int = CHUNK_BYTES
                ) -> Iterator[Tuple[int, torch.Tensor]]:
-        """``(start, rows)`` chunks of rows ``lo:hi`` of at most ``chunk_bytes`` (as float32)."""
+        """``(start, rows)`` chunks of rows ``lo:hi`` of at most ``chunk_bytes`` (as float32). Rows read from an
+        array share one buffer: a chunk is valid until the next one is read (copy it to keep it)."""
         hi = self.n if hi is None else hi
         step = self.chunk_rows(chunk_bytes)
+        buf = None
         for s in range(lo, hi, step):
-            yield s, self.block(s, min(hi, s + step))
+            e = min(hi, s + step)
+            if isinstance(self.data, torch.Tensor):
+                yield s, self.block(s, e)
+                continue
+            if buf is None:
+                buf = np.empty((min(step, hi - lo), self.dim), dtype=np.float64 if self.float64 else np.float32)
+            yield s, self._as_tensor(self.data[s:e], e - s, out=buf[:e - s])
 
     def chunk_rows(self, chunk_bytes: int = CHUNK_BYTES) -> int:
         return max(1, int(chunk_bytes) // (4 * self.dim))
+
+
+def column_sums(t: torch.Tensor) -> torch.Tensor:
+    """Float64 column sums of an (m, D) tensor without a float64 copy of it on the CPU (NumPy casts in buffers)."""
+    if t.device.type == "cpu":
+        return torch.from_numpy(np.add.reduce(t.numpy(), axis=0, dtype=np.float64))
+    return t.sum(0, dtype=torch.float64).cpu()
