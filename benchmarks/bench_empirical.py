@@ -8,7 +8,8 @@ Baselines per shape (queries N, training points M, dim d), all float32, one thre
   extra key column (keys prepared outside the timing).
 Times are CPU seconds of this process (``time.process_time``; one thread), the minimum over rounds in which the
 variants are interleaved, so that the load of other jobs on a shared machine affects them alike.
-Set ``SMOOTHSCORE_BENCH_SMALL=1`` for a quick run (drops the 200,000-point shape).
+Set ``SMOOTHSCORE_BENCH_SMALL=1`` for a quick run (drops the 200,000-point shape), ``SMOOTHSCORE_BENCH_ONLY=speed``
+or ``=truncation`` for one part.
 """
 from __future__ import annotations
 
@@ -106,8 +107,11 @@ def truncation(small: bool) -> None:
 def main() -> None:
     torch.set_num_threads(int(os.environ.get("SMOOTHSCORE_BENCH_THREADS", "1")))
     small = os.environ.get("SMOOTHSCORE_BENCH_SMALL") == "1"
-    speed_grid(small)
-    truncation(small)
+    only = os.environ.get("SMOOTHSCORE_BENCH_ONLY")
+    if only in (None, "speed"):
+        speed_grid(small)
+    if only in (None, "truncation"):
+        truncation(small)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,27 @@ def _flash_op():
     return getattr(op, "default", op)
 
 
+def is_plain(u: torch.Tensor) -> bool:
+    """False under any autodiff: ``requires_grad``, forward-mode duals and ``torch.func`` transforms (jvp/vjp/vmap),
+    where the kernel must avoid in-place and ``out=`` operations, the reused scratch chunk and the flash op."""
+    if u.requires_grad:
+        return False
+    try:
+        if torch._C._functorch.is_functorch_wrapped_tensor(u):
+            return False
+    except AttributeError:  # pragma: no cover - older torch
+        pass
+    from torch.autograd import forward_ad
+
+    return forward_ad.unpack_dual(u).tangent is None
+
+
 def pick_method(method: str, u: torch.Tensor, want_mean: bool) -> str:
+    if not is_plain(u):
+        return "gemm"
     if method != "auto":
         return method
-    if (u.device.type == "cpu" and want_mean and not u.requires_grad and u.shape[1] <= FLASH_MAX_DIM
-            and _flash_op() is not None):
+    if u.device.type == "cpu" and want_mean and u.shape[1] <= FLASH_MAX_DIM and _flash_op() is not None:
         return "flash"
     return "gemm"
 
@@ -94,7 +110,7 @@ def _flash_stats(u, inv, points, hs, lw):
 def _gemm_stats(u, inv, points, hs, lw, want_mean, block_elements):
     """Blocked ``logits = (inv u) V^T - inv |v|^2/2 (+ log pi)`` (one addmm), online max, in-place exp, ``P V``."""
     n_q, D = u.shape
-    grad = u.requires_grad
+    grad = not is_plain(u) or not is_plain(inv)
     qu = u * inv[:, None]
     qb = max(1, min(n_q, 1024))
     cb = max(256, block_elements // qb)       # (256 queries, 1024 rows) measured fastest at d = 3072
