@@ -5,9 +5,10 @@ samples, a tiny UNet (``base=8``), K <= the set size -- so the paper path runs: 
 KNN cache (the project's classifier as encoder), the PC sampler with the paper's 1,000 levels and snr, the sampler
 comparison, quality metrics, expansiveness, Table 1 findings and the report.
 
-Cost (measured on the shared 2-core machine, CPU time of one process): ~40 s for the 32x32 run and ~105 s for the
+Cost (measured twice on the shared 2-core machine): 160-180 s of CPU time for the two together, about 2/3 of it the
 64x64 run, nearly all of it the PC sampler (4 models x 1,000 levels x 2 network evaluations, plus the comparison
-samplers); the wall time is about that on an idle machine (``make test-slow`` runs the two in parallel).
+samplers). ``make test-slow`` runs the two in parallel, so on an idle 2-core machine the wall time is about that of
+the 64x64 run (~2 min); under a load average of 12-16 (six sessions sharing the machine) it was 12-19 min.
 """
 import json
 

@@ -153,6 +153,8 @@ class NeighborIndex:
         run_i = torch.full(shape, -1, dtype=torch.long, device=self.device)
         run_d64 = torch.full(shape, float("inf"), dtype=torch.float64, device=self.device)
         for start, rows, xc in self._chunks():
+            if xc.shape[0] == 0:        # an empty slice (more ranks than rows)
+                continue
             d2, local = _flat_knn(qc, xc, min(kk, xc.shape[0]))
             new = torch.full(d2.shape, float("nan"), dtype=torch.float64, device=self.device)
             run_d2, run_i, run_d64 = merge_topk(torch.cat([run_d2, d2.to(self.device)], 1),
