@@ -3,7 +3,7 @@
 :class:`PointSet` is the one place the exact scores touch their training set. It never copies the whole set:
 
 * an in-memory tensor or array is kept as given (moved once only when it lives on another device);
-* a ``.npy`` path, or an array opened with ``np.load(path, mmap_mode="r")``, stays on disk and is read one chunk
+* a ``.npy`` path, or an array opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``, stays on disk and is read one chunk
   at a time on every pass, so a set larger than RAM works;
 * the centre ``c`` (mean) and the squared centred norms ``|y_j - c|^2 / 2`` are accumulated chunkwise in float64;
   the set then costs O(M) extra memory (one float64 per point), never a float64 or centred copy.
@@ -38,7 +38,7 @@ def open_array(data, name: str = "train"):
         if not path.endswith(".npy"):
             raise DataError(f"{name}: only .npy paths can be memory-mapped; got {path!r}")
         try:
-            return np.load(path, mmap_mode="r")
+            return np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as e:
             raise DataError(f"{name}: cannot open {path!r} ({e})") from None
     if isinstance(data, np.ndarray):

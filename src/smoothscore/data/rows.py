@@ -1,5 +1,5 @@
 """Row access to an (N, *dims) data set wherever it lives -- a tensor, a NumPy array, a memory-mapped ``.npy``
-(``np.load(path, mmap_mode="r")``) or the path of an ``.npy`` file (opened memory-mapped) -- read in chunks of
+(``np.load(path, mmap_mode="r", allow_pickle=False)``) or the path of an ``.npy`` file (opened memory-mapped) -- read in chunks of
 rows, so that a set larger than RAM is streamed and never loaded whole (issue 9, item 1).
 
 A chunk read from a tensor is a view (no copy); a chunk read from a memory map is one copy of those rows. Rows come

@@ -204,10 +204,11 @@ def load_all() -> Registry:
 
 
 def resolve_names(names: List[str]) -> List[str]:
-    """Expand experiment names and group names (``chen``, ``zhou``, ``all``) into experiment names, in order."""
+    """Expand experiment names and group names (``chen``, ``zhou``, ``zoo``, ``all``) into experiment names, in
+    order. No names means both papers (``chen`` and ``zhou``, the main job); ``all`` adds the ``zoo`` beyond them."""
     reg = load_all()
     if not names:
-        names = ["all"]
+        names = ["chen", "zhou"]
     out: List[str] = []
     for n in names:
         if n == "all":

@@ -4,7 +4,7 @@ near-duplicates -- exactly the memorized samples this library measures -- so the
 sample 1e-4 away from a training image in d = 3072 has its distance right to ~1e-12 relative.
 
 Streaming (issue 9, item 1): the training set may be a tensor, an array, a memory-mapped ``.npy``
-(``np.load(path, mmap_mode="r")``) or the ``.npy`` path itself. It is never copied whole: it is read in chunks of
+(``np.load(path, mmap_mode="r", allow_pickle=False)``) or the ``.npy`` path itself. It is never copied whole: it is read in chunks of
 ``chunk_bytes``; each chunk is searched for every query's ``k + candidates`` nearest rows and merged into a running
 list of the ``k + candidates`` nearest by FAISS's float32 distance; a candidate that enters the list is refined in
 float64 while its chunk is in memory; at the end the list is re-ranked by the float64 distances. Ties go to the

@@ -227,10 +227,12 @@ class EmpiricalScore(ScoreField):
         inv = 1.0 / (s * s * self._temps(s))
         lse, _ = self._stats(u, inv, want_mean=False)
         lw = -math.log(self.n_train) if self._logw is None else self._logw.to(self.dtype)
-        rows = [torch.exp((u @ v.T - self.points.half_sq[a:a + v.shape[0]].to(self.dtype)) * inv[:, None]
-                          + (lw if isinstance(lw, float) else lw[a:a + v.shape[0]]) - lse[:, None])
-                for a, v in self.points.chunks()]
-        return torch.cat(rows, 1)
+        logits = torch.cat([(u @ v.T - self.points.half_sq[a:a + v.shape[0]].to(self.dtype)) * inv[:, None]
+                            + (lw if isinstance(lw, float) else lw[a:a + v.shape[0]])
+                            for a, v in self.points.chunks()], 1)
+        if self._group is None:           # one process holds every row: normalise exactly over them
+            return torch.softmax(logits, dim=1)
+        return torch.exp(logits - lse[:, None])
 
     def __repr__(self) -> str:
         t = "callable" if callable(self.temperature) else self.temperature
