@@ -1,10 +1,11 @@
 """Shared timing helpers for the benchmarks: median of repeats, ratio against a baseline timed in the same run."""
+
 from __future__ import annotations
 
 import statistics
 import time
 import tracemalloc
-from typing import Callable, Dict
+from collections.abc import Callable
 
 
 def time_it(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -19,7 +20,7 @@ def time_it(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> floa
     return statistics.median(ts)
 
 
-def time_interleaved(fns: Dict[str, Callable[[], object]], rounds: int = 3) -> Dict[str, float]:
+def time_interleaved(fns: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, float]:
     """Minimum CPU time (``time.process_time``: this process only, so other jobs' load counts less; meant for
     one-thread runs) per variant over ``rounds`` rounds that run every variant once, after one warm-up each."""
     for fn in fns.values():
@@ -40,10 +41,10 @@ def peak_memory_mb(fn: Callable[[], object]) -> float:
     fn()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak / 2 ** 20
+    return peak / 2**20
 
 
-def print_table(title: str, rows: Dict[str, Dict[str, float]], baseline: str) -> None:
+def print_table(title: str, rows: dict[str, dict[str, float]], baseline: str) -> None:
     base = rows[baseline]["seconds"]
     print(f"\n## {title}\n")
     print("| variant | seconds | ratio vs " + baseline + " | notes |")

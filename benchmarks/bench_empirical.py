@@ -11,6 +11,7 @@ variants are interleaved, so that the load of other jobs on a shared machine aff
 Set ``SMOOTHSCORE_BENCH_SMALL=1`` for a quick run (drops the 200,000-point shape), ``SMOOTHSCORE_BENCH_ONLY=speed``
 or ``=truncation`` for one part.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import time_it, time_interleaved  # noqa: E402
+from _common import time_interleaved  # noqa: E402
 
 import smoothscore as ss  # noqa: E402
 
@@ -48,8 +49,10 @@ def added_peak_mb(fn) -> float:
 
 def speed_grid(small: bool) -> None:
     print(f"\n## Speed grid (float32, {torch.get_num_threads()} thread(s), CPU seconds, sigma = 0.5 x data scale)\n")
-    print("| (N, M, d) | GEMM pair CPU s | library CPU s | library / GEMM | naive / GEMM | SDPA / GEMM | library vs best "
-          "baseline | call adds MB |")
+    print(
+        "| (N, M, d) | GEMM pair CPU s | library CPU s | library / GEMM | naive / GEMM | SDPA / GEMM | library vs best "
+        "baseline | call adds MB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for N, M, d in GRID:
         if small and M > 100_000:
@@ -62,21 +65,28 @@ def speed_grid(small: bool) -> None:
         field = ss.EmpiricalScore(y, device="cpu")
         c = y.mean(0)
         v = y - c
-        inv = 1.0 / sigma ** 2
+        inv = 1.0 / sigma**2
         kq = torch.cat([(x - c) * inv, torch.full((N, 1), -inv)], 1)[None, None]
         kk = torch.cat([v, 0.5 * (v * v).sum(1, keepdim=True)], 1)[None, None]
         vv = torch.cat([v, torch.zeros(M, 1)], 1)[None, None]
-        t = time_interleaved({
-            "gemm": lambda: (x @ y.T) @ y,
-            "lib": lambda: field.denoise(x, sigma),
-            "naive": lambda: torch.softmax(-torch.cdist(x, y) ** 2 / (2 * sigma ** 2), 1) @ y,
-            "sdpa": lambda: F.scaled_dot_product_attention(kq, kk, vv, scale=1.0)}, reps)
+        t = time_interleaved(
+            {
+                "gemm": lambda: (x @ y.T) @ y,
+                "lib": lambda: field.denoise(x, sigma),
+                "naive": lambda: torch.softmax(-(torch.cdist(x, y) ** 2) / (2 * sigma**2), 1) @ y,
+                "sdpa": lambda: F.scaled_dot_product_attention(kq, kk, vv, scale=1.0),
+            },
+            reps,
+        )
         t_gemm, t_lib, t_naive, t_sdpa = t["gemm"], t["lib"], t["naive"], t["sdpa"]
         mb = added_peak_mb(lambda: field.denoise(x, sigma))
         best = min(t_naive, t_sdpa)
-        print(f"| ({N}, {M:,}, {d}) | {t_gemm:.3g} | {t_lib:.3g} | {t_lib / t_gemm:.2f} | {t_naive / t_gemm:.2f} | "
-              f"{t_sdpa / t_gemm:.2f} | {t_lib / best:.2f} | {mb:.0f} |", flush=True)
-        del field, y, v, kk, vv
+        print(
+            f"| ({N}, {M:,}, {d}) | {t_gemm:.3g} | {t_lib:.3g} | {t_lib / t_gemm:.2f} | {t_naive / t_gemm:.2f} | "
+            f"{t_sdpa / t_gemm:.2f} | {t_lib / best:.2f} | {mb:.0f} |",
+            flush=True,
+        )
+        field = y = v = kk = vv = None  # free before the next shape
 
 
 def truncation(small: bool) -> None:
@@ -89,8 +99,10 @@ def truncation(small: bool) -> None:
     exact = ss.EmpiricalScore(y, device="cpu")
     trunc = ss.EmpiricalScore(y, tolerance=1e-6, device="cpu")
     print(f"\n## Certified truncation: M = {M:,} points near a {r}-dim subspace of R^{D}, N = {N} queries\n")
-    print("| sigma | exact CPU s | truncated CPU s | speed-up | certificate | max error vs exact (float32) | truncated "
-          "fraction |")
+    print(
+        "| sigma | exact CPU s | truncated CPU s | speed-up | certificate | max error vs exact (float32) | truncated "
+        "fraction |"
+    )
     print("|---|---|---|---|---|---|---|")
     t0 = time.perf_counter()
     trunc.denoise(x[:1], 0.02)
@@ -99,8 +111,11 @@ def truncation(small: bool) -> None:
         t = time_interleaved({"exact": lambda: exact.denoise(x, sigma), "trunc": lambda: trunc.denoise(x, sigma)}, 2)
         t_e, t_t = t["exact"], t["trunc"]
         err = float((trunc.denoise(x, sigma) - exact.denoise(x, sigma)).norm(dim=1).max())
-        print(f"| {sigma} | {t_e:.3g} | {t_t:.3g} | {t_e / t_t:.1f}x | {trunc.last_certificate:.2g} | {err:.2g} | "
-              f"{trunc.last_fraction_truncated:.2f} |", flush=True)
+        print(
+            f"| {sigma} | {t_e:.3g} | {t_t:.3g} | {t_e / t_t:.1f}x | {trunc.last_certificate:.2g} | {err:.2g} | "
+            f"{trunc.last_fraction_truncated:.2f} |",
+            flush=True,
+        )
     print(f"\none-time index build (PCA rank {trunc._truncator.index.rank} + FAISS flat): {build:.2f} s")
 
 

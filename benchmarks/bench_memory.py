@@ -3,6 +3,7 @@ building from an in-memory float32 set (target <= 1.25x the set), from a memory-
 + one 32 MB chunk, whatever the size), and one call with 256 queries (target < 512 MB). The ``.npy`` files are
 written to ``$SMOOTHSCORE_BENCH_DIR`` (default: the system temp folder) and removed afterwards.
 Set ``SMOOTHSCORE_BENCH_SMALL=1`` for 20,000-point sets only."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,14 @@ def write_npy(path, n, d):
 
 def probe(kind, field, path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.path.join(HERE, os.pardir, "src"))
-    out = subprocess.run([sys.executable, os.path.join(HERE, "mem_probe.py"), kind, field, path], check=True,
-                         env=env, capture_output=True, text=True, timeout=3600).stdout
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "mem_probe.py"), kind, field, path],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -49,9 +56,12 @@ def main():
                 m = probe(kind, field, path)
                 target = f"<= {1.25 * m['set_mb']:.0f}" if kind == "memory" else "<= 288"
                 ok_b = m["build_mb"] <= (1.25 * m["set_mb"] if kind == "memory" else 288)
-                print(f"| {n:,} x 3,072 | {kind} | {field} | {m['set_mb']:.0f} | {m['build_mb']:.0f} "
-                      f"({'met' if ok_b else 'MISSED'}) | {target} | {m['call_mb']:.0f} "
-                      f"({'met' if m['call_mb'] < 512 else 'MISSED'}) | < 512 |", flush=True)
+                print(
+                    f"| {n:,} x 3,072 | {kind} | {field} | {m['set_mb']:.0f} | {m['build_mb']:.0f} "
+                    f"({'met' if ok_b else 'MISSED'}) | {target} | {m['call_mb']:.0f} "
+                    f"({'met' if m['call_mb'] < 512 else 'MISSED'}) | < 512 |",
+                    flush=True,
+                )
     finally:
         for f in os.listdir(folder):
             os.remove(os.path.join(folder, f))

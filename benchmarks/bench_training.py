@@ -2,6 +2,7 @@
 (Eq. 9), temperature smoothing with precomputed pixel-space and feature-space neighbours (Eq. 11). Baseline:
 unconditioned training timed in the same run, variants interleaved round-robin. The neighbour lists are built once
 before timing (as in training). Issue 3's target: temperature smoothing within 1.15x of plain training."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,14 @@ from _common import print_table  # noqa: E402
 
 from smoothscore.data import load_digits  # noqa: E402
 from smoothscore.nets import build_model  # noqa: E402
-from smoothscore.training import (ConditionedDSM, KNNCache, TemperatureKNNLoss, TrainConfig, Trainer,  # noqa: E402
-                                  UnconditionedDSM)
+from smoothscore.training import (
+    ConditionedDSM,
+    KNNCache,
+    TemperatureKNNLoss,
+    TrainConfig,
+    Trainer,  # noqa: E402
+    UnconditionedDSM,
+)
 
 
 def time_steps(trainers: dict, steps: int = 5, warmup: int = 2, rounds: int = 6) -> dict:
@@ -44,19 +51,26 @@ def main() -> None:
     variants = {
         "unconditioned (Eq. 9, baseline)": ("none", UnconditionedDSM(0.01, 20.0, 1000)),
         "conditioned (Eq. 8)": ("sigma", ConditionedDSM(0.01, 20.0, 1000)),
-        "temperature, pixel KNN (K=30, c=5)": ("none", TemperatureKNNLoss(knn=knn_pix, sigma_collapse=5.0,
-                                                                          sigma_min=0.01, sigma_max=20.0)),
-        "temperature, feature KNN (K=30, c=5)": ("none", TemperatureKNNLoss(knn=knn_feat, sigma_collapse=5.0,
-                                                                            sigma_min=0.01, sigma_max=20.0)),
+        "temperature, pixel KNN (K=30, c=5)": (
+            "none",
+            TemperatureKNNLoss(knn=knn_pix, sigma_collapse=5.0, sigma_min=0.01, sigma_max=20.0),
+        ),
+        "temperature, feature KNN (K=30, c=5)": (
+            "none",
+            TemperatureKNNLoss(knn=knn_feat, sigma_collapse=5.0, sigma_min=0.01, sigma_max=20.0),
+        ),
     }
     trainers = {}
     for name, (cond, loss) in variants.items():
         torch.manual_seed(0)
         m = build_model("unet", shape, conditioning=cond, base=16)
-        trainers[name] = Trainer(m, loss, data, TrainConfig(steps=10 ** 9, batch_size=64), progress=False)
+        trainers[name] = Trainer(m, loss, data, TrainConfig(steps=10**9, batch_size=64), progress=False)
     rows = {name: {"seconds": sec} for name, sec in time_steps(trainers).items()}
-    print_table(f"seconds per training step, UNet base 16 on 16x16 digits, batch 64, {torch.get_num_threads()} threads",
-                rows, "unconditioned (Eq. 9, baseline)")
+    print_table(
+        f"seconds per training step, UNet base 16 on 16x16 digits, batch 64, {torch.get_num_threads()} threads",
+        rows,
+        "unconditioned (Eq. 9, baseline)",
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ same training set timed in the same run (the baseline), at a CPU-feasible size; 
 Prints markdown tables: wall seconds per denoiser call (median), CPU seconds per call (process time, all threads) and
 query images per second; ratios vs the ESF timed in the same run are what to compare.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,6 +28,7 @@ def _rows(train, x, ks, device, repeats, block):
         def call():
             field.denoise(x, 0.5)
             sync()
+
         c0 = time.process_time()
         sec = time_it(call, repeats=repeats, warmup=1)
         return sec, (time.process_time() - c0) / (repeats + 1)
@@ -34,9 +36,10 @@ def _rows(train, x, ks, device, repeats, block):
     sec, cpu = timed(ss.EmpiricalScore(train, device=device))
     rows = {"ESF (baseline)": {"seconds": sec, "notes": f"CPU {cpu:.3g} s/call"}}
     for k in ks:
-        for name, field in ((f"LS k={k}", ss.LocalEmpiricalScore(train, k, device=device, block_elements=block)),
-                            (f"ELS k={k} (zeros)", ss.EquivariantLocalScore(train, k, device=device,
-                                                                             block_elements=block))):
+        for name, field in (
+            (f"LS k={k}", ss.LocalEmpiricalScore(train, k, device=device, block_elements=block)),
+            (f"ELS k={k} (zeros)", ss.EquivariantLocalScore(train, k, device=device, block_elements=block)),
+        ):
             sec, cpu = timed(field)
             rows[name] = {"seconds": sec, "notes": f"CPU {cpu:.3g} s/call; {x.shape[0] / sec:.3g} query images/s"}
     return rows
@@ -48,8 +51,11 @@ def main() -> None:
     train = torch.rand(1000, 1, 16, 16) * 2 - 1
     x = train[:8] + 0.5 * torch.randn(8, 1, 16, 16)
     rows = _rows(train, x, (3, 7), "cpu", repeats=3, block=1 << 22)
-    print_table(f"LS / ELS denoiser, n=1000 training images 1x16x16, 8 queries, CPU, {torch.get_num_threads()} "
-                "threads", rows, "ESF (baseline)")
+    print_table(
+        f"LS / ELS denoiser, n=1000 training images 1x16x16, 8 queries, CPU, {torch.get_num_threads()} threads",
+        rows,
+        "ESF (baseline)",
+    )
     print(f"\npeak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if not torch.cuda.is_available():
         print("\nCUDA not available: the 50,000 x 3x32x32 measurement was not run.")
@@ -58,9 +64,12 @@ def main() -> None:
     x = train[:4] + 0.5 * torch.randn(4, 3, 32, 32, device="cuda")
     torch.cuda.reset_peak_memory_stats()
     rows = _rows(train, x, (3, 9), "cuda", repeats=2, block=1 << 26)
-    print_table(f"LS / ELS denoiser, n=50,000 training images 3x32x32, 4 queries, {torch.cuda.get_device_name()}",
-                rows, "ESF (baseline)")
-    print(f"\npeak CUDA memory: {torch.cuda.max_memory_allocated() / 2 ** 30:.2f} GiB (block_elements = 2^26)")
+    print_table(
+        f"LS / ELS denoiser, n=50,000 training images 3x32x32, 4 queries, {torch.cuda.get_device_name()}",
+        rows,
+        "ESF (baseline)",
+    )
+    print(f"\npeak CUDA memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (block_elements = 2^26)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ into RAM first) or ``memmap`` (PATH given to the field); FIELD is ``esf``, ``tem
 JSON line ``{"build_mb", "call_mb", "set_mb"}``: the rise of peak RSS (VmHWM, reset before each step by writing 5
 to /proc/self/clear_refs) over the RSS just before the step. Used by tests/test_memory.py and bench_memory.py.
 """
+
 import json
 import sys
 
@@ -41,19 +42,22 @@ def main():
     n_q = int(sys.argv[4]) if len(sys.argv) > 4 else 256
     train = torch.from_numpy(np.load(path)) if kind == "memory" else path
     x = torch.from_numpy(np.load(path, mmap_mode="r")[:n_q].copy()) + 0.1
-    tiny = torch.randn(64, 4)          # import every module and warm the kernels first: not the set's cost
+    tiny = torch.randn(64, 4)  # import every module and warm the kernels first: not the set's cost
     ss.EmpiricalScore(tiny, device="cpu").denoise(tiny, 0.5)
     ss.UnconditionalEmpiricalScore(tiny, sigma_min=0.5, sigma_max=5.0, mode="optimal", device="cpu").score(tiny)
-    make = {"esf": lambda: ss.EmpiricalScore(train, device="cpu"),
-            "tempered": lambda: temperature_smoothed(train, 2.0, device="cpu"),
-            "uncond": lambda: ss.UnconditionalEmpiricalScore(train, sigma_min=0.5, sigma_max=5.0, mode="optimal",
-                                                             device="cpu")}[field]
+    make = {
+        "esf": lambda: ss.EmpiricalScore(train, device="cpu"),
+        "tempered": lambda: temperature_smoothed(train, 2.0, device="cpu"),
+        "uncond": lambda: ss.UnconditionalEmpiricalScore(
+            train, sigma_min=0.5, sigma_max=5.0, mode="optimal", device="cpu"
+        ),
+    }[field]
     f, build = measure(make)
     if field == "uncond":
         _, call = measure(lambda: f.score(x[:64]))
     else:
         _, call = measure(lambda: f.denoise(x, 0.5))
-    set_mb = np.load(path, mmap_mode="r").nbytes / 2 ** 20
+    set_mb = np.load(path, mmap_mode="r").nbytes / 2**20
     print(json.dumps({"build_mb": round(build, 1), "call_mb": round(call, 1), "set_mb": round(set_mb, 1)}))
 
 

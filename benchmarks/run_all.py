@@ -1,4 +1,5 @@
 """Run every ``bench_*.py`` script in this folder in turn (each prints its own markdown table)."""
+
 import pathlib
 import runpy
 import sys

@@ -1,6 +1,7 @@
 """Issue 11 item 4, the library half of the bad-input matrix: every case raises a specific
 :mod:`smoothscore.errors` class with a message naming the problem (the CLI half is ``test_bad_inputs_cli.py``;
 ``docs/reliability.md`` lists both with the exact messages)."""
+
 import errno
 import math
 import os
@@ -38,7 +39,7 @@ def test_missing_and_unreadable_paths(tmp_path):
         load_dataset(str(tmp_path / "missing.npy"))
     with pytest.raises(E.DataError, match="image folder not found"):
         load_dataset(f"folder:{tmp_path / 'absent'}")
-    (tmp_path / "dir.npy").mkdir()               # a path that exists but cannot be read as a file
+    (tmp_path / "dir.npy").mkdir()  # a path that exists but cannot be read as a file
     with pytest.raises(E.DataError, match="cannot read"):
         load_dataset(str(tmp_path / "dir.npy"))
     with pytest.raises(E.DataError, match="samples path not found"):
@@ -49,21 +50,27 @@ def test_unreadable_file_permission(tmp_path, monkeypatch):
     p = tmp_path / "x.npy"
     np.save(p, np.zeros((3, 2), np.float32))
     os.chmod(p, 0)
-    if os.geteuid() == 0:            # root reads anything: make the read itself fail as it would for a user
+    if os.geteuid() == 0:  # root reads anything: make the read itself fail as it would for a user
+
         def denied(*a, **k):
             raise PermissionError(errno.EACCES, "Permission denied", str(p))
+
         monkeypatch.setattr(np, "load", denied)
     with pytest.raises(E.DataError, match="cannot read .*Permission denied"):
         load_dataset(str(p))
 
 
-@pytest.mark.parametrize("make, exc, msg", [
-    (lambda: ss.EmpiricalScore(torch.zeros(0, 2)), E.EmptyDataError, "empty"),
-    (lambda: ss.UnconditionalEmpiricalScore(torch.zeros(0, 2)), E.EmptyDataError, "empty"),
-    (lambda: nn_ratio(torch.zeros(3, 2), torch.zeros(1, 2)), E.EmptyDataError, "at least 2"),
-    (lambda: memorization_fraction(torch.zeros(3, 2), torch.zeros(1, 2)), E.EmptyDataError, "at least 2"),
-    (lambda: ss.data.Dataset(torch.zeros(0, 2)), E.EmptyDataError, "empty"),
-], ids=["esf-empty", "unconditional-empty", "nn-ratio-single-point", "memorization-single-point", "dataset-empty"])
+@pytest.mark.parametrize(
+    "make, exc, msg",
+    [
+        (lambda: ss.EmpiricalScore(torch.zeros(0, 2)), E.EmptyDataError, "empty"),
+        (lambda: ss.UnconditionalEmpiricalScore(torch.zeros(0, 2)), E.EmptyDataError, "empty"),
+        (lambda: nn_ratio(torch.zeros(3, 2), torch.zeros(1, 2)), E.EmptyDataError, "at least 2"),
+        (lambda: memorization_fraction(torch.zeros(3, 2), torch.zeros(1, 2)), E.EmptyDataError, "at least 2"),
+        (lambda: ss.data.Dataset(torch.zeros(0, 2)), E.EmptyDataError, "empty"),
+    ],
+    ids=["esf-empty", "unconditional-empty", "nn-ratio-single-point", "memorization-single-point", "dataset-empty"],
+)
 def test_empty_and_single_point_sets(make, exc, msg):
     with pytest.raises(exc, match=msg):
         make()
@@ -81,29 +88,45 @@ NAN_Q = torch.tensor([[0.0, float("nan")]])
 INF_Q = torch.tensor([[float("inf"), 0.0]])
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ss.EmpiricalScore(torch.tensor([[0.0, float("nan")], [1.0, 1.0]])),
-    lambda: ss.UnconditionalEmpiricalScore(torch.tensor([[0.0, float("inf")], [1.0, 1.0]])),
-    lambda: ss.EmpiricalScore(TRAIN).score(NAN_Q, 1.0),
-    lambda: ss.EmpiricalScore(TRAIN).score(INF_Q, 1.0),
-    lambda: ss.UnconditionalEmpiricalScore(TRAIN).score(NAN_Q),
-    lambda: nn_ratio(INF_Q, TRAIN),
-    lambda: sample(ss.EmpiricalScore(TRAIN), NAN_Q, [1.0, 0.5]),
-    lambda: ss.data.Dataset(torch.tensor([[float("nan")]])),
-], ids=["esf-train-nan", "unconditional-train-inf", "esf-query-nan", "esf-query-inf", "unconditional-query-nan",
-        "metric-query-inf", "sampler-init-nan", "dataset-nan"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ss.EmpiricalScore(torch.tensor([[0.0, float("nan")], [1.0, 1.0]])),
+        lambda: ss.UnconditionalEmpiricalScore(torch.tensor([[0.0, float("inf")], [1.0, 1.0]])),
+        lambda: ss.EmpiricalScore(TRAIN).score(NAN_Q, 1.0),
+        lambda: ss.EmpiricalScore(TRAIN).score(INF_Q, 1.0),
+        lambda: ss.UnconditionalEmpiricalScore(TRAIN).score(NAN_Q),
+        lambda: nn_ratio(INF_Q, TRAIN),
+        lambda: sample(ss.EmpiricalScore(TRAIN), NAN_Q, [1.0, 0.5]),
+        lambda: ss.data.Dataset(torch.tensor([[float("nan")]])),
+    ],
+    ids=[
+        "esf-train-nan",
+        "unconditional-train-inf",
+        "esf-query-nan",
+        "esf-query-inf",
+        "unconditional-query-nan",
+        "metric-query-inf",
+        "sampler-init-nan",
+        "dataset-nan",
+    ],
+)
 def test_nan_and_inf(make):
     with pytest.raises(E.NonFiniteError, match="NaN/Inf"):
         make()
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ss.EmpiricalScore(TRAIN).score(torch.zeros(2, 3), 1.0),
-    lambda: ss.UnconditionalEmpiricalScore(TRAIN).score(torch.zeros(2, 3)),
-    lambda: nn_ratio(torch.zeros(2, 3), TRAIN),
-    lambda: ss.NeuralScore(build_model("mlp", (2,), width=8), device="cpu").score(torch.zeros(2, 3), 1.0),
-    lambda: sample(ss.EmpiricalScore(TRAIN), torch.zeros(2, 3), [1.0, 0.5]),
-], ids=["esf-query", "unconditional-query", "metric-samples", "model-input", "sampler-init"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ss.EmpiricalScore(TRAIN).score(torch.zeros(2, 3), 1.0),
+        lambda: ss.UnconditionalEmpiricalScore(TRAIN).score(torch.zeros(2, 3)),
+        lambda: nn_ratio(torch.zeros(2, 3), TRAIN),
+        lambda: ss.NeuralScore(build_model("mlp", (2,), width=8), device="cpu").score(torch.zeros(2, 3), 1.0),
+        lambda: sample(ss.EmpiricalScore(TRAIN), torch.zeros(2, 3), [1.0, 0.5]),
+    ],
+    ids=["esf-query", "unconditional-query", "metric-samples", "model-input", "sampler-init"],
+)
 def test_mismatched_dimensions(make):
     with pytest.raises(E.ShapeError, match="shape"):
         make()
@@ -153,10 +176,16 @@ def test_k_larger_than_data():
 
 
 # ------------------------------------------------------------------------------------ names
-@pytest.mark.parametrize("lookup, bad, hint", [
-    (samplers.get, "hen", "heun"), (models.get, "unett", "unet"), (losses.get, "dsn", "dsm"),
-    (schedules.get, "edn", "edm"), (load_dataset, "digitz", "digits"),
-])
+@pytest.mark.parametrize(
+    "lookup, bad, hint",
+    [
+        (samplers.get, "hen", "heun"),
+        (models.get, "unett", "unet"),
+        (losses.get, "dsn", "dsm"),
+        (schedules.get, "edn", "edm"),
+        (load_dataset, "digitz", "digits"),
+    ],
+)
 def test_unknown_names_say_did_you_mean(lookup, bad, hint):
     with pytest.raises(E.UnknownNameError, match=f"unknown .*'{bad}' \\(did you mean '{hint}'"):
         lookup(bad)
@@ -173,13 +202,22 @@ def test_unknown_experiment_and_preset_say_did_you_mean():
 
 def test_set_overrides_are_validated_against_the_preset():
     cfg = {"exp": {"steps": 60, "sigma_min": 0.01, "method": "heun", "dims": [1, 2], "flag": True, "opt": None}}
-    assert check_overrides(cfg, {"steps": 10.0, "sigma_min": 1, "opt": "x"}) == {"steps": 10, "sigma_min": 1,
-                                                                                   "opt": "x"}
+    assert check_overrides(cfg, {"steps": 10.0, "sigma_min": 1, "opt": "x"}) == {
+        "steps": 10,
+        "sigma_min": 1,
+        "opt": "x",
+    }
     with pytest.raises(E.UnknownNameError, match="--set stepz: unknown key for exp \\(did you mean 'steps'"):
         check_overrides(cfg, {"stepz": 3})
-    for key, val, want in [("steps", "abc", "an integer"), ("steps", 2.5, "an integer"),
-                           ("sigma_min", "x", "a number"), ("flag", 1, "true or false"), ("dims", 3, "a list"),
-                           ("method", 3, "a str"), ("sigma_min", float("inf"), "finite")]:
+    for key, val, want in [
+        ("steps", "abc", "an integer"),
+        ("steps", 2.5, "an integer"),
+        ("sigma_min", "x", "a number"),
+        ("flag", 1, "true or false"),
+        ("dims", 3, "a list"),
+        ("method", 3, "a str"),
+        ("sigma_min", float("inf"), "finite"),
+    ]:
         with pytest.raises(E.ConfigError, match=want):
             check_overrides(cfg, {key: val})
 
@@ -219,8 +257,14 @@ def ckpt(tmp_path_factory):
     from smoothscore.training import ConditionedDSM, TrainConfig, train
 
     out = tmp_path_factory.mktemp("ck")
-    train(build_model("mlp", (2,), width=8, depth=1), ConditionedDSM(0.1, 1.0, 10), torch.randn(16, 2),
-          TrainConfig(steps=2, batch_size=4), out_dir=out, progress=False)
+    train(
+        build_model("mlp", (2,), width=8, depth=1),
+        ConditionedDSM(0.1, 1.0, 10),
+        torch.randn(16, 2),
+        TrainConfig(steps=2, batch_size=4),
+        out_dir=out,
+        progress=False,
+    )
     return out
 
 

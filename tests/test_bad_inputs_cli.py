@@ -2,6 +2,7 @@
 naming the problem, exits with code 2, shows no traceback and leaves no partial output. Cases run in-process
 (``main``) for speed; ``test_cli.py`` checks the same through a real subprocess. The messages asserted here are the
 ones ``docs/reliability.md`` lists."""
+
 import errno
 import os
 import shutil
@@ -35,8 +36,29 @@ def env(tmp_path_factory):
     (root / "rgb").mkdir()
     for i in range(3):
         Image.new("RGB", (40, 30), (200, 10, 10)).save(root / "rgb" / f"{i}.png")
-    assert main(["train", "--data", str(root / "pts.npy"), "--model", "mlp", "--width", "16", "--depth", "1",
-                 "--steps", "2", "--batch-size", "8", "--out", str(root / "model"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(root / "pts.npy"),
+                "--model",
+                "mlp",
+                "--width",
+                "16",
+                "--depth",
+                "1",
+                "--steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--out",
+                str(root / "model"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -49,71 +71,206 @@ CASES = [
     ("missing-data", T("--data", "{r}/missing.npy", "--out", "{r}/o1"), "file not found: {r}/missing.npy", "o1"),
     ("missing-folder", T("--data", "folder:{r}/absent", "--out", "{r}/o2"), "image folder not found", "o2"),
     ("unreadable-data", T("--data", "{r}/dir.npy", "--out", "{r}/o3"), "cannot read {r}/dir.npy", "o3"),
-    ("missing-samples", ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/none.npz", "--out", "{r}/o4"],
-     "samples path not found", "o4"),
+    (
+        "missing-samples",
+        ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/none.npz", "--out", "{r}/o4"],
+        "samples path not found",
+        "o4",
+    ),
     ("missing-model", ["sample", "--model", "{r}/nomodel", "--out", "{r}/o5"], "no checkpoint in {r}/nomodel", "o5"),
     ("empty-data", T("--data", "{r}/empty.npy", "--out", "{r}/o6"), "is empty", "o6"),
     ("single-point", T("--data", "{r}/one.npy", "--out", "{r}/o7"), "has 1 point(s); at least 2 are needed", "o7"),
-    ("single-point-audit", ["audit", "--train", "{r}/one.npy", "--samples", "{r}/pts.npy", "--out", "{r}/o8"],
-     "at least 2 are needed", "o8"),
+    (
+        "single-point-audit",
+        ["audit", "--train", "{r}/one.npy", "--samples", "{r}/pts.npy", "--out", "{r}/o8"],
+        "at least 2 are needed",
+        "o8",
+    ),
     ("nan-data", T("--data", "{r}/nan.npy", "--model", "mlp", "--out", "{r}/o9"), "1 NaN/Inf value(s)", "o9"),
-    ("inf-samples", ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/inf.npy", "--out", "{r}/o10"],
-     "NaN/Inf", "o10"),
-    ("samples-vs-data-dims", ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/pts3.npy", "--out", "{r}/o11"],
-     "samples have shape (3,) but the training set (2,)", "o11"),
-    ("rgb-vs-grey", ["audit", "--train", "digits16", "--samples", "{r}/rgb", "--out", "{r}/o12"],
-     "samples have shape 3x30x40 (RGB) but the training set 1x16x16 (grey); pass --resize", "o12"),
-    ("sigma-zero", T("--data", "{r}/pts.npy", "--sigma-min", "0", "--out", "{r}/o13"),
-     "--sigma-min must be positive and finite; got 0.0", "o13"),
-    ("sigma-nan", T("--data", "{r}/pts.npy", "--sigma-min", "nan", "--out", "{r}/o14"),
-     "--sigma-min must be positive and finite; got nan", "o14"),
-    ("sigma-max-below-min", T("--data", "{r}/pts.npy", "--sigma-max", "0.001", "--out", "{r}/o15"),
-     "--sigma-max (0.001) must not be below --sigma-min (0.01)", "o15"),
-    ("temperature-scale", T("--data", "{r}/pts.npy", "--conditioning", "none", "--loss", "temperature",
-                            "--sigma-collapse", "0", "--out", "{r}/o16"), "--sigma-collapse must be positive", "o16"),
-    ("k-too-large", T("--data", "{r}/pts.npy", "--conditioning", "none", "--loss", "temperature", "--model", "mlp",
-                      "--k", "41", "--out", "{r}/o17"),
-     "--k must be an integer in [1, 40] (the training set has 40 points); got 41", "o17"),
-    ("unknown-experiment", ["reproduce", "esf-memorize", "--out", "{r}/o18"],
-     "unknown experiment or group 'esf-memorize' (did you mean 'esf-memorizes'?)", "o18"),
-    ("unknown-preset", ["reproduce", "esf-memorizes", "--preset", "quik", "--out", "{r}/o19"],
-     "experiment 'esf-memorizes' has no preset 'quik' (did you mean 'quick'?)", "o19"),
-    ("unknown-model", T("--data", "{r}/pts.npy", "--model", "unett", "--out", "{r}/o20"),
-     "invalid choice: 'unett' (choose from 'mlp', 'unet', 'two-layer') (did you mean 'unet'?)", "o20"),
-    ("unknown-loss", T("--data", "{r}/pts.npy", "--loss", "dsn", "--out", "{r}/o21"),
-     "unknown loss 'dsn' (did you mean 'dsm'", "o21"),
-    ("unknown-sampler", ["sample", "--model", "{r}/model", "--sampler", "hen", "--out", "{r}/o22"],
-     "unknown sampler 'hen' (did you mean 'heun'?)", "o22"),
-    ("unknown-schedule", ["sample", "--model", "{r}/model", "--schedule", "edn", "--out", "{r}/o23"],
-     "unknown sigma schedule 'edn' (did you mean 'edm'?)", "o23"),
+    (
+        "inf-samples",
+        ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/inf.npy", "--out", "{r}/o10"],
+        "NaN/Inf",
+        "o10",
+    ),
+    (
+        "samples-vs-data-dims",
+        ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/pts3.npy", "--out", "{r}/o11"],
+        "samples have shape (3,) but the training set (2,)",
+        "o11",
+    ),
+    (
+        "rgb-vs-grey",
+        ["audit", "--train", "digits16", "--samples", "{r}/rgb", "--out", "{r}/o12"],
+        "samples have shape 3x30x40 (RGB) but the training set 1x16x16 (grey); pass --resize",
+        "o12",
+    ),
+    (
+        "sigma-zero",
+        T("--data", "{r}/pts.npy", "--sigma-min", "0", "--out", "{r}/o13"),
+        "--sigma-min must be positive and finite; got 0.0",
+        "o13",
+    ),
+    (
+        "sigma-nan",
+        T("--data", "{r}/pts.npy", "--sigma-min", "nan", "--out", "{r}/o14"),
+        "--sigma-min must be positive and finite; got nan",
+        "o14",
+    ),
+    (
+        "sigma-max-below-min",
+        T("--data", "{r}/pts.npy", "--sigma-max", "0.001", "--out", "{r}/o15"),
+        "--sigma-max (0.001) must not be below --sigma-min (0.01)",
+        "o15",
+    ),
+    (
+        "temperature-scale",
+        T(
+            "--data",
+            "{r}/pts.npy",
+            "--conditioning",
+            "none",
+            "--loss",
+            "temperature",
+            "--sigma-collapse",
+            "0",
+            "--out",
+            "{r}/o16",
+        ),
+        "--sigma-collapse must be positive",
+        "o16",
+    ),
+    (
+        "k-too-large",
+        T(
+            "--data",
+            "{r}/pts.npy",
+            "--conditioning",
+            "none",
+            "--loss",
+            "temperature",
+            "--model",
+            "mlp",
+            "--k",
+            "41",
+            "--out",
+            "{r}/o17",
+        ),
+        "--k must be an integer in [1, 40] (the training set has 40 points); got 41",
+        "o17",
+    ),
+    (
+        "unknown-experiment",
+        ["reproduce", "esf-memorize", "--out", "{r}/o18"],
+        "unknown experiment or group 'esf-memorize' (did you mean 'esf-memorizes'?)",
+        "o18",
+    ),
+    (
+        "unknown-preset",
+        ["reproduce", "esf-memorizes", "--preset", "quik", "--out", "{r}/o19"],
+        "experiment 'esf-memorizes' has no preset 'quik' (did you mean 'quick'?)",
+        "o19",
+    ),
+    (
+        "unknown-model",
+        T("--data", "{r}/pts.npy", "--model", "unett", "--out", "{r}/o20"),
+        "invalid choice: 'unett' (choose from 'mlp', 'unet', 'two-layer') (did you mean 'unet'?)",
+        "o20",
+    ),
+    (
+        "unknown-loss",
+        T("--data", "{r}/pts.npy", "--loss", "dsn", "--out", "{r}/o21"),
+        "unknown loss 'dsn' (did you mean 'dsm'",
+        "o21",
+    ),
+    (
+        "unknown-sampler",
+        ["sample", "--model", "{r}/model", "--sampler", "hen", "--out", "{r}/o22"],
+        "unknown sampler 'hen' (did you mean 'heun'?)",
+        "o22",
+    ),
+    (
+        "unknown-schedule",
+        ["sample", "--model", "{r}/model", "--schedule", "edn", "--out", "{r}/o23"],
+        "unknown sigma schedule 'edn' (did you mean 'edm'?)",
+        "o23",
+    ),
     ("unknown-dataset", T("--data", "digitz", "--out", "{r}/o24"), "unknown dataset 'digitz' (did you mean", "o24"),
     ("mixed-sizes", T("--data", "folder:{r}/mixed", "--model", "mlp", "--out", "{r}/o25"), "mixed sizes", "o25"),
-    ("corrupt-image", T("--data", "folder:{r}/corrupt", "--model", "mlp", "--out", "{r}/o26"),
-     "unreadable image {r}/corrupt/9.png", "o26"),
-    ("set-non-numeric", ["reproduce", "esf-memorizes", "--set", "steps=abc", "--out", "{r}/o27"],
-     "--set steps='abc': esf-memorizes expects an integer (preset value", "o27"),
-    ("set-unknown-key", ["reproduce", "esf-memorizes", "--set", "stepz=3", "--out", "{r}/o28"],
-     "--set stepz: unknown key for esf-memorizes (did you mean 'steps'?)", "o28"),
-    ("set-no-value", ["reproduce", "esf-memorizes", "--set", "steps", "--out", "{r}/o29"],
-     "--set expects KEY=VALUE; got 'steps'", "o29"),
-    ("other-architecture", T("--data", "{r}/pts.npy", "--model", "mlp", "--width", "32", "--depth", "1",
-                             "--out", "{r}/model", "--resume"), "was made for another model configuration", None),
-    ("pickle-checkpoint", ["sample", "--model", "{r}/evil.pt", "--out", "{r}/o31"],
-     "is not a smoothscore checkpoint", "o31"),
-    ("pickle-data", T("--data", "{r}/evil.pkl", "--out", "{r}/o32"), "pickled files (.pkl, .pt, .pth) are never loaded",
-     "o32"),
-    ("out-is-file-train", T("--data", "{r}/pts.npy", "--out", "{r}/file"), "--out {r}/file: {r}/file exists and is "
-                                                                           "not a folder", None),
-    ("out-under-file-audit", ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/pts.npy", "--out", "{r}/file/a"],
-     "exists and is not a folder", None),
+    (
+        "corrupt-image",
+        T("--data", "folder:{r}/corrupt", "--model", "mlp", "--out", "{r}/o26"),
+        "unreadable image {r}/corrupt/9.png",
+        "o26",
+    ),
+    (
+        "set-non-numeric",
+        ["reproduce", "esf-memorizes", "--set", "steps=abc", "--out", "{r}/o27"],
+        "--set steps='abc': esf-memorizes expects an integer (preset value",
+        "o27",
+    ),
+    (
+        "set-unknown-key",
+        ["reproduce", "esf-memorizes", "--set", "stepz=3", "--out", "{r}/o28"],
+        "--set stepz: unknown key for esf-memorizes (did you mean 'steps'?)",
+        "o28",
+    ),
+    (
+        "set-no-value",
+        ["reproduce", "esf-memorizes", "--set", "steps", "--out", "{r}/o29"],
+        "--set expects KEY=VALUE; got 'steps'",
+        "o29",
+    ),
+    (
+        "other-architecture",
+        T("--data", "{r}/pts.npy", "--model", "mlp", "--width", "32", "--depth", "1", "--out", "{r}/model", "--resume"),
+        "was made for another model configuration",
+        None,
+    ),
+    (
+        "pickle-checkpoint",
+        ["sample", "--model", "{r}/evil.pt", "--out", "{r}/o31"],
+        "is not a smoothscore checkpoint",
+        "o31",
+    ),
+    (
+        "pickle-data",
+        T("--data", "{r}/evil.pkl", "--out", "{r}/o32"),
+        "pickled files (.pkl, .pt, .pth) are never loaded",
+        "o32",
+    ),
+    (
+        "out-is-file-train",
+        T("--data", "{r}/pts.npy", "--out", "{r}/file"),
+        "--out {r}/file: {r}/file exists and is not a folder",
+        None,
+    ),
+    (
+        "out-under-file-audit",
+        ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/pts.npy", "--out", "{r}/file/a"],
+        "exists and is not a folder",
+        None,
+    ),
     ("out-is-file-sample", ["sample", "--model", "{r}/model", "--out", "{r}/file"], "exists and is not a folder", None),
     ("out-is-file-reproduce", ["reproduce", "esf-memorizes", "--out", "{r}/file"], "exists and is not a folder", None),
-    ("train-out-holds-run", T("--data", "{r}/pts.npy", "--out", "{r}/model"),
-     "{r}/model already holds a training run; pass --resume to continue it, --overwrite to replace it", None),
-    ("resume-and-overwrite", T("--data", "{r}/pts.npy", "--out", "{r}/model", "--resume", "--overwrite"),
-     "--resume and --overwrite exclude each other", None),
-    ("bad-threshold", ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/pts.npy", "--threshold", "0",
-                       "--out", "{r}/o39"], "--threshold must be in (0, 1]", "o39"),
+    (
+        "train-out-holds-run",
+        T("--data", "{r}/pts.npy", "--out", "{r}/model"),
+        "{r}/model already holds a training run; pass --resume to continue it, --overwrite to replace it",
+        None,
+    ),
+    (
+        "resume-and-overwrite",
+        T("--data", "{r}/pts.npy", "--out", "{r}/model", "--resume", "--overwrite"),
+        "--resume and --overwrite exclude each other",
+        None,
+    ),
+    (
+        "bad-threshold",
+        ["audit", "--train", "{r}/pts.npy", "--samples", "{r}/pts.npy", "--threshold", "0", "--out", "{r}/o39"],
+        "--threshold must be in (0, 1]",
+        "o39",
+    ),
 ]
 
 
@@ -131,7 +288,7 @@ def test_cli_bad_input_one_line_exit_2_no_output(env, capsys, argv, msg, absent)
     assert msg.format(r=env) in err, err
     if absent:
         assert not (env / absent).exists()
-    assert {p: p.read_bytes() for p in (env / "model").iterdir() if p.is_file()} == before   # nothing clobbered
+    assert {p: p.read_bytes() for p in (env / "model").iterdir() if p.is_file()} == before  # nothing clobbered
 
 
 def test_truncated_checkpoint_cli(env, tmp_path, capsys):
@@ -181,16 +338,18 @@ def test_full_disk_cli_one_line_old_file_kept(env, tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.endswith(": No space left on device\n") and "cannot write" in err
     assert (out / "audit.json").read_bytes() == old
-    assert sorted(os.listdir(out)) == ["audit.json", "nearest_neighbors.png"]     # no temporary files left
+    assert sorted(os.listdir(out)) == ["audit.json", "nearest_neighbors.png"]  # no temporary files left
 
 
 def test_unreadable_file_cli(env, tmp_path, capsys, monkeypatch):
     p = tmp_path / "x.npy"
     np.save(p, np.zeros((3, 2), np.float32))
     os.chmod(p, 0)
-    if os.geteuid() == 0:          # root reads anything: make the read fail as it does for a user
+    if os.geteuid() == 0:  # root reads anything: make the read fail as it does for a user
+
         def denied(*a, **k):
             raise PermissionError(errno.EACCES, "Permission denied", str(p))
+
         monkeypatch.setattr(np, "load", denied)
     assert main(T("--data", str(p), "--out", str(tmp_path / "o"))) == 2
     err = capsys.readouterr().err
@@ -202,8 +361,10 @@ def test_unreadable_file_cli(env, tmp_path, capsys, monkeypatch):
 def test_audit_resize_says_what_it_resized(env, tmp_path, capsys):
     """The issue's case: large RGB figures audited against digits16 were silently made 16x16 grey. Now refused
     (``rgb-vs-grey`` above); with --resize the conversion is done and reported, also in audit.json."""
-    assert main(["audit", "--train", "digits16", "--samples", str(env / "rgb"), "--out", str(tmp_path / "a"),
-                 "--resize"]) == 0
+    assert (
+        main(["audit", "--train", "digits16", "--samples", str(env / "rgb"), "--out", str(tmp_path / "a"), "--resize"])
+        == 0
+    )
     out = capsys.readouterr().out
     note = "resized 3 sample images from 30x40 (RGB) to 1x16x16 (grey) (RGB converted to grey)"
     assert out.startswith(note + "\n")
@@ -218,16 +379,45 @@ def test_sample_default_sampler_follows_the_model(tmp_path, capsys):
     import json
 
     a = np.linspace(0, 2 * np.pi, 9)[:-1]
-    np.save(tmp_path / "ring.npy", np.stack([np.cos(a), np.sin(a)], 1).astype(np.float32))   # 8 points, gap 0.77
-    common = ["--data", str(tmp_path / "ring.npy"), "--model", "mlp", "--width", "64", "--depth", "2",
-              "--steps", "800", "--batch-size", "64", "--quiet"]
+    np.save(tmp_path / "ring.npy", np.stack([np.cos(a), np.sin(a)], 1).astype(np.float32))  # 8 points, gap 0.77
+    common = [
+        "--data",
+        str(tmp_path / "ring.npy"),
+        "--model",
+        "mlp",
+        "--width",
+        "64",
+        "--depth",
+        "2",
+        "--steps",
+        "800",
+        "--batch-size",
+        "64",
+        "--quiet",
+    ]
     assert main(["train", *common, "--conditioning", "none", "--out", str(tmp_path / "u")]) == 0
     assert main(["train", *common, "--steps", "2", "--out", str(tmp_path / "c")]) == 0
     capsys.readouterr()
     med = {}
     for name, extra in (("default", []), ("pc", ["--sampler", "pc"])):
-        assert main(["sample", "--model", str(tmp_path / "u"), "--n", "64", "--steps", "100", "--quiet",
-                     "--out", str(tmp_path / name), *extra]) == 0
+        assert (
+            main(
+                [
+                    "sample",
+                    "--model",
+                    str(tmp_path / "u"),
+                    "--n",
+                    "64",
+                    "--steps",
+                    "100",
+                    "--quiet",
+                    "--out",
+                    str(tmp_path / name),
+                    *extra,
+                ]
+            )
+            == 0
+        )
         med[name] = json.loads((tmp_path / name / "audit.json").read_text())["distance_summary"]["median"]
     out = capsys.readouterr().out
     assert "sampler: sigma_star (default for a noise-unconditioned model: scheduled samplers overshoot)" in out
@@ -248,8 +438,26 @@ def test_train_overwrite_replaces_only_its_own_files(env, tmp_path, capsys):
     # a failing --overwrite (bad data) removes nothing
     assert main(T("--data", str(env / "nan.npy"), "--model", "mlp", "--out", str(m), "--overwrite")) == 2
     assert (m / "checkpoint.safetensors").read_bytes() == old and (m / "samples" / "samples.npz").exists()
-    assert main(T("--data", str(env / "pts.npy"), "--model", "mlp", "--width", "8", "--depth", "1", "--out", str(m),
-                  "--overwrite", "--seed", "5")) == 0
+    assert (
+        main(
+            T(
+                "--data",
+                str(env / "pts.npy"),
+                "--model",
+                "mlp",
+                "--width",
+                "8",
+                "--depth",
+                "1",
+                "--out",
+                str(m),
+                "--overwrite",
+                "--seed",
+                "5",
+            )
+        )
+        == 0
+    )
     import json
 
     assert json.loads((m / "checkpoint.json").read_text())["model_config"]["kwargs"]["width"] == 8

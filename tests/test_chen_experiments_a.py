@@ -1,4 +1,5 @@
 """Smoke tests of chen-fig2, chen-fig3, chen-fig4, chen-prop1 with tiny configs: results.json, figures, claims."""
+
 import json
 import math
 
@@ -25,12 +26,14 @@ def test_chen_prop1_smoke(tmp_path):
 
 
 def test_chen_fig3_smoke(tmp_path):
-    claims, res = _run("chen-fig3", tmp_path, {"n_samples": 20000, "n_steps": 40, "stride": 10, "n_lines": 7,
-                                               "n_top": 3})
-    assert claims["trajectory_error"]["value"] <= 1e-10        # Heun is exact for this flow (linear in sigma)
+    claims, res = _run(
+        "chen-fig3", tmp_path, {"n_samples": 20000, "n_steps": 40, "stride": 10, "n_lines": 7, "n_top": 3}
+    )
+    assert claims["trajectory_error"]["value"] <= 1e-10  # Heun is exact for this flow (linear in sigma)
     assert claims["interpolating_mass"]["passed"] and claims["continuous_part_ks"]["passed"]
     assert res["metrics"]["interpolating_share_simulated"] == pytest.approx(
-        res["metrics"]["interpolating_mass_closed_form"], abs=0.02)
+        res["metrics"]["interpolating_mass_closed_form"], abs=0.02
+    )
 
 
 def test_chen_fig2_smoke(tmp_path):
@@ -48,13 +51,23 @@ def test_chen_fig2_rejects_unsorted_lambdas(tmp_path):
 
 
 def test_chen_fig4_smoke(tmp_path):
-    net = {"depth": 2, "width": 32, "batch": 128, "lr": 1e-3, "param": "sigma_score",
-           "sigma_min": math.sqrt(1e-5), "sigma_max": 1.0, "weight_decay": 0.0, "steps": 30}
-    claims, res = _run("chen-fig4", tmp_path, {"n_samples": 400, "n_steps": 40, "n_frames": 4, "n_gif": 100,
-                                               "net": net})
+    net = {
+        "depth": 2,
+        "width": 32,
+        "batch": 128,
+        "lr": 1e-3,
+        "param": "sigma_score",
+        "sigma_min": math.sqrt(1e-5),
+        "sigma_max": 1.0,
+        "weight_decay": 0.0,
+        "steps": 30,
+    }
+    claims, res = _run(
+        "chen-fig4", tmp_path, {"n_samples": 400, "n_steps": 40, "n_frames": 4, "n_gif": 100, "net": net}
+    )
     assert set(claims) == {"esf_memorizes", "nn_interpolates", "nn_subspace", "spl_matches_theory"}
     assert claims["esf_memorizes"]["passed"]
-    assert claims["spl_matches_theory"]["value"] < 0.08          # 400 samples: ~3.5 standard errors
+    assert claims["spl_matches_theory"]["value"] < 0.08  # 400 samples: ~3.5 standard errors
     assert (tmp_path / "chen-fig4" / "denoising.gif").read_bytes()[:3] == b"GIF"
     assert any(f["path"] == "denoising.gif" for f in res["figures"])
 

@@ -1,29 +1,28 @@
 """Paper A experiments chen-fig1, chen-fig5, chen-sphere, chen-early-stopping: helper unit tests and smoke runs."""
+
 from __future__ import annotations
 
 import json
 import math
 
 import numpy as np
-import pytest
 import torch
 
+from smoothscore.data import circle_points
 from smoothscore.experiments.chen_early_stopping import along_line_spread
 from smoothscore.experiments.chen_fig1 import analytic_far_share
-from smoothscore.data import circle_points
 from smoothscore.experiments.chen_fig5 import angular_direction, gap_position
-from smoothscore.experiments.chen_sphere import (inverse_stereographic, projection_pole, stereographic,
-                                                 subspace_basis)
+from smoothscore.experiments.chen_sphere import inverse_stereographic, projection_pole, stereographic, subspace_basis
 
 
 # ------------------------------------------------------------------------------------------------ fig5 helpers
 def test_angular_direction_sign_on_rotation_fields():
     g = torch.Generator().manual_seed(0)
     p = torch.randn(500, 2, generator=g, dtype=torch.float64)
-    ccw = torch.stack([-p[:, 1], p[:, 0]], 1)             # counter-clockwise rotation field
+    ccw = torch.stack([-p[:, 1], p[:, 0]], 1)  # counter-clockwise rotation field
     assert torch.allclose(angular_direction(p, ccw), torch.ones(500, dtype=torch.float64), atol=1e-12)
     assert torch.allclose(angular_direction(p, -ccw), -torch.ones(500, dtype=torch.float64), atol=1e-12)
-    assert angular_direction(p, p).abs().max() < 1e-12      # radial field: no angular direction
+    assert angular_direction(p, p).abs().max() < 1e-12  # radial field: no angular direction
     # 45 degrees between radial and counter-clockwise: sin(45 deg)
     mixed = p + ccw
     assert torch.allclose(angular_direction(p, mixed), torch.full((500,), math.sqrt(0.5), dtype=torch.float64))
@@ -32,7 +31,7 @@ def test_angular_direction_sign_on_rotation_fields():
 
 def test_circle_points_and_gap_position():
     y = circle_points(8, dtype=torch.float64)
-    pos = gap_position(y, 8)                                 # training points sit at a gap end (0, or 1 by rounding)
+    pos = gap_position(y, 8)  # training points sit at a gap end (0, or 1 by rounding)
     assert bool(((pos < 1e-9) | (pos > 1 - 1e-9)).all())
     th = torch.tensor([math.pi / 8, 3 * math.pi / 8, math.pi / 16], dtype=torch.float64)
     mid = torch.stack([th.cos(), th.sin()], 1) * 0.9
@@ -46,10 +45,10 @@ def test_stereographic_round_trip_and_special_points():
     pole = pole / pole.norm()
     u = torch.randn(1000, 3, generator=g, dtype=torch.float64)
     u = u / u.norm(dim=1, keepdim=True)
-    u = u[(u @ pole) < 0.99]                               # away from the projection pole
+    u = u[(u @ pole) < 0.99]  # away from the projection pole
     back = inverse_stereographic(stereographic(u, pole), pole)
     assert torch.allclose(back, u, atol=1e-10)
-    assert stereographic(-pole[None], pole).abs().max() < 1e-12          # antipode -> origin
+    assert stereographic(-pole[None], pole).abs().max() < 1e-12  # antipode -> origin
     # the equator (orthogonal to the pole) maps onto the unit circle
     a = torch.linalg.cross(pole, torch.tensor([1.0, 0, 0], dtype=torch.float64))
     a = a / a.norm()
@@ -82,13 +81,13 @@ def test_along_line_spread_on_isotropic_gaussians():
     k = torch.randint(4, (40000,), generator=g)
     x = pos[k, None] * e + s * torch.randn(40000, 2, generator=g, dtype=torch.float64)
     tan, nor, mid = along_line_spread(x, pos, e)
-    assert abs(tan / s - 1) < 0.03 and abs(nor / s - 1) < 0.03      # 40k samples: relative SE ~0.4%
-    assert mid == 0.0                                                # 8 sigma from the middle half of any gap
+    assert abs(tan / s - 1) < 0.03 and abs(nor / s - 1) < 0.03  # 40k samples: relative SE ~0.4%
+    assert mid == 0.0  # 8 sigma from the middle half of any gap
     # uniform along the line within the points: half of the mass lies in the middle halves of the gaps
     u = torch.rand(40000, generator=g, dtype=torch.float64) * 3 - 1.5
     tan_u, nor_u, mid_u = along_line_spread(u[:, None] * e, pos, e)
     assert abs(mid_u - 0.5) < 0.02 and nor_u < 1e-12
-    assert abs(tan_u - 0.5 / math.sqrt(3)) < 0.01                    # uniform deviation on [-1/2, 1/2]
+    assert abs(tan_u - 0.5 / math.sqrt(3)) < 0.01  # uniform deviation on [-1/2, 1/2]
 
 
 # ------------------------------------------------------------------------------------------------ fig1 closed form
@@ -103,7 +102,7 @@ def test_analytic_far_share_matches_monte_carlo_of_the_flow_map():
     r = 5 * math.sqrt(s)
     mc = float((np.abs(xs[:, None] - pos[None]).min(1) > r).mean())
     th = analytic_far_share(t0, s, pos, kappa, r)
-    assert abs(th - mc) < 0.004                                      # MC SE ~ 0.0007
+    assert abs(th - mc) < 0.004  # MC SE ~ 0.0007
     assert 0.05 < th < 0.6
 
 
@@ -127,8 +126,14 @@ def _smoke(tmp_path, name, overrides):
 def test_smoke_chen_early_stopping(tmp_path):
     res = _smoke(tmp_path, "chen-early-stopping", {"n_samples": 400, "n_steps": 30, "t_stops": [1e-3, 1e-2]})
     ids = {c["id"] for c in res["claims"]}
-    assert ids == {"esf_isotropic", "esf_noise_scale", "esf_no_gap_mass", "smoothed_anisotropic",
-                   "smoothed_anisotropic_at_t_stop", "smoothed_gap_mass"}
+    assert ids == {
+        "esf_isotropic",
+        "esf_noise_scale",
+        "esf_no_gap_mass",
+        "smoothed_anisotropic",
+        "smoothed_anisotropic_at_t_stop",
+        "smoothed_gap_mass",
+    }
     # exact ESF flow preserves p_t: stopped at t_stop the noise is isotropic of std sqrt(t_stop) even in a tiny run
     assert next(c for c in res["claims"] if c["id"] == "esf_noise_scale")["passed"]
 
@@ -138,8 +143,12 @@ def test_smoke_chen_fig1(tmp_path):
 
     net = dict(load_all().get("chen-fig1").presets["quick"]["net"], **_TINY_NET)
     res = _smoke(tmp_path, "chen-fig1", {"n_samples": 300, "n_steps": 25, "net": net})
-    assert {c["id"] for c in res["claims"]} == {"esf_memorizes", "smoothed_matches_theory", "nn_interpolates",
-                                                "nn_subspace"}
+    assert {c["id"] for c in res["claims"]} == {
+        "esf_memorizes",
+        "smoothed_matches_theory",
+        "nn_interpolates",
+        "nn_subspace",
+    }
     assert next(c for c in res["claims"] if c["id"] == "esf_memorizes")["passed"]
     assert len(res["figures"]) == 2
 
@@ -149,8 +158,9 @@ def test_smoke_chen_fig5(tmp_path):
 
     net = dict(load_all().get("chen-fig5").presets["quick"]["net"], **_TINY_NET)
     res = _smoke(tmp_path, "chen-fig5", {"n_samples": 400, "n_steps": 40, "net": net, "grid": 9, "n_angles": 90})
-    assert {"esf_memorizes", "nn_interpolates", "nn_near_manifold", "nn_smoother_than_esf"} <= \
-        {c["id"] for c in res["claims"]}
+    assert {"esf_memorizes", "nn_interpolates", "nn_near_manifold", "nn_smoother_than_esf"} <= {
+        c["id"] for c in res["claims"]
+    }
     assert any(f["id"] == "gap_shape" for f in res["findings"])
 
 

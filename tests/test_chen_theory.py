@@ -1,4 +1,5 @@
 """Paper A closed forms vs independent numerics: ODE solves, Monte Carlo, quadrature, R4 reference values."""
+
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from smoothscore.theory import smoothing_dynamics as sd
 from smoothscore.theory import smoothing_loss as sl
 from smoothscore.theory.variational import prop1_check
 
-Y3 = [-1.0, 0.3, 2.0]     # uneven gaps: h = 0.65, 0.85
+Y3 = [-1.0, 0.3, 2.0]  # uneven gaps: h = 0.65, 0.85
 
 
 def ode_flow(x0, t0, s, points, kappa):
@@ -23,8 +24,7 @@ def ode_flow(x0, t0, s, points, kappa):
     def rhs(t, x):
         return -0.5 * f.score(torch.tensor(x)[:, None], math.sqrt(t)).numpy()[:, 0]
 
-    sol = integrate.solve_ivp(rhs, (t0, s), np.asarray(x0, dtype=np.float64), method="DOP853", rtol=1e-11,
-                              atol=1e-12)
+    sol = integrate.solve_ivp(rhs, (t0, s), np.asarray(x0, dtype=np.float64), method="DOP853", rtol=1e-11, atol=1e-12)
     return sol.y[:, -1]
 
 
@@ -40,8 +40,11 @@ def test_two_point_formulas():
     x = np.linspace(-2, 2, 401) + 1e-6
     got = sd.flow_map(x, t0, s, [-1, 1], kappa)
     mid = np.abs(x) <= 1 - kappa * math.sqrt(t0)
-    want = np.where(mid, x * (1 - kappa * math.sqrt(s)) / (1 - kappa * math.sqrt(t0)),
-                    np.sign(x) + (x - np.sign(x)) * math.sqrt(s / t0))
+    want = np.where(
+        mid,
+        x * (1 - kappa * math.sqrt(s)) / (1 - kappa * math.sqrt(t0)),
+        np.sign(x) + (x - np.sign(x)) * math.sqrt(s / t0),
+    )
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
     end = sd.flow_map(x, t0, 0.0, [-1, 1], kappa)
     np.testing.assert_allclose(end, np.where(mid, x / (1 - kappa * math.sqrt(t0)), np.sign(x)), atol=1e-13)
@@ -53,7 +56,7 @@ def test_two_point_formulas():
     assert np.isnan(hi[2, 0]) and sd.ramp_apex([-1, 1], kappa)[0] == pytest.approx(1 / kappa)
 
 
-@pytest.mark.parametrize("kappa,t0", [(1.2, 0.05), (3.0, 0.09)])   # second: kappa sqrt t0 = 0.9 > h_1 = 0.65
+@pytest.mark.parametrize("kappa,t0", [(1.2, 0.05), (3.0, 0.09)])  # second: kappa sqrt t0 = 0.9 > h_1 = 0.65
 def test_pushforward_density_matches_monte_carlo(kappa, t0):
     rng = np.random.default_rng(0)
     n = 400_000
@@ -88,21 +91,33 @@ def test_pushforward_density_matches_monte_carlo(kappa, t0):
 @pytest.mark.parametrize("kappa", [0.7, 3.0])
 def test_densities_are_normalised(kappa):
     t0 = 0.09
-    bps = np.concatenate([np.asarray(Y3), sd.geometry(Y3).m, np.concatenate(sd.ramp_boundaries(Y3, kappa, [0.1]))
-                          .ravel(), np.concatenate(sd.ramp_boundaries(Y3, kappa, [0.3])).ravel()])
+    bps = np.concatenate(
+        [
+            np.asarray(Y3),
+            sd.geometry(Y3).m,
+            np.concatenate(sd.ramp_boundaries(Y3, kappa, [0.1])).ravel(),
+            np.concatenate(sd.ramp_boundaries(Y3, kappa, [0.3])).ravel(),
+        ]
+    )
     bps = np.sort(bps[np.isfinite(bps)])
-    total = integrate.quad(lambda x: float(sd.pushforward_density(np.array([x]), 0.01, t0, Y3, kappa)[0]),
-                           -5, 6, points=list(bps), limit=400)[0]
+    total = integrate.quad(
+        lambda x: float(sd.pushforward_density(np.array([x]), 0.01, t0, Y3, kappa)[0]),
+        -5,
+        6,
+        points=list(bps),
+        limit=400,
+    )[0]
     assert total == pytest.approx(1.0, abs=1e-6)
-    cont = integrate.quad(lambda x: float(sd.endpoint_density(np.array([x]), t0, Y3, kappa)[0]), -1, 2,
-                          points=[0.3], limit=200)[0]
+    cont = integrate.quad(
+        lambda x: float(sd.endpoint_density(np.array([x]), t0, Y3, kappa)[0]), -1, 2, points=[0.3], limit=200
+    )[0]
     assert cont + sd.atom_weights(t0, Y3, kappa).sum() == pytest.approx(1.0, abs=1e-8)
 
 
 def test_pl_esf_memorises_and_kappa_large_t0_too():
     assert sd.interpolating_mass(0.1, Y3, None) == pytest.approx(0.0, abs=1e-12)
-    assert sd.interpolating_mass(0.5, [-1, 1], 2.0) == pytest.approx(0.0, abs=1e-12)   # t0 >= 1/kappa^2
-    assert sd.interpolating_mass(0.1, [-1, 1], 0.0) == pytest.approx(1 - 2 * (0.25 + norm.sf(2 / 0.1 ** 0.5) / 2))
+    assert sd.interpolating_mass(0.5, [-1, 1], 2.0) == pytest.approx(0.0, abs=1e-12)  # t0 >= 1/kappa^2
+    assert sd.interpolating_mass(0.1, [-1, 1], 0.0) == pytest.approx(1 - 2 * (0.25 + norm.sf(2 / 0.1**0.5) / 2))
 
 
 def test_F_limits_and_definition():
@@ -133,8 +148,12 @@ def test_loss_reference_values_R4(kappa):
     assert L == pytest.approx(Lq, rel=1e-9)
     # small-t limit F/2: closer at t = 1e-6 than at 1e-4
     t2 = 1e-6
-    L2 = sl.loss_Lt(sl.smoothed_pl_1d([-1, 1], t2, kappa=kappa), t2, [-1, 1],
-                    breakpoints=sl.smoothed_pl_breakpoints([-1, 1], kappa * 1e-3))
+    L2 = sl.loss_Lt(
+        sl.smoothed_pl_1d([-1, 1], t2, kappa=kappa),
+        t2,
+        [-1, 1],
+        breakpoints=sl.smoothed_pl_breakpoints([-1, 1], kappa * 1e-3),
+    )
     assert abs(L2 - sl.F(kappa) / 2) <= abs(L - sl.F(kappa) / 2) + 1e-12
     assert L2 == pytest.approx(sl.F(kappa) / 2, rel=0.01)
 
@@ -195,13 +214,13 @@ def test_simulated_flow_in_R2_matches_closed_form_monte_carlo():
     x = y[:, None] * torch.tensor(e)[None, :] + math.sqrt(t0) * torch.randn(n, 2, generator=g, dtype=torch.float64)
     start = x.clone()
 
-    def rhs(x, tau):                      # dx/dtau with tau = log t
+    def rhs(x, tau):  # dx/dtau with tau = log t
         t = math.exp(tau)
         return -0.5 * t * f.score(x, math.sqrt(t))
 
     taus = np.linspace(math.log(t0), math.log(s), 121)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)      # small element-wise ops: threading only adds barrier overhead on a busy machine
+    torch.set_num_threads(1)  # small element-wise ops: threading only adds barrier overhead on a busy machine
     try:
         for a, b in zip(taus[:-1], taus[1:]):
             h = b - a
@@ -217,7 +236,7 @@ def test_simulated_flow_in_R2_matches_closed_form_monte_carlo():
     perp0, perp = start - (start @ et)[:, None] * et, x - (x @ et)[:, None] * et
     np.testing.assert_allclose(perp.numpy(), sd.normal_flow(perp0.numpy(), t0, s), atol=1e-9)
     err = np.abs(u - sd.flow_map(u0, t0, s, Y3, kappa))
-    assert np.quantile(err, 0.999) < 1e-6        # a handful of samples may sit on a region boundary
+    assert np.quantile(err, 0.999) < 1e-6  # a handful of samples may sit on a region boundary
     edges = np.linspace(-1.5, 2.5, 101)
     hist, _ = np.histogram(u, edges)
     fine = np.linspace(-1.5, 2.5, 20001)

@@ -1,8 +1,7 @@
 """CLI: user errors are one line on stderr, exit code 2, no traceback and no partial output."""
+
 import subprocess
 import sys
-
-import pytest
 
 from smoothscore.cli import main
 
@@ -33,8 +32,20 @@ def test_help_shows_defaults():
 
 
 def test_audit_missing_paths_exit_2(tmp_path, capsys):
-    assert main(["audit", "--train", str(tmp_path / "missing.npz"), "--samples", str(tmp_path),
-                 "--out", str(tmp_path / "a")]) == 2
+    assert (
+        main(
+            [
+                "audit",
+                "--train",
+                str(tmp_path / "missing.npz"),
+                "--samples",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("smoothscore: error:") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists()
@@ -48,8 +59,9 @@ def test_bad_override_and_device(tmp_path, capsys):
 
 def test_reproduce_missing_data_folder_exit_2_no_partial_output(tmp_path):
     out = tmp_path / "out"
-    code, so, se = run_cli("reproduce", "zhou-small-data", "--data", f"folder:{tmp_path / 'absent'}", "--quiet",
-                           "--out", str(out))
+    code, so, se = run_cli(
+        "reproduce", "zhou-small-data", "--data", f"folder:{tmp_path / 'absent'}", "--quiet", "--out", str(out)
+    )
     assert code == 2 and "Traceback" not in se and len(se.strip().splitlines()) == 1
     assert "image folder not found" in se
     assert not out.exists()

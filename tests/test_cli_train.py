@@ -1,4 +1,5 @@
 """`smoothscore train` / `sample`: a real (tiny) run end to end, resume, and user errors with exit code 2."""
+
 import json
 
 import numpy as np
@@ -8,9 +9,34 @@ from smoothscore.cli import main
 
 def test_train_sample_audit_roundtrip(tmp_path, capsys):
     out = tmp_path / "m"
-    args = ["train", "--data", "digits", "--n-train", "40", "--model", "mlp", "--width", "64", "--depth", "2",
-            "--conditioning", "none", "--loss", "temperature", "--k", "5", "--steps", "20", "--batch-size", "16",
-            "--checkpoint-every", "10", "--out", str(out), "--quiet"]
+    args = [
+        "train",
+        "--data",
+        "digits",
+        "--n-train",
+        "40",
+        "--model",
+        "mlp",
+        "--width",
+        "64",
+        "--depth",
+        "2",
+        "--conditioning",
+        "none",
+        "--loss",
+        "temperature",
+        "--k",
+        "5",
+        "--steps",
+        "20",
+        "--batch-size",
+        "16",
+        "--checkpoint-every",
+        "10",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["step"] == 20 and meta["model_config"]["conditioning"] == "none"
@@ -27,8 +53,20 @@ def test_train_sample_audit_roundtrip(tmp_path, capsys):
     res = json.loads((out / "samples" / "audit.json").read_text())
     assert res["sampler"] == "pc" and 0 <= res["memorized_fraction"] <= 1
     assert np.load(out / "samples" / "samples.npz")["samples"].shape == (6, 1, 8, 8)
-    assert main(["audit", "--train", "digits", "--samples", str(out / "samples" / "samples.npz"),
-                 "--out", str(tmp_path / "aud")]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--train",
+                "digits",
+                "--samples",
+                str(out / "samples" / "samples.npz"),
+                "--out",
+                str(tmp_path / "aud"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_train_user_errors(tmp_path, capsys):
@@ -36,13 +74,28 @@ def test_train_user_errors(tmp_path, capsys):
     assert main([*base, "--loss", "nope"]) == 2
     assert main([*base, "--conditioning", "none", "--loss", "dsm"]) == 2
     np.save(tmp_path / "nan.npy", np.array([[0.0, np.nan]], dtype=np.float32))
-    assert main(["train", "--data", str(tmp_path / "nan.npy"), "--model", "mlp", "--out", str(tmp_path / "y"),
-                 "--steps", "2", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "nan.npy"),
+                "--model",
+                "mlp",
+                "--out",
+                str(tmp_path / "y"),
+                "--steps",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert main(["sample", "--model", str(tmp_path / "missing")]) == 2
     (tmp_path / "ck").mkdir()
     (tmp_path / "ck" / "checkpoint.json").write_text("{not json")
     (tmp_path / "ck" / "checkpoint.safetensors").write_bytes(b"junk")
     assert main(["sample", "--model", str(tmp_path / "ck")]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and all(l.startswith("smoothscore: error:") for l in err.strip().splitlines())
+    assert "Traceback" not in err and all(line.startswith("smoothscore: error:") for line in err.strip().splitlines())
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -33,8 +33,9 @@ def test_synthetic_sets():
     assert torch.allclose(c.norm(dim=1), torch.ones(6)) and torch.all(c[:, 2] == 0)
     s = ss.data.sphere_points(100, 3, ambient_dim=20, generator=torch.Generator().manual_seed(0))
     assert s.shape == (100, 20) and torch.allclose(s.norm(dim=1), torch.ones(100), atol=1e-6)
-    x, comp = ss.data.gaussian_mixture(5000, [[0.0], [10.0]], [1.0, 0.5], weights=[3, 1],
-                                       generator=torch.Generator().manual_seed(0))
+    x, comp = ss.data.gaussian_mixture(
+        5000, [[0.0], [10.0]], [1.0, 0.5], weights=[3, 1], generator=torch.Generator().manual_seed(0)
+    )
     assert abs(comp.double().mean().item() - 0.25) < 0.03
     with pytest.raises(ConfigError):
         ss.data.line_points(3, dim=2, direction=[0.0, 0.0])
@@ -79,7 +80,7 @@ def test_fibonacci_sphere_is_even():
     assert torch.allclose(p.norm(dim=1), torch.ones(200, dtype=torch.float64), atol=1e-6)
     d = torch.cdist(p, p) + 10 * torch.eye(200, dtype=torch.float64)
     nn = d.min(1).values
-    assert float(nn.max() / nn.min()) < 1.6          # quasi-uniform spacing (random points: ratio ~ 5-10)
+    assert float(nn.max() / nn.min()) < 1.6  # quasi-uniform spacing (random points: ratio ~ 5-10)
     assert float(p.mean(0).norm()) < 1e-2
     with pytest.raises(ConfigError):
         ss.data.sphere_points(10, 4, method="fibonacci")

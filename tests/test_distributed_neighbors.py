@@ -2,6 +2,7 @@
 memory-mapped training set and the top-k lists are merged with global indices -- equal to one process (indices
 exactly, distances to 1e-6); and ``smoothscore audit`` under torchrun (process group set up and torn down by the
 CLI, only rank 0 writing) gives the single-process output."""
+
 import json
 import os
 import subprocess
@@ -48,22 +49,50 @@ def test_sharded_search_and_torchrun_audit_match_one_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    run = subprocess.run(torchrun + [str(tmp_path / "job.py"), str(tmp_path)], env=env, timeout=600,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        torchrun + [str(tmp_path / "job.py"), str(tmp_path)], env=env, timeout=600, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     # the CLI entry point: sets the group up, shards the audit's search, rank 0 writes, tears the group down
-    run = subprocess.run(torchrun + ["-m", "smoothscore", "audit", "--train", str(tmp_path / "train.npy"),
-                                     "--samples", str(tmp_path / "samples.npz"), "--out", str(tmp_path / "ddp-audit")],
-                         env=env, timeout=600, capture_output=True, text=True)
+    run = subprocess.run(
+        torchrun
+        + [
+            "-m",
+            "smoothscore",
+            "audit",
+            "--train",
+            str(tmp_path / "train.npy"),
+            "--samples",
+            str(tmp_path / "samples.npz"),
+            "--out",
+            str(tmp_path / "ddp-audit"),
+        ],
+        env=env,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.count("memorized fraction") == 1           # only rank 0 prints
+    assert run.stdout.count("memorized fraction") == 1  # only rank 0 prints
     got = np.load(tmp_path / "ddp.npz")
     d, i = NeighborIndex(train, shard=False).search(q, 5)
     assert torch.equal(torch.from_numpy(got["i"]), i)
     assert np.abs(got["d"] - d.numpy()).max() < 1e-6
     assert torch.equal(torch.from_numpy(got["knn"]), KNNCache(train, k=4).index)
-    assert main(["audit", "--train", str(tmp_path / "train.npy"), "--samples", str(tmp_path / "samples.npz"),
-                 "--out", str(tmp_path / "one-audit")]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--train",
+                str(tmp_path / "train.npy"),
+                "--samples",
+                str(tmp_path / "samples.npz"),
+                "--out",
+                str(tmp_path / "one-audit"),
+            ]
+        )
+        == 0
+    )
     one = json.loads((tmp_path / "one-audit" / "audit.json").read_text())
     ddp = json.loads((tmp_path / "ddp-audit" / "audit.json").read_text())
     assert one == ddp

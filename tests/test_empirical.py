@@ -1,4 +1,5 @@
 """Exact empirical score: reference values (R1), invariances, limits, autograd, errors."""
+
 import math
 
 import pytest
@@ -14,19 +15,21 @@ def brute_denoise(train, x, sigma, T=1.0, logw=None):
     q = x.reshape(x.shape[0], -1).double()
     s = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1, 1)
     d2 = ((q[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    logits = -d2 / (2 * s ** 2 * T)
+    logits = -d2 / (2 * s**2 * T)
     if logw is not None:
         logits = logits + logw
     w = torch.softmax(logits, 1)
     return (w @ y).reshape(x.shape)
 
 
-@pytest.mark.parametrize("sigma,x,e,s", [(1.0, 0.5, 0.4621171573, -0.0378828427), (0.5, 0.5, 0.9640275801, 1.8561103203)])
+@pytest.mark.parametrize(
+    "sigma,x,e,s", [(1.0, 0.5, 0.4621171573, -0.0378828427), (0.5, 0.5, 0.9640275801, 1.8561103203)]
+)
 def test_two_point_reference_values_R1(sigma, x, e, s):
     f = ss.EmpiricalScore(torch.tensor([-1.0, 1.0]), dtype="float64", device="cpu")
     assert f.denoise(torch.tensor([[x]]), sigma).item() == pytest.approx(e, abs=1e-10)
     assert f.score(torch.tensor([[x]]), sigma).item() == pytest.approx(s, abs=1e-10)
-    assert f.denoise(torch.tensor([[x]]), sigma).item() == pytest.approx(math.tanh(x / sigma ** 2), abs=1e-14)
+    assert f.denoise(torch.tensor([[x]]), sigma).item() == pytest.approx(math.tanh(x / sigma**2), abs=1e-14)
 
 
 def test_vp_reference_value_R1():
@@ -35,7 +38,7 @@ def test_vp_reference_value_R1():
     f = ss.EmpiricalScore(torch.tensor([-1.0, 1.0]), dtype="float64", device="cpu")
     e = f.denoise(torch.tensor([[x / alpha]]), sigma / alpha).item()
     assert e == pytest.approx(0.8044548003, abs=1e-10)
-    assert (alpha * e - x) / sigma ** 2 == pytest.approx(0.3987884451, abs=1e-9)
+    assert (alpha * e - x) / sigma**2 == pytest.approx(0.3987884451, abs=1e-9)
 
 
 def test_float64_matches_brute_force(gen):
@@ -98,7 +101,7 @@ def test_per_query_sigma_equals_separate_calls(gen):
     f = ss.EmpiricalScore(train, device="cpu")
     full = f.score(x, sig)
     for i in range(4):
-        assert torch.allclose(full[i], f.score(x[i:i + 1], float(sig[i]))[0], rtol=1e-5, atol=1e-6)
+        assert torch.allclose(full[i], f.score(x[i : i + 1], float(sig[i]))[0], rtol=1e-5, atol=1e-6)
 
 
 def test_autograd_of_log_prob_equals_score(gen):
@@ -125,7 +128,7 @@ def test_weights_rows_sum_to_one_and_match_brute(gen):
     f = ss.EmpiricalScore(train, dtype="float64", device="cpu")
     w = f.weights(x, 0.9)
     assert torch.allclose(w.sum(1), torch.ones(5, dtype=torch.float64))
-    ref = torch.softmax(-torch.cdist(x, train) ** 2 / (2 * 0.81), 1)
+    ref = torch.softmax(-(torch.cdist(x, train) ** 2) / (2 * 0.81), 1)
     assert torch.allclose(w, ref, atol=1e-12)
 
 
@@ -136,8 +139,8 @@ def test_callable_temperature_schedule(gen):
     f = ss.EmpiricalScore(train, temperature=lambda s: (2.0 / s).clamp(min=1), dtype="float64", device="cpu")
     T = (2.0 / sig).clamp(min=1)
     for i in range(3):
-        ref = brute_denoise(train, x[i:i + 1], sig[i:i + 1], T=float(T[i]))
-        assert torch.allclose(f.denoise(x[i:i + 1], sig[i:i + 1]), ref, atol=1e-12)
+        ref = brute_denoise(train, x[i : i + 1], sig[i : i + 1], T=float(T[i]))
+        assert torch.allclose(f.denoise(x[i : i + 1], sig[i : i + 1]), ref, atol=1e-12)
 
 
 def test_bad_input_raises_specific_errors():

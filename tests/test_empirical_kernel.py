@@ -1,6 +1,7 @@
 """The streamed kernel and the training-set store (issue 9, items 1-2): both backends (CPU flash attention and
 blocked GEMM) agree with a float64 brute force; a memory-mapped ``.npy`` (path or ``np.memmap``), a numpy array and
 a tensor give the same field; chunk sizes and dtype conversion do not change results; bad files raise DataError."""
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,7 @@ from smoothscore.errors import DataError, NonFiniteError
 
 def brute(y, x, sigma, T=1.0, w=None):
     y64, x64 = y.double(), x.double()
-    logit = -((x64[:, None] - y64[None]) ** 2).sum(2) / (2 * sigma ** 2 * T)
+    logit = -((x64[:, None] - y64[None]) ** 2).sum(2) / (2 * sigma**2 * T)
     if w is not None:
         logit = logit + torch.log(w.double() / w.double().sum())
     return torch.softmax(logit, 1) @ y64
@@ -22,7 +23,7 @@ def brute(y, x, sigma, T=1.0, w=None):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_backends_match_float64_brute_force(method, weighted):
     g = torch.Generator().manual_seed(0)
-    y = torch.rand(700, 24, generator=g) * 2 - 1 + 10.0          # far from the origin: centring matters
+    y = torch.rand(700, 24, generator=g) * 2 - 1 + 10.0  # far from the origin: centring matters
     x = y[:50] + 0.2 * torch.randn(50, 24, generator=g)
     w = torch.rand(700, generator=g) if weighted else None
     for dtype, tol in (("float32", 1e-4), ("float64", 1e-10)):
@@ -39,7 +40,7 @@ def test_backends_agree_with_per_query_sigma_and_small_chunks():
     a = ss.EmpiricalScore(y, dtype="float64", device="cpu", method="flash").score(x, s)
     b = ss.EmpiricalScore(y, dtype="float64", device="cpu", method="gemm", block_elements=64).score(x, s)
     f = ss.EmpiricalScore(y, dtype="float64", device="cpu")
-    f.points.chunk_rows = 37                                       # many streamed chunks
+    f.points.chunk_rows = 37  # many streamed chunks
     c = f.score(x, s)
     assert torch.allclose(a, b, atol=1e-10, rtol=1e-10) and torch.allclose(a, c, atol=1e-10, rtol=1e-10)
 
@@ -63,16 +64,16 @@ def test_memmap_path_array_and_tensor_give_the_same_field(tmp_path):
 
 
 def test_store_norms_are_float64_and_no_copy_of_in_memory_set():
-    y = torch.randn(300, 8, generator=torch.Generator().manual_seed(3)) + 3.0     # far from the origin: centred
+    y = torch.randn(300, 8, generator=torch.Generator().manual_seed(3)) + 3.0  # far from the origin: centred
     p = PointSet(y, dtype=torch.float32, device=torch.device("cpu"))
-    assert p._data.data_ptr() == y.data_ptr() and p.centred                       # kept as given
+    assert p._data.data_ptr() == y.data_ptr() and p.centred  # kept as given
     v = (y - y.double().mean(0).float()).double()
-    assert torch.allclose(p.half_sq, 0.5 * (v ** 2).sum(1), rtol=1e-15)
+    assert torch.allclose(p.half_sq, 0.5 * (v**2).sum(1), rtol=1e-15)
     assert abs(p.radius - float(v.norm(dim=1).max())) < 1e-12
-    z = y - y.mean(0)                                     # mean within 1/8 of the spread: rows used as stored
+    z = y - y.mean(0)  # mean within 1/8 of the spread: rows used as stored
     q = PointSet(z, dtype=torch.float32, device=torch.device("cpu"))
     assert not q.centred and float(q.center.abs().max()) == 0.0
-    assert next(q.chunks())[1].data_ptr() == z.data_ptr()                         # a view, no per-call copy
+    assert next(q.chunks())[1].data_ptr() == z.data_ptr()  # a view, no per-call copy
     assert torch.allclose(q.half_sq, 0.5 * (z.double() ** 2).sum(1), rtol=1e-15)
 
 

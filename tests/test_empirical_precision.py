@@ -6,6 +6,7 @@
   shifted by 1e3 x the data range (centred GEMM form).
 * Near a tie between two training points at small sigma float32 is inaccurate (measured below), float64 is not.
 """
+
 import pytest
 import torch
 
@@ -72,9 +73,9 @@ def near_tie_errors(dtype):
     train = torch.zeros(2, 16, dtype=torch.float64)
     train[0, 0], train[1, 0] = -1.0, 1.0
     train = train + 0.37  # off-origin, generic values
-    sigma = 1e-5 ** 0.5
+    sigma = 1e-5**0.5
     x = train.mean(0, keepdim=True).repeat(64, 1)
-    x[:, 0] += torch.linspace(-3, 3, 64, dtype=torch.float64) * sigma ** 2
+    x[:, 0] += torch.linspace(-3, 3, 64, dtype=torch.float64) * sigma**2
     x[:, 1:] += 0.1 * torch.randn(64, 15, generator=g, dtype=torch.float64)
     x = x.to(dtype)  # both methods see the same inputs
     f = ss.EmpiricalScore(train.to(dtype), dtype=dtype, device="cpu")

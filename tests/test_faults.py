@@ -4,6 +4,7 @@ Kills land at seeded random steps (between checkpoints, so work since the last c
 checkpoint save: after the weights file is renamed but before the sidecar is (the two files then disagree and the
 self-contained weights file wins), and before a temporary file is renamed. The repeated-kill version, killed from
 outside at random moments, is in ``test_faults_slow.py``; ``reproduce --resume`` after a kill is tested there too."""
+
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ from smoothscore.training.checkpoint import load_checkpoint
 
 STEPS = 120
 
+
 def train_run(out, *, resume=False, hook=None):
     """The run every fault test repeats (in this process, or killed in a subprocess)."""
     from smoothscore.nets import build_model
@@ -26,9 +28,16 @@ def train_run(out, *, resume=False, hook=None):
     torch.manual_seed(0)
     data = torch.randn(256, 3, generator=torch.Generator().manual_seed(0))
     m = build_model("mlp", (3,), width=32)
-    return train(m, ConditionedDSM(0.05, 5.0, 50), data, TrainConfig(steps=STEPS, batch_size=32, lr=1e-3,
-                 warmup_steps=10, checkpoint_every=10, seed=3), out_dir=out, resume=resume, progress=False,
-                 hooks=[(1, hook)] if hook else [])
+    return train(
+        m,
+        ConditionedDSM(0.05, 5.0, 50),
+        data,
+        TrainConfig(steps=STEPS, batch_size=32, lr=1e-3, warmup_steps=10, checkpoint_every=10, seed=3),
+        out_dir=out,
+        resume=resume,
+        progress=False,
+        hooks=[(1, hook)] if hook else [],
+    )
 
 
 KILLED = textwrap.dedent("""
@@ -102,8 +111,10 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-KILLS = [("step", random.Random(seed).randrange(11, STEPS - 1), "") for seed in (0, 1)] + \
-    [("sidecar", -1, "sidecar:4"), ("rename", -1, "rename:6")]
+KILLS = [("step", random.Random(seed).randrange(11, STEPS - 1), "") for seed in (0, 1)] + [
+    ("sidecar", -1, "sidecar:4"),
+    ("rename", -1, "rename:6"),
+]
 
 
 @pytest.mark.parametrize("kind, kill_step, kill_write", KILLS, ids=[f"{k[0]}{k[1]}{k[2]}" for k in KILLS])
@@ -113,10 +124,10 @@ def test_sigkill_then_resume_is_bitwise_identical(uninterrupted, tmp_path, kind,
     assert r.returncode == -signal.SIGKILL, r.stderr
     step_at_kill = load_checkpoint(out)[1]["step"]
     if kind == "step":
-        assert step_at_kill == (kill_step - 1) // 10 * 10     # the steps since that checkpoint are redone
-    elif kind == "sidecar":        # the 4th save's weights landed, its sidecar did not: the weights file wins
+        assert step_at_kill == (kill_step - 1) // 10 * 10  # the steps since that checkpoint are redone
+    elif kind == "sidecar":  # the 4th save's weights landed, its sidecar did not: the weights file wins
         assert step_at_kill == 40 and '"step": 30' in (out / "checkpoint.json").read_text()
-    else:                          # the 6th save never renamed: the 5th is intact, a temporary file is left over
+    else:  # the 6th save never renamed: the 5th is intact, a temporary file is left over
         assert step_at_kill == 50 and any(p.name.endswith(".tmp.safetensors") for p in out.iterdir())
     train_run(out, resume=True)
     assert_same_final_state(uninterrupted, out)
@@ -130,17 +141,20 @@ def test_progress_output_is_clean_when_not_a_terminal(tmp_path):
     np.save(tmp_path / "d.npy", np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32))
     script = textwrap.dedent(f"""
         from smoothscore.cli import main
-        assert main(["train", "--data", r"{tmp_path / 'd.npy'}", "--model", "mlp", "--width", "16", "--depth", "1",
-                     "--steps", "300", "--batch-size", "8", "--out", r"{tmp_path / 'm'}"]) == 0
-        assert main(["sample", "--model", r"{tmp_path / 'm'}", "--n", "4", "--steps", "300"]) == 0
+        assert main(["train", "--data", r"{tmp_path / "d.npy"}", "--model", "mlp", "--width", "16", "--depth", "1",
+                     "--steps", "300", "--batch-size", "8", "--out", r"{tmp_path / "m"}"]) == 0
+        assert main(["sample", "--model", r"{tmp_path / "m"}", "--n", "4", "--steps", "300"]) == 0
     """)
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TERM", "COLUMNS")}
-    env.update(OMP_NUM_THREADS="1", TERM="xterm-256color")     # a colour terminal type, but pipes: no codes
+    env.update(OMP_NUM_THREADS="1", TERM="xterm-256color")  # a colour terminal type, but pipes: no codes
     r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     both = r.stdout + r.stderr
     assert "\r" not in both and "\x1b" not in both, repr(both[:500])
     lines = both.strip().splitlines()
-    assert len(lines) <= 6, lines                         # the result lines, not one line per redraw
-    assert lines[0].startswith("trained 300 steps") and lines[1] == "sampler: heun (default for a " \
-        "noise-conditioned model)" and lines[2].startswith("4 samples (heun, 300 levels)")
+    assert len(lines) <= 6, lines  # the result lines, not one line per redraw
+    assert (
+        lines[0].startswith("trained 300 steps")
+        and lines[1] == "sampler: heun (default for a noise-conditioned model)"
+        and lines[2].startswith("4 samples (heun, 300 levels)")
+    )

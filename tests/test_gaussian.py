@@ -41,7 +41,9 @@ def test_flow_solves_the_pf_ode_and_samples():
     num = (g.flow(x, 3.0, s + h) - g.flow(x, 3.0, s - h)) / (2 * h)
     assert torch.allclose(num, -s * g.score(g.flow(x, 3.0, s), s), atol=1e-6)
     d = g.sample_data(50000, generator=torch.Generator().manual_seed(1))
-    assert torch.allclose(d.mean(0), g.mean, atol=0.03) and torch.allclose(d.var(0), torch.tensor([4.0, 0.25], dtype=torch.float64), rtol=0.03)
+    assert torch.allclose(d.mean(0), g.mean, atol=0.03) and torch.allclose(
+        d.var(0), torch.tensor([4.0, 0.25], dtype=torch.float64), rtol=0.03
+    )
 
 
 def test_bad_input():

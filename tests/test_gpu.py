@@ -8,6 +8,7 @@ result is, up to 1e-4 absolute; a trainer's loss agrees to 1e-4 relative and its
 5 AdamW steps (Adam normalises the update, so a gradient that rounds to the other sign on the other device moves its
 weight by up to 2 lr per step; the median difference must stay below 1e-5); neighbour indices agree exactly.
 """
+
 import copy
 
 import pytest
@@ -17,8 +18,10 @@ import smoothscore as ss
 from smoothscore.metrics import NeighborIndex
 from smoothscore.training import KNNCache, TrainConfig, UnconditionedDSM, train
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run benchmarks/gpu_check.sh)")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run benchmarks/gpu_check.sh)"),
+]
 
 
 @pytest.fixture
@@ -58,7 +61,7 @@ def test_samplers_agree_with_cpu(method, data):
     out = {}
     for dev in ("cpu", "cuda"):
         field = ss.EmpiricalScore(train, dtype="float64", device=dev)
-        g = torch.Generator().manual_seed(2)             # CPU generator: the same noise on both devices
+        g = torch.Generator().manual_seed(2)  # CPU generator: the same noise on both devices
         out[dev] = ss.sample(field, x0.to(dev), sigmas, method=method, generator=g).cpu()
     assert (out["cuda"] - out["cpu"]).abs().max() < 1e-8
 
@@ -68,13 +71,19 @@ def test_trainer_few_steps_agree_with_cpu():
     torch.manual_seed(0)
     model = ss.nets.build_model("mlp", (16,), conditioning="none", width=64)
     cfg = TrainConfig(steps=5, batch_size=32, lr=1e-3, seed=3, log_every=1, ema_decay=0.9)
-    res = {dev: train(copy.deepcopy(model), UnconditionedDSM(0.05, 5.0, 50), data, cfg, device=dev, progress=False)
-           for dev in ("cpu", "cuda")}
+    res = {
+        dev: train(copy.deepcopy(model), UnconditionedDSM(0.05, 5.0, 50), data, cfg, device=dev, progress=False)
+        for dev in ("cpu", "cuda")
+    }
     lc = torch.tensor([h[1] for h in res["cpu"].history])
     lg = torch.tensor([h[1] for h in res["cuda"].history])
     assert torch.allclose(lg, lc, rtol=1e-4)
-    diffs = torch.cat([(pg.detach().cpu() - pc.detach()).abs().flatten() for pg, pc in
-                       zip(res["cuda"].model.parameters(), res["cpu"].model.parameters())])
+    diffs = torch.cat(
+        [
+            (pg.detach().cpu() - pc.detach()).abs().flatten()
+            for pg, pc in zip(res["cuda"].model.parameters(), res["cpu"].model.parameters())
+        ]
+    )
     assert diffs.max() <= 2 * cfg.lr and diffs.median() < 1e-5
 
 

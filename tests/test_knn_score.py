@@ -1,4 +1,5 @@
 """KNNScore (Niedoba et al.): K = n is the ESF, the certificate bounds the true error, SNIS is consistent."""
+
 import pytest
 import torch
 
@@ -44,9 +45,9 @@ def test_snis_is_consistent(data):
     s = 1.5
     esf = ss.EmpiricalScore(train, dtype="float64", device="cpu")
     ref = esf.denoise(x, s)
-    w = esf.weights(x, s)                                        # (N, n) exact posterior weights
+    w = esf.weights(x, s)  # (N, n) exact posterior weights
     flat = train.reshape(len(train), -1)
-    post_var = (w @ flat ** 2 - (w @ flat) ** 2).sum(1)           # trace of the posterior covariance
+    post_var = (w @ flat**2 - (w @ flat) ** 2).sum(1)  # trace of the posterior covariance
     r = 4000
     # K = n: the proposal is the posterior itself, the estimate an average of R posterior draws
     f = ss.KNNScore(train, len(train), estimator="snis", n_draws=r, seed=1, dtype="float64", device="cpu")

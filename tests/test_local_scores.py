@@ -1,6 +1,7 @@
 """LS and ELS (Kamb & Ganguli) against float64 brute force written from the spec's definitions (explicit loops over
 pixels, candidates and window offsets), limits (full patch = ESF, k >= H = LS, k = 1 = 1-D ESF over pixel values),
 streaming invariance and translation equivariance."""
+
 import math
 
 import pytest
@@ -40,7 +41,7 @@ def brute_ls(train, x, sigma, k):
     for n in range(x.shape[0]):
         for i in range(x.shape[2]):
             for j in range(x.shape[3]):
-                logits = [-_dist(x[n], i, j, y, i, j, k) / (2 * sigma ** 2) for y in train]
+                logits = [-_dist(x[n], i, j, y, i, j, k) / (2 * sigma**2) for y in train]
                 vals = [[float(y[c, i, j]) for c in range(x.shape[1])] for y in train]
                 out[n, :, i, j] = torch.tensor(_softmax_mean(logits, vals), dtype=x.dtype)
     return out
@@ -56,15 +57,14 @@ def brute_els(train, x, sigma, k, padding):
             for j in range(w):
                 if padding == "circular":
                     cands = inside
-                else:      # interior / one edge (same distance, anywhere along it) / corner (same position)
+                else:  # interior / one edge (same distance, anywhere along it) / corner (same position)
                     rows = range(d, h - d) if d <= i <= h - 1 - d else [i]
                     cols = range(d, w - d) if d <= j <= w - 1 - d else [j]
                     cands = [(a, b) for a in rows for b in cols]
                 logits, vals = [], []
                 for y in train:
                     for a, b in cands:
-                        logits.append(-_dist(x[n], i, j, y, a, b, k, wrap_query=padding == "circular")
-                                      / (2 * sigma ** 2))
+                        logits.append(-_dist(x[n], i, j, y, a, b, k, wrap_query=padding == "circular") / (2 * sigma**2))
                         vals.append([float(y[c, a, b]) for c in range(x.shape[1])])
                 out[n, :, i, j] = torch.tensor(_softmax_mean(logits, vals), dtype=x.dtype)
     return out
@@ -107,7 +107,7 @@ def test_ls_full_patch_is_esf(tiny):
 
 def test_els_large_patch_is_ls(tiny):
     train, x = tiny
-    sq_train, sq_x = train[..., :5], x[..., :5]          # square 5 x 5: k = H already gives the LS
+    sq_train, sq_x = train[..., :5], x[..., :5]  # square 5 x 5: k = H already gives the LS
     for tr, q, k in ((sq_train, sq_x, 5), (train, x, 7), (train, x, 9)):
         els = ss.EquivariantLocalScore(tr, k, dtype="float64", device="cpu").denoise(q, 0.4)
         ls = ss.LocalEmpiricalScore(tr, k, dtype="float64", device="cpu").denoise(q, 0.4)
@@ -120,7 +120,7 @@ def test_els_large_patch_is_ls(tiny):
 def test_els_k1_is_pixel_esf(tiny):
     train, x = tiny
     els = ss.EquivariantLocalScore(train, 1, dtype="float64", device="cpu").denoise(x, 0.2)
-    pix = train.permute(0, 2, 3, 1).reshape(-1, train.shape[1])             # every pixel's C-vector
+    pix = train.permute(0, 2, 3, 1).reshape(-1, train.shape[1])  # every pixel's C-vector
     esf = ss.EmpiricalScore(pix, dtype="float64", device="cpu")
     q = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
     ref = esf.denoise(q, 0.2).reshape(x.shape[0], x.shape[2], x.shape[3], -1).permute(0, 3, 1, 2)
@@ -153,8 +153,8 @@ def test_patch_size_callable_and_score(tiny):
     field = ss.EquivariantLocalScore(train, lambda s: torch.where(s < 1, 3, 5), dtype="float64", device="cpu")
     got = field.denoise(x, sig)
     for i, k in enumerate((3, 5)):
-        ref = ss.EquivariantLocalScore(train, k, dtype="float64", device="cpu").denoise(x[i:i + 1], sig[i:i + 1])
-        assert torch.allclose(got[i:i + 1], ref, atol=1e-13)
+        ref = ss.EquivariantLocalScore(train, k, dtype="float64", device="cpu").denoise(x[i : i + 1], sig[i : i + 1])
+        assert torch.allclose(got[i : i + 1], ref, atol=1e-13)
     assert torch.allclose(field.score(x, sig), (got - x) / sig[:, None, None, None] ** 2, atol=1e-10)
 
 
@@ -176,6 +176,6 @@ def test_streamed_softmax_equals_one_softmax():
     logits = 30 * torch.randn(4, 11, generator=g, dtype=torch.float64)
     vals = torch.randn(11, 2, generator=g, dtype=torch.float64)
     acc = StreamedSoftmax((4,), 2, torch.float64, "cpu")
-    for a, b in ((0, 1), (1, 7), (7, 11)):          # unequal chunks
+    for a, b in ((0, 1), (1, 7), (7, 11)):  # unequal chunks
         acc.update(logits[:, a:b], lambda p, v=vals[a:b]: p @ v)
     assert torch.allclose(acc.mean(), torch.softmax(logits, 1) @ vals, atol=1e-13)

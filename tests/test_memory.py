@@ -5,6 +5,7 @@
 * building from a memory-mapped ``.npy`` (path) and denoising adds <= 256 MB + one streamed chunk;
 * a denoise call of 256 queries adds < 512 MB (probe: benchmarks/mem_probe.py);
 the same for the unconditional field and the temperature-smoothed forms. Full-size numbers: docs/benchmarks.md."""
+
 import json
 import os
 import subprocess
@@ -13,10 +14,10 @@ import sys
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow   # ~85 s wall on 2 loaded cores (5 subprocesses over a 245 MB set)
+pytestmark = pytest.mark.slow  # ~85 s wall on 2 loaded cores (5 subprocesses over a 245 MB set)
 
 N, D = 20_000, 3_072
-SET_MB = N * D * 4 / 2 ** 20
+SET_MB = N * D * 4 / 2**20
 CHUNK_MB = 32
 
 PROBE = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "mem_probe.py")
@@ -28,7 +29,7 @@ def npy(tmp_path_factory):
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(N, D))
     rng = np.random.default_rng(0)
     for a in range(0, N, 5000):
-        mm[a:a + 5000] = rng.standard_normal((5000, D), dtype=np.float32)
+        mm[a : a + 5000] = rng.standard_normal((5000, D), dtype=np.float32)
     mm.flush()
     del mm
     return str(path)
@@ -36,8 +37,9 @@ def npy(tmp_path_factory):
 
 def measure(kind, field, path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, PROBE, kind, field, path], check=True, env=env, timeout=300,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, PROBE, kind, field, path], check=True, env=env, timeout=300, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

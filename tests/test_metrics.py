@@ -1,14 +1,22 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import smoothscore as ss
 from smoothscore.errors import ConfigError, EmptyDataError, ShapeError
-from smoothscore.metrics import (NeighborIndex, distance_summary, frechet_distance, knn_precision_recall,
-                                 memorization_fraction, nearest_neighbors, nn_ratio, wasserstein_1d, wasserstein_2d)
+from smoothscore.metrics import (
+    NeighborIndex,
+    distance_summary,
+    frechet_distance,
+    knn_precision_recall,
+    memorization_fraction,
+    nearest_neighbors,
+    nn_ratio,
+    wasserstein_1d,
+    wasserstein_2d,
+)
 
 
 def test_memorization_reference_R3():
@@ -37,7 +45,7 @@ def test_neighbors_exact_vs_brute_force_and_near_duplicates():
     exact = (tiny - train[:5].double()).norm(dim=1)
     d_raw, _ = NeighborIndex(train).search(tiny, 1, exact_refine=False)
     d_ref, _ = NeighborIndex(train).search(tiny, 1)
-    assert ((d_raw[:, 0] - exact).abs() / exact).max() > 1e-4   # float32 inputs alone cost ~4e-4 here
+    assert ((d_raw[:, 0] - exact).abs() / exact).max() > 1e-4  # float32 inputs alone cost ~4e-4 here
     assert torch.allclose(d_ref[:, 0], exact, rtol=1e-9)
     # permutation invariance of the distances
     perm = torch.randperm(300, generator=g)

@@ -1,5 +1,6 @@
 """Nearest neighbours on memory-mapped training sets (issue 9, item 1): streamed in chunks through FAISS, refined in
 float64, merged -- equal to float64 brute force, independent of the chunking, and never loading the set whole."""
+
 import json
 import threading
 import time
@@ -21,7 +22,7 @@ def _brute(q, train, k):
 
 def _set(tmp_path, n=1500, d=40, seed=0):
     g = torch.Generator().manual_seed(seed)
-    train = torch.rand(n, d, generator=g) * 2 - 1 + 3.0       # off-centre: the centring matters for float32
+    train = torch.rand(n, d, generator=g) * 2 - 1 + 3.0  # off-centre: the centring matters for float32
     path = tmp_path / "train.npy"
     np.save(path, train.numpy())
     q = torch.cat([train[:7] + 1e-5 * torch.randn(7, d, generator=g), torch.rand(30, d, generator=g) * 2 + 2])
@@ -33,9 +34,9 @@ def test_memmap_search_matches_float64_brute_force_for_any_chunking(tmp_path):
     rd, ri = _brute(q, train, 4)
     mm = np.load(path, mmap_mode="r")
     results = [NeighborIndex(mm, chunk_bytes=cb).search(q, 4) for cb in (4096, 20_000, 1 << 30)]
-    results.append(NeighborIndex(str(path), chunk_bytes=7000).search(q, 4))     # a path is memory-mapped
-    results.append(nearest_neighbors(q, train, k=4))                           # in memory, one chunk
-    kept = NeighborIndex(train, chunk_bytes=4096)                              # in memory: 38 chunks, kept
+    results.append(NeighborIndex(str(path), chunk_bytes=7000).search(q, 4))  # a path is memory-mapped
+    results.append(nearest_neighbors(q, train, k=4))  # in memory, one chunk
+    kept = NeighborIndex(train, chunk_bytes=4096)  # in memory: 38 chunks, kept
     results += [kept.search(q, 4), kept.search(q, 4)]
     for d, i in results:
         assert torch.equal(i, ri)
@@ -51,7 +52,7 @@ def test_memmap_search_matches_float64_brute_force_for_any_chunking(tmp_path):
 
 def test_ties_go_to_the_smaller_index_whatever_the_chunking(tmp_path):
     base = torch.rand(50, 6, generator=torch.Generator().manual_seed(3))
-    train = torch.cat([base, base])                    # row j and j + 50 are exact duplicates
+    train = torch.cat([base, base])  # row j and j + 50 are exact duplicates
     np.save(tmp_path / "dup.npy", train.numpy())
     for cb in (100, 1 << 20):
         d, i = NeighborIndex(np.load(tmp_path / "dup.npy", mmap_mode="r"), chunk_bytes=cb).search(base[:5] + 1e-3, 2)
@@ -94,7 +95,7 @@ def test_streamed_search_does_not_load_the_set(tmp_path):
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
     g = np.random.default_rng(0)
     for s in range(0, n, 5000):
-        mm[s:s + 5000] = g.standard_normal((5000, d), dtype=np.float32)
+        mm[s : s + 5000] = g.standard_normal((5000, d), dtype=np.float32)
     mm.flush()
     del mm
     q = torch.from_numpy(np.load(path, mmap_mode="r")[[5, 17_000, 39_999]].copy()) + 1e-3
@@ -115,25 +116,51 @@ def test_streamed_search_does_not_load_the_set(tmp_path):
     assert audit["idx"][:, 0].tolist() == [5, 17_000, 39_999]
     grown_mb = (peak[0] - base) / 1024
     print(f"anonymous memory grew by {grown_mb:.1f} MB")
-    assert grown_mb < 40, grown_mb          # the set is 123 MB (246 MB as float64)
+    assert grown_mb < 40, grown_mb  # the set is 123 MB (246 MB as float64)
 
 
 def test_audit_cli_on_memmapped_npy_matches_in_memory(tmp_path, capsys):
     train, path, q = _set(tmp_path, n=400, d=16, seed=2)
     np.savez(tmp_path / "train.npz", x=train.numpy())
     np.savez(tmp_path / "samples.npz", samples=q.numpy())
-    assert main(["audit", "--train", str(path), "--samples", str(tmp_path / "samples.npz"),
-                 "--out", str(tmp_path / "a")]) == 0
-    assert main(["audit", "--train", str(tmp_path / "train.npz"), "--samples", str(tmp_path / "samples.npz"),
-                 "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main(["audit", "--train", str(path), "--samples", str(tmp_path / "samples.npz"), "--out", str(tmp_path / "a")])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "audit",
+                "--train",
+                str(tmp_path / "train.npz"),
+                "--samples",
+                str(tmp_path / "samples.npz"),
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     a = json.loads((tmp_path / "a" / "audit.json").read_text())
     b = json.loads((tmp_path / "b" / "audit.json").read_text())
     a.pop("train"), b.pop("train")
     assert a == b and a["memorized_fraction"] == pytest.approx(memorization_fraction(q, train))
     assert (tmp_path / "a" / "nearest_neighbors.png").stat().st_size > 1000
     np.save(tmp_path / "str.npy", np.array(["a", "b"]))
-    assert main(["audit", "--train", str(tmp_path / "str.npy"), "--samples", str(tmp_path / "samples.npz"),
-                 "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(
+            [
+                "audit",
+                "--train",
+                str(tmp_path / "str.npy"),
+                "--samples",
+                str(tmp_path / "samples.npz"),
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
     assert "not numeric" in capsys.readouterr().err
 
 

@@ -1,18 +1,19 @@
 """Networks: Paper A's two-layer ReLU formula, UNet shapes 8x8..64x64 with and without a noise input, the
 parameterisations kept apart from the architectures, and bad options."""
+
 import pytest
 import torch
 
 from smoothscore.errors import ConfigError, UnknownNameError
-from smoothscore.nets import MLP, UNet, TwoLayerReLU, build_model, models
+from smoothscore.nets import MLP, TwoLayerReLU, UNet, build_model, models
 
 
 def test_two_layer_relu_is_the_papers_formula():
     torch.manual_seed(0)
     net = TwoLayerReLU(3, width=7)
     x = torch.randn(5, 3)
-    w, b = net.hidden.weight, net.hidden.bias           # (7, 3), (7,)
-    a, c = net.out.weight, net.out.bias                 # (3, 7), (3,)
+    w, b = net.hidden.weight, net.hidden.bias  # (7, 3), (7,)
+    a, c = net.out.weight, net.out.bias  # (3, 7), (3,)
     ref = torch.stack([sum(a[:, i] * torch.relu(w[i] @ xi + b[i]) for i in range(7)) + c for xi in x])
     assert torch.allclose(net(x), ref, atol=1e-6)
     # weight decay acts on weights only (Paper A: biases unpenalised)
@@ -26,7 +27,7 @@ def test_unet_shapes_with_and_without_noise_input(size, channels):
     s = torch.tensor([0.05, 5.0])
     out = cond(x, s)
     assert out.shape == x.shape
-    assert not torch.allclose(cond(x, s), cond(x, s.flip(0)))      # the noise input is used
+    assert not torch.allclose(cond(x, s), cond(x, s.flip(0)))  # the noise input is used
     unc = UNet(channels, size, base=8, conditioned=False)
     assert unc.emb is None and all(blk.emb is None for blk in [*unc.down, unc.mid, *unc.up])
     assert unc(x).shape == x.shape
@@ -43,9 +44,9 @@ def test_parameterisations_are_separate_from_architectures():
     assert torch.allclose(raw(x, s), raw.net(x, s))
     unc = build_model("mlp", (3,), conditioning="none")
     assert unc.param == "score" and not unc.conditioned
-    assert torch.allclose(unc(x), unc.net(x))                      # no division by sigma anywhere
+    assert torch.allclose(unc(x), unc.net(x))  # no division by sigma anywhere
     with pytest.raises(ConfigError):
-        m(x)                                                       # conditioned model needs sigma
+        m(x)  # conditioned model needs sigma
 
 
 def test_mlp_embeddings_and_registry():
@@ -57,8 +58,14 @@ def test_mlp_embeddings_and_registry():
     assert set(models.names()) >= {"mlp", "unet", "two-layer"}
     assert build_model("two-layer", (1,), conditioning="none", width=5).net.hidden.out_features == 5
     m = build_model("unet", (1, 8, 8), conditioning="sigma", base=8)
-    assert m.config == {"name": "unet", "data_shape": [1, 8, 8], "conditioning": "sigma", "param": "sigma_score",
-                        "sigma_data": 0.5, "kwargs": {"base": 8}}
+    assert m.config == {
+        "name": "unet",
+        "data_shape": [1, 8, 8],
+        "conditioning": "sigma",
+        "param": "sigma_score",
+        "sigma_data": 0.5,
+        "kwargs": {"base": 8},
+    }
 
 
 def test_bad_network_options():
@@ -67,9 +74,9 @@ def test_bad_network_options():
     with pytest.raises(ConfigError):
         UNet(1, 128)
     with pytest.raises(ConfigError):
-        build_model("unet", (64,))                                 # not an image
+        build_model("unet", (64,))  # not an image
     with pytest.raises(ConfigError):
-        build_model("unet", (1, 8, 16))                            # not square
+        build_model("unet", (1, 8, 16))  # not square
     with pytest.raises(UnknownNameError):
         build_model("resnet", (1, 8, 8))
     with pytest.raises(ConfigError):

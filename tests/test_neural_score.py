@@ -1,5 +1,6 @@
 """NeuralScore: a trained model (or checkpoint) as a score field that samplers and metrics take; unconditioned models
 ignore sigma; checkpoints of another architecture, truncated or non-safetensors files raise CheckpointError."""
+
 import json
 
 import pytest
@@ -17,8 +18,14 @@ def _trained(tmp_path, conditioning="sigma", name="ck"):
     data = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
     m = build_model("mlp", (3,), conditioning=conditioning, width=16)
     loss = ConditionedDSM(0.1, 2.0, 10) if conditioning == "sigma" else UnconditionedDSM(0.1, 2.0, 10)
-    r = train(m, loss, data, TrainConfig(steps=5, batch_size=8, lr=1e-2, ema_decay=0.5), out_dir=tmp_path / name,
-              progress=False)
+    r = train(
+        m,
+        loss,
+        data,
+        TrainConfig(steps=5, batch_size=8, lr=1e-2, ema_decay=0.5),
+        out_dir=tmp_path / name,
+        progress=False,
+    )
     return r, tmp_path / name
 
 
@@ -27,7 +34,7 @@ def test_checkpoint_roundtrip_model_and_ema(tmp_path):
     x, s = torch.randn(6, 3), torch.linspace(0.1, 2.0, 6)
     with torch.no_grad():
         want_ema, want_raw = r.ema(x, s), r.model(x, s)
-    assert not torch.allclose(want_ema, want_raw)                 # the two weight sets differ after 5 steps
+    assert not torch.allclose(want_ema, want_raw)  # the two weight sets differ after 5 steps
     assert torch.equal(NeuralScore.from_checkpoint(ck, device="cpu").score(x, s), want_ema)
     assert torch.equal(NeuralScore.from_checkpoint(ck, ema=False, device="cpu").score(x, s), want_raw)
     f64 = NeuralScore.from_checkpoint(ck, dtype="float64", device="cpu")
@@ -37,7 +44,7 @@ def test_checkpoint_roundtrip_model_and_ema(tmp_path):
     # Tweedie: denoise = x + sigma^2 score
     assert torch.allclose(f.denoise(x, s), x + s[:, None] ** 2 * f.score(x, s), atol=1e-6)
     with pytest.raises(SigmaError):
-        f.score(x)                                                # conditioned: sigma required
+        f.score(x)  # conditioned: sigma required
     with pytest.raises(ShapeError):
         f.score(torch.randn(6, 4), 0.5)
 
@@ -56,11 +63,11 @@ def test_unconditioned_field_ignores_sigma_and_samples(tmp_path):
 def test_checkpoint_of_another_architecture_or_corrupt(tmp_path):
     _, ck = _trained(tmp_path)
     meta = json.loads((ck / "checkpoint.json").read_text())
-    meta["model_config"]["kwargs"]["width"] = 32                  # sidecar says width 32, weights are width 16
+    meta["model_config"]["kwargs"]["width"] = 32  # sidecar says width 32, weights are width 16
     (ck / "checkpoint.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="another architecture"):
         NeuralScore.from_checkpoint(ck)
-    meta["model_config"] = {"name": "unet"}                       # unusable config
+    meta["model_config"] = {"name": "unet"}  # unusable config
     (ck / "checkpoint.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError):
         NeuralScore.from_checkpoint(ck)

@@ -24,8 +24,12 @@ def test_edm_formula_and_shapes():
     g = ss.sigma_schedule("geometric", 5, 0.01, 100.0)
     assert torch.allclose(g, torch.tensor([100, 10, 1, 0.1, 0.01], dtype=torch.float64), rtol=1e-12)
     # uniform in sqrt(t) = linear in sigma; uniform in t
-    assert torch.allclose(ss.sigma_schedule("sqrt_t_uniform", 3, 1.0, 3.0), torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64))
-    assert torch.allclose(ss.sigma_schedule("t_uniform", 3, 1.0, 3.0) ** 2, torch.tensor([9.0, 5.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(
+        ss.sigma_schedule("sqrt_t_uniform", 3, 1.0, 3.0), torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+    )
+    assert torch.allclose(
+        ss.sigma_schedule("t_uniform", 3, 1.0, 3.0) ** 2, torch.tensor([9.0, 5.0, 1.0], dtype=torch.float64)
+    )
     z = ss.sigma_schedule("edm", 4, 0.1, 1.0, append_zero=True)
     assert z.shape == (5,) and z[-1] == 0
 

@@ -10,6 +10,7 @@ Cost (measured twice on the shared 2-core machine): 160-180 s of CPU time for th
 samplers). ``make test-slow`` runs the two in parallel, so on an idle 2-core machine the wall time is about that of
 the 64x64 run (~2 min); under a load average of 12-16 (six sessions sharing the machine) it was 12-19 min.
 """
+
 import json
 
 import numpy as np
@@ -18,10 +19,18 @@ from PIL import Image
 
 from smoothscore.cli import main
 
-CLAIMS = {"unconditioned-memorizes-less", "temperature-pixel-memorizes-less", "temperature-feature-memorizes-less",
-          "unconditioned-quality", "temperature-feature-quality", "temperature-pixel-quality",
-          "nets-less-expansive-than-esf", "temperature-nets-less-expansive", "trained-uncond-ode-overshoots",
-          "trained-uncond-pc-near-data"}
+CLAIMS = {
+    "unconditioned-memorizes-less",
+    "temperature-pixel-memorizes-less",
+    "temperature-feature-memorizes-less",
+    "unconditioned-quality",
+    "temperature-feature-quality",
+    "temperature-pixel-quality",
+    "nets-less-expansive-than-esf",
+    "temperature-nets-less-expansive",
+    "trained-uncond-ode-overshoots",
+    "trained-uncond-pc-near-data",
+}
 
 
 def _image_folder(root, size: int, n_train: int = 24, n_test: int = 8, seed: int = 0):
@@ -45,10 +54,31 @@ def _image_folder(root, size: int, n_train: int = 24, n_test: int = 8, seed: int
 def _run(tmp_path, preset: str, size: int, snr: float):
     data = _image_folder(tmp_path / "images", size)
     out = tmp_path / "out"
-    budget = ["steps=3", "batch_size=4", "base=8", "n_samples=2", "compare_n=2", f"compare_snrs=[{snr}]",
-              "classifier_steps=5", "k=5", "expansiveness_queries=2", "expansiveness_sigmas=[0.3]"]
-    argv = ["reproduce", "zhou-small-data", "--preset", preset, "--data", f"folder:{data}", "--out", str(out),
-            "--device", "cpu", "--quiet"]
+    budget = [
+        "steps=3",
+        "batch_size=4",
+        "base=8",
+        "n_samples=2",
+        "compare_n=2",
+        f"compare_snrs=[{snr}]",
+        "classifier_steps=5",
+        "k=5",
+        "expansiveness_queries=2",
+        "expansiveness_sigmas=[0.3]",
+    ]
+    argv = [
+        "reproduce",
+        "zhou-small-data",
+        "--preset",
+        preset,
+        "--data",
+        f"folder:{data}",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     for b in budget:
         argv += ["--set", b]
     assert main(argv) == 0

@@ -1,5 +1,6 @@
 """Issue 11 item 2: every output is written atomically with the mode a plain ``open()`` gives under the user's umask
 (not mkstemp's private 0600). Each umask runs in its own subprocess, so this process's umask is never changed."""
+
 import os
 import stat
 import subprocess
@@ -41,8 +42,18 @@ SCRIPT = textwrap.dedent("""
     write_html([res], root / "rep")
 """)
 
-EXPECTED = {"checkpoint.safetensors", "checkpoint.json", "run.json", "samples.npz", "nearest_neighbors.png",
-            "audit.json", "fig.png", "results.json", "summary.json", "report.html"}
+EXPECTED = {
+    "checkpoint.safetensors",
+    "checkpoint.json",
+    "run.json",
+    "samples.npz",
+    "nearest_neighbors.png",
+    "audit.json",
+    "fig.png",
+    "results.json",
+    "summary.json",
+    "report.html",
+}
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
@@ -50,8 +61,9 @@ def test_outputs_get_the_umask_mode_of_a_plain_open(tmp_path, umask):
     root = tmp_path / "run"
     root.mkdir()
     env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(root), oct(umask)[2:]], env=env, timeout=300,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(root), oct(umask)[2:]], env=env, timeout=300, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     modes = {}
     for dirpath, _, files in os.walk(root):
@@ -62,7 +74,7 @@ def test_outputs_get_the_umask_mode_of_a_plain_open(tmp_path, umask):
     assert EXPECTED <= {os.path.basename(p) for p in modes}, sorted(modes)
     want = 0o666 & ~umask
     assert {p: oct(m) for p, m in modes.items() if m != want} == {}, f"expected {oct(want)}"
-    assert not [p for p in modes if ".tmp" in p]          # no temporary file left behind
+    assert not [p for p in modes if ".tmp" in p]  # no temporary file left behind
 
 
 def test_default_file_mode_matches_open_in_this_process(tmp_path):
@@ -82,7 +94,7 @@ def test_every_writer_goes_through_smoothscore_io():
 
     src = Path(__file__).resolve().parents[1] / "src" / "smoothscore"
     direct = re.compile(r"\.write_(text|bytes)\(|torch\.save\(|np\.save(z|z_compressed)?\(|\.to_csv\(")
-    saver = re.compile(r"\.(savefig|save)\((?!tmp\b|\)|str\(tmp)")          # fig.savefig(x), im.save(x), anim.save(x)
+    saver = re.compile(r"\.(savefig|save)\((?!tmp\b|\)|str\(tmp)")  # fig.savefig(x), im.save(x), anim.save(x)
     opener = re.compile(r"open\((?!tmp\b|os\.devnull)[^)]*[\"'][wax]b?\+?[\"']")
     bad = []
     for p in src.rglob("*.py"):

@@ -5,6 +5,7 @@ scale: permutation of the training set, chunking (``block_elements``), translati
 summing to 1, the temperature identity ``denoise_T(x, sigma) = denoise_1(x, sigma sqrt(T))``, and no NaN/Inf for
 sigma in [1e-6, 1e4] with coordinates up to 1e4. Examples are derandomized (a fixed seed, so CI is deterministic)
 and few (``max_examples`` 20-30): the file runs in a few seconds of CPU."""
+
 import math
 
 import numpy as np
@@ -16,8 +17,13 @@ import smoothscore as ss
 from smoothscore.metrics import memorization_fraction, nn_ratio
 from smoothscore.sampling import sample
 
-PROFILE = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROFILE = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @st.composite
@@ -26,7 +32,7 @@ def problems(draw, *, max_coord=10.0, min_m=2, max_m=12, dims=(1, 2, 3, 5)):
     d = draw(st.sampled_from(dims))
     m = draw(st.integers(min_m, max_m))
     n = draw(st.integers(1, 6))
-    seed = draw(st.integers(0, 2 ** 31 - 1))
+    seed = draw(st.integers(0, 2**31 - 1))
     scale = draw(st.floats(1e-3, max_coord))
     g = torch.Generator().manual_seed(seed)
     train = (torch.rand(m, d, generator=g, dtype=torch.float64) * 2 - 1) * scale
@@ -53,7 +59,7 @@ def test_esf_permutation_chunking_and_weights(p):
     ref = esf(train).denoise(q, sigma)
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     assert close(esf(train[perm]).denoise(q, sigma), ref, scale)
-    assert close(esf(train, block_elements=1).denoise(q, sigma), ref, scale)       # one logit at a time
+    assert close(esf(train, block_elements=1).denoise(q, sigma), ref, scale)  # one logit at a time
     w = esf(train).weights(q, sigma)
     assert torch.allclose(w.sum(1), torch.ones(len(q), dtype=torch.float64), rtol=0, atol=1e-12)
     assert bool((w >= 0).all()) and close(w @ train, ref, scale)
@@ -72,7 +78,7 @@ def test_esf_translation_equivariance(p, shift):
     # the shifted coordinates carry rounding of size eps * |shift|; the score itself is shift-free
     assert close(a, b, scale, rtol=1e-8)
     sa, sb = esf(train + c).score(q + c, sigma), esf(train).score(q, sigma)
-    assert close(sa, sb, scale / sigma ** 2, rtol=1e-8)
+    assert close(sa, sb, scale / sigma**2, rtol=1e-8)
 
 
 @PROFILE
@@ -97,10 +103,15 @@ def test_unconditional_score_invariances(p, shift):
     assert bool(torch.isfinite(s).all())
     scale = float(s.abs().max()) + 1.0
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-    assert close(ss.UnconditionalEmpiricalScore(train[perm], dtype="float64", device="cpu").score(q), s, scale,
-                 rtol=1e-8)
-    assert close(ss.UnconditionalEmpiricalScore(train, dtype="float64", device="cpu", block_elements=1).score(q), s,
-                 scale, rtol=1e-8)
+    assert close(
+        ss.UnconditionalEmpiricalScore(train[perm], dtype="float64", device="cpu").score(q), s, scale, rtol=1e-8
+    )
+    assert close(
+        ss.UnconditionalEmpiricalScore(train, dtype="float64", device="cpu", block_elements=1).score(q),
+        s,
+        scale,
+        rtol=1e-8,
+    )
     c = torch.full((train.shape[1],), shift, dtype=torch.float64)
     st_ = ss.UnconditionalEmpiricalScore(train + c, dtype="float64", device="cpu").score(q + c)
     assert close(st_, s, scale, rtol=1e-6)
@@ -136,8 +147,9 @@ def test_deterministic_samplers_translation_permutation_and_chunking(p, method, 
     assert close(sample(esf(train), x0[perm], sig, method=method), ref[perm], scale)
     half = len(x0) // 2
     if half:
-        parts = torch.cat([sample(esf(train), x0[:half], sig, method=method),
-                           sample(esf(train), x0[half:], sig, method=method)])
+        parts = torch.cat(
+            [sample(esf(train), x0[:half], sig, method=method), sample(esf(train), x0[half:], sig, method=method)]
+        )
         assert close(parts, ref, scale)
     assert bool(torch.isfinite(ref).all())
 
@@ -160,7 +172,7 @@ def test_stochastic_samplers_are_seed_deterministic_and_finite(p):
 def test_memorization_metrics(p, threshold, shift):
     train, q, _, seed = p
     g = torch.Generator().manual_seed(seed)
-    samples = torch.cat([q, train[: max(1, len(train) // 2)] + 1e-9])    # some near-copies
+    samples = torch.cat([q, train[: max(1, len(train) // 2)] + 1e-9])  # some near-copies
     frac = memorization_fraction(samples, train, threshold=threshold)
     assert 0.0 <= frac <= 1.0
     r = nn_ratio(samples, train)
@@ -175,5 +187,5 @@ def test_memorization_metrics(p, threshold, shift):
     d = torch.cdist(samples, train).sort(1).values
     brute = d[:, 0] / d[:, 1].clamp_min(1e-300)
     assert torch.allclose(r, brute, atol=1e-9, rtol=1e-9)
-    if not np.isclose(brute.numpy(), threshold, atol=1e-9, rtol=0).any():     # no sample on the threshold
+    if not np.isclose(brute.numpy(), threshold, atol=1e-9, rtol=0).any():  # no sample on the threshold
         assert frac == float((brute < threshold).double().mean())

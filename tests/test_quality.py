@@ -1,5 +1,6 @@
 """Sample-quality metrics (metrics/quality.py): Frechet distance, k-NN precision/recall on synthetic features with
 known answers, and the project's feature classifier on digits."""
+
 import math
 
 import pytest
@@ -47,7 +48,7 @@ def test_classifier_rejects_non_images():
 
 def test_feature_classifier_shapes_and_autoencoder_fallback(tmp_path):
     x = load_digits(n=40, size=8).x
-    m = train_feature_classifier(x, steps=2, batch_size=8, cache_dir=tmp_path)   # no labels -> denoising autoencoder
+    m = train_feature_classifier(x, steps=2, batch_size=8, cache_dir=tmp_path)  # no labels -> denoising autoencoder
     assert isinstance(m, FeatureClassifier) and m.autoencoder
     f = m.features(x)
     assert f.shape == (40, 32) and torch.isfinite(f).all()
@@ -61,7 +62,7 @@ def test_classifier_accuracy_cache_and_scores(tmp_path):
     acc = q.accuracy(test.x, test.labels, torch.unique(train.labels))
     assert acc > 0.9
     assert len(list(tmp_path.glob("feature-classifier-*.safetensors"))) == 1
-    q2 = QualityScorer.fit(train, test.x, steps=200, seed=0, cache_dir=tmp_path)   # loaded from the cache
+    q2 = QualityScorer.fit(train, test.x, steps=200, seed=0, cache_dir=tmp_path)  # loaded from the cache
     assert torch.allclose(q2.train_feats, q.train_feats)
     own = q(train.x[:200])
     noise = q(torch.rand(200, 1, 16, 16) * 2 - 1)
@@ -69,4 +70,4 @@ def test_classifier_accuracy_cache_and_scores(tmp_path):
     assert own["fd_train"] < 0.2 * noise["fd_train"]
     assert own["precision"] > 0.9 and noise["precision"] < 0.2
     assert own["confidence"] > 0.9 and math.isfinite(own["fd_ratio"])
-    assert own["fd_ratio"] > 1.0    # samples that are training images are nearer train than test
+    assert own["fd_ratio"] > 1.0  # samples that are training images are nearer train than test

@@ -26,9 +26,11 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     p = tmp_path / "out.json"
     atomic_write_json(p, {"x": 1})
     with pytest.raises(RuntimeError):
+
         def bad(tmp):
             open(tmp, "w").write("partial")
             raise RuntimeError("boom")
+
         atomic_write(p, bad)
     assert json.loads(p.read_text()) == {"x": 1}
     assert [f for f in os.listdir(tmp_path) if f != "out.json"] == []

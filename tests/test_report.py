@@ -1,4 +1,5 @@
 """Experiment framework and report: results.json contents, claims verdicts, self-contained HTML."""
+
 import json
 
 import matplotlib
@@ -7,12 +8,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
+from smoothscore.errors import ConfigError  # noqa: E402
 from smoothscore.experiments.base import experiment, experiments  # noqa: E402
 from smoothscore.report import load_results, run_many  # noqa: E402
 
 if "test-dummy" not in experiments:
-    @experiment("test-dummy", title="dummy", groups=("testgroup",),
-                presets={"quick": {"n": 3, "boom": False}, "paper": {"n": 30, "boom": False}})
+
+    @experiment(
+        "test-dummy",
+        title="dummy",
+        groups=("testgroup",),
+        presets={"quick": {"n": 3, "boom": False}, "paper": {"n": 30, "boom": False}},
+    )
     def _dummy(ctx):
         """A dummy experiment used by the tests."""
         if ctx.get("boom"):
@@ -64,5 +71,5 @@ def test_claim_operators():
     assert ctx.claim("b", "", 0.5, ">", 0.5).passed is False
     assert ctx.claim("c", "", "chords", "==", "chords").passed is True
     assert ctx.claim("d", "", None, ">=", 1).passed is None
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         ctx.claim("e", "", 1, "~", 1)

@@ -1,6 +1,7 @@
 """reproduce as (experiment, seed) jobs: shards merged by `smoothscore report` equal a single run; result folders are
 never silently clobbered (issue 11 item 1): other experiments stay in the report, --resume keeps finished jobs,
 --overwrite starts clean; --jobs runs jobs in processes with the same results."""
+
 import json
 import os
 
@@ -11,12 +12,24 @@ from smoothscore.experiments.base import experiment, experiments
 from smoothscore.runner import parse_seeds, parse_shard, plan, shard
 
 if "test-seeded" not in experiments:
-    @experiment("test-seeded", title="seeded dummy", groups=("testjobs",), trains=True,
-                presets={"quick": {"base": 0.6, "seeds": 3}, "paper": {"base": 0.6, "seeds": 5}})
+
+    @experiment(
+        "test-seeded",
+        title="seeded dummy",
+        groups=("testjobs",),
+        trains=True,
+        presets={"quick": {"base": 0.6, "seeds": 3}, "paper": {"base": 0.6, "seeds": 5}},
+    )
     def _seeded(ctx):
         """A dummy 'trained' experiment whose values depend on the seed."""
-        ctx.claim("stable", "holds in every seed with a margin", ctx.config["base"] + 0.01 * ctx.seed, ">=", 0.5,
-                  ci=[0.5, 0.7])
+        ctx.claim(
+            "stable",
+            "holds in every seed with a margin",
+            ctx.config["base"] + 0.01 * ctx.seed,
+            ">=",
+            0.5,
+            ci=[0.5, 0.7],
+        )
         ctx.claim("flip", "holds in some seeds only", ctx.seed - 1.0, ">", 0.0)
         ctx.claim("exact", "seed-independent", 2.0, "==", 2.0, deterministic=True)
 
@@ -24,6 +37,7 @@ if "test-seeded" not in experiments:
     def _exact(ctx):
         """A dummy deterministic experiment."""
         ctx.claim("one", "one value", 1.0, "<", 2.0)
+
 
 VOLATILE = {"started", "duration_s", "cpu_s", "command", "runs", "threads"}
 
@@ -39,13 +53,17 @@ def _results(out, name):
 
 def _claims_html(out):
     h = (out / "report.html").read_text()
-    return h[h.index("<h2>All claims"):h.index("<h2 id=")]
+    return h[h.index("<h2>All claims") : h.index("<h2 id=")]
 
 
 def test_plan_seeds_and_shards():
     jobs = plan(["test-exact", "test-seeded"], "quick", seed=4)
-    assert [(j.experiment, j.seed) for j in jobs] == [("test-exact", 4), ("test-seeded", 4), ("test-seeded", 5),
-                                                     ("test-seeded", 6)]
+    assert [(j.experiment, j.seed) for j in jobs] == [
+        ("test-exact", 4),
+        ("test-seeded", 4),
+        ("test-seeded", 5),
+        ("test-seeded", 6),
+    ]
     assert [j.seed for j in plan(["test-seeded"], "paper")] == [0, 1, 2, 3, 4]
     assert [j.seed for j in plan(["test-seeded", "test-exact"], "quick", seeds=[9, 2])] == [2, 9, 2]
     parts = [shard(jobs, i, 3) for i in (1, 2, 3)]
@@ -69,8 +87,11 @@ def test_shards_merged_equal_a_single_run(tmp_path):
     assert _claims_html(merged) == _claims_html(one)
     r = _results(one, "test-seeded")
     verdicts = {c["id"]: (c["values"], c["verdict"]) for c in r["claims"]}
-    assert verdicts == {"stable": ([0.6, 0.61, 0.62], "pass"), "flip": ([-1.0, 0.0, 1.0], "inconclusive"),
-                        "exact": ([2.0], "pass")}
+    assert verdicts == {
+        "stable": ([0.6, 0.61, 0.62], "pass"),
+        "flip": ([-1.0, 0.0, 1.0], "inconclusive"),
+        "exact": ([2.0], "pass"),
+    }
     assert r["seeds"] == [0, 1, 2] and r["missing_seeds"] == []
     html = (one / "report.html").read_text()
     assert "Inconclusive claims (1)" in html and "s0: 0.6 <span class='small'>[0.5, 0.7]</span>" in html
@@ -84,13 +105,15 @@ def test_shards_merged_equal_a_single_run(tmp_path):
 def test_existing_results_kept_resume_and_overwrite(tmp_path):
     out = tmp_path / "out"
     _run("reproduce", "test-seeded", "--out", str(out))
-    _run("reproduce", "test-exact", "--out", str(out))          # another experiment into the same folder
-    assert {r["experiment"] for r in json.loads((out / "summary.json").read_text())["experiments"]} == \
-        {"test-seeded", "test-exact"}
+    _run("reproduce", "test-exact", "--out", str(out))  # another experiment into the same folder
+    assert {r["experiment"] for r in json.loads((out / "summary.json").read_text())["experiments"]} == {
+        "test-seeded",
+        "test-exact",
+    }
     assert "seeded dummy" in (out / "report.html").read_text()
     stamp = {p: p.stat().st_mtime_ns for p in out.glob("test-seeded/seed-*/results.json")}
-    (out / "test-seeded" / "seed-1" / "results.json").unlink()     # a job killed before it finished
-    (out / "test-seeded" / "results.json").unlink()               # ... and before the merge
+    (out / "test-seeded" / "seed-1" / "results.json").unlink()  # a job killed before it finished
+    (out / "test-seeded" / "results.json").unlink()  # ... and before the merge
     _run("reproduce", "testjobs", "--resume", "--out", str(out))
     again = {p: p.stat().st_mtime_ns for p in out.glob("test-seeded/seed-*/results.json")}
     assert set(again) == set(stamp)

@@ -11,6 +11,7 @@ it, so per-seed values differ between the runs. The verdicts over seeds must not
 intra-op thread whatever the setting (``experiments/_chen_common.single_thread``): their computation is the same in
 both runs, so run 2 leaves them out (run 1 checks them end to end).
 """
+
 import json
 import os
 
@@ -39,17 +40,17 @@ def _check(results, out):
 
 
 def _verdicts(results, names):
-    return {(r["experiment"], c["id"]): c["verdict"] for r in results if r["experiment"] in names
-            for c in r["claims"]}
+    return {(r["experiment"], c["id"]): c["verdict"] for r in results if r["experiment"] in names for c in r["claims"]}
 
 
 @pytest.mark.slow
 def test_quick_presets_end_to_end_and_same_verdicts_with_1_and_2_threads(tmp_path, monkeypatch):
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")    # 2 processes x 2 threads on 2 cores: no spinning threads
-    names = resolve_names([])                           # both papers (zoo has its own slow test)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # 2 processes x 2 threads on 2 cores: no spinning threads
+    names = resolve_names([])  # both papers (zoo has its own slow test)
     reg = load_all()
-    trained = [n for n in names if reg.get(n).trains and reg.get(n).n_seeds("quick") > 1
-               and "paper-a" not in reg.get(n).groups]
+    trained = [
+        n for n in names if reg.get(n).trains and reg.get(n).n_seeds("quick") > 1 and "paper-a" not in reg.get(n).groups
+    ]
     assert {"zhou-small-data", "zhou-expansiveness"} <= set(trained)
     two = run_many(names, "quick", tmp_path / "two", jobs=2, threads=2, progress=False)
     _check(two, tmp_path / "two")
@@ -61,7 +62,7 @@ def test_quick_presets_end_to_end_and_same_verdicts_with_1_and_2_threads(tmp_pat
     # Paper B's main memorization ordering is decided at the quick budget
     small = {c["id"]: c["verdict"] for r in two if r["experiment"] == "zhou-small-data" for c in r["claims"]}
     assert small["unconditioned-memorizes-less"] != "inconclusive", small
-    if os.environ.get("SMOOTHSCORE_KEEP_SLOW_RUN"):     # for regenerating the README table from this run
+    if os.environ.get("SMOOTHSCORE_KEEP_SLOW_RUN"):  # for regenerating the README table from this run
         import shutil
 
         shutil.copytree(tmp_path / "two", os.environ["SMOOTHSCORE_KEEP_SLOW_RUN"], dirs_exist_ok=True)

@@ -2,6 +2,7 @@
 offered as a checkpoint and as data in every form (.pt / .pkl, a torch.save zip renamed to .safetensors, an .npy /
 .npz holding an object array) and refused before any of its code runs: the file is never created. A source scan
 keeps unsafe loaders out of the library."""
+
 import json
 import pickle
 import re
@@ -50,7 +51,7 @@ def test_pickle_as_checkpoint_is_refused_before_it_runs(tmp_path, evil, capsys):
     target, payload = evil
     (tmp_path / "evil.pt").write_bytes(payload)
     (tmp_path / "evil.pkl").write_bytes(payload)
-    torch.save({"x": Evil(target)}, tmp_path / "zip.pt")       # torch.save's zip format, pickle inside
+    torch.save({"x": Evil(target)}, tmp_path / "zip.pt")  # torch.save's zip format, pickle inside
     for f in ("evil.pt", "evil.pkl", "zip.pt"):
         with pytest.raises(CheckpointError, match="never loaded"):
             ss.NeuralScore.from_checkpoint(tmp_path / f)
@@ -62,8 +63,12 @@ def test_pickle_as_checkpoint_is_refused_before_it_runs(tmp_path, evil, capsys):
         with pytest.raises(CheckpointError, match="truncated or not safetensors"):
             load_checkpoint(ck)
         assert main(["sample", "--model", str(ck), "--quiet", "--out", str(tmp_path / "o")]) == 2
-        assert main(["train", "--data", "digits", "--model", "mlp", "--steps", "1", "--out", str(ck), "--resume",
-                     "--quiet"]) == 2
+        assert (
+            main(
+                ["train", "--data", "digits", "--model", "mlp", "--steps", "1", "--out", str(ck), "--resume", "--quiet"]
+            )
+            == 2
+        )
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 7
     assert not target.exists()
@@ -75,7 +80,7 @@ def test_pickle_as_data_is_refused_before_it_runs(tmp_path, evil, capsys):
     obj[0], obj[1] = Evil(target), 1.0
     np.save(tmp_path / "obj.npy", obj, allow_pickle=True)
     np.savez(tmp_path / "obj.npz", x=obj)
-    (tmp_path / "raw.npy").write_bytes(payload)             # a bare pickle under an .npy name
+    (tmp_path / "raw.npy").write_bytes(payload)  # a bare pickle under an .npy name
     (tmp_path / "evil.pkl").write_bytes(payload)
     (tmp_path / "evil.pt").write_bytes(payload)
     for f in ("obj.npy", "obj.npz", "raw.npy", "evil.pkl", "evil.pt"):

@@ -1,5 +1,6 @@
 """Samplers: order of accuracy against the Gaussian closed form (reference-values.md R2), exact-ESF memorization
 (R3), SDE/PC samplers reach the data distribution, snapshots, callbacks, reproducibility, bad input."""
+
 import math
 
 import pytest
@@ -36,9 +37,9 @@ def test_solver_orders():
     h = [rel_error("heun", n) for n in sorted(R2_TABLE)]
     e = [rel_error("euler", n) for n in sorted(R2_TABLE)]
     for a, b in zip(h, h[1:]):
-        assert 3.5 < a / b < 4.8          # second order
+        assert 3.5 < a / b < 4.8  # second order
     for a, b in zip(e, e[1:]):
-        assert 1.8 < a / b < 2.2          # first order
+        assert 1.8 < a / b < 2.2  # first order
 
 
 def test_heun_full_covariance_2d_matches_exact_flow():
@@ -62,7 +63,7 @@ def test_exact_esf_sampling_memorizes_R3():
         dist = torch.cdist(x, train)
         d12 = dist.topk(2, largest=False).values
         assert (d12[:, 0] / d12[:, 1] < 1 / 3).double().mean().item() == 1.0
-        assert d12[:, 0].max().item() < 5e-3 * math.sqrt(d)   # within a few sigma_min sqrt(d)
+        assert d12[:, 0].max().item() < 5e-3 * math.sqrt(d)  # within a few sigma_min sqrt(d)
 
 
 @pytest.mark.parametrize("method", ["em", "pc"])
@@ -73,11 +74,12 @@ def test_stochastic_samplers_reach_gaussian_data(method):
     gen = torch.Generator().manual_seed(2)
     n = 20000
     s = ss.sigma_schedule("geometric", 200, 0.01, 20.0)
-    x = ss.sample(g, mean + 20.0 * torch.randn(n, 2, generator=gen, dtype=torch.float64), s, method=method,
-                  generator=gen)
+    x = ss.sample(
+        g, mean + 20.0 * torch.randn(n, 2, generator=gen, dtype=torch.float64), s, method=method, generator=gen
+    )
     # Monte-Carlo tolerance: std of the sample mean is ~ sqrt(1/n) = 0.007; covariance entries ~ 0.01
     assert torch.allclose(x.mean(0), mean, atol=0.04)
-    assert torch.allclose(torch.cov(x.T), cov + 0.01 ** 2 * torch.eye(2, dtype=torch.float64), atol=0.06)
+    assert torch.allclose(torch.cov(x.T), cov + 0.01**2 * torch.eye(2, dtype=torch.float64), atol=0.06)
 
 
 def test_reproducible_with_seed_and_snapshots_and_callback():

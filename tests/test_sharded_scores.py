@@ -1,6 +1,7 @@
 """Exact scores sharded across 2 gloo processes (torchrun, CPU) match one process within 1e-6 in float64 (issue 9,
 item 4): EmpiricalScore (denoise, score, log_prob, with weights and a temperature) and UnconditionalEmpiricalScore
 (score, log_prob); explicit ``shard=(rank, world)`` partials merged by hand match too."""
+
 import os
 import subprocess
 import sys
@@ -39,8 +40,20 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    str(script), str(tmp_path / "out.pt")], check=True, env=env, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path / "out.pt"),
+        ],
+        check=True,
+        env=env,
+        timeout=300,
+    )
     got = torch.load(tmp_path / "out.pt")
     g = torch.Generator().manual_seed(0)
     y = torch.randn(301, 6, generator=g, dtype=torch.float64) + 5.0

@@ -1,4 +1,5 @@
 """The adaptive sigma* sampler (Paper B, Sec. 4.1) on the exact unconditional score."""
+
 import pytest
 import torch
 
@@ -26,11 +27,19 @@ def test_sigma_star_sampler_converges_onto_data():
     x0 = 5.0 * torch.randn(8, *train.shape[1:], generator=g)
     d0 = NeighborIndex(train).search(x0, 1)[0][:, 0]
     seen = []
-    out = sample(field, x0, [20.0, 0.01], method="sigma_star", train=train, alpha=0.5, n_steps=40,
-                 callback=lambda info: seen.append(info["sigma"]))
+    out = sample(
+        field,
+        x0,
+        [20.0, 0.01],
+        method="sigma_star",
+        train=train,
+        alpha=0.5,
+        n_steps=40,
+        callback=lambda info: seen.append(info["sigma"]),
+    )
     dist = NeighborIndex(train).search(out, 1)[0][:, 0]
     # every sample ends at its nearest training image up to the smallest level sigma_min (started ~80 away)
-    assert float(dist.max()) < 0.01 * 16 * 0.2 and float(d0.min()) > 50   # below sigma_min: ~sigma_min sqrt(d)/8
+    assert float(dist.max()) < 0.01 * 16 * 0.2 and float(d0.min()) > 50  # below sigma_min: ~sigma_min sqrt(d)/8
     assert len(seen) == 40 and seen[-1] < seen[0]
 
 
@@ -41,7 +50,7 @@ def test_sigma_star_helper_and_guard():
     assert float(s.abs().max()) == 0.0
     field = UnconditionalEmpiricalScore(train, mode="optimal", device="cpu")
     out = sample(field, train[:2].clone(), [1.0, 0.1], method="sigma_star", index=idx, n_steps=3)
-    assert torch.equal(out, train[:2])                     # sigma* = 0: the sample stays put, no NaN
+    assert torch.equal(out, train[:2])  # sigma* = 0: the sample stays put, no NaN
     with pytest.raises(ConfigError):
         sample(field, train[:2].clone(), [1.0, 0.1], method="sigma_star")
     with pytest.raises(ConfigError):
@@ -53,14 +62,25 @@ def test_zhou_ode_overshoot_smoke(tmp_path):
 
     from smoothscore.report import run_experiment
 
-    run_experiment("zhou-ode-overshoot", "quick", tmp_path, overrides={
-        "n_train": 30, "n_test": 8, "n_samples": 3, "steps": 6, "sigma_star_steps": 12, "quad_points": 1,
-        "net_steps": 5})
+    run_experiment(
+        "zhou-ode-overshoot",
+        "quick",
+        tmp_path,
+        overrides={
+            "n_train": 30,
+            "n_test": 8,
+            "n_samples": 3,
+            "steps": 6,
+            "sigma_star_steps": 12,
+            "quad_points": 1,
+            "net_steps": 5,
+        },
+    )
     r = json.loads((tmp_path / "zhou-ode-overshoot" / "results.json").read_text())
     assert r["status"] == "ok"
     claims = {c["id"]: c for c in r["claims"]}
     assert len(claims) == 6 and all(isinstance(c["value"], float) for c in claims.values())
-    assert claims["ode-overshoots"]["passed"] is True          # the overshoot is large even on a tiny run
+    assert claims["ode-overshoots"]["passed"] is True  # the overshoot is large even on a tiny run
     assert claims["sigma-star-near-data[late start]"]["passed"] is True
     assert (tmp_path / "zhou-ode-overshoot" / "trajectory_distance.png").exists()
 

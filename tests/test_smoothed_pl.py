@@ -1,4 +1,5 @@
 """SmoothedPLScore: Paper A's two-point formulas, the adopted general-n form, embedding, continuity, bad input."""
+
 import math
 
 import numpy as np
@@ -13,8 +14,7 @@ def two_point_spec(x, t, delta):
     """Paper A's two-point Smoothed PL-ESF written out literally (delta=None: PL-ESF)."""
     if delta is None:
         return (np.sign(x) - x) / t
-    return np.where(x <= delta - 1, -(x + 1) / t,
-                    np.where(x >= 1 - delta, -(x - 1) / t, delta / (1 - delta) * x / t))
+    return np.where(x <= delta - 1, -(x + 1) / t, np.where(x >= 1 - delta, -(x - 1) / t, delta / (1 - delta) * x / t))
 
 
 def general_n_loop(x, t, y, delta):
@@ -46,7 +46,7 @@ def test_kappa_gives_delta_kappa_sigma_and_per_sample_sigma():
     f = ss.SmoothedPLScore([1.0, -1.0], kappa=2.0, dtype="float64", device="cpu")
     sig = torch.tensor(np.linspace(0.05, 0.45, X.size))
     got = f.score(torch.tensor(X)[:, None], sig).numpy()[:, 0]
-    want = np.array([two_point_spec(np.array([xi]), s ** 2, 2.0 * s)[0] for xi, s in zip(X, sig.numpy())])
+    want = np.array([two_point_spec(np.array([xi]), s**2, 2.0 * s)[0] for xi, s in zip(X, sig.numpy())])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-8)
 
 
@@ -54,16 +54,16 @@ def test_delta_one_and_none_give_pl_esf():
     x = torch.tensor(X[np.abs(X) > 1e-9])[:, None]
     pl = ss.SmoothedPLScore([-1.0, 1.0], dtype="float64", device="cpu").score(x, 0.2).numpy()[:, 0]
     np.testing.assert_allclose(pl, two_point_spec(x.numpy()[:, 0], 0.04, None), rtol=1e-12)
-    for d in (1.0, 1.7):   # delta >= h keeps the PL-ESF
+    for d in (1.0, 1.7):  # delta >= h keeps the PL-ESF
         f = ss.SmoothedPLScore([-1.0, 1.0], delta=d, dtype="float64", device="cpu").score(x, 0.2).numpy()[:, 0]
         np.testing.assert_allclose(f, pl, rtol=1e-12)
 
 
 @pytest.mark.parametrize("delta", [None, 0.0, 0.05, 0.3, 0.8])
 def test_general_n_matches_independent_loop(delta):
-    y = [2.0, -1.5, 0.0, 0.4]   # unsorted, uneven spacing (half-gaps 0.75, 0.2, 0.8)
+    y = [2.0, -1.5, 0.0, 0.4]  # unsorted, uneven spacing (half-gaps 0.75, 0.2, 0.8)
     f = ss.SmoothedPLScore(y, delta=delta, dtype="float64", device="cpu")
-    xs = np.linspace(-3, 3.5, 1301) + 1e-4   # avoid exact midpoints (ties, measure zero)
+    xs = np.linspace(-3, 3.5, 1301) + 1e-4  # avoid exact midpoints (ties, measure zero)
     got = f.score(torch.tensor(xs)[:, None], 0.5).numpy()[:, 0]
     np.testing.assert_allclose(got, general_n_loop(xs, 0.25, y, delta), rtol=1e-12, atol=1e-9)
     assert torch.equal(f.points, torch.tensor(sorted(y), dtype=torch.float64))

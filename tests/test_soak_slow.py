@@ -3,6 +3,7 @@
 Resident memory (VmRSS) is read during the run; after a warm-up its growth must stay under a bound far below what
 a per-step leak would give (10,000 steps x even 1 KiB = 10 MB; a leaked (N, d) tensor per step is 10,000 x N x d x 8
 bytes). Runs in a subprocess so other tests' allocations do not blur the numbers."""
+
 import json
 import os
 import subprocess
@@ -11,8 +12,10 @@ import textwrap
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/proc/self/status"),
-                                                   reason="reads VmRSS from /proc (Linux)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmRSS from /proc (Linux)"),
+]
 
 SCRIPT = textwrap.dedent("""
     import json, sys, torch
@@ -55,8 +58,9 @@ SCRIPT = textwrap.dedent("""
 
 def test_memory_stays_flat_over_long_sampling_and_training(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "ck")], env=env, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "ck")], env=env, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     s = {int(k): v for k, v in res["sampling"].items()}

@@ -1,4 +1,5 @@
 """Temperature-smoothed exact scores (Paper B, Sec. 4.2, Eq. 10) against float64 brute force."""
+
 import math
 
 import numpy as np
@@ -7,8 +8,7 @@ import torch
 
 from smoothscore.errors import ConfigError, ShapeError
 from smoothscore.scores.empirical import EmpiricalScore
-from smoothscore.scores.temperature import (KNNTemperatureScore, sigma_schedule_temperature,
-                                            temperature_smoothed)
+from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature, temperature_smoothed
 from smoothscore.scores.unconditional import UnconditionalEmpiricalScore
 
 
@@ -75,7 +75,7 @@ def test_variant_scheduled_and_errors():
     idx = f.neighbors(x)
     d = x.shape[1]
     diff = x[:, None] - train[idx]
-    r2 = (diff ** 2).sum(-1)
+    r2 = (diff**2).sum(-1)
     w = torch.softmax(-(d / 4.0) * torch.log(r2 / d), 1)
     np.testing.assert_allclose(s.numpy(), (-(w[..., None] * diff).sum(1) / 0.09).numpy(), rtol=1e-9)
     with pytest.raises(ConfigError):

@@ -1,5 +1,6 @@
 """Training: the noise-blind optimum (Eq. 9 -> p_MN score), a conditioned MLP on Gaussian data,
 checkpoint errors, temperature targets and the KNN cache."""
+
 import math
 
 import pytest
@@ -8,8 +9,16 @@ import torch
 import smoothscore as ss
 from smoothscore.errors import CheckpointError, ConfigError, NonFiniteError, UnknownNameError
 from smoothscore.nets import build_model
-from smoothscore.training import (ConditionedDSM, FixedTimeRegression, KNNCache, TrainConfig, TWeightedDSM,
-                                  UnconditionedDSM, temperature_target, train)
+from smoothscore.training import (
+    ConditionedDSM,
+    FixedTimeRegression,
+    KNNCache,
+    TrainConfig,
+    TWeightedDSM,
+    UnconditionedDSM,
+    temperature_target,
+    train,
+)
 
 MU = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
 
@@ -34,23 +43,25 @@ def weighted_rel_error(net_fn, ref_fn, loss, data, n=4000, seed=1):
     with torch.no_grad():
         s = net_fn(x, noise["sigma"].float()).double()
     ref = ref_fn(x, noise["sigma"]).double()
-    return float((s2 * ((s - ref) ** 2).sum(1)).sum() / (s2 * (ref ** 2).sum(1)).sum())
+    return float((s2 * ((s - ref) ** 2).sum(1)).sum() / (s2 * (ref**2).sum(1)).sum())
 
 
 def test_unconditioned_mlp_learns_the_noise_blind_optimum():
     torch.manual_seed(0)
     loss = UnconditionedDSM(0.2, 2.0, 8)
     m = build_model("mlp", (2,), conditioning="none", width=64, depth=3)
-    r = train(m, loss, MU, TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100),
-              progress=False)
+    r = train(
+        m, loss, MU, TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100), progress=False
+    )
     err = weighted_rel_error(lambda x, s: r.ema(x), lambda x, s: pmn_score(x, MU, loss.sigmas.levels), loss, MU)
     # measured 5.4e-3 (about 4 s CPU); the sigma^2-weighted relative L2 error over the training distribution
     # (= the excess of the Eq. 9 loss over its minimum, relative) must be below 2%
     assert err < 0.02
     # and it is NOT the conditional ESF at the drawn level (the two differ by far more than the tolerance)
     esf = ss.EmpiricalScore(MU, device="cpu")
-    err_esf = weighted_rel_error(lambda x, s: esf.score(x, s), lambda x, s: pmn_score(x, MU, loss.sigmas.levels),
-                                 loss, MU)
+    err_esf = weighted_rel_error(
+        lambda x, s: esf.score(x, s), lambda x, s: pmn_score(x, MU, loss.sigmas.levels), loss, MU
+    )
     assert err_esf > 0.05
 
 
@@ -61,8 +72,13 @@ def test_conditioned_mlp_matches_gaussian_score():
     data = g.sample_data(8192, generator=torch.Generator().manual_seed(0))
     loss = ConditionedDSM(0.05, 5.0, None)
     m = build_model("mlp", (2,), width=64)
-    r = train(m, loss, data, TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100),
-              progress=False)
+    r = train(
+        m,
+        loss,
+        data,
+        TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100),
+        progress=False,
+    )
     f = ss.NeuralScore(r.ema, device="cpu")
     err = weighted_rel_error(lambda x, s: f.score(x, s), lambda x, s: g.score(x, s.float()), loss, data)
     # closed form -(Sigma + sigma^2 I)^{-1} (x - mu); measured 5.5e-3 (about 4 s CPU); tolerance 3% (sigma^2-weighted
@@ -83,7 +99,7 @@ def test_fixed_t_regression_value_and_penalty():
     with torch.no_grad():
         val = float(loss.compute(zero, train_pts[idx], idx, loss.draw(n, (1,), g)))
     # f = 0: L_t = t E|s_t|^2; Monte Carlo of the same expectation with the closed form tanh score
-    x = train_pts[idx].double() + t ** 0.5 * torch.randn(n, 1, generator=g, dtype=torch.float64)
+    x = train_pts[idx].double() + t**0.5 * torch.randn(n, 1, generator=g, dtype=torch.float64)
     ref = float(t * (((torch.tanh(x / t) - x) / t) ** 2).mean())
     assert val == pytest.approx(ref, rel=0.02)
     pen = FixedTimeRegression(train_pts, t, weight_decay=0.1)
@@ -98,7 +114,7 @@ def test_fixed_t_regression_value_and_penalty():
 def test_t_weighted_dsm_draws_t_uniformly():
     loss = TWeightedDSM(1e-4, 1.0)
     s = loss.draw(20000, (1,), torch.Generator().manual_seed(0))["sigma"]
-    assert float((s ** 2).mean()) == pytest.approx(0.5, abs=0.01)
+    assert float((s**2).mean()) == pytest.approx(0.5, abs=0.01)
 
 
 def test_temperature_target_limits():
@@ -131,15 +147,15 @@ def test_knn_cache_matches_brute_force(tmp_path):
     c = KNNCache(x, k=4, cache_dir=tmp_path)
     ref = torch.cdist(x.flatten(1).double(), x.flatten(1).double()).topk(4, largest=False).indices
     assert torch.equal(c.index[:, 0], torch.arange(60))
-    assert (c.index == ref).float().mean() > 0.98   # exact up to float32 near-ties
+    assert (c.index == ref).float().mean() > 0.98  # exact up to float32 near-ties
     assert c.neighbors_of(torch.tensor([3, 5])).shape == (2, 4, 1, 8, 8)
     assert len(list(tmp_path.glob("knn-*.npy"))) == 1
-    c2 = KNNCache(x, k=4, cache_dir=tmp_path)           # served from the cache
+    c2 = KNNCache(x, k=4, cache_dir=tmp_path)  # served from the cache
     assert torch.equal(c2.index, c.index)
     f = KNNCache(x, k=3, space="feature", encoder=lambda im: im.flatten(1))
     assert torch.equal(f.index[:, 0], torch.arange(60))
     with pytest.raises(ConfigError):
-        KNNCache(x.flatten(1), k=3, space="feature")              # default encoder needs images
+        KNNCache(x.flatten(1), k=3, space="feature")  # default encoder needs images
     with pytest.raises(ConfigError):
         KNNCache(x, k=61)
 
@@ -148,7 +164,7 @@ def test_knn_default_feature_encoder_finds_same_class_neighbours(tmp_path):
     ds = ss.data.load_digits(n=100, size=8)
     c = KNNCache(ds, k=3, space="feature", cache_dir=tmp_path)  # ResNet-18 if local weights, else own classifier
     same = (ds.labels[c.index[:, 1]] == ds.labels).float().mean()
-    assert same > 0.6                                          # chance level is about 0.1
+    assert same > 0.6  # chance level is about 0.1
 
 
 def test_unconditioned_networks_have_no_noise_input():
@@ -168,8 +184,8 @@ def test_unconditioned_networks_have_no_noise_input():
 def test_edm_preconditioning_formula():
     m = build_model("mlp", (3,), param="edm", sigma_data=0.5)
     x, s = torch.randn(4, 3), torch.tensor([0.1, 0.5, 1.0, 4.0])
-    f = m.net((1 / (s ** 2 + 0.25).sqrt())[:, None] * x, s)
-    d = (0.25 / (s ** 2 + 0.25))[:, None] * x + (s * 0.5 / (s ** 2 + 0.25).sqrt())[:, None] * f
+    f = m.net((1 / (s**2 + 0.25).sqrt())[:, None] * x, s)
+    d = (0.25 / (s**2 + 0.25))[:, None] * x + (s * 0.5 / (s**2 + 0.25).sqrt())[:, None] * f
     assert torch.allclose(m(x, s), (d - x) / s[:, None] ** 2, atol=1e-5)
 
 
@@ -179,21 +195,40 @@ def test_edm_preconditioning_formula():
 def test_checkpoint_errors_and_nothing_overwritten(tmp_path):
     data = torch.randn(64, 2)
     m = build_model("mlp", (2,), width=16)
-    train(m, ConditionedDSM(0.1, 1.0, 10), data, TrainConfig(steps=3, batch_size=8), out_dir=tmp_path / "ck",
-          progress=False)
+    train(
+        m,
+        ConditionedDSM(0.1, 1.0, 10),
+        data,
+        TrainConfig(steps=3, batch_size=8),
+        out_dir=tmp_path / "ck",
+        progress=False,
+    )
     f = ss.NeuralScore.from_checkpoint(tmp_path / "ck", device="cpu")
     assert f.score(torch.randn(3, 2), 0.5).shape == (3, 2)
     # another architecture: resuming a different model into this folder fails and leaves it intact
     before = (tmp_path / "ck" / "checkpoint.safetensors").read_bytes()
     other = build_model("mlp", (2,), width=32)
     with pytest.raises(CheckpointError):
-        train(other, ConditionedDSM(0.1, 1.0, 10), data, TrainConfig(steps=3, batch_size=8), out_dir=tmp_path / "ck",
-              resume=True, progress=False)
+        train(
+            other,
+            ConditionedDSM(0.1, 1.0, 10),
+            data,
+            TrainConfig(steps=3, batch_size=8),
+            out_dir=tmp_path / "ck",
+            resume=True,
+            progress=False,
+        )
     assert (tmp_path / "ck" / "checkpoint.safetensors").read_bytes() == before
     # a fresh run into a folder holding a checkpoint is refused unless overwrite=True
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
-        train(m, ConditionedDSM(0.1, 1.0, 10), data, TrainConfig(steps=3, batch_size=8), out_dir=tmp_path / "ck",
-              progress=False)
+        train(
+            m,
+            ConditionedDSM(0.1, 1.0, 10),
+            data,
+            TrainConfig(steps=3, batch_size=8),
+            out_dir=tmp_path / "ck",
+            progress=False,
+        )
     assert (tmp_path / "ck" / "checkpoint.safetensors").read_bytes() == before
     # truncated and non-safetensors files
     bad = tmp_path / "bad"
@@ -208,8 +243,9 @@ def test_checkpoint_errors_and_nothing_overwritten(tmp_path):
     with pytest.raises(CheckpointError):
         ss.NeuralScore.from_checkpoint(tmp_path / "nowhere")
     with pytest.raises(NonFiniteError):
-        train(m, ConditionedDSM(0.1, 1.0, 10), torch.tensor([[0.0, float("nan")]]), TrainConfig(steps=1),
-              progress=False)
+        train(
+            m, ConditionedDSM(0.1, 1.0, 10), torch.tensor([[0.0, float("nan")]]), TrainConfig(steps=1), progress=False
+        )
 
 
 def test_learning_rate_warmup_and_cosine_schedule():
@@ -222,9 +258,9 @@ def test_learning_rate_warmup_and_cosine_schedule():
     for step in (0, 4, 50, 99):
         t.step = step
         lrs[step] = t._lr()
-    assert lrs[0] == pytest.approx(1e-3 * (1 + math.cos(0)) / 2)            # warm-up 1/10, cosine factor 1
+    assert lrs[0] == pytest.approx(1e-3 * (1 + math.cos(0)) / 2)  # warm-up 1/10, cosine factor 1
     assert lrs[4] == pytest.approx(5e-3 * (1 + math.cos(math.pi * 0.04)) / 2)
-    assert lrs[50] == pytest.approx(5e-3)                                     # half-way: lr / 2
+    assert lrs[50] == pytest.approx(5e-3)  # half-way: lr / 2
     assert lrs[99] < 1e-5
     with pytest.raises(ConfigError):
         TrainConfig(lr_schedule="step")

@@ -2,6 +2,7 @@
 one (float64 brute force), for the ESF (denoise, score, log_prob; weights, temperature) and the unconditional p_MN
 score (exact and optimal level), and a sampler over the whole sigma range switches between truncated and exact on
 its own while matching the exact run within the certificate-derived tolerance."""
+
 import math
 
 import pytest
@@ -10,19 +11,20 @@ import torch
 import smoothscore as ss
 from smoothscore.sampling import sample
 
-RND = 1e-10   # float64 rounding of the references (cdist uses the GEMM form) at data scale ~3
+RND = 1e-10  # float64 rounding of the references (cdist uses the GEMM form) at data scale ~3
 
 
 def low_dim(n=4000, D=32, r=3, noise=1e-3, seed=0):
     g = torch.Generator().manual_seed(seed)
     basis = torch.linalg.qr(torch.randn(D, r, generator=g, dtype=torch.float64))[0].T
-    y = torch.randn(n, r, generator=g, dtype=torch.float64) @ basis + noise * torch.randn(n, D, generator=g,
-                                                                                          dtype=torch.float64)
+    y = torch.randn(n, r, generator=g, dtype=torch.float64) @ basis + noise * torch.randn(
+        n, D, generator=g, dtype=torch.float64
+    )
     return y + 2.0, g
 
 
 def brute_denoise(y, x, sigma, T=1.0, w=None):
-    logit = -torch.cdist(x, y) ** 2 / (2 * sigma ** 2 * T)
+    logit = -(torch.cdist(x, y) ** 2) / (2 * sigma**2 * T)
     if w is not None:
         logit = logit + torch.log(w / w.sum())
     return torch.softmax(logit, 1) @ y, torch.logsumexp(logit, 1)
@@ -37,14 +39,14 @@ def test_esf_truncated_within_certificate(tol):
     for sigma in (0.02, 0.1, 0.3, 3.0):
         ref, ref_lse = brute_denoise(y, x, sigma)
         err = (tr.denoise(x, sigma) - ref).norm(dim=1).max()
-        assert tr.last_certificate <= tol and err <= tr.last_certificate + RND   # + float64 rounding
+        assert tr.last_certificate <= tol and err <= tr.last_certificate + RND  # + float64 rounding
         used.add(tr.last_fraction_truncated > 0)
-        err_s = ((tr.score(x, sigma) - (ref - x) / sigma ** 2)).norm(dim=1).max()
-        assert err_s <= tr.last_certificate + RND / sigma ** 2
-        ref_lp = ref_lse - math.log(len(y)) - 0.5 * y.shape[1] * math.log(2 * math.pi * sigma ** 2)
+        err_s = (tr.score(x, sigma) - (ref - x) / sigma**2).norm(dim=1).max()
+        assert err_s <= tr.last_certificate + RND / sigma**2
+        ref_lp = ref_lse - math.log(len(y)) - 0.5 * y.shape[1] * math.log(2 * math.pi * sigma**2)
         err_lp = (tr.log_prob(x, sigma) - ref_lp).abs().max()
-        assert err_lp <= tr.last_certificate + RND / sigma ** 2   # + rounding of the reference distances / sigma^2
-    assert used == {True, False}          # truncated at small sigma, exact fallback at large sigma
+        assert err_lp <= tr.last_certificate + RND / sigma**2  # + rounding of the reference distances / sigma^2
+    assert used == {True, False}  # truncated at small sigma, exact fallback at large sigma
 
 
 def test_esf_truncation_with_weights_and_temperature():
@@ -70,7 +72,7 @@ def test_unconditional_truncated_within_certificate(mode, D):
     assert err <= tr.last_certificate + 1e-9 * ex.score(x).norm(dim=1).max()
     err_lp = (tr.log_prob(x) - ex.log_prob(x)).abs().max()
     assert err_lp <= tr.last_certificate + 1e-12 * ex.log_prob(x).abs().max()
-    far = x + 3.0                                     # far from the data: the heavy tail forces the exact kernel
+    far = x + 3.0  # far from the data: the heavy tail forces the exact kernel
     tr.score(far)
     assert tr.last_fraction_truncated < 1.0
 
@@ -83,11 +85,17 @@ def test_sampler_switches_between_truncated_and_exact_and_matches():
     tr = ss.EmpiricalScore(y, tolerance=1e-8, dtype="float64", device="cpu")
     log = []
     a = sample(ex, x0, sigmas, method="euler")
-    b = sample(tr, x0, sigmas, method="euler",
-               callback=lambda st: log.append((st["sigma"], st["sigma_next"], tr.last_fraction_truncated,
-                                               tr.last_certificate)))
+    b = sample(
+        tr,
+        x0,
+        sigmas,
+        method="euler",
+        callback=lambda st: log.append(
+            (st["sigma"], st["sigma_next"], tr.last_fraction_truncated, tr.last_certificate)
+        ),
+    )
     fracs = [f for *_, f, _ in log]
-    assert fracs[0] == 0.0 and fracs[-1] == 1.0    # exact at large sigma, truncated at small sigma, on its own
+    assert fracs[0] == 0.0 and fracs[-1] == 1.0  # exact at large sigma, truncated at small sigma, on its own
     # Euler: x_{i+1} = x_i - (s_{i+1} - s_i) s_i score, so each step moves by at most |ds| s cert_i
     budget = sum(abs(sn - s) * s * c for s, sn, _, c in log)
     assert (a - b).norm(dim=1).max() <= budget + 1e-9

@@ -1,4 +1,5 @@
 """UnconditionalEmpiricalScore (Paper B, Eq. 5 and the unified mixture p_MN) against float64 brute force."""
+
 import math
 
 import numpy as np
@@ -29,9 +30,9 @@ def brute_score(x, train, sigmas, T=1.0, logq=None):
         terms, coef = [], []
         for j in range(train.shape[0]):
             r2 = ((x[n] - train[j]) ** 2).sum()
-            terms.append((lam - r2 / (2 * sigmas ** 2)) / T)          # all levels i of centre j
-            coef.append(1.0 / sigmas ** 2)
-        t = np.array(terms)                                           # (M, L)
+            terms.append((lam - r2 / (2 * sigmas**2)) / T)  # all levels i of centre j
+            coef.append(1.0 / sigmas**2)
+        t = np.array(terms)  # (M, L)
         w = np.exp(t - t.max())
         w /= w.sum()
         out[n] = ((w * np.array(coef)).sum(1)[:, None] * (train - x[n])).sum(0)
@@ -42,8 +43,9 @@ def brute_score(x, train, sigmas, T=1.0, logq=None):
 def test_discrete_levels_match_brute_force(T):
     train, x = _data()
     sig = np.geomspace(0.05, 5.0, 9)
-    f = UnconditionalEmpiricalScore(train, sigmas=sig, temperature=T, dtype="float64", device="cpu",
-                                    block_elements=40)  # tiny blocks: exercises the chunking
+    f = UnconditionalEmpiricalScore(
+        train, sigmas=sig, temperature=T, dtype="float64", device="cpu", block_elements=40
+    )  # tiny blocks: exercises the chunking
     np.testing.assert_allclose(f.score(x).numpy(), brute_score(x, train, sig, T), rtol=1e-9, atol=1e-10)
     assert f.conditioned is False
     # sigma is ignored
@@ -56,7 +58,7 @@ def test_continuous_range_matches_fine_trapezoid():
     s_fine = np.exp(np.linspace(math.log(0.02), math.log(20.0), 40001))
     h = np.log(s_fine[1]) - np.log(s_fine[0])
     logq = np.full(s_fine.size, math.log(h))
-    logq[[0, -1]] += math.log(0.5)                       # trapezoid in log sigma
+    logq[[0, -1]] += math.log(0.5)  # trapezoid in log sigma
     ref = brute_score(x[:3], train, s_fine, 1.0, logq)
     np.testing.assert_allclose(f.score(x[:3]).numpy(), ref, rtol=1e-6, atol=1e-8)
 
@@ -65,9 +67,9 @@ def test_quadrature_integrates_peak():
     # integral over log sigma of exp(f) with f = -(d-2) ln sigma - r^2/(2 sigma^2): closed form via Gamma function
     d, r2 = 66, 3.0
     sig, lq = log_quadrature(1e-3, 1e3, d)
-    f = -(d - 2) * np.log(sig) - r2 / (2 * sig ** 2)
+    f = -(d - 2) * np.log(sig) - r2 / (2 * sig**2)
     num = np.logaddexp.reduce(f + lq)
-    k = (d - 2) / 2            # int_0^inf s^{-2k} e^{-r2/(2 s^2)} ds/s = 0.5 Gamma(k) (r2/2)^{-k}
+    k = (d - 2) / 2  # int_0^inf s^{-2k} e^{-r2/(2 s^2)} ds/s = 0.5 Gamma(k) (r2/2)^{-k}
     exact = math.log(0.5) + math.lgamma(k) - k * math.log(r2 / 2)
     assert abs(num - exact) < 1e-7
 
@@ -75,8 +77,9 @@ def test_quadrature_integrates_peak():
 @pytest.mark.parametrize("mode", ["exact", "optimal"])
 def test_autograd_of_potential_is_score(mode):
     train, x = _data()
-    f = UnconditionalEmpiricalScore(train, sigma_min=0.05, sigma_max=10.0, mode=mode, temperature=2.0,
-                                    dtype="float64", device="cpu")
+    f = UnconditionalEmpiricalScore(
+        train, sigma_min=0.05, sigma_max=10.0, mode=mode, temperature=2.0, dtype="float64", device="cpu"
+    )
     xr = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(f.log_prob(xr).sum(), xr)
     np.testing.assert_allclose(g.numpy(), f.score(x).numpy(), rtol=1e-8, atol=1e-10)
@@ -86,13 +89,13 @@ def test_log_prob_normalised_against_brute_force():
     train, x = _data(m=4, d=4)
     sig = np.array([0.3, 1.0, 2.0])
     f = UnconditionalEmpiricalScore(train, sigmas=sig, dtype="float64", device="cpu")
-    lam = sig ** 2 / (sig ** 2).sum()
+    lam = sig**2 / (sig**2).sum()
     ref = []
     for xn in x.numpy():
         p = 0.0
         for mu in train.numpy():
             r2 = ((xn - mu) ** 2).sum()
-            p += (lam * (2 * math.pi * sig ** 2) ** (-2) * np.exp(-r2 / (2 * sig ** 2))).sum() / 4
+            p += (lam * (2 * math.pi * sig**2) ** (-2) * np.exp(-r2 / (2 * sig**2))).sum() / 4
         ref.append(math.log(p))
     np.testing.assert_allclose(f.log_prob(x).numpy(), ref, rtol=1e-10)
 
@@ -103,7 +106,7 @@ def test_optimal_level_closed_form_and_temperature():
     for T in (1.0, 4.0):
         f = UnconditionalEmpiricalScore(train, mode="optimal", temperature=T, dtype="float64", device="cpu")
         diff = x[:, None] - train[None]
-        r2 = (diff ** 2).sum(-1)
+        r2 = (diff**2).sum(-1)
         w = torch.softmax(-(d - 2) * 0.5 * torch.log(r2) / T, 1)
         ref = -(w[..., None] * diff * (d - 2) / r2[..., None]).sum(1)
         np.testing.assert_allclose(f.score(x).numpy(), ref.numpy(), rtol=1e-9)
@@ -127,18 +130,20 @@ def test_optimal_approximates_exact_in_high_dimension():
 def test_neighbour_restriction_and_guard():
     train, x = _data()
     full = UnconditionalEmpiricalScore(train, mode="optimal", dtype="float64", device="cpu")
-    k_all = UnconditionalEmpiricalScore(train, mode="optimal", k_neighbors=train.shape[0] - 1, dtype="float64",
-                                        device="cpu")
+    k_all = UnconditionalEmpiricalScore(
+        train, mode="optimal", k_neighbors=train.shape[0] - 1, dtype="float64", device="cpu"
+    )
     # dropping the farthest centre changes the score by at most its (tiny) weight share
     assert torch.allclose(full.score(x[:4]), k_all.score(x[:4]), rtol=1e-3, atol=1e-6)
     one = UnconditionalEmpiricalScore(train, mode="optimal", k_neighbors=1, dtype="float64", device="cpu")
-    s = one.score(train[:2].clone())                       # exactly on a training point: sigma* = 0 guarded
+    s = one.score(train[:2].clone())  # exactly on a training point: sigma* = 0 guarded
     assert bool(torch.isfinite(s).all()) and float(s.abs().max()) == 0.0
     # callable temperature of the query's own level
-    ft = UnconditionalEmpiricalScore(train, mode="optimal", temperature=lambda s: (5.0 / s).clamp(min=1.0),
-                                     dtype="float64", device="cpu")
+    ft = UnconditionalEmpiricalScore(
+        train, mode="optimal", temperature=lambda s: (5.0 / s).clamp(min=1.0), dtype="float64", device="cpu"
+    )
     assert bool(torch.isfinite(ft.score(x)).all())
-    assert torch.allclose(ft.sigma_star(x), (x[:, None] - train[None]).norm(dim=-1).min(1).values / 12 ** 0.5)
+    assert torch.allclose(ft.sigma_star(x), (x[:, None] - train[None]).norm(dim=-1).min(1).values / 12**0.5)
 
 
 def test_bad_input():
@@ -171,14 +176,16 @@ def test_neighbour_restricted_equals_brute_force_over_k_nearest(mode):
     train, x = _data()
     k = 3
     sig = np.geomspace(0.1, 4.0, 7)
-    f = UnconditionalEmpiricalScore(train, sigmas=sig, mode=mode, temperature=2.0, k_neighbors=k, dtype="float64",
-                                    device="cpu")
+    f = UnconditionalEmpiricalScore(
+        train, sigmas=sig, mode=mode, temperature=2.0, k_neighbors=k, dtype="float64", device="cpu"
+    )
     out = f.score(x).numpy()
     for n in range(x.shape[0]):
         near = (train - x[n]).norm(dim=1).argsort()[:k]
-        sub = UnconditionalEmpiricalScore(train[near], sigmas=sig, mode=mode, temperature=2.0, dtype="float64",
-                                          device="cpu")
-        np.testing.assert_allclose(out[n], sub.score(x[n:n + 1]).numpy()[0], rtol=1e-10, atol=1e-12)
-    if mode == "exact":                       # and against the float64 brute-force sum over those k centres
+        sub = UnconditionalEmpiricalScore(
+            train[near], sigmas=sig, mode=mode, temperature=2.0, dtype="float64", device="cpu"
+        )
+        np.testing.assert_allclose(out[n], sub.score(x[n : n + 1]).numpy()[0], rtol=1e-10, atol=1e-12)
+    if mode == "exact":  # and against the float64 brute-force sum over those k centres
         near0 = (train - x[0]).norm(dim=1).argsort()[:k]
         np.testing.assert_allclose(out[0], brute_score(x[:1], train[near0], sig, 2.0)[0], rtol=1e-9, atol=1e-10)

@@ -1,4 +1,5 @@
 """The verdict rule over seeds (smoothscore.verdict): closed cases checked against an independent t-bound."""
+
 import math
 
 import pytest
@@ -24,11 +25,11 @@ def test_seeded_pass_when_every_seed_holds_and_bound_clears():
 
 
 def test_seeded_inconclusive_when_spread_covers_margin_or_one_seed_fails():
-    v = [0.51, 0.52, 0.90]                       # every seed holds, but the lower bound is below 0.5
+    v = [0.51, 0.52, 0.90]  # every seed holds, but the lower bound is below 0.5
     assert _lower(v) < 0.5
     assert decide(v, ">=", 0.5, seeded=True)["verdict"] == "inconclusive"
     assert decide([0.6, 0.4, 0.65], ">=", 0.5, seeded=True)["verdict"] == "inconclusive"
-    assert decide([0.9], ">=", 0.5, seeded=True)["verdict"] == "inconclusive"        # one seed: an anecdote
+    assert decide([0.9], ">=", 0.5, seeded=True)["verdict"] == "inconclusive"  # one seed: an anecdote
     assert decide([0.9, float("nan"), 0.9], ">=", 0.5, seeded=True)["verdict"] == "inconclusive"
 
 
@@ -54,14 +55,17 @@ def test_exact_and_deterministic_claims():
 
 
 def _claim(cid, value, op=">=", thr=0.5, **kw):
-    return dict({"id": cid, "statement": cid, "value": value, "op": op, "threshold": thr, "details": "",
-                 "passed": None}, **kw)
+    return dict(
+        {"id": cid, "statement": cid, "value": value, "op": op, "threshold": thr, "details": "", "passed": None}, **kw
+    )
 
 
 def test_merge_claims_by_id_across_seeds():
-    runs = [{"claims": [_claim("a", 0.6), _claim("exact", 1.0, deterministic=True), _claim("b", 0.2)]},
-            {"claims": [_claim("b", 0.3), _claim("a", 0.61), _claim("exact", 1.0, deterministic=True)]},
-            {"claims": [_claim("a", 0.62, ci=[0.5, 0.7])]}]
+    runs = [
+        {"claims": [_claim("a", 0.6), _claim("exact", 1.0, deterministic=True), _claim("b", 0.2)]},
+        {"claims": [_claim("b", 0.3), _claim("a", 0.61), _claim("exact", 1.0, deterministic=True)]},
+        {"claims": [_claim("a", 0.62, ci=[0.5, 0.7])]},
+    ]
     m = {c["id"]: c for c in merge_claims(runs, [0, 1, 2], trains=True)}
     assert list(m) == ["a", "exact", "b"]
     assert m["a"]["values"] == [0.6, 0.61, 0.62] and m["a"]["seeds"] == [0, 1, 2]
@@ -72,5 +76,8 @@ def test_merge_claims_by_id_across_seeds():
     assert count(list(m.values())) == {"pass": 2, "fail": 1, "inconclusive": 0}
     # an experiment that trains nothing: one value per claim, from the first seed
     one = merge_claims(runs[:1], [5], trains=False)
-    assert [c["values"] for c in one] == [[0.6], [1.0], [0.2]] and [c["verdict"] for c in one] == \
-        ["pass", "pass", "fail"]
+    assert [c["values"] for c in one] == [[0.6], [1.0], [0.2]] and [c["verdict"] for c in one] == [
+        "pass",
+        "pass",
+        "fail",
+    ]

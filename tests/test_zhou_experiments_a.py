@@ -1,5 +1,6 @@
 """Smoke tests of the Paper B exact-score experiments with tiny configs: each runs, writes results.json and
 figures, and every claim has a measured value and a verdict."""
+
 import json
 import math
 
@@ -9,10 +10,23 @@ from smoothscore.report import run_experiment
 
 TINY = {
     "zhou-dominance": {"n_train": 60, "n_queries": 12, "sigmas": [0.05, 0.2, 0.5, 1.0, 3.0, 5.0], "n_levels": 200},
-    "zhou-collapse": {"n_train": 40, "n_test": 20, "n_samples": 8, "esf_steps": 10, "sigma_star_steps": 15,
-                      "c_values": [1.0, 20.0], "classifier_steps": 10},
-    "zhou-expansiveness": {"n_train": 30, "sigmas": [0.05], "temperatures": [100.0, 1000.0], "n_queries": 3,
-                           "power_iters": 3, "net_steps": 5},
+    "zhou-collapse": {
+        "n_train": 40,
+        "n_test": 20,
+        "n_samples": 8,
+        "esf_steps": 10,
+        "sigma_star_steps": 15,
+        "c_values": [1.0, 20.0],
+        "classifier_steps": 10,
+    },
+    "zhou-expansiveness": {
+        "n_train": 30,
+        "sigmas": [0.05],
+        "temperatures": [100.0, 1000.0],
+        "n_queries": 3,
+        "power_iters": 3,
+        "net_steps": 5,
+    },
     "zhou-ode-overshoot": {"n_train": 30, "n_samples": 3, "steps": 8, "sigma_star_steps": 10},
 }
 
@@ -43,7 +57,7 @@ def _dominance(r):
     assert claims["mu-ratio-matches"]["value"] < 1e-6
     assert claims["sigma-ratio-matches"]["passed"] is True
     top1 = r["metrics"]["top1_median"]
-    assert top1[0] > 0.99 > top1[-1]            # domination at small sigma, none at sigma = 5
+    assert top1[0] > 0.99 > top1[-1]  # domination at small sigma, none at sigma = 5
 
 
 def _collapse(r):

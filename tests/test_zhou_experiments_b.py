@@ -1,5 +1,6 @@
 """Smoke tests of the Paper B practitioner experiments (zhou-small-data, zhou-cost) with tiny overrides, their error
 paths, and (slow) the full quick preset of zhou-small-data with every claim decided."""
+
 import json
 
 import pytest
@@ -10,10 +11,27 @@ from smoothscore.experiments.zhou_presets import paper_preset
 from smoothscore.experiments.zhou_small_data import load_small_data
 from smoothscore.report import run_experiment
 
-TINY = {"n_majority": 16, "n_rare": 6, "n_test_per_class": 6, "image_size": 16, "model": "mlp", "width": 32,
-        "depth": 1, "steps": 3, "batch_size": 8, "k": 3, "classifier_steps": 2, "n_samples": 8, "cond_steps": 3,
-        "sigma_star_steps": 3, "pc_steps": 3, "n_test": 12, "compare_n": 4,
-        "expansiveness_sigmas": [0.3], "expansiveness_queries": 2}
+TINY = {
+    "n_majority": 16,
+    "n_rare": 6,
+    "n_test_per_class": 6,
+    "image_size": 16,
+    "model": "mlp",
+    "width": 32,
+    "depth": 1,
+    "steps": 3,
+    "batch_size": 8,
+    "k": 3,
+    "classifier_steps": 2,
+    "n_samples": 8,
+    "cond_steps": 3,
+    "sigma_star_steps": 3,
+    "pc_steps": 3,
+    "n_test": 12,
+    "compare_n": 4,
+    "expansiveness_sigmas": [0.3],
+    "expansiveness_queries": 2,
+}
 
 
 def _results(tmp_path, name):
@@ -21,8 +39,18 @@ def _results(tmp_path, name):
 
 
 def test_small_data_split_is_imbalanced_and_disjoint():
-    train, test = load_small_data(dict(paper_preset("cifar10"), data="digits", majority=3, rare=8, n_majority=20,
-                                       n_rare=5, n_test_per_class=4, image_size=16))
+    train, test = load_small_data(
+        dict(
+            paper_preset("cifar10"),
+            data="digits",
+            majority=3,
+            rare=8,
+            n_majority=20,
+            n_rare=5,
+            n_test_per_class=4,
+            image_size=16,
+        )
+    )
     assert train.x.shape == (25, 1, 16, 16) and test.x.shape == (8, 1, 16, 16)
     assert int((train.labels == 3).sum()) == 20 and int((train.labels == 8).sum()) == 5
     # no test image is a training image
@@ -34,17 +62,31 @@ def test_zhou_small_data_smoke(tmp_path):
     r = _results(tmp_path, "zhou-small-data")
     m = r["metrics"]
     assert m["dimension"] == 256 and m["n_train"] == 22
-    assert m["n_test"] == 12            # test set in the training set's class proportions (16:6 -> 9 + 3)
+    assert m["n_test"] == 12  # test set in the training set's class proportions (16:6 -> 9 + 3)
     for meth in ("conditioned", "unconditioned", "temperature_pixel", "temperature_feature"):
-        assert 0.0 <= m[f"{meth}.memorized_fraction"] <= 1.0 or m[f"{meth}.memorized_fraction"] != m[
-            f"{meth}.memorized_fraction"]
+        assert (
+            0.0 <= m[f"{meth}.memorized_fraction"] <= 1.0
+            or m[f"{meth}.memorized_fraction"] != m[f"{meth}.memorized_fraction"]
+        )
         assert f"{meth}.fd_train" in m and f"{meth}.precision" in m
     ids = {c["id"] for c in r["claims"]}
-    assert {"unconditioned-memorizes-less", "temperature-pixel-memorizes-less", "temperature-feature-memorizes-less",
-            "temperature-feature-quality", "trained-uncond-ode-overshoots", "trained-uncond-pc-near-data",
-            "nets-less-expansive-than-esf", "temperature-nets-less-expansive"} <= ids
-    assert set(m["expansiveness"]) == {"ESF", "conditioned", "unconditioned", "temperature_pixel",
-                                       "temperature_feature"}
+    assert {
+        "unconditioned-memorizes-less",
+        "temperature-pixel-memorizes-less",
+        "temperature-feature-memorizes-less",
+        "temperature-feature-quality",
+        "trained-uncond-ode-overshoots",
+        "trained-uncond-pc-near-data",
+        "nets-less-expansive-than-esf",
+        "temperature-nets-less-expansive",
+    } <= ids
+    assert set(m["expansiveness"]) == {
+        "ESF",
+        "conditioned",
+        "unconditioned",
+        "temperature_pixel",
+        "temperature_feature",
+    }
     for kind in ("sigma_star", "heun", "em", "pc_snr0.16"):
         assert f"unconditioned.sampler.{kind}.nn_train_median" in m
     assert all("value" in c for c in r["claims"])
@@ -70,8 +112,9 @@ def test_zhou_small_data_folder_override(tmp_path):
 @pytest.mark.parametrize("preset", ["paper", "paper-celeba64"])
 def test_paper_presets_need_the_folder(tmp_path, preset):
     with pytest.raises(DataError, match="not found"):
-        run_experiment("zhou-small-data", preset, tmp_path, progress=False,
-                       overrides={"data": f"folder:{tmp_path / 'absent'}"})
+        run_experiment(
+            "zhou-small-data", preset, tmp_path, progress=False, overrides={"data": f"folder:{tmp_path / 'absent'}"}
+        )
 
 
 def test_bad_config_is_a_config_error(tmp_path):
@@ -82,8 +125,17 @@ def test_bad_config_is_a_config_error(tmp_path):
 
 
 def test_zhou_cost_smoke(tmp_path):
-    over = {"n_train": 40, "model": "mlp", "width": 32, "depth": 1, "batch_size": 8, "k": 4, "steps": 1,
-            "warmup": 0, "repeats": 1}
+    over = {
+        "n_train": 40,
+        "model": "mlp",
+        "width": 32,
+        "depth": 1,
+        "batch_size": 8,
+        "k": 4,
+        "steps": 1,
+        "warmup": 0,
+        "repeats": 1,
+    }
     run_experiment("zhou-cost", "quick", tmp_path, progress=False, overrides=over)
     r = _results(tmp_path, "zhou-cost")
     m = r["metrics"]

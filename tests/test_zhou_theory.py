@@ -1,4 +1,5 @@
 """Paper B domination ratios and shell geometry against exact weights and closed forms."""
+
 import math
 
 import numpy as np
@@ -42,8 +43,9 @@ def test_gamma_sigma_closed_form_vs_exact_weights():
     h, alpha = 0.02, 1 / 3
     lo, hi = s_star * math.exp(-alpha * h), s_star * math.exp((1 - alpha) * h)
     # exact weights from the p_MN score class over these two levels
-    f = UnconditionalEmpiricalScore(torch.zeros(1, d, dtype=torch.float64), sigmas=[lo, hi], dtype="float64",
-                                    device="cpu")
+    f = UnconditionalEmpiricalScore(
+        torch.zeros(1, d, dtype=torch.float64), sigmas=[lo, hi], dtype="float64", device="cpu"
+    )
     exact = dom.gamma_sigma_exact(r, lo, hi, d)
     assert dom.gamma_sigma(d, h, alpha) == pytest.approx(exact, rel=0.05)
     # the exact ratio from the class's level logits

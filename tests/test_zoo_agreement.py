@@ -1,5 +1,6 @@
 """Agreement metrics (r^2, cosine, Pearson r) against hand values, and the patch-size calibration recovering the
 patch size of a machine posing as the network."""
+
 import pytest
 import torch
 
@@ -10,10 +11,10 @@ from smoothscore.scores.patch_calibration import PatchSizeSchedule, calibrate_pa
 
 
 def test_r_squared_hand_values():
-    b = torch.tensor([[1.0, 2.0, 3.0, 6.0]])                 # mean 3, population variance 3.5
+    b = torch.tensor([[1.0, 2.0, 3.0, 6.0]])  # mean 3, population variance 3.5
     assert float(r_squared(b, b)) == 1.0
     assert float(r_squared(torch.full_like(b, 3.0), b)) == pytest.approx(0.0)
-    a = b + torch.tensor([[1.0, -1.0, 0.0, 0.0]])            # mean squared error 0.5
+    a = b + torch.tensor([[1.0, -1.0, 0.0, 0.0]])  # mean squared error 0.5
     assert float(r_squared(a, b)) == pytest.approx(1 - 0.5 / 3.5)
     with pytest.raises(ShapeError):
         r_squared(a, b[:, :3])
@@ -62,8 +63,17 @@ def test_calibration_recovers_the_machine(machine, k):
     cls = ss.EquivariantLocalScore if machine == "els" else ss.LocalEmpiricalScore
     net = cls(train, k, dtype="float64", device="cpu")
     x0s = [2.0 * torch.randn(2, 1, 8, 8, generator=g, dtype=torch.float64) for _ in range(3)]
-    sched, table = calibrate_patch_size(net, train, x0s, [2.0, 1.0, 0.5, 0.2, 0.0], ks=(1, 3, 5, 7),
-                                        machine=machine, method="euler", dtype="float64", device="cpu")
+    sched, table = calibrate_patch_size(
+        net,
+        train,
+        x0s,
+        [2.0, 1.0, 0.5, 0.2, 0.0],
+        ks=(1, 3, 5, 7),
+        machine=machine,
+        method="euler",
+        dtype="float64",
+        device="cpu",
+    )
     assert sched.ks == [k] * 4 and sched.sigmas == [2.0, 1.0, 0.5, 0.2]
     cos = torch.tensor(table["cosine"], dtype=torch.float64)
     assert cos.shape == (3, 4, 4) and torch.allclose(cos[:, :, table["ks"].index(k)], torch.ones(3, 4).double())

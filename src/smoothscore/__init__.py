@@ -13,6 +13,7 @@ Public names are resolved lazily so that ``import smoothscore`` stays fast::
     ss.sample(field, x_init, sigmas, method="heun")
     ss.metrics.memorization_fraction(samples, train)
 """
+
 from __future__ import annotations
 
 import importlib
@@ -42,8 +43,19 @@ _LAZY = {
     # errors
     "SmoothScoreError": "smoothscore.errors",
 }
-_SUBMODULES = {"metrics", "data", "theory", "nets", "training", "sampling", "scores", "experiments", "noise",
-               "errors", "report"}
+_SUBMODULES = {
+    "metrics",
+    "data",
+    "theory",
+    "nets",
+    "training",
+    "sampling",
+    "scores",
+    "experiments",
+    "noise",
+    "errors",
+    "report",
+}
 
 __all__ = sorted(set(_LAZY) | _SUBMODULES)
 

@@ -1,9 +1,11 @@
 """Input validation shared by every module: each raises a specific :mod:`smoothscore.errors` exception."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from numbers import Number
-from typing import Any, Dict, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,8 +40,9 @@ def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
     return t
 
 
-def check_points(x, name: str = "train", *, dtype=None, device=None, min_dims: int = 2,
-                 min_points: int = 1) -> torch.Tensor:
+def check_points(
+    x, name: str = "train", *, dtype=None, device=None, min_dims: int = 2, min_points: int = 1
+) -> torch.Tensor:
     """A non-empty, finite (M, *dims) tensor (1-D input is read as M points in R^1 when min_dims == 2) with at least
     ``min_points`` points (:class:`EmptyDataError` otherwise)."""
     t = as_tensor(x, name, dtype=dtype, device=device)
@@ -111,8 +114,10 @@ def check_name(name: str, known: Sequence[str], what: str) -> str:
 def check_preset(presets: Mapping[str, Any], preset: str, experiment: str) -> str:
     """``preset`` when ``experiment`` defines it; :class:`~smoothscore.errors.ConfigError` with "did you mean"."""
     if preset not in presets:
-        raise ConfigError(f"experiment {experiment!r} has no preset {preset!r}{did_you_mean(preset, presets)}; "
-                          f"presets: {', '.join(presets)}")
+        raise ConfigError(
+            f"experiment {experiment!r} has no preset {preset!r}{did_you_mean(preset, presets)}; "
+            f"presets: {', '.join(presets)}"
+        )
     return preset
 
 
@@ -120,7 +125,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, Number) and not isinstance(v, bool)
 
 
-def check_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Mapping[str, Any]) -> Dict[str, Any]:
+def check_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``--set KEY=VALUE`` overrides against the preset configs they will update.
 
     ``configs`` maps each selected experiment to its chosen preset's config. A key no selected experiment has is
@@ -136,23 +141,35 @@ def check_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Mapping
         owners = {n: c[key] for n, c in configs.items() if key in c}
         if not owners:
             where = ", ".join(configs) or "the selected experiments"
-            raise UnknownNameError(f"--set {key}: unknown key for {where}{did_you_mean(key, known)}; "
-                                   f"keys: {', '.join(known)}")
+            raise UnknownNameError(
+                f"--set {key}: unknown key for {where}{did_you_mean(key, known)}; keys: {', '.join(known)}"
+            )
         if _is_number(value) and not math.isfinite(float(value)):
             raise ConfigError(f"--set {key}={value}: not a finite number")
         for exp, ref in owners.items():
             if ref is None:
                 continue
-            ok = (_is_number(ref) and _is_number(value) and not (isinstance(ref, int) and isinstance(value, float)
-                                                                  and not float(value).is_integer())) or \
-                (isinstance(ref, bool) and isinstance(value, bool)) or \
-                (isinstance(ref, str) and isinstance(value, str)) or \
-                (isinstance(ref, (list, tuple)) and isinstance(value, list)) or \
-                (isinstance(ref, dict) and isinstance(value, dict))
+            ok = (
+                (
+                    _is_number(ref)
+                    and _is_number(value)
+                    and not (isinstance(ref, int) and isinstance(value, float) and not float(value).is_integer())
+                )
+                or (isinstance(ref, bool) and isinstance(value, bool))
+                or (isinstance(ref, str) and isinstance(value, str))
+                or (isinstance(ref, (list, tuple)) and isinstance(value, list))
+                or (isinstance(ref, dict) and isinstance(value, dict))
+            )
             if not ok:
-                want = "an integer" if isinstance(ref, int) and not isinstance(ref, bool) else \
-                    "a number" if _is_number(ref) else "true or false" if isinstance(ref, bool) else \
-                    f"a {type(ref).__name__}"
+                want = (
+                    "an integer"
+                    if isinstance(ref, int) and not isinstance(ref, bool)
+                    else "a number"
+                    if _is_number(ref)
+                    else "true or false"
+                    if isinstance(ref, bool)
+                    else f"a {type(ref).__name__}"
+                )
                 raise ConfigError(f"--set {key}={value!r}: {exp} expects {want} (preset value {ref!r})")
             if isinstance(ref, int) and not isinstance(ref, bool) and isinstance(value, float):
                 out[key] = int(value)

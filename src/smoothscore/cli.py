@@ -7,6 +7,7 @@ Started by ``torchrun`` (``torchrun --nproc_per_node N -m smoothscore ...``), ev
 (:func:`smoothscore.distributed.process_group`): training is data-parallel, nearest-neighbour searches are sharded
 across the ranks, and only rank 0 writes outputs and prints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,6 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from .errors import ConfigError, DataError, SmoothScoreError, did_you_mean
 
@@ -35,7 +35,7 @@ def _fmt_help():
     return argparse.ArgumentDefaultsHelpFormatter
 
 
-def _parse_overrides(items: List[str]) -> dict:
+def _parse_overrides(items: list[str]) -> dict:
     out = {}
     for it in items or []:
         if "=" not in it:
@@ -55,8 +55,11 @@ def cmd_list(args) -> int:
     reg = load_all()
     width = max((len(n) for n in reg.names()), default=10)
     for name, spec in reg.items():
-        seeds = f" (trains networks: {spec.n_seeds('quick')} seeds quick, {spec.n_seeds('paper')} paper)" \
-            if spec.trains else ""
+        seeds = (
+            f" (trains networks: {spec.n_seeds('quick')} seeds quick, {spec.n_seeds('paper')} paper)"
+            if spec.trains
+            else ""
+        )
         print(f"{name:<{width}}  [{','.join(spec.groups)}]  {spec.title}{seeds}")
     for mod, err in IMPORT_ERRORS.items():
         print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
@@ -65,13 +68,13 @@ def cmd_list(args) -> int:
 
 # ------------------------------------------------------------------------------------------- reproduce
 def cmd_reproduce(args) -> int:
-    from .device import resolve_device
     from ._checks import check_overrides, check_preset
+    from .device import resolve_device
     from .distributed import is_main_process, rank_output_dir
     from .experiments.base import IMPORT_ERRORS, load_all, resolve_names
     from .runner import parse_seeds, parse_shard, plan, run_many
 
-    names = resolve_names(args.names)           # unknown names fail here, before anything is written
+    names = resolve_names(args.names)  # unknown names fail here, before anything is written
     for mod, err in IMPORT_ERRORS.items():
         print(f"warning: experiment module {mod} failed to import: {err}", file=sys.stderr)
     reg = load_all()
@@ -88,10 +91,22 @@ def cmd_reproduce(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder")
-    with rank_output_dir(out) as where:              # under torchrun only rank 0 writes into --out
-        results = run_many(names, args.preset, where, seed=args.seed, seeds=seeds, jobs=args.jobs,
-                           shard_spec=shard, resume=args.resume, overwrite=args.overwrite, threads=args.threads,
-                           device=args.device, progress=not args.quiet, overrides=overrides)
+    with rank_output_dir(out) as where:  # under torchrun only rank 0 writes into --out
+        results = run_many(
+            names,
+            args.preset,
+            where,
+            seed=args.seed,
+            seeds=seeds,
+            jobs=args.jobs,
+            shard_spec=shard,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            threads=args.threads,
+            device=args.device,
+            progress=not args.quiet,
+            overrides=overrides,
+        )
     if is_main_process():
         _print_summary(results, out)
     return 1 if any(r["status"] != "ok" for r in results) else 0
@@ -103,9 +118,11 @@ def _print_summary(results, out: Path) -> None:
     n_err = sum(r["status"] != "ok" for r in results)
     claims = [c for r in results for c in r["claims"]]
     n = count(claims)
-    print(f"{len(results)} experiments, {n['pass']}/{len(claims)} claims pass, {n['fail']} fail, "
-          f"{n['inconclusive']} inconclusive{f', {n_err} experiment(s) FAILED TO RUN' if n_err else ''}. "
-          f"Report: {out / 'report.html'}")
+    print(
+        f"{len(results)} experiments, {n['pass']}/{len(claims)} claims pass, {n['fail']} fail, "
+        f"{n['inconclusive']} inconclusive{f', {n_err} experiment(s) FAILED TO RUN' if n_err else ''}. "
+        f"Report: {out / 'report.html'}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -152,34 +169,48 @@ def cmd_audit(args) -> int:
     samples, note = load_samples(args.samples, tuple(train.shape[1:]), resize=args.resize)
     if note and is_main_process():
         print(note)
-    index = NeighborIndex(train)                      # sharded across ranks under torchrun
+    index = NeighborIndex(train)  # sharded across ranks under torchrun
     audit = memorization_audit(samples, index, threshold=args.threshold, k=3)
     frac = audit["memorized_fraction"]
-    res = {"train": args.train, "samples": args.samples, "n_samples": int(samples.shape[0]),
-           "n_train": int(train.shape[0]), "threshold": args.threshold, "memorized_fraction": frac,
-           "nn_ratio_median": float(torch.as_tensor(audit["ratios"]).median()),
-           "distance_summary": audit["distance_summary"], "resized": note}
-    if not is_main_process():                         # under torchrun only rank 0 writes
+    res = {
+        "train": args.train,
+        "samples": args.samples,
+        "n_samples": int(samples.shape[0]),
+        "n_train": int(train.shape[0]),
+        "threshold": args.threshold,
+        "memorized_fraction": frac,
+        "nn_ratio_median": float(torch.as_tensor(audit["ratios"]).median()),
+        "distance_summary": audit["distance_summary"],
+        "resized": note,
+    }
+    if not is_main_process():  # under torchrun only rank 0 writes
         return 0
     import matplotlib.pyplot as plt
 
-    fig = nearest_neighbor_figure(samples, train, k=3, n_show=min(max(args.n_show, 1), samples.shape[0]),
-                                  neighbors=(audit["dist"], audit["idx"]))
+    fig = nearest_neighbor_figure(
+        samples, train, k=3, n_show=min(max(args.n_show, 1), samples.shape[0]), neighbors=(audit["dist"], audit["idx"])
+    )
     try:
         atomic_savefig(out / "nearest_neighbors.png", fig, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
     atomic_write_json(out / "audit.json", res)
-    print(f"memorized fraction {frac:.3f} ({int(round(frac * samples.shape[0]))}/{samples.shape[0]} samples with "
-          f"d(NN1)/d(NN2) < {args.threshold:.3g}); median ratio {res['nn_ratio_median']:.3f}; "
-          f"figure {out / 'nearest_neighbors.png'}")
+    print(
+        f"memorized fraction {frac:.3f} ({int(round(frac * samples.shape[0]))}/{samples.shape[0]} samples with "
+        f"d(NN1)/d(NN2) < {args.threshold:.3g}); median ratio {res['nn_ratio_median']:.3f}; "
+        f"figure {out / 'nearest_neighbors.png'}"
+    )
     return 0
 
 
 # ------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="smoothscore", description="Smoothed empirical scores, memorization and interpolation in "
-                "diffusion models (Chen 2025; Zhou, Zhang, Wright 2026).", formatter_class=_fmt_help())
+    p = _Parser(
+        prog="smoothscore",
+        description="Smoothed empirical scores, memorization and interpolation in "
+        "diffusion models (Chen 2025; Zhou, Zhang, Wright 2026).",
+        formatter_class=_fmt_help(),
+    )
     p.add_argument("--version", action="version", version="smoothscore 0.1.0")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     sub.required = True
@@ -187,56 +218,99 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("list", help="list experiments, one line each", formatter_class=_fmt_help())
     sp.set_defaults(func=cmd_list)
 
-    sp = sub.add_parser("reproduce", help="run experiments and write a report", formatter_class=_fmt_help(),
-                        description="Run experiments (names or groups: chen, zhou, all) as (experiment, seed) jobs and "
-                                    "write OUT/<experiment>/seed-<s>/ (results.json, figures), the seeds merged in "
-                                    "OUT/<experiment>/results.json, and OUT/report.html over every experiment in OUT "
-                                    "(an experiment that runs replaces only its own folder).")
+    sp = sub.add_parser(
+        "reproduce",
+        help="run experiments and write a report",
+        formatter_class=_fmt_help(),
+        description="Run experiments (names or groups: chen, zhou, all) as (experiment, seed) jobs and "
+        "write OUT/<experiment>/seed-<s>/ (results.json, figures), the seeds merged in "
+        "OUT/<experiment>/results.json, and OUT/report.html over every experiment in OUT "
+        "(an experiment that runs replaces only its own folder).",
+    )
     sp.add_argument("names", nargs="*", help="experiment names or groups (default: all)")
-    sp.add_argument("--preset", default="quick",
-                    help="quick (minutes on a CPU), paper (larger runs; GPU recommended), or an experiment's own "
-                         "preset such as paper-celeba64 for zhou-small-data")
+    sp.add_argument(
+        "--preset",
+        default="quick",
+        help="quick (minutes on a CPU), paper (larger runs; GPU recommended), or an experiment's own "
+        "preset such as paper-celeba64 for zhou-small-data",
+    )
     sp.add_argument("--out", default="runs/reproduce", help="output folder")
-    sp.add_argument("--seed", type=int, default=0,
-                    help="first seed: an experiment that trains networks runs seeds SEED, SEED+1, ... (its preset's "
-                         "default count); any other experiment runs SEED only")
-    sp.add_argument("--seeds", default=None, metavar="S1,S2,...",
-                    help="the seeds of the experiments that train networks, e.g. 0,1,2 (overrides --seed and the "
-                         "preset's count; other experiments run the first)")
+    sp.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="first seed: an experiment that trains networks runs seeds SEED, SEED+1, ... (its preset's "
+        "default count); any other experiment runs SEED only",
+    )
+    sp.add_argument(
+        "--seeds",
+        default=None,
+        metavar="S1,S2,...",
+        help="the seeds of the experiments that train networks, e.g. 0,1,2 (overrides --seed and the "
+        "preset's count; other experiments run the first)",
+    )
     sp.add_argument("--jobs", type=int, default=1, help="run the (experiment, seed) jobs in N local processes")
-    sp.add_argument("--threads", type=int, default=None,
-                    help="torch threads per job (default: all cores with --jobs 1, cores / N with --jobs N)")
-    sp.add_argument("--shard", default=None, metavar="I/N",
-                    help="run only shard I of N of the (experiment, seed) jobs (deterministic); merge the shards' "
-                         "folders with `smoothscore report`")
-    sp.add_argument("--resume", action="store_true",
-                    help="keep the jobs already finished in --out with the same preset, config and seed")
+    sp.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per job (default: all cores with --jobs 1, cores / N with --jobs N)",
+    )
+    sp.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only shard I of N of the (experiment, seed) jobs (deterministic); merge the shards' "
+        "folders with `smoothscore report`",
+    )
+    sp.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the jobs already finished in --out with the same preset, config and seed",
+    )
     sp.add_argument("--overwrite", action="store_true", help="remove every result in --out first")
     sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    sp.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                    help="override a config value of every selected experiment (JSON value)")
-    sp.add_argument("--data", default=None, help="dataset of the experiments that train on one (zhou-small-data, "
-                    "zhou-cost): digits or folder:PATH (same as --set data=...)")
+    sp.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="override a config value of every selected experiment (JSON value)",
+    )
+    sp.add_argument(
+        "--data",
+        default=None,
+        help="dataset of the experiments that train on one (zhou-small-data, "
+        "zhou-cost): digits or folder:PATH (same as --set data=...)",
+    )
     sp.add_argument("--quiet", action="store_true", help="no progress output")
     sp.set_defaults(func=cmd_reproduce)
 
-    sp = sub.add_parser("report", help="merge result folders (shards, machines) into one report",
-                        formatter_class=_fmt_help(),
-                        description="Merge the (experiment, seed) results of one or more result folders into OUT and "
-                                    "write OUT/report.html: the same report as a single run of all their jobs.")
+    sp = sub.add_parser(
+        "report",
+        help="merge result folders (shards, machines) into one report",
+        formatter_class=_fmt_help(),
+        description="Merge the (experiment, seed) results of one or more result folders into OUT and "
+        "write OUT/report.html: the same report as a single run of all their jobs.",
+    )
     sp.add_argument("dirs", nargs="+", metavar="DIR", help="result folders written by `smoothscore reproduce`")
     sp.add_argument("--out", default=None, help="merged folder (default: the first DIR, merged in place)")
     sp.set_defaults(func=cmd_report)
 
-    sp = sub.add_parser("audit", help="memorization audit of samples against a training set",
-                        formatter_class=_fmt_help())
+    sp = sub.add_parser(
+        "audit", help="memorization audit of samples against a training set", formatter_class=_fmt_help()
+    )
     sp.add_argument("--train", required=True, help="training data: digits, digits16, folder:PATH, FILE.npz/.npy")
     sp.add_argument("--samples", required=True, help="samples: FILE.npz/.npy or a folder of images")
     sp.add_argument("--threshold", type=float, default=1 / 3, help="memorized when d(NN1)/d(NN2) < threshold")
     sp.add_argument("--out", default="runs/audit", help="output folder (audit.json, nearest_neighbors.png)")
     sp.add_argument("--n-show", type=int, default=8, help="samples shown in the nearest-neighbour figure")
-    sp.add_argument("--resize", action="store_true", help="resize samples whose shape differs from the training "
-                    "set's (bicubic; RGB <-> grey), and say what was resized; without it they are refused")
+    sp.add_argument(
+        "--resize",
+        action="store_true",
+        help="resize samples whose shape differs from the training "
+        "set's (bicubic; RGB <-> grey), and say what was resized; without it they are refused",
+    )
     sp.set_defaults(func=cmd_audit)
 
     try:
@@ -256,16 +330,16 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:     # usage errors (one line, see _Parser.error), --help, --version: return the code
+    except SystemExit as e:  # usage errors (one line, see _Parser.error), --help, --version: return the code
         return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE
     try:
         from .distributed import process_group
 
-        with process_group() as (rank, _):          # torchrun: gloo on CPU, NCCL on CUDA; torn down at the end
+        with process_group() as (rank, _):  # torchrun: gloo on CPU, NCCL on CUDA; torn down at the end
             if rank and hasattr(args, "quiet"):
                 args.quiet = True
             return int(args.func(args) or 0)
@@ -273,7 +347,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _fail(str(e))
     except FileNotFoundError as e:
         return _fail(f"file not found: {e.filename or e}")
-    except OSError as e:    # the environment (permissions, disk, ...), not a bug: one line too
+    except OSError as e:  # the environment (permissions, disk, ...), not a bug: one line too
         return _fail(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}")
     except KeyboardInterrupt:
         print("smoothscore: interrupted", file=sys.stderr)

@@ -1,5 +1,6 @@
 """``smoothscore train`` and ``smoothscore sample``: train a score model on one's own data and sample from it, with
 a memorization audit of the samples against the training set."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,17 +20,24 @@ def _fmt():
 
 
 def add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a score model (conditioned, unconditioned or temperature-smoothed)",
-                       formatter_class=_fmt(),
-                       description="Train a score network. Noise Unconditioning: --conditioning none --loss "
-                                   "unconditioned. Temperature Smoothing: --conditioning none --loss temperature.")
+    p = sub.add_parser(
+        "train",
+        help="train a score model (conditioned, unconditioned or temperature-smoothed)",
+        formatter_class=_fmt(),
+        description="Train a score network. Noise Unconditioning: --conditioning none --loss "
+        "unconditioned. Temperature Smoothing: --conditioning none --loss temperature.",
+    )
     p.add_argument("--data", required=True, help="digits, digits16, digits32, folder:PATH, FILE.npz/.npy")
     p.add_argument("--size", type=int, default=None, help="resize folder images to SIZE x SIZE")
     p.add_argument("--n-train", type=int, default=None, help="use the first N images (after a seeded shuffle)")
     p.add_argument("--model", default="unet", choices=["mlp", "unet", "two-layer"], help="architecture")
     p.add_argument("--conditioning", default="sigma", choices=["sigma", "none"], help="noise input or none")
-    p.add_argument("--loss", default=None, help="dsm, dsm_continuous, unconditioned, temperature, t_weighted "
-                   "(default: dsm when conditioned, unconditioned otherwise)")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="dsm, dsm_continuous, unconditioned, temperature, t_weighted "
+        "(default: dsm when conditioned, unconditioned otherwise)",
+    )
     p.add_argument("--param", default=None, choices=["score", "sigma_score", "edm"], help="output parameterisation")
     p.add_argument("--width", type=int, default=256, help="MLP / two-layer width")
     p.add_argument("--depth", type=int, default=3, help="MLP hidden layers")
@@ -50,8 +58,11 @@ def add_train_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     p.add_argument("--out", required=True, help="output folder (checkpoint.safetensors, checkpoint.json, run.json)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (its checkpoint, run.json "
-                   "and samples/) with a fresh one")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (its checkpoint, run.json and samples/) with a fresh one",
+    )
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -62,19 +73,31 @@ class _ModelArg(argparse.Action):
 
     def __call__(self, parser, namespace, value, option_string=None):
         is_diffusers = value.startswith("diffusers:")
-        setattr(namespace, "diffusers", is_diffusers)
-        setattr(namespace, self.dest, value[len("diffusers:"):] if is_diffusers else value)
+        namespace.diffusers = is_diffusers
+        setattr(namespace, self.dest, value[len("diffusers:") :] if is_diffusers else value)
 
 
 def add_sample_parser(sub) -> None:
     p = sub.add_parser("sample", help="sample from a trained model and audit memorization", formatter_class=_fmt())
-    p.add_argument("--model", required=True, action=_ModelArg, help="training output folder (with "
-                   "checkpoint.safetensors), or diffusers:PATH (a saved diffusers model or pipeline; needs --data)")
-    p.add_argument("--data", default=None, help="diffusers models: the training set to audit against (digits, "
-                   "folder:PATH, FILE.npz/.npy)")
+    p.add_argument(
+        "--model",
+        required=True,
+        action=_ModelArg,
+        help="training output folder (with "
+        "checkpoint.safetensors), or diffusers:PATH (a saved diffusers model or pipeline; needs --data)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="diffusers models: the training set to audit against (digits, folder:PATH, FILE.npz/.npy)",
+    )
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--sampler", default=None, help="heun, euler, em, pc, sigma_star (default: heun for a "
-                   "noise-conditioned model, sigma_star for an unconditioned one; the choice is printed)")
+    p.add_argument(
+        "--sampler",
+        default=None,
+        help="heun, euler, em, pc, sigma_star (default: heun for a "
+        "noise-conditioned model, sigma_star for an unconditioned one; the choice is printed)",
+    )
     p.add_argument("--steps", type=int, default=200, help="noise levels in the schedule")
     p.add_argument("--schedule", default="edm", help="edm, geometric, sqrt_t_uniform, t_uniform")
     p.add_argument("--snr", type=float, default=0.16, help="pc sampler: Langevin signal-to-noise ratio")
@@ -114,15 +137,16 @@ def _check_train_args(args) -> None:
     from .errors import SigmaError
 
     check_positive(args.sigma_min, "--sigma-min", error=SigmaError)
-    if args.sigma_max is not None and check_positive(args.sigma_max, "--sigma-max", error=SigmaError) \
-            < args.sigma_min:
+    if args.sigma_max is not None and check_positive(args.sigma_max, "--sigma-max", error=SigmaError) < args.sigma_min:
         raise SigmaError(f"--sigma-max ({args.sigma_max}) must not be below --sigma-min ({args.sigma_min})")
     check_positive(args.lr, "--lr")
     check_positive(args.sigma_collapse, "--sigma-collapse")
     for name in ("steps", "batch_size", "n_levels", "k", "width", "depth", "base"):
         if getattr(args, name) < (0 if name == "steps" else 1):
-            raise ConfigError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'steps' else 'positive'}; "
-                              f"got {getattr(args, name)}")
+            raise ConfigError(
+                f"--{name.replace('_', '-')} must be {'>= 0' if name == 'steps' else 'positive'}; "
+                f"got {getattr(args, name)}"
+            )
     if args.n_train is not None and args.n_train < 2:
         raise ConfigError(f"--n-train must be at least 2; got {args.n_train}")
     if not 0 <= args.ema < 1:
@@ -152,8 +176,10 @@ def cmd_train(args) -> int:
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite exclude each other")
     if ((out / "checkpoint.json").exists() or (out / RUN_FILE).exists()) and not (args.resume or args.overwrite):
-        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it, --overwrite to replace "
-                          "it, or choose another --out")
+        raise ConfigError(
+            f"{out} already holds a training run; pass --resume to continue it, --overwrite to replace "
+            "it, or choose another --out"
+        )
     if args.resume and not (out / "checkpoint.json").exists():
         raise ConfigError(f"--resume: no checkpoint in {out} (--overwrite starts a fresh run there)")
     _check_train_args(args)
@@ -170,26 +196,54 @@ def cmd_train(args) -> int:
         raise ConfigError(f"loss {loss_name!r} needs --conditioning {need}")
     if loss_name == "temperature":
         # feature space: the default encoder (local ResNet-18 weights, else a small classifier trained on the data)
-        loss = loss_cls(data, k=args.k, sigma_collapse=args.sigma_collapse, space=args.knn_space,
-                        variant=args.variant, sigma_min=args.sigma_min, sigma_max=sigma_max, n_levels=args.n_levels)
+        loss = loss_cls(
+            data,
+            k=args.k,
+            sigma_collapse=args.sigma_collapse,
+            space=args.knn_space,
+            variant=args.variant,
+            sigma_min=args.sigma_min,
+            sigma_max=sigma_max,
+            n_levels=args.n_levels,
+        )
     elif loss_name == "t_weighted":
-        loss = loss_cls(t_min=args.sigma_min ** 2, t_max=sigma_max ** 2)
+        loss = loss_cls(t_min=args.sigma_min**2, t_max=sigma_max**2)
     elif loss_name == "fixed_t":
         raise ConfigError("fixed_t is Paper A's 1-D protocol; use the chen-fig2 experiment")
     else:
         loss = loss_cls(sigma_min=args.sigma_min, sigma_max=sigma_max, n_levels=args.n_levels)
     torch.manual_seed(args.seed)
-    kw = {"width": args.width} if args.model == "two-layer" else \
-        {"width": args.width, "depth": args.depth} if args.model == "mlp" else {"base": args.base}
+    kw = (
+        {"width": args.width}
+        if args.model == "two-layer"
+        else {"width": args.width, "depth": args.depth}
+        if args.model == "mlp"
+        else {"base": args.base}
+    )
     model = build_model(args.model, tuple(x.shape[1:]), conditioning=args.conditioning, param=args.param, **kw)
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
-                      ema_decay=args.ema, seed=args.seed, checkpoint_every=args.checkpoint_every)
-    run = {"data": args.data, "size": args.size, "n_train": args.n_train, "loss": loss_name,
-           "sigma_min": args.sigma_min,
-           "sigma_max": sigma_max, "conditioning": args.conditioning, "model": args.model, "train_config": vars(cfg),
-           "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    cfg = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        ema_decay=args.ema,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
+    run = {
+        "data": args.data,
+        "size": args.size,
+        "n_train": args.n_train,
+        "loss": loss_name,
+        "sigma_min": args.sigma_min,
+        "sigma_max": sigma_max,
+        "conditioning": args.conditioning,
+        "model": args.model,
+        "train_config": vars(cfg),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     created = not out.exists()
-    if args.overwrite and is_main_process():   # everything above succeeded: only now is the old run removed
+    if args.overwrite and is_main_process():  # everything above succeeded: only now is the old run removed
         _remove_own(out, RUN_FILES)
         _remove_own(out / "samples", SAMPLE_FILES)
     if not args.resume and is_main_process():  # under torchrun only rank 0 writes
@@ -197,7 +251,7 @@ def cmd_train(args) -> int:
     t0 = time.time()
     try:
         res = train(model, loss, x, cfg, out_dir=out, resume=args.resume, device=device, progress=not args.quiet)
-    except SmoothScoreError:   # bad input found by the trainer: leave no partial run behind
+    except SmoothScoreError:  # bad input found by the trainer: leave no partial run behind
         if created and not (out / "checkpoint.json").exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
@@ -243,45 +297,61 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"--steps must be at least 2; got {args.steps}")
     check_positive(args.alpha, "--alpha")
     device = resolve_device(args.device)
-    field, run = _open_diffusers(args, mdir, device) if getattr(args, "diffusers", False) else \
-        (NeuralScore.from_checkpoint(mdir, ema=not args.no_ema, device=device), None)
+    field, run = (
+        _open_diffusers(args, mdir, device)
+        if getattr(args, "diffusers", False)
+        else (NeuralScore.from_checkpoint(mdir, ema=not args.no_ema, device=device), None)
+    )
     try:
         run = run or json.loads((mdir / RUN_FILE).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise DataError(f"cannot read {mdir / RUN_FILE} (written by `smoothscore train`): {e}") from None
     data = _load_train_data(run)
     if field.data_shape is not None and tuple(field.data_shape) != tuple(data.x.shape[1:]):
-        raise ShapeError(f"the model in {mdir} takes shape {tuple(field.data_shape)} but its training data "
-                         f"{run['data']} now has shape {tuple(data.x.shape[1:])}")
+        raise ShapeError(
+            f"the model in {mdir} takes shape {tuple(field.data_shape)} but its training data "
+            f"{run['data']} now has shape {tuple(data.x.shape[1:])}"
+        )
     method, why = (args.sampler, "--sampler") if args.sampler else default_sampler(field)
-    samplers.get(method)         # unknown names fail here ("did you mean")
+    samplers.get(method)  # unknown names fail here ("did you mean")
     sigmas = sigma_schedule(args.schedule, args.steps, run["sigma_min"], run["sigma_max"])
     if is_main_process():
         print(f"sampler: {method} ({why})", flush=True)
     g = torch.Generator().manual_seed(args.seed)
     x0 = float(sigmas[0]) * torch.randn(args.n, *data.x.shape[1:], generator=g)
-    opts = {"snr": args.snr} if method == "pc" else \
-        {"train": data.x, "alpha": args.alpha} if method == "sigma_star" else {}
+    opts = (
+        {"snr": args.snr}
+        if method == "pc"
+        else {"train": data.x, "alpha": args.alpha}
+        if method == "sigma_star"
+        else {}
+    )
     with torch.no_grad():
         xs = sample(field, x0.to(device), sigmas, method=method, generator=g, progress=not args.quiet, **opts).cpu()
     ok = torch.isfinite(xs.reshape(xs.shape[0], -1)).all(1)
     n_bad = int((~ok).sum())
     if n_bad and is_main_process():
-        print(f"warning: {n_bad} of {args.n} samples diverged (non-finite); the audit uses the other {args.n - n_bad}."
-              " Try more --steps, another --sampler, or a longer-trained model.", file=sys.stderr)
+        print(
+            f"warning: {n_bad} of {args.n} samples diverged (non-finite); the audit uses the other {args.n - n_bad}."
+            " Try more --steps, another --sampler, or a longer-trained model.",
+            file=sys.stderr,
+        )
     good = xs[ok]
     if len(good):
-        audit = memorization_audit(good, data.x, k=3)   # one search (sharded across ranks under torchrun)
+        audit = memorization_audit(good, data.x, k=3)  # one search (sharded across ranks under torchrun)
         frac, summ = audit["memorized_fraction"], audit["distance_summary"]
     else:
         audit, frac, summ = None, float("nan"), {"median": float("nan")}
-    if not is_main_process():                          # under torchrun only rank 0 writes
+    if not is_main_process():  # under torchrun only rank 0 writes
         return 0
     import matplotlib.pyplot as plt
 
-    fig = nearest_neighbor_figure(good, data.x, k=3, n_show=min(8, len(good)),
-                                  neighbors=(audit["dist"], audit["idx"])) if len(good) else None
-    try:                         # everything is computed: only the writes remain
+    fig = (
+        nearest_neighbor_figure(good, data.x, k=3, n_show=min(8, len(good)), neighbors=(audit["dist"], audit["idx"]))
+        if len(good)
+        else None
+    )
+    try:  # everything is computed: only the writes remain
         atomic_save_npz(out / "samples.npz", samples=xs.numpy())
         if xs.dim() == 4:
             save_image_grid(out / "samples.png", xs, nrow=8)
@@ -290,11 +360,24 @@ def cmd_sample(args) -> int:
     finally:
         if fig is not None:
             plt.close(fig)
-    atomic_write_json(out / "audit.json", {"model": str(mdir), "sampler": method, "sampler_choice": why,
-                                           "steps": args.steps, "n": args.n, "memorized_fraction": frac,
-                                           "distance_summary": summ, "seed": args.seed, "diverged": n_bad})
-    print(f"{args.n} samples ({method}, {args.steps} levels) -> {out / 'samples.npz'}; memorized fraction {frac:.3f}; "
-          f"median NN distance {summ['median']:.3g}")
+    atomic_write_json(
+        out / "audit.json",
+        {
+            "model": str(mdir),
+            "sampler": method,
+            "sampler_choice": why,
+            "steps": args.steps,
+            "n": args.n,
+            "memorized_fraction": frac,
+            "distance_summary": summ,
+            "seed": args.seed,
+            "diverged": n_bad,
+        },
+    )
+    print(
+        f"{args.n} samples ({method}, {args.steps} levels) -> {out / 'samples.npz'}; memorized fraction {frac:.3f}; "
+        f"median NN distance {summ['median']:.3g}"
+    )
     return 1 if n_bad == args.n else 0
 
 

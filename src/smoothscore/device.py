@@ -1,12 +1,19 @@
 """Device and dtype selection, chosen once and respected everywhere (``auto`` = CUDA when present)."""
+
 from __future__ import annotations
 
 import torch
 
 from .errors import ConfigError
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, "fp32": torch.float32, "fp64": torch.float64,
-           "double": torch.float64, "float": torch.float32}
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "fp32": torch.float32,
+    "fp64": torch.float64,
+    "double": torch.float64,
+    "float": torch.float32,
+}
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:

@@ -5,14 +5,15 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) :func:`dist_info` ini
 a plain ``python`` run is one process (rank 0 of 1) and never touches ``torch.distributed``. The CLI wraps every
 command in :func:`process_group`, which also tears the group down at the end.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Tuple
 
 import torch
 import torch.distributed as dist
@@ -23,7 +24,7 @@ def backend() -> str:
     return "nccl" if torch.cuda.is_available() else "gloo"
 
 
-def dist_info() -> Tuple[int, int]:
+def dist_info() -> tuple[int, int]:
     """(rank, world_size), initialising the process group from torchrun's environment when needed."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -47,12 +48,12 @@ def comm_device() -> torch.device:
     return torch.device("cpu")
 
 
-def shard_bounds(n: int, rank: int, world: int) -> Tuple[int, int]:
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
     """Rows ``[lo, hi)`` of rank ``rank``'s contiguous slice of ``n`` rows (sizes differ by at most one)."""
     return rank * n // world, (rank + 1) * n // world
 
 
-def all_gather(t: torch.Tensor) -> List[torch.Tensor]:
+def all_gather(t: torch.Tensor) -> list[torch.Tensor]:
     """Every rank's ``t`` (same shape and dtype on all ranks), in rank order, on ``t``'s device."""
     dev = comm_device()
     src = t.to(dev).contiguous()
@@ -69,7 +70,7 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def process_group() -> Iterator[Tuple[int, int]]:
+def process_group() -> Iterator[tuple[int, int]]:
     """Initialise the group under torchrun (nothing otherwise), yield ``(rank, world)``, and destroy the group on
     exit if this context created it."""
     created = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()

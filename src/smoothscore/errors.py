@@ -3,6 +3,7 @@
 Every user-facing error derives from :class:`SmoothScoreError`; the CLI turns any of them into one line on
 stderr and exit code 2. Programming errors (bugs) are left as ordinary exceptions.
 """
+
 from __future__ import annotations
 
 

@@ -7,13 +7,15 @@ private 0600, so colleagues can read reports and load checkpoints on a shared ma
 permission denied, output path blocked by a file) raises :class:`~smoothscore.errors.OutputError` with one line
 naming the path and the reason, and leaves any previous file untouched.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import OutputError
 
@@ -27,7 +29,7 @@ def current_umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
-    old = os.umask(0o022)       # portable fallback: set and restore immediately
+    old = os.umask(0o022)  # portable fallback: set and restore immediately
     os.umask(old)
     return old
 
@@ -79,7 +81,7 @@ def atomic_write(path: str | Path, writer: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         writer(tmp)
-        os.chmod(tmp, default_file_mode())     # after the writer: some (safetensors) recreate the file as 0600
+        os.chmod(tmp, default_file_mode())  # after the writer: some (safetensors) recreate the file as 0600
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -185,6 +187,18 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n")
 
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_npz",
-           "atomic_save_npy", "atomic_savefig", "check_output_dir", "ensure_output_dir", "default_file_mode",
-           "current_umask", "to_jsonable", "live_display"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_save_npz",
+    "atomic_save_npy",
+    "atomic_savefig",
+    "check_output_dir",
+    "ensure_output_dir",
+    "default_file_mode",
+    "current_umask",
+    "to_jsonable",
+    "live_display",
+]

@@ -4,6 +4,7 @@ Convention (EDM, Karras et al. 2022): ``x = s(t) * (x0 + sigma(t) * eps)``. The 
 for the variance-exploding form ``x = x0 + sigma * eps`` (``s = 1``); a scaled/VP process enters only through the
 scale ``s(t)`` (see :class:`VPProcess`), never as a second score convention. Paper A's time is ``t = sigma**2``.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,12 +20,12 @@ schedules: Registry = Registry("sigma schedule")
 
 def t_to_sigma(t):
     """Paper A's time (noise variance) -> noise standard deviation: ``sigma = sqrt(t)``."""
-    return t ** 0.5 if not isinstance(t, torch.Tensor) else t.sqrt()
+    return t**0.5 if not isinstance(t, torch.Tensor) else t.sqrt()
 
 
 def sigma_to_t(sigma):
     """Noise standard deviation -> Paper A's time ``t = sigma**2``."""
-    return sigma ** 2
+    return sigma**2
 
 
 def _check_range(n: int, sigma_min: float, sigma_max: float) -> None:
@@ -67,11 +68,12 @@ def sqrt_t_uniform_schedule(n: int, sigma_min: float, sigma_max: float, dtype=to
 @schedules.register("t_uniform")
 def t_uniform_schedule(n: int, sigma_min: float, sigma_max: float, dtype=torch.float64) -> torch.Tensor:
     """Uniform in ``t = sigma**2``."""
-    return torch.linspace(sigma_max ** 2, sigma_min ** 2, n, dtype=torch.float64).sqrt().to(dtype)
+    return torch.linspace(sigma_max**2, sigma_min**2, n, dtype=torch.float64).sqrt().to(dtype)
 
 
-def sigma_schedule(kind: str, n: int, sigma_min: float, sigma_max: float, *, append_zero: bool = False,
-                   **kwargs) -> torch.Tensor:
+def sigma_schedule(
+    kind: str, n: int, sigma_min: float, sigma_max: float, *, append_zero: bool = False, **kwargs
+) -> torch.Tensor:
     """Decreasing 1-D tensor of ``n`` noise levels from ``sigma_max`` to ``sigma_min`` (float64).
 
     ``kind`` is a registered schedule name (``edm``, ``geometric``, ``log_t_uniform``, ``sqrt_t_uniform``,
@@ -85,11 +87,14 @@ def sigma_schedule(kind: str, n: int, sigma_min: float, sigma_max: float, *, app
     return s
 
 
-def log_uniform_sigmas(n: int, sigma_min: float, sigma_max: float, *, generator=None, device=None,
-                       dtype=torch.float32) -> torch.Tensor:
+def log_uniform_sigmas(
+    n: int, sigma_min: float, sigma_max: float, *, generator=None, device=None, dtype=torch.float32
+) -> torch.Tensor:
     """Draw ``n`` noise levels log-uniformly on ``[sigma_min, sigma_max]`` (training)."""
     _check_range(max(n, 1), sigma_min, sigma_max)
-    u = torch.rand(n, generator=generator, device=device, dtype=torch.float64 if dtype == torch.float64 else torch.float32)
+    u = torch.rand(
+        n, generator=generator, device=device, dtype=torch.float64 if dtype == torch.float64 else torch.float32
+    )
     return torch.exp(math.log(sigma_min) + u * (math.log(sigma_max) - math.log(sigma_min))).to(dtype)
 
 
@@ -117,11 +122,11 @@ class VPProcess:
 
     def sigma(self, t):
         t = torch.as_tensor(t, dtype=torch.float64)
-        return torch.sqrt(torch.expm1(0.5 * self.beta_d * t ** 2 + self.beta_min * t))
+        return torch.sqrt(torch.expm1(0.5 * self.beta_d * t**2 + self.beta_min * t))
 
     def scale(self, t):
         return 1.0 / torch.sqrt(1.0 + self.sigma(t) ** 2)
 
     def sigma_inv(self, sigma):
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
-        return (torch.sqrt(self.beta_min ** 2 + 2 * self.beta_d * torch.log1p(sigma ** 2)) - self.beta_min) / self.beta_d
+        return (torch.sqrt(self.beta_min**2 + 2 * self.beta_d * torch.log1p(sigma**2)) - self.beta_min) / self.beta_d

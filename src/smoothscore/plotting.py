@@ -1,8 +1,8 @@
 """Shared figures: samples beside their nearest training neighbours, image grids."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import matplotlib
 
@@ -28,8 +28,7 @@ def _to_img(t: torch.Tensor) -> np.ndarray:
     return ((t.clamp(-1, 1) + 1) / 2).numpy()
 
 
-def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: Optional[str] = None,
-                            neighbors=None):
+def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: str | None = None, neighbors=None):
     """Each of ``n_show`` samples beside its top-``k`` training neighbours (images), with distances and the
     d1/d2 ratio; for points in R^D (D <= 3, first two coordinates) a scatter with lines to the neighbours.
     ``train`` may be memory-mapped (only the shown rows are read); ``neighbors``: ``(dist, idx)`` of the samples
@@ -42,15 +41,20 @@ def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: 
     dist, idx = neighbors[0][:n_show], neighbors[1][:n_show]
     if not _is_image(tuple(samples.shape[1:])):
         fig, ax = plt.subplots(figsize=(5, 5))
-        t2 = torch.cat([blk[:, :2].float().clone() for _, blk in rows.chunks()]).numpy()   # chunks share a buffer
+        t2 = torch.cat([blk[:, :2].float().clone() for _, blk in rows.chunks()]).numpy()  # chunks share a buffer
         s2 = samples.reshape(len(samples), -1)[:, :2].numpy()
         ax.scatter(t2[:, 0], t2[:, 1] if t2.shape[1] > 1 else 0 * t2[:, 0], c="k", marker="x", label="training")
-        ax.scatter(s2[:n_show, 0], s2[:n_show, 1] if s2.shape[1] > 1 else 0 * s2[:n_show, 0], c="C1", s=12,
-                   label="samples")
+        ax.scatter(
+            s2[:n_show, 0], s2[:n_show, 1] if s2.shape[1] > 1 else 0 * s2[:n_show, 0], c="C1", s=12, label="samples"
+        )
         for i in range(n_show):
             j = int(idx[i, 0])
-            ax.plot([s2[i, 0], t2[j, 0]], [s2[i, 1] if s2.shape[1] > 1 else 0, t2[j, 1] if t2.shape[1] > 1 else 0],
-                    "C0-", lw=0.6)
+            ax.plot(
+                [s2[i, 0], t2[j, 0]],
+                [s2[i, 1] if s2.shape[1] > 1 else 0, t2[j, 1] if t2.shape[1] > 1 else 0],
+                "C0-",
+                lw=0.6,
+            )
         ax.legend()
         ax.set_title(title or "samples and their nearest training points")
         return fig
@@ -61,8 +65,11 @@ def nearest_neighbor_figure(samples, train, k: int = 3, n_show: int = 8, title: 
         ratio = float(dist[i, 0] / max(float(dist[i, 1]), 1e-300))
         ax = axes[i, 0]
         ax.imshow(_to_img(samples[i]), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"sample {i}\nd1/d2={ratio:.2f}" + (" MEM" if ratio < 1 / 3 else ""), fontsize=7,
-                     color="C3" if ratio < 1 / 3 else "k")
+        ax.set_title(
+            f"sample {i}\nd1/d2={ratio:.2f}" + (" MEM" if ratio < 1 / 3 else ""),
+            fontsize=7,
+            color="C3" if ratio < 1 / 3 else "k",
+        )
         for j in range(kk):
             a = axes[i, j + 1]
             a.imshow(_to_img(shown[i, j]), cmap="gray", vmin=0, vmax=1)
@@ -86,7 +93,7 @@ def _grid_array(x, nrow: int) -> np.ndarray:
     grid = np.ones((rows * (h + 1) + 1, ncol * (w + 1) + 1) + ch, dtype=np.float32)
     for i, im in enumerate(imgs):
         r, c = divmod(i, ncol)
-        grid[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = im
+        grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = im
     return grid
 
 

@@ -1,8 +1,10 @@
 """A tiny name -> object registry (as in score_sde_pytorch): add a sampler, schedule, loss, model or experiment
 by decorating it; dispatch code never changes."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Generic, Iterator, Tuple, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from .errors import UnknownNameError, did_you_mean
 
@@ -14,8 +16,8 @@ class Registry(Generic[T]):
 
     def __init__(self, kind: str):
         self.kind = kind
-        self._items: Dict[str, T] = {}
-        self._meta: Dict[str, Dict[str, Any]] = {}
+        self._items: dict[str, T] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
 
     def register(self, name: str, obj: T | None = None, **meta: Any) -> Callable[[T], T] | T:
         """Register ``obj`` under ``name``; usable as ``@registry.register("name", key=value)``."""
@@ -34,17 +36,18 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "none"
-            raise UnknownNameError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; known: {known}") \
-                from None
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; known: {known}"
+            ) from None
 
-    def meta(self, name: str) -> Dict[str, Any]:
+    def meta(self, name: str) -> dict[str, Any]:
         self.get(name)
         return self._meta[name]
 
     def names(self) -> list[str]:
         return sorted(self._items)
 
-    def items(self) -> Iterator[Tuple[str, T]]:
+    def items(self) -> Iterator[tuple[str, T]]:
         for n in self.names():
             yield n, self._items[n]
 

@@ -6,6 +6,7 @@ mean and spread over seeds, the threshold and the verdict (pass / fail / inconcl
 inconclusive claims are counted apart and listed in their own table. The HTML depends only on the results (no
 clock), so the same results give the same report.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,7 @@ import json
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 
@@ -23,11 +24,15 @@ from .runner import merge_experiment, run_experiment, run_many  # noqa: F401 - t
 from .verdict import INCONCLUSIVE, LEVEL, count
 
 
-def versions() -> Dict[str, str]:
+def versions() -> dict[str, str]:
     import numpy
 
-    out = {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
-           "numpy": numpy.__version__}
+    out = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
     try:
         from importlib.metadata import version
 
@@ -42,7 +47,7 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def load_results(out: Path) -> List[Dict[str, Any]]:
+def load_results(out: Path) -> list[dict[str, Any]]:
     """The merged ``results.json`` of every experiment in ``out`` (by name); an experiment folder whose seed jobs
     were never merged (a killed run) is merged first."""
     res = []
@@ -56,7 +61,7 @@ def load_results(out: Path) -> List[Dict[str, Any]]:
     return res
 
 
-def write_report(out: Path) -> List[Dict[str, Any]]:
+def write_report(out: Path) -> list[dict[str, Any]]:
     """Write ``summary.json`` and ``report.html`` of every experiment in ``out``; returns their results."""
     results = load_results(out)
     write_summary(results, out)
@@ -64,15 +69,24 @@ def write_report(out: Path) -> List[Dict[str, Any]]:
     return results
 
 
-def write_summary(results: List[Dict[str, Any]], out: Path) -> Path:
+def write_summary(results: list[dict[str, Any]], out: Path) -> Path:
     rows = []
     for r in results:
         n = count(r["claims"])
-        rows.append({"experiment": r["experiment"], "status": r["status"], "duration_s": r["duration_s"],
-                     "cpu_s": r.get("cpu_s"), "seeds": r.get("seeds", [r.get("seed")]),
-                     "claims_passed": n["pass"], "claims_failed": n["fail"], "claims_inconclusive": n[INCONCLUSIVE],
-                     "claims_undecided": n[INCONCLUSIVE],
-                     "inconclusive": [c["id"] for c in r["claims"] if _word(c) == INCONCLUSIVE]})
+        rows.append(
+            {
+                "experiment": r["experiment"],
+                "status": r["status"],
+                "duration_s": r["duration_s"],
+                "cpu_s": r.get("cpu_s"),
+                "seeds": r.get("seeds", [r.get("seed")]),
+                "claims_passed": n["pass"],
+                "claims_failed": n["fail"],
+                "claims_inconclusive": n[INCONCLUSIVE],
+                "claims_undecided": n[INCONCLUSIVE],
+                "inconclusive": [c["id"] for c in r["claims"] if _word(c) == INCONCLUSIVE],
+            }
+        )
     return atomic_write_json(Path(out) / "summary.json", {"experiments": rows})
 
 
@@ -96,18 +110,18 @@ def _fmt(v: Any) -> str:
     return html.escape(json.dumps(v) if not isinstance(v, str) else v)
 
 
-def _with_ci(v: Any, ci: Optional[List[float]]) -> str:
+def _with_ci(v: Any, ci: list[float] | None) -> str:
     return _fmt(v) + (f" <span class='small'>[{_fmt(ci[0])}, {_fmt(ci[1])}]</span>" if ci else "")
 
 
-def _word(c: Dict[str, Any]) -> str:
+def _word(c: dict[str, Any]) -> str:
     """The three-valued verdict (also of a single-seed claim that has only the legacy ``passed``)."""
     if c.get("verdict"):
         return c["verdict"]
     return "pass" if c.get("passed") is True else "fail" if c.get("passed") is False else INCONCLUSIVE
 
 
-def _seed_values(c: Dict[str, Any]) -> str:
+def _seed_values(c: dict[str, Any]) -> str:
     values = c.get("values", [c["value"]])
     seeds = c.get("seeds", [None] * len(values))
     cis = c.get("cis") or [c.get("ci")] * len(values)
@@ -116,39 +130,50 @@ def _seed_values(c: Dict[str, Any]) -> str:
     return "<br>".join(f"s{s}: {_with_ci(v, ci)}" for s, v, ci in zip(seeds, values, cis))
 
 
-def _summary(c: Dict[str, Any]) -> str:
+def _summary(c: dict[str, Any]) -> str:
     if c.get("deterministic", True) or c.get("mean") is None or len(c.get("values", [])) < 2:
         return "one value" if c.get("deterministic", True) else "&mdash;"
     b = c.get("bound")
-    return (f"{_fmt(c['mean'])} &plusmn; {_fmt(c['spread'])}"
-            + (f"<br><span class='small'>one-sided {int(LEVEL * 100)}% bounds [{_fmt(b[0])}, {_fmt(b[1])}]</span>"
-               if b else ""))
+    return f"{_fmt(c['mean'])} &plusmn; {_fmt(c['spread'])}" + (
+        f"<br><span class='small'>one-sided {int(LEVEL * 100)}% bounds [{_fmt(b[0])}, {_fmt(b[1])}]</span>" if b else ""
+    )
 
 
-def _claim_row(c: Dict[str, Any], lead: str = "") -> str:
+def _claim_row(c: dict[str, Any], lead: str = "") -> str:
     w = _word(c)
-    return (f"<tr class='{w}'>{lead}<td>{html.escape(c['statement'])}</td><td>{_seed_values(c)}</td>"
-            f"<td>{_summary(c)}</td><td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td><td>{w.upper()}</td>")
+    return (
+        f"<tr class='{w}'>{lead}<td>{html.escape(c['statement'])}</td><td>{_seed_values(c)}</td>"
+        f"<td>{_summary(c)}</td><td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td><td>{w.upper()}</td>"
+    )
 
 
-_HEAD = "<th>claim</th><th>measured (per seed; [90% bootstrap interval over samples])</th>" \
-        "<th>mean &plusmn; sd over seeds</th><th>threshold</th><th>verdict</th>"
+_HEAD = (
+    "<th>claim</th><th>measured (per seed; [90% bootstrap interval over samples])</th>"
+    "<th>mean &plusmn; sd over seeds</th><th>threshold</th><th>verdict</th>"
+)
 
 
 def _embed(path: Path) -> str:
-    mime = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".mp4": "video/mp4",
-            ".svg": "image/svg+xml"}.get(path.suffix.lower(), "application/octet-stream")
+    mime = {
+        ".png": "image/png",
+        ".gif": "image/gif",
+        ".jpg": "image/jpeg",
+        ".mp4": "video/mp4",
+        ".svg": "image/svg+xml",
+    }.get(path.suffix.lower(), "application/octet-stream")
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _experiment_section(r: Dict[str, Any], out: Path) -> List[str]:
+def _experiment_section(r: dict[str, Any], out: Path) -> list[str]:
     name = r["experiment"]
     seeds = r.get("seeds", [r.get("seed")])
-    parts = [f"<h2 id='{html.escape(name)}'>{html.escape(name)}: {html.escape(r['title'])}</h2>",
-             f"<p class='small'>preset <b>{html.escape(r['preset'])}</b>, seed{'s' if len(seeds) > 1 else ''} "
-             f"{', '.join(map(str, seeds))}{' (trains networks)' if r.get('trains') else ''}, "
-             f"{r['duration_s']:.1f} s wall, {r.get('cpu_s') or 0:.0f} s CPU, {r.get('threads')} torch thread(s), "
-             f"device {html.escape(str(r['device']))}, status <b>{html.escape(r['status'])}</b></p>"]
+    parts = [
+        f"<h2 id='{html.escape(name)}'>{html.escape(name)}: {html.escape(r['title'])}</h2>",
+        f"<p class='small'>preset <b>{html.escape(r['preset'])}</b>, seed{'s' if len(seeds) > 1 else ''} "
+        f"{', '.join(map(str, seeds))}{' (trains networks)' if r.get('trains') else ''}, "
+        f"{r['duration_s']:.1f} s wall, {r.get('cpu_s') or 0:.0f} s CPU, {r.get('threads')} torch thread(s), "
+        f"device {html.escape(str(r['device']))}, status <b>{html.escape(r['status'])}</b></p>",
+    ]
     if r.get("description"):
         parts.append(f"<p>{html.escape(r['description'])}</p>")
     if r.get("error"):
@@ -163,49 +188,64 @@ def _experiment_section(r: Dict[str, Any], out: Path) -> List[str]:
         p = out / name / fig["path"]
         if not p.exists():
             continue
-        tag = (f"<video controls src='{_embed(p)}'></video>" if fig.get("kind") == "video"
-               else f"<img src='{_embed(p)}' alt='{html.escape(fig['path'])}'>")
+        tag = (
+            f"<video controls src='{_embed(p)}'></video>"
+            if fig.get("kind") == "video"
+            else f"<img src='{_embed(p)}' alt='{html.escape(fig['path'])}'>"
+        )
         parts.append(f"<figure>{tag}<figcaption>{html.escape(fig['caption'])}</figcaption></figure>")
     for n in r.get("notes", []):
         parts.append(f"<p class='small'>{html.escape(n)}</p>")
     iv = r.get("intervals", {})
     if r["metrics"]:
-        parts.append("<details><summary>metrics</summary><table>" + "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{_with_ci(val, iv.get(k))}</td></tr>" for k, val in r["metrics"].items())
-            + "</table></details>")
-    parts.append(f"<details><summary>config</summary><pre>{html.escape(json.dumps(r['config'], indent=2))}</pre>"
-                 "</details>")
+        parts.append(
+            "<details><summary>metrics</summary><table>"
+            + "".join(
+                f"<tr><td>{html.escape(k)}</td><td>{_with_ci(val, iv.get(k))}</td></tr>"
+                for k, val in r["metrics"].items()
+            )
+            + "</table></details>"
+        )
+    parts.append(
+        f"<details><summary>config</summary><pre>{html.escape(json.dumps(r['config'], indent=2))}</pre></details>"
+    )
     return parts
 
 
-def render_html(results: List[Dict[str, Any]], out: Path) -> str:
+def render_html(results: list[dict[str, Any]], out: Path) -> str:
     out = Path(out)
     claims = [(r, c) for r in results for c in r["claims"]]
     n = count([c for _, c in claims])
     n_seeded = sum(not c.get("deterministic", True) for _, c in claims)
     v = results[0]["versions"] if results else {}
     started = max((r.get("started", "") for r in results), default="")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>smoothscore report</title>"
-             f"<style>{_CSS}</style></head><body><h1>smoothscore report</h1>",
-             f"<p class='small'>Latest run started {html.escape(started)} &middot; torch {v.get('torch')} &middot; "
-             f"python {v.get('python')} &middot; device {html.escape(str(results[0]['device'])) if results else ''}"
-             f"</p><p><b>{n['pass']}</b> claims pass, <b>{n['fail']}</b> fail, and <b>{n[INCONCLUSIVE]}</b> are "
-             f"inconclusive, across {len(results)} experiments ({n_seeded} claims on trained networks measured over "
-             f"seeds). A failed claim is a measured disagreement, reported as is.</p>",
-             "<p class='small'>Verdict rule: a claim on trained networks passes when it holds in every seed and the "
-             f"one-sided {int(LEVEL * 100)}% Student-t bound of its mean over seeds clears the threshold; it fails "
-             "when "
-             "the opposite holds likewise; otherwise (including a single seed) it is inconclusive. A deterministic "
-             "claim has one value and passes or fails.</p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>smoothscore report</title>"
+        f"<style>{_CSS}</style></head><body><h1>smoothscore report</h1>",
+        f"<p class='small'>Latest run started {html.escape(started)} &middot; torch {v.get('torch')} &middot; "
+        f"python {v.get('python')} &middot; device {html.escape(str(results[0]['device'])) if results else ''}"
+        f"</p><p><b>{n['pass']}</b> claims pass, <b>{n['fail']}</b> fail, and <b>{n[INCONCLUSIVE]}</b> are "
+        f"inconclusive, across {len(results)} experiments ({n_seeded} claims on trained networks measured over "
+        f"seeds). A failed claim is a measured disagreement, reported as is.</p>",
+        "<p class='small'>Verdict rule: a claim on trained networks passes when it holds in every seed and the "
+        f"one-sided {int(LEVEL * 100)}% Student-t bound of its mean over seeds clears the threshold; it fails "
+        "when "
+        "the opposite holds likewise; otherwise (including a single seed) it is inconclusive. A deterministic "
+        "claim has one value and passes or fails.</p>",
+    ]
     incon = [(r, c) for r, c in claims if _word(c) == INCONCLUSIVE]
     if incon:
         parts.append(f"<h2>Inconclusive claims ({len(incon)})</h2><table><tr><th>experiment</th>{_HEAD}</tr>")
-        parts.extend(_claim_row(c, f"<td><a href='#{r['experiment']}'>{html.escape(r['experiment'])}</a></td>")
-                     + "</tr>" for r, c in incon)
+        parts.extend(
+            _claim_row(c, f"<td><a href='#{r['experiment']}'>{html.escape(r['experiment'])}</a></td>") + "</tr>"
+            for r, c in incon
+        )
         parts.append("</table>")
     parts.append(f"<h2>All claims</h2><table><tr><th>experiment</th>{_HEAD}</tr>")
-    parts.extend(_claim_row(c, f"<td><a href='#{r['experiment']}'>{html.escape(r['experiment'])}</a></td>") + "</tr>"
-                 for r, c in claims)
+    parts.extend(
+        _claim_row(c, f"<td><a href='#{r['experiment']}'>{html.escape(r['experiment'])}</a></td>") + "</tr>"
+        for r, c in claims
+    )
     parts.append("</table>")
     for r in results:
         parts.extend(_experiment_section(r, out))
@@ -213,5 +253,5 @@ def render_html(results: List[Dict[str, Any]], out: Path) -> str:
     return "".join(parts)
 
 
-def write_html(results: List[Dict[str, Any]], out: Path) -> Path:
+def write_html(results: list[dict[str, Any]], out: Path) -> Path:
     return atomic_write_text(Path(out) / "report.html", render_html(results, Path(out)))

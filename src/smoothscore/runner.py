@@ -19,6 +19,7 @@ Layout of an output folder ``OUT`` (every job writes only its own folder, so sha
   ``overwrite=True`` first removes every result in ``OUT``. Otherwise an experiment that runs replaces its own
   folder and leaves the other experiments' results in ``OUT`` — the report lists them all.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,10 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 
@@ -45,10 +47,10 @@ JOB_PREFIX = "seed-"
 class Job:
     experiment: str
     seed: int
-    seeds: Tuple[int, ...]       # the experiment's whole seed plan (recorded; the merge uses it)
+    seeds: tuple[int, ...]  # the experiment's whole seed plan (recorded; the merge uses it)
 
 
-def parse_seeds(text: str) -> List[int]:
+def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]`` (distinct non-negative integers)."""
     try:
         seeds = [int(s) for s in str(text).split(",") if s.strip() != ""]
@@ -59,7 +61,7 @@ def parse_seeds(text: str) -> List[int]:
     return seeds
 
 
-def parse_shard(text: str) -> Tuple[int, int]:
+def parse_shard(text: str) -> tuple[int, int]:
     """``"2/4"`` -> ``(2, 4)`` with ``1 <= i <= n``."""
     try:
         i, n = (int(p) for p in str(text).split("/"))
@@ -70,7 +72,7 @@ def parse_shard(text: str) -> Tuple[int, int]:
     return i, n
 
 
-def experiment_config(name: str, preset: str, overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def experiment_config(name: str, preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The preset merged with ``overrides`` (the ``"seeds"`` count is the runner's, not the experiment's)."""
     from .experiments.base import load_all
 
@@ -82,12 +84,12 @@ def experiment_config(name: str, preset: str, overrides: Optional[Dict[str, Any]
     return to_jsonable(config)
 
 
-def plan(names: Sequence[str], preset: str, *, seed: int = 0, seeds: Optional[Sequence[int]] = None) -> List[Job]:
+def plan(names: Sequence[str], preset: str, *, seed: int = 0, seeds: Sequence[int] | None = None) -> list[Job]:
     """Every (experiment, seed) job, experiments in the given order, seeds ascending."""
     from .experiments.base import load_all
 
     reg = load_all()
-    out: List[Job] = []
+    out: list[Job] = []
     for n in names:
         spec = reg.get(n)
         if preset not in spec.presets:
@@ -98,7 +100,7 @@ def plan(names: Sequence[str], preset: str, *, seed: int = 0, seeds: Optional[Se
     return out
 
 
-def shard(jobs: Sequence[Job], i: int, n: int) -> List[Job]:
+def shard(jobs: Sequence[Job], i: int, n: int) -> list[Job]:
     """Jobs ``i - 1, i - 1 + n, ...`` (1-based shard ``i`` of ``n``)."""
     return [j for k, j in enumerate(jobs) if k % n == i - 1]
 
@@ -112,9 +114,18 @@ def _cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_experiment(name: str, preset: str, out_dir: Path, *, seed: int = 0, device="auto", progress: bool = True,
-                   overrides: Optional[Dict[str, Any]] = None, folder: Optional[Path] = None,
-                   seeds: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+def run_experiment(
+    name: str,
+    preset: str,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    device="auto",
+    progress: bool = True,
+    overrides: dict[str, Any] | None = None,
+    folder: Path | None = None,
+    seeds: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Run one registered experiment for one seed and write ``results.json`` into ``folder`` (default
     ``out_dir/name``); returns the results dict. An experiment bug is recorded (status ``error``), bad input
     (:class:`~smoothscore.errors.SmoothScoreError`) is raised after removing the folders this call created."""
@@ -126,8 +137,7 @@ def run_experiment(name: str, preset: str, out_dir: Path, *, seed: int = 0, devi
     config = experiment_config(name, preset, overrides)
     dev = resolve_device(device)
     folder = Path(folder) if folder is not None else Path(out_dir) / name
-    ctx = RunContext(name=name, preset=preset, out_dir=folder, config=config, seed=seed, device=dev,
-                     progress=progress)
+    ctx = RunContext(name=name, preset=preset, out_dir=folder, config=config, seed=seed, device=dev, progress=progress)
     created = [d for d in (folder.parent.parent, folder.parent, folder) if not d.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     status, error = "ok", None
@@ -135,21 +145,36 @@ def run_experiment(name: str, preset: str, out_dir: Path, *, seed: int = 0, devi
     torch.manual_seed(seed)
     try:
         spec.fn(ctx)
-    except SmoothScoreError:        # bad input: leave no partial output behind (only folders this run created)
+    except SmoothScoreError:  # bad input: leave no partial output behind (only folders this run created)
         for d in reversed(created):
             shutil.rmtree(d, ignore_errors=True)
         raise
     except Exception as e:  # an experiment bug must not lose the other experiments' results
         status, error = "error", "".join(traceback.format_exception(type(e), e, e.__traceback__))
     res = {
-        "experiment": name, "title": spec.title, "groups": list(spec.groups), "description": spec.description,
-        "trains": spec.trains, "preset": preset, "config": config, "seed": seed,
-        "seeds": list(seeds) if seeds else [seed], "device": describe_device(dev), "threads": torch.get_num_threads(),
-        "versions": versions(), "command": " ".join(sys.argv),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)), "duration_s": round(time.time() - t0, 2),
-        "cpu_s": round(_cpu_seconds() - c0, 2), "status": status, "error": error, "metrics": ctx.metrics,
-        "intervals": ctx.intervals, "claims": [asdict(c) for c in ctx.claims],
-        "findings": [asdict(f) for f in ctx.findings], "figures": [asdict(f) for f in ctx.figures],
+        "experiment": name,
+        "title": spec.title,
+        "groups": list(spec.groups),
+        "description": spec.description,
+        "trains": spec.trains,
+        "preset": preset,
+        "config": config,
+        "seed": seed,
+        "seeds": list(seeds) if seeds else [seed],
+        "device": describe_device(dev),
+        "threads": torch.get_num_threads(),
+        "versions": versions(),
+        "command": " ".join(sys.argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)),
+        "duration_s": round(time.time() - t0, 2),
+        "cpu_s": round(_cpu_seconds() - c0, 2),
+        "status": status,
+        "error": error,
+        "metrics": ctx.metrics,
+        "intervals": ctx.intervals,
+        "claims": [asdict(c) for c in ctx.claims],
+        "findings": [asdict(f) for f in ctx.findings],
+        "figures": [asdict(f) for f in ctx.figures],
         "notes": ctx.notes,
     }
     res = to_jsonable(res)
@@ -157,19 +182,20 @@ def run_experiment(name: str, preset: str, out_dir: Path, *, seed: int = 0, devi
     return res
 
 
-def _run_job(job: Job, preset: str, out: Path, kw: Dict[str, Any], threads: Optional[int],
-             modules: Sequence[str] = ()) -> Dict[str, Any]:
+def _run_job(
+    job: Job, preset: str, out: Path, kw: dict[str, Any], threads: int | None, modules: Sequence[str] = ()
+) -> dict[str, Any]:
     """One job in this process (also the entry point of ``--jobs`` worker processes)."""
     import importlib
 
-    for m in modules:                 # experiments registered outside smoothscore.experiments (plugins, tests)
+    for m in modules:  # experiments registered outside smoothscore.experiments (plugins, tests)
         importlib.import_module(m)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     try:
         d = job_dir(out, job)
-        shutil.rmtree(d, ignore_errors=True)       # a killed earlier attempt leaves no stale files behind
+        shutil.rmtree(d, ignore_errors=True)  # a killed earlier attempt leaves no stale files behind
         return run_experiment(job.experiment, preset, out, seed=job.seed, folder=d, seeds=job.seeds, **kw)
     finally:
         torch.set_num_threads(before)
@@ -183,18 +209,22 @@ def _worker_init() -> None:
         import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
-    except (OSError, AttributeError):      # not Linux: orphans finish their current job, then exit
+    except (OSError, AttributeError):  # not Linux: orphans finish their current job, then exit
         pass
 
 
-def _finished(out: Path, job: Job, preset: str, config: Dict[str, Any]) -> bool:
+def _finished(out: Path, job: Job, preset: str, config: dict[str, Any]) -> bool:
     p = job_dir(out, job) / "results.json"
     try:
         r = json.loads(p.read_text())
     except (OSError, ValueError):
         return False
-    return r.get("status") == "ok" and r.get("preset") == preset and r.get("config") == config \
+    return (
+        r.get("status") == "ok"
+        and r.get("preset") == preset
+        and r.get("config") == config
         and r.get("seed") == job.seed
+    )
 
 
 def _is_experiment_dir(d: Path) -> bool:
@@ -213,10 +243,22 @@ def clean(out: Path) -> None:
         (out / f).unlink(missing_ok=True)
 
 
-def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: Optional[Sequence[int]] = None,
-             jobs: int = 1, shard_spec: Optional[Tuple[int, int]] = None, resume: bool = False,
-             overwrite: bool = False, threads: Optional[int] = None, device="auto", progress: bool = True,
-             overrides: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+def run_many(
+    names: list[str],
+    preset: str,
+    out: Path,
+    *,
+    seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    jobs: int = 1,
+    shard_spec: tuple[int, int] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    device="auto",
+    progress: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Run the (experiment, seed) jobs of ``names`` into ``out``, merge each experiment's seeds and write the report
     of every experiment in ``out``; returns the merged results of ``names`` (see the module docstring)."""
     from .experiments.base import load_all
@@ -234,7 +276,7 @@ def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: 
     configs = {n: experiment_config(n, preset, overrides) for n in names}
     if overwrite:
         clean(out)
-    elif not resume and not shard_spec:           # a plain run replaces the folders of the experiments it runs
+    elif not resume and not shard_spec:  # a plain run replaces the folders of the experiments it runs
         for n in names:
             shutil.rmtree(out / n, ignore_errors=True)
     todo = [j for j in mine if not (resume and _finished(out, j, preset, configs[j.experiment]))]
@@ -247,10 +289,12 @@ def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: 
     if jobs > 1 and threads is None:
         threads = max(1, (os.cpu_count() or 1) // jobs)
 
-    def report(job: Job, r: Dict[str, Any]) -> None:
+    def report(job: Job, r: dict[str, Any]) -> None:
         v = [c["passed"] for c in r["claims"]]
-        say(f"  {job.experiment} seed {job.seed}: {r['status']} in {r['duration_s']:.1f}s (cpu {r['cpu_s']:.0f}s, "
-            f"{r['threads']} threads); claims holding {sum(x is True for x in v)}/{len(v)}")
+        say(
+            f"  {job.experiment} seed {job.seed}: {r['status']} in {r['duration_s']:.1f}s (cpu {r['cpu_s']:.0f}s, "
+            f"{r['threads']} threads); claims holding {sum(x is True for x in v)}/{len(v)}"
+        )
 
     if jobs == 1 or len(todo) <= 1:
         for j in todo:
@@ -261,9 +305,10 @@ def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: 
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         say(f"running {len(todo)} jobs in {jobs} processes, {threads} torch thread(s) each ...")
-        first = sorted(todo, key=lambda j: not reg.get(j.experiment).trains)   # long jobs first: less idle tail
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
+        first = sorted(todo, key=lambda j: not reg.get(j.experiment).trains)  # long jobs first: less idle tail
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
+        ) as pool:
             futs = {pool.submit(_run_job, j, preset, out, kw, threads, modules): j for j in first}
             try:
                 for f in as_completed(futs):
@@ -281,21 +326,26 @@ def run_many(names: List[str], preset: str, out: Path, *, seed: int = 0, seeds: 
 
 
 # --------------------------------------------------------------------------------------------------- merge
-def job_results(exp_dir: Path) -> List[Dict[str, Any]]:
+def job_results(exp_dir: Path) -> list[dict[str, Any]]:
     """Every job ``results.json`` under ``exp_dir`` (with ``_dir``, its folder name), by seed."""
     out = []
     for p in sorted(Path(exp_dir).glob(f"{JOB_PREFIX}*/results.json")):
         try:
             r = json.loads(p.read_text())
         except ValueError:
-            continue                       # an unreadable job is re-run by --resume and ignored here
+            continue  # an unreadable job is re-run by --resume and ignored here
         r["_dir"] = p.parent.name
         out.append(r)
     return sorted(out, key=lambda r: r["seed"])
 
 
-def merge_experiment(exp_dir: Path, *, seeds: Optional[Sequence[int]] = None, preset: Optional[str] = None,
-                     config: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
+def merge_experiment(
+    exp_dir: Path,
+    *,
+    seeds: Sequence[int] | None = None,
+    preset: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
     """Merge the seed jobs of one experiment folder into ``exp_dir/results.json`` (returned; ``None`` when there is
     no job). Only jobs with the given preset and config are merged (default: those of the most recent job), and
     only the given seeds (default: the most recent job's plan); seeds of the plan without a job are listed in
@@ -323,19 +373,37 @@ def merge_experiment(exp_dir: Path, *, seeds: Optional[Sequence[int]] = None, pr
     errors = [f"seed {r['seed']}: {r['error']}" for r in runs if r["status"] != "ok"]
     figures = [dict(f, path=f"{first['_dir']}/{f['path']}") for f in first.get("figures", [])]
     merged = {
-        "experiment": first["experiment"], "title": first["title"], "groups": first["groups"],
-        "description": first["description"], "trains": trains, "preset": preset, "config": config,
-        "seed": first["seed"], "seeds": done, "planned_seeds": seeds, "missing_seeds": missing,
-        "device": first["device"], "threads": first.get("threads"), "versions": first["versions"],
-        "command": first["command"], "started": min(r["started"] for r in runs),
+        "experiment": first["experiment"],
+        "title": first["title"],
+        "groups": first["groups"],
+        "description": first["description"],
+        "trains": trains,
+        "preset": preset,
+        "config": config,
+        "seed": first["seed"],
+        "seeds": done,
+        "planned_seeds": seeds,
+        "missing_seeds": missing,
+        "device": first["device"],
+        "threads": first.get("threads"),
+        "versions": first["versions"],
+        "command": first["command"],
+        "started": min(r["started"] for r in runs),
         "duration_s": round(sum(r["duration_s"] for r in runs), 2),
         "cpu_s": round(sum(r.get("cpu_s") or 0.0 for r in runs), 2),
-        "status": "ok" if not errors else "error", "error": "\n".join(errors) or None,
-        "metrics": first["metrics"], "intervals": first.get("intervals", {}),
-        "claims": merge_claims(runs, done, trains=trains), "findings": first["findings"], "figures": figures,
+        "status": "ok" if not errors else "error",
+        "error": "\n".join(errors) or None,
+        "metrics": first["metrics"],
+        "intervals": first.get("intervals", {}),
+        "claims": merge_claims(runs, done, trains=trains),
+        "findings": first["findings"],
+        "figures": figures,
         "notes": notes,
-        "runs": [{k: r.get(k) for k in ("seed", "status", "started", "duration_s", "cpu_s", "device", "threads",
-                                        "command")} | {"dir": r["_dir"]} for r in runs],
+        "runs": [
+            {k: r.get(k) for k in ("seed", "status", "started", "duration_s", "cpu_s", "device", "threads", "command")}
+            | {"dir": r["_dir"]}
+            for r in runs
+        ],
     }
     merged["verdicts"] = count(merged["claims"])
     merged = to_jsonable(merged)
@@ -343,7 +411,7 @@ def merge_experiment(exp_dir: Path, *, seeds: Optional[Sequence[int]] = None, pr
     return merged
 
 
-def merge_folders(dirs: Sequence[Path], out: Path) -> List[Dict[str, Any]]:
+def merge_folders(dirs: Sequence[Path], out: Path) -> list[dict[str, Any]]:
     """Copy the job folders of every result folder in ``dirs`` into ``out`` (a later folder's job replaces an
     earlier one's), merge each experiment and write the report of ``out``; returns the merged results."""
     from .report import write_report

@@ -22,11 +22,13 @@ Rule (**adopted**, issue 10; one rule for every experiment):
   Exact-valued seeded claims (``==``/``is``, e.g. booleans) pass when they hold in every one of at least two seeds,
   fail when they fail in every one of at least two seeds, and are inconclusive otherwise.
 """
+
 from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import ConfigError
 
@@ -37,13 +39,16 @@ LEVEL = 0.9
 #: fewest seeds that can decide a seeded claim
 MIN_SEEDS = 2
 
-ORDER_OPS: Dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
+ORDER_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
 }
 EXACT_OPS = ("==", "is")
 
 
-def holds(value: Any, op: str, threshold: Any) -> Optional[bool]:
+def holds(value: Any, op: str, threshold: Any) -> bool | None:
     """``value op threshold`` as a bool; ``None`` when the value is missing or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -54,7 +59,7 @@ def holds(value: Any, op: str, threshold: Any) -> Optional[bool]:
     raise ConfigError(f"unknown claim operator {op!r}; known: {', '.join([*ORDER_OPS, *EXACT_OPS])}")
 
 
-def to_passed(verdict: str) -> Optional[bool]:
+def to_passed(verdict: str) -> bool | None:
     """The legacy ``passed`` field: ``True``/``False`` for pass/fail, ``None`` for inconclusive."""
     return True if verdict == PASS else False if verdict == FAIL else None
 
@@ -70,7 +75,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def decide(values: Sequence[Any], op: str, threshold: Any, *, seeded: bool, level: float = LEVEL) -> Dict[str, Any]:
+def decide(values: Sequence[Any], op: str, threshold: Any, *, seeded: bool, level: float = LEVEL) -> dict[str, Any]:
     """Verdict of one claim from its per-seed ``values`` (see the module docstring for the rule).
 
     Returns ``{"verdict", "mean", "spread", "bound"}``: ``mean`` and ``spread`` (sample standard deviation, 0 for one
@@ -82,7 +87,7 @@ def decide(values: Sequence[Any], op: str, threshold: Any, *, seeded: bool, leve
         raise ConfigError("a claim needs at least one value")
     each = [holds(v, op, threshold) for v in values]
     numeric = op in ORDER_OPS and all(_is_number(v) and math.isfinite(float(v)) for v in values)
-    out: Dict[str, Any] = {"mean": None, "spread": None, "bound": None}
+    out: dict[str, Any] = {"mean": None, "spread": None, "bound": None}
     if numeric or (op in ORDER_OPS and all(_is_number(v) for v in values)):
         xs = [float(v) for v in values]
         n = len(xs)
@@ -96,7 +101,7 @@ def decide(values: Sequence[Any], op: str, threshold: Any, *, seeded: bool, leve
     if None in each or len(values) < MIN_SEEDS:
         out["verdict"] = INCONCLUSIVE
         return out
-    if not numeric:                                   # exact-valued claims: unanimity over >= MIN_SEEDS seeds
+    if not numeric:  # exact-valued claims: unanimity over >= MIN_SEEDS seeds
         out["verdict"] = PASS if all(each) else FAIL if not any(each) else INCONCLUSIVE
         return out
     n, mean, sd = len(values), out["mean"], out["spread"]
@@ -105,7 +110,7 @@ def decide(values: Sequence[Any], op: str, threshold: Any, *, seeded: bool, leve
     out["bound"] = [lo, hi]
     sign = 1.0 if op in (">=", ">") else -1.0
     thr = float(threshold)
-    m_lo, m_hi = sorted((sign * (lo - thr), sign * (hi - thr)))     # margin interval: positive = holds
+    m_lo, m_hi = sorted((sign * (lo - thr), sign * (hi - thr)))  # margin interval: positive = holds
     strict = op in (">", "<")
     clears = m_lo > 0 or (not strict and m_lo >= 0)
     fails = m_hi < 0 or (strict and m_hi <= 0)
@@ -113,15 +118,15 @@ def decide(values: Sequence[Any], op: str, threshold: Any, *, seeded: bool, leve
     return out
 
 
-def _summary_value(values: List[Any], mean: Optional[float]) -> Any:
+def _summary_value(values: list[Any], mean: float | None) -> Any:
     if mean is not None and len(values) > 1:
         return mean
     if len({repr(v) for v in values}) == 1:
         return values[0]
-    return max(values, key=lambda v: sum(repr(w) == repr(v) for w in values))   # the most common value
+    return max(values, key=lambda v: sum(repr(w) == repr(v) for w in values))  # the most common value
 
 
-def merge_claims(per_seed: Sequence[Dict[str, Any]], seeds: Sequence[int], *, trains: bool) -> List[Dict[str, Any]]:
+def merge_claims(per_seed: Sequence[dict[str, Any]], seeds: Sequence[int], *, trains: bool) -> list[dict[str, Any]]:
     """Merge the claims of one experiment's seed runs **by claim id** (first-seen order).
 
     ``per_seed[i]`` is the ``results.json`` dict of seed ``seeds[i]``. A claim is seeded when the experiment
@@ -131,8 +136,8 @@ def merge_claims(per_seed: Sequence[Dict[str, Any]], seeds: Sequence[int], *, tr
     ``verdict``, ``passed`` (legacy: True/False/None) and ``cis`` (per-seed bootstrap intervals over samples, when
     the experiment recorded them).
     """
-    order: List[str] = []
-    by_id: Dict[str, List[tuple]] = {}
+    order: list[str] = []
+    by_id: dict[str, list[tuple]] = {}
     for seed, res in zip(seeds, per_seed):
         for c in res.get("claims", []):
             if c["id"] not in by_id:
@@ -154,20 +159,34 @@ def merge_claims(per_seed: Sequence[Dict[str, Any]], seeds: Sequence[int], *, tr
         details = first.get("details") or ""
         if disagree:
             details = (details + "; " if details else "") + f"deterministic claim differs in seeds {disagree}"
-        merged.append({
-            "id": cid, "statement": first["statement"], "op": first["op"], "threshold": first["threshold"],
-            "details": details, "deterministic": deterministic, "seeds": [s for s, _ in rows_used],
-            "values": values, "value": _summary_value(values, d["mean"]), "mean": d["mean"], "spread": d["spread"],
-            "bound": d["bound"], "cis": [c.get("ci") for _, c in rows_used], "verdict": d["verdict"],
-            "passed": to_passed(d["verdict"]),
-        })
+        merged.append(
+            {
+                "id": cid,
+                "statement": first["statement"],
+                "op": first["op"],
+                "threshold": first["threshold"],
+                "details": details,
+                "deterministic": deterministic,
+                "seeds": [s for s, _ in rows_used],
+                "values": values,
+                "value": _summary_value(values, d["mean"]),
+                "mean": d["mean"],
+                "spread": d["spread"],
+                "bound": d["bound"],
+                "cis": [c.get("ci") for _, c in rows_used],
+                "verdict": d["verdict"],
+                "passed": to_passed(d["verdict"]),
+            }
+        )
     return merged
 
 
-def count(claims: Sequence[Dict[str, Any]]) -> Dict[str, int]:
+def count(claims: Sequence[dict[str, Any]]) -> dict[str, int]:
     """``{"pass": n, "fail": n, "inconclusive": n}`` of merged claims."""
     out = dict.fromkeys(VERDICTS, 0)
     for c in claims:
-        out[c.get("verdict") or (PASS if c.get("passed") is True else FAIL if c.get("passed") is False
-                                 else INCONCLUSIVE)] += 1
+        out[
+            c.get("verdict")
+            or (PASS if c.get("passed") is True else FAIL if c.get("passed") is False else INCONCLUSIVE)
+        ] += 1
     return out

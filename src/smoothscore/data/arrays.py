@@ -3,8 +3,8 @@
 :class:`PointSet` is the one place the exact scores touch their training set. It never copies the whole set:
 
 * an in-memory tensor or array is kept as given (moved once only when it lives on another device);
-* a ``.npy`` path, or an array opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``, stays on disk and is read one chunk
-  at a time on every pass, so a set larger than RAM works;
+* a ``.npy`` path, or an array opened with ``np.load(path, mmap_mode="r", allow_pickle=False)``, stays on disk
+  and is read one chunk at a time on every pass, so a set larger than RAM works;
 * the centre ``c`` (mean) and the squared centred norms ``|y_j - c|^2 / 2`` are accumulated chunkwise in float64;
   the set then costs O(M) extra memory (one float64 per point), never a float64 or centred copy.
 
@@ -15,10 +15,11 @@ Sharding: ``shard=(rank, world)`` keeps the contiguous slice ``[n * rank // worl
 of the rows; when a ``torch.distributed`` process group is given the centre is all-reduced so that every rank
 centres (and rounds) with the same ``c`` (see :mod:`smoothscore.scores.sharding`).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterator, Tuple
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -57,8 +58,17 @@ class PointSet:
     (``max_j |y_j - c|`` over all ranks), ``on_disk``.
     """
 
-    def __init__(self, data, *, dtype: torch.dtype, device: torch.device, name: str = "train",
-                 shard: Tuple[int, int] | None = None, group=None, chunk_bytes: int = CHUNK_BYTES):
+    def __init__(
+        self,
+        data,
+        *,
+        dtype: torch.dtype,
+        device: torch.device,
+        name: str = "train",
+        shard: tuple[int, int] | None = None,
+        group=None,
+        chunk_bytes: int = CHUNK_BYTES,
+    ):
         from ..scores import sharding
 
         arr = open_array(data, name)
@@ -83,7 +93,7 @@ class PointSet:
             if not torch.is_floating_point(arr):
                 arr = arr.to(torch.get_default_dtype())
             arr = arr.reshape(self.n_total, self.dim)[lo:hi]
-            if arr.device != device:   # one move to the compute device (dtype kept: converted per chunk)
+            if arr.device != device:  # one move to the compute device (dtype kept: converted per chunk)
                 arr = arr.to(device)
         else:
             base = arr
@@ -107,13 +117,13 @@ class PointSet:
             y = self._raw(a, min(self.n, a + build_rows), dtype)
             if not bool(torch.isfinite(y).all()):
                 raise NonFiniteError(f"{name} contains NaN/Inf value(s)")
-            b = buf[:y.shape[0]]
+            b = buf[: y.shape[0]]
             b.copy_(y)
-            stats[:self.dim] += b.sum(0)
+            stats[: self.dim] += b.sum(0)
             stats[self.dim] += b.mul_(b).sum()
         stats = sharding.all_reduce_sum(stats, group)
-        mean = stats[:self.dim] / self.n_total
-        spread2 = float(stats[self.dim]) / self.n_total - float(mean @ mean)     # mean |y - c|^2
+        mean = stats[: self.dim] / self.n_total
+        spread2 = float(stats[self.dim]) / self.n_total - float(mean @ mean)  # mean |y - c|^2
         # centre: the float64 mean, or exactly 0 when the mean is already within 1/8 of the RMS spread of the
         # origin (centring would change the rounding of the logits by < ~12% and the rows can then be used as
         # stored, without a per-call centred copy)
@@ -125,10 +135,10 @@ class PointSet:
         # summed in float64 in one preallocated buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
         self.half_sq = torch.empty(self.n, dtype=torch.float64, device=device)
         for a, v in self.chunks(dtype, rows=build_rows):
-            b = buf[:v.shape[0]]
+            b = buf[: v.shape[0]]
             b.copy_(v)
             b.mul_(b)
-            torch.sum(b, 1, out=self.half_sq[a:a + v.shape[0]])
+            torch.sum(b, 1, out=self.half_sq[a : a + v.shape[0]])
         del buf
         self.half_sq.mul_(0.5)
         rad = self.half_sq.max() if self.n else torch.zeros((), dtype=torch.float64, device=device)
@@ -145,10 +155,11 @@ class PointSet:
         d = self._data[a:b]
         if isinstance(d, torch.Tensor):
             return d.to(device=self.device, dtype=dtype)
-        return torch.from_numpy(np.array(d, dtype=_NP[dtype])).to(self.device)   # a fresh, writable copy
+        return torch.from_numpy(np.array(d, dtype=_NP[dtype])).to(self.device)  # a fresh, writable copy
 
-    def chunks(self, dtype=None, rows: int | None = None, extra: int = 0,
-               reuse: bool = False) -> Iterator[Tuple[int, torch.Tensor]]:
+    def chunks(
+        self, dtype=None, rows: int | None = None, extra: int = 0, reuse: bool = False
+    ) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(start, v)`` with ``v[:, :D] = y[start:start + rows] - c`` (centred, compute dtype unless given);
         ``extra`` more columns are allocated (left uninitialised) for the caller to fill. With ``reuse=True`` the
         chunks are written into one scratch buffer kept by the set (no page faults per call; the caller must not
@@ -157,22 +168,26 @@ class PointSet:
         centring come as views."""
         dtype = dtype or self.dtype
         c = self.center_c if dtype == self.dtype else self.center.to(dtype)
-        stored = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype   # _raw returns stored rows
+        stored = isinstance(self._data, torch.Tensor) and self._data.dtype == dtype  # _raw returns stored rows
         rows = rows or self.chunk_rows
         width = self.dim + extra
         for a in range(0, self.n, rows):
             b = min(self.n, a + rows)
             y = self._raw(a, b, dtype)
             if not extra and (not self.centred or not stored):
-                yield a, y.sub_(c) if self.centred else y          # a fresh copy (file / conversion) or a view
+                yield a, y.sub_(c) if self.centred else y  # a fresh copy (file / conversion) or a view
                 continue
             if reuse:
-                if self._scratch is None or self._scratch.dtype != dtype or self._scratch.shape[1] != width \
-                        or self._scratch.shape[0] < b - a:
+                if (
+                    self._scratch is None
+                    or self._scratch.dtype != dtype
+                    or self._scratch.shape[1] != width
+                    or self._scratch.shape[0] < b - a
+                ):
                     self._scratch = torch.empty(min(rows, self.n), width, dtype=dtype, device=self.device)
                     self._scratch_whole = False
-                buf = self._scratch[:b - a]
-                if a == 0 and b == self.n:          # the whole set fits the scratch: fill it once, reuse it
+                buf = self._scratch[: b - a]
+                if a == 0 and b == self.n:  # the whole set fits the scratch: fill it once, reuse it
                     if not self._scratch_whole:
                         self._fill(buf, y, c)
                         self._scratch_whole = True
@@ -185,9 +200,9 @@ class PointSet:
 
     def _fill(self, buf, y, c):
         if self.centred:
-            torch.sub(y, c, out=buf[:, :self.dim])
+            torch.sub(y, c, out=buf[:, : self.dim])
         else:
-            buf[:, :self.dim].copy_(y)
+            buf[:, : self.dim].copy_(y)
 
     def rows(self, idx: torch.Tensor, dtype=None, *, centred: bool = True) -> torch.Tensor:
         """Centred rows ``y[idx] - c`` (or the rows as stored, ``centred=False``) for local indices ``idx`` (any

@@ -1,9 +1,10 @@
 """The :class:`Dataset` container and the name -> loader registry behind :func:`load_dataset`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -19,9 +20,9 @@ class Dataset:
     """Data tensor ``x`` of shape (N, *dims) (images: (N, C, H, W) in [-1, 1]), optional integer ``labels``."""
 
     x: torch.Tensor
-    labels: Optional[torch.Tensor] = None
+    labels: torch.Tensor | None = None
     name: str = ""
-    info: Dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.x.dim() < 2 or self.x.shape[0] == 0:
@@ -34,14 +35,14 @@ class Dataset:
         return self.x.shape[0]
 
     @property
-    def shape(self) -> Tuple[int, ...]:
+    def shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
-    def subset(self, idx) -> "Dataset":
+    def subset(self, idx) -> Dataset:
         idx = torch.as_tensor(idx, dtype=torch.long)
         return Dataset(self.x[idx], None if self.labels is None else self.labels[idx], self.name, dict(self.info))
 
-    def split(self, test_fraction: float = 0.2, *, seed: int = 0) -> Tuple["Dataset", "Dataset"]:
+    def split(self, test_fraction: float = 0.2, *, seed: int = 0) -> tuple[Dataset, Dataset]:
         """Seeded disjoint train/test split (stratified by label when labels exist)."""
         if not 0 < test_fraction < 1:
             raise DataError(f"test_fraction must be in (0, 1); got {test_fraction}")
@@ -57,12 +58,14 @@ class Dataset:
             n_test = int(round(test_fraction * idx.numel()))
             te.append(idx[:n_test])
             tr.append(idx[n_test:])
-        tr, te = torch.cat(tr), torch.cat(te)   # shuffled so that any prefix mixes the classes
-        return (self.subset(tr[torch.randperm(tr.numel(), generator=g)]),
-                self.subset(te[torch.randperm(te.numel(), generator=g)]))
+        tr, te = torch.cat(tr), torch.cat(te)  # shuffled so that any prefix mixes the classes
+        return (
+            self.subset(tr[torch.randperm(tr.numel(), generator=g)]),
+            self.subset(te[torch.randperm(te.numel(), generator=g)]),
+        )
 
 
-def load_array_file(path: str | Path, key: Optional[str] = None) -> Dataset:
+def load_array_file(path: str | Path, key: str | None = None) -> Dataset:
     """An ``.npy`` array or an ``.npz`` archive (array ``key``, else ``x``/``samples``/the first array; labels from
     ``labels``/``y`` when present). Loaded with ``allow_pickle=False``: files never execute code."""
     import numpy as np
@@ -105,7 +108,7 @@ def load_dataset(spec: str, **kw) -> Dataset:
     if spec.startswith("folder:"):
         from .folder import load_image_folder
 
-        return load_image_folder(spec[len("folder:"):], **kw)
+        return load_image_folder(spec[len("folder:") :], **kw)
     if spec.endswith((".npz", ".npy")):
         return load_array_file(spec, **kw)
     if "/" in spec or Path(spec).suffix:
@@ -114,8 +117,10 @@ def load_dataset(spec: str, **kw) -> Dataset:
 
             return load_image_folder(spec, **kw)
         if Path(spec).exists():
-            raise DataError(f"unsupported data file {spec}: use .npz/.npy (read without pickle) or folder:PATH; "
-                            "pickled files (.pkl, .pt, .pth) are never loaded")
+            raise DataError(
+                f"unsupported data file {spec}: use .npz/.npy (read without pickle) or folder:PATH; "
+                "pickled files (.pkl, .pt, .pth) are never loaded"
+            )
         raise DataError(f"data path not found: {spec} (use folder:PATH, .npz or .npy)")
     return datasets.get(spec)(**kw)
 
@@ -128,7 +133,7 @@ def describe_shape(shape) -> str:
     return str(shape)
 
 
-def load_samples(path: str | Path, like_shape, *, resize: bool = False) -> Tuple[torch.Tensor, Optional[str]]:
+def load_samples(path: str | Path, like_shape, *, resize: bool = False) -> tuple[torch.Tensor, str | None]:
     """Samples to audit against a training set of per-sample shape ``like_shape``: an ``.npz``/``.npy`` file or a
     folder of images, read as they are (never resized or converted silently).
 
@@ -150,8 +155,10 @@ def load_samples(path: str | Path, like_shape, *, resize: bool = False) -> Tuple
                 return ds.x, None
             src = ", ".join(f"{h}x{w}" for h, w in sizes[:4]) + (", ..." if len(sizes) > 4 else "")
             kinds = "/".join("grey" if m == "L" else "RGB" for m in modes)
-            return ds.x, (f"resized {len(ds)} sample images from {src} ({kinds}) to {describe_shape(like)}"
-                          + (" (RGB converted to grey)" if like[0] == 1 and "RGB" in modes else ""))
+            return ds.x, (
+                f"resized {len(ds)} sample images from {src} ({kinds}) to {describe_shape(like)}"
+                + (" (RGB converted to grey)" if like[0] == 1 and "RGB" in modes else "")
+            )
         x = load_image_folder(p).x
     else:
         x = load_array_file(p).x
@@ -159,9 +166,12 @@ def load_samples(path: str | Path, like_shape, *, resize: bool = False) -> Tuple
         return x, None
     images = x.dim() == 4 and x.shape[1] in (1, 3) and len(like) == 3 and like[0] in (1, 3)
     if not resize or not images:
-        raise ShapeError(f"samples have shape {describe_shape(x.shape[1:])} but the training set "
-                         f"{describe_shape(like)}" + ("; pass --resize (resize=True) to convert the samples" if images
-                                                      else ""))
+        raise ShapeError(
+            f"samples have shape {describe_shape(x.shape[1:])} but the training set "
+            f"{describe_shape(like)}" + ("; pass --resize (resize=True) to convert the samples" if images else "")
+        )
     y = resize_images(x, like)
-    return y, (f"resized {x.shape[0]} samples from {describe_shape(x.shape[1:])} to {describe_shape(like)}"
-               + (" (RGB converted to grey)" if x.shape[1] == 3 and like[0] == 1 else ""))
+    return y, (
+        f"resized {x.shape[0]} samples from {describe_shape(x.shape[1:])} to {describe_shape(like)}"
+        + (" (RGB converted to grey)" if x.shape[1] == 3 and like[0] == 1 else "")
+    )

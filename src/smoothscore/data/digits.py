@@ -1,9 +1,10 @@
 """scikit-learn's 8x8 handwritten digits (bundled with scikit-learn, no download), scaled to [-1, 1], as
 (N, 1, H, W) images, optionally upsampled (bilinear) to 16x16 or 32x32 so that d >= 256 (Paper B's shell argument
 needs high dimension). Seeded subsets by size, by class, or by per-class counts (imbalanced sets)."""
+
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -12,8 +13,14 @@ from ..errors import ConfigError
 from .dataset import Dataset, datasets
 
 
-def load_digits(n: Optional[int] = None, *, size: int = 8, classes: Optional[Sequence[int]] = None,
-                class_counts: Optional[Dict[int, int]] = None, seed: int = 0) -> Dataset:
+def load_digits(
+    n: int | None = None,
+    *,
+    size: int = 8,
+    classes: Sequence[int] | None = None,
+    class_counts: dict[int, int] | None = None,
+    seed: int = 0,
+) -> Dataset:
     """Digits in [-1, 1], shape (N, 1, size, size), labels 0..9.
 
     ``classes`` restricts to those digits; ``class_counts`` (e.g. ``{0: 150, 7: 30}``) draws that many of each
@@ -48,10 +55,16 @@ def load_digits(n: Optional[int] = None, *, size: int = 8, classes: Optional[Seq
             if n > sel.numel():
                 raise ConfigError(f"asked for {n} digits; only {sel.numel()} available")
             sel = sel[:n]
-    return Dataset(x[sel], y[sel], name=f"digits{size}", info={"size": size, "seed": seed,
-                                                             "class_counts": class_counts, "classes": classes})
+    return Dataset(
+        x[sel],
+        y[sel],
+        name=f"digits{size}",
+        info={"size": size, "seed": seed, "class_counts": class_counts, "classes": classes},
+    )
 
 
 for _size in (8, 16, 32):
-    datasets.register("digits" if _size == 8 else f"digits{_size}",
-                      (lambda s: (lambda **kw: load_digits(size=kw.pop("size", s), **kw)))(_size))
+    datasets.register(
+        "digits" if _size == 8 else f"digits{_size}",
+        (lambda s: lambda **kw: load_digits(size=kw.pop("size", s), **kw))(_size),
+    )

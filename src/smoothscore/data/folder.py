@@ -1,8 +1,8 @@
 """Any folder of images (png, jpg, bmp, gif, tiff, webp) as an (N, C, H, W) tensor in [-1, 1]."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -13,8 +13,14 @@ from .dataset import Dataset
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def load_image_folder(path: str | Path, *, size: Optional[int | Tuple[int, int]] = None,
-                      channels: Optional[int] = None, limit: Optional[int] = None, recursive: bool = True) -> Dataset:
+def load_image_folder(
+    path: str | Path,
+    *,
+    size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    limit: int | None = None,
+    recursive: bool = True,
+) -> Dataset:
     """Read every image under ``path`` (sorted by name; sub-folder names become labels when there are several).
 
     ``size`` resizes to size x size, or to (height, width) (bicubic); without it all images must share one size.
@@ -29,8 +35,11 @@ def load_image_folder(path: str | Path, *, size: Optional[int | Tuple[int, int]]
         raise DataError(f"image folder not found: {root}")
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
-    files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir())
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p
+        for p in (root.rglob("*") if recursive else root.iterdir())
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if limit is not None:
         files = files[:limit]
     if not files:
@@ -53,26 +62,37 @@ def load_image_folder(path: str | Path, *, size: Optional[int | Tuple[int, int]]
         if len(hw) != 2 or min(hw) < 1:
             raise DataError(f"size must be a positive int or (height, width); got {size!r}")
     arrs = []
-    for f, im in zip(files, imgs):
+    for _f, im in zip(files, imgs):
         im = im.convert("L" if ch == 1 else "RGB")
         if size is not None and (im.height, im.width) != hw:
             im = im.resize((hw[1], hw[0]), Image.BICUBIC)
         arrs.append(np.asarray(im, dtype=np.float32))
     shapes = {a.shape for a in arrs}
     if len(shapes) > 1:
-        raise DataError(f"images in {root} have mixed sizes {sorted(shapes)}; resize them (size=..., "
-                        "train --size, audit --resize)")
+        raise DataError(
+            f"images in {root} have mixed sizes {sorted(shapes)}; resize them (size=..., train --size, audit --resize)"
+        )
     x = torch.as_tensor(np.stack(arrs))
     x = x[:, None] if ch == 1 else x.permute(0, 3, 1, 2)
     x = (x / 255.0 * 2 - 1).contiguous()
     parents = [f.parent.relative_to(root).as_posix() for f in files]
     names = sorted(set(parents))
     labels = torch.as_tensor([names.index(p) for p in parents]) if len(names) > 1 else None
-    return Dataset(x, labels, name=root.name, info={"path": str(root), "files": len(files), "classes": names,
-                                                    "source_sizes": source_sizes, "source_modes": sorted(modes)})
+    return Dataset(
+        x,
+        labels,
+        name=root.name,
+        info={
+            "path": str(root),
+            "files": len(files),
+            "classes": names,
+            "source_sizes": source_sizes,
+            "source_modes": sorted(modes),
+        },
+    )
 
 
-def resize_images(x: torch.Tensor, shape: Tuple[int, ...]) -> torch.Tensor:
+def resize_images(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """Images (N, C, H, W) in [-1, 1] converted to ``shape`` = (C', H', W'): bicubic (antialiased) resizing, RGB ->
     grey by ITU-R 601 luma (PIL's ``convert("L")``), grey -> RGB by replication. Raises :class:`ShapeError` for
     anything that is not a 1- or 3-channel image batch."""

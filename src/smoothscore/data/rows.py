@@ -1,14 +1,15 @@
 """Row access to an (N, *dims) data set wherever it lives -- a tensor, a NumPy array, a memory-mapped ``.npy``
-(``np.load(path, mmap_mode="r", allow_pickle=False)``) or the path of an ``.npy`` file (opened memory-mapped) -- read in chunks of
-rows, so that a set larger than RAM is streamed and never loaded whole (issue 9, item 1).
+(``np.load(path, mmap_mode="r", allow_pickle=False)``) or the path of an ``.npy`` file (opened memory-mapped) --
+read in chunks of rows, so that a set larger than RAM is streamed and never loaded whole (issue 9, item 1).
 
 A chunk read from a tensor is a view (no copy); a chunk read from a memory map is one copy of those rows. Rows come
 back as float32 unless the source is float64 (kept: the float64 precision contract of the callers).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Tuple
 
 import numpy as np
 import torch
@@ -42,7 +43,7 @@ class Rows:
     def __init__(self, data, name: str = "train"):
         if isinstance(data, Rows):
             data = data.data
-        data = getattr(data, "x", data)                  # a Dataset
+        data = getattr(data, "x", data)  # a Dataset
         if isinstance(data, (str, Path)):
             data = open_npy(data)
         if isinstance(data, np.ndarray):
@@ -95,8 +96,9 @@ class Rows:
             out = self._as_tensor(self.data[uniq.numpy()], uniq.numel())[inv]
         return out.reshape(*idx.shape, *self.shape)
 
-    def chunks(self, lo: int = 0, hi: int | None = None, chunk_bytes: int = CHUNK_BYTES
-               ) -> Iterator[Tuple[int, torch.Tensor]]:
+    def chunks(
+        self, lo: int = 0, hi: int | None = None, chunk_bytes: int = CHUNK_BYTES
+    ) -> Iterator[tuple[int, torch.Tensor]]:
         """``(start, rows)`` chunks of rows ``lo:hi`` of at most ``chunk_bytes`` (as float32). Rows read from an
         array share one buffer: a chunk is valid until the next one is read (copy it to keep it)."""
         hi = self.n if hi is None else hi
@@ -109,7 +111,7 @@ class Rows:
                 continue
             if buf is None:
                 buf = np.empty((min(step, hi - lo), self.dim), dtype=np.float64 if self.float64 else np.float32)
-            yield s, self._as_tensor(self.data[s:e], e - s, out=buf[:e - s])
+            yield s, self._as_tensor(self.data[s:e], e - s, out=buf[: e - s])
 
     def chunk_rows(self, chunk_bytes: int = CHUNK_BYTES) -> int:
         return max(1, int(chunk_bytes) // (4 * self.dim))

@@ -1,8 +1,9 @@
 """Synthetic training sets: points on a line (Paper A Figs. 1-4), a circle (Fig. 5), a sphere, Gaussian mixtures."""
+
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -25,8 +26,15 @@ def _unit(direction, dim: int) -> torch.Tensor:
     return u / n
 
 
-def line_points(n: int = 4, *, spacing: float = 1.0, positions: Optional[Sequence[float]] = None, dim: int = 1,
-                direction=None, dtype=torch.float32) -> torch.Tensor:
+def line_points(
+    n: int = 4,
+    *,
+    spacing: float = 1.0,
+    positions: Sequence[float] | None = None,
+    dim: int = 1,
+    direction=None,
+    dtype=torch.float32,
+) -> torch.Tensor:
     """``n`` points evenly spaced (``spacing`` apart) and centred on a line through the origin in R^dim along
     ``direction`` (default e_1), or at the given 1-D ``positions``. Returns (n, dim)."""
     if positions is None:
@@ -38,8 +46,9 @@ def line_points(n: int = 4, *, spacing: float = 1.0, positions: Optional[Sequenc
     return (pos[:, None] * _unit(direction, dim)).to(dtype)
 
 
-def circle_points(n: int = 8, *, radius: float = 1.0, dim: int = 2, phase: float = 0.0,
-                  dtype=torch.float32) -> torch.Tensor:
+def circle_points(
+    n: int = 8, *, radius: float = 1.0, dim: int = 2, phase: float = 0.0, dtype=torch.float32
+) -> torch.Tensor:
     """``n`` points evenly spaced on a circle of ``radius`` in the first two coordinates of R^dim."""
     if n < 1 or dim < 2:
         raise ConfigError("circle_points needs n >= 1 and dim >= 2")
@@ -49,9 +58,16 @@ def circle_points(n: int = 8, *, radius: float = 1.0, dim: int = 2, phase: float
     return out.to(dtype)
 
 
-def sphere_points(n: int, dim: int = 3, *, ambient_dim: Optional[int] = None, radius: float = 1.0,
-                  generator: Optional[torch.Generator] = None, method: str = "random",
-                  dtype=torch.float32) -> torch.Tensor:
+def sphere_points(
+    n: int,
+    dim: int = 3,
+    *,
+    ambient_dim: int | None = None,
+    radius: float = 1.0,
+    generator: torch.Generator | None = None,
+    method: str = "random",
+    dtype=torch.float32,
+) -> torch.Tensor:
     """``n`` points on the sphere S^{dim-1} of ``radius``, optionally embedded in the first ``dim`` coordinates of
     R^ambient_dim. ``method="random"``: uniform (normalised Gaussians); ``method="fibonacci"`` (dim = 3 only):
     the quasi-uniform Fibonacci lattice, evenly spread points."""
@@ -63,7 +79,7 @@ def sphere_points(n: int, dim: int = 3, *, ambient_dim: Optional[int] = None, ra
         i = torch.arange(n, dtype=torch.float64) + 0.5
         zc = 1 - 2 * i / n
         phi = math.pi * (3 - math.sqrt(5)) * i
-        r = (1 - zc ** 2).sqrt()
+        r = (1 - zc**2).sqrt()
         z = radius * torch.stack([r * torch.cos(phi), r * torch.sin(phi), zc], 1)
     elif method == "random":
         z = torch.randn(n, dim, generator=generator, dtype=torch.float64)
@@ -77,14 +93,19 @@ def sphere_points(n: int, dim: int = 3, *, ambient_dim: Optional[int] = None, ra
     return z.to(dtype)
 
 
-def gaussian_mixture(n: int, means, stds, *, weights=None, generator: Optional[torch.Generator] = None,
-                     dtype=torch.float32):
+def gaussian_mixture(
+    n: int, means, stds, *, weights=None, generator: torch.Generator | None = None, dtype=torch.float32
+):
     """``n`` samples of an isotropic Gaussian mixture; returns (x (n, D), component labels (n,))."""
     m = as_tensor(means, "means", dtype=torch.float64)
     if m.dim() == 1:
         m = m[:, None]
     s = as_tensor(stds, "stds", dtype=torch.float64).flatten().expand(m.shape[0])
-    w = torch.ones(m.shape[0], dtype=torch.float64) if weights is None else as_tensor(weights, "weights", dtype=torch.float64)
+    w = (
+        torch.ones(m.shape[0], dtype=torch.float64)
+        if weights is None
+        else as_tensor(weights, "weights", dtype=torch.float64)
+    )
     if bool((w < 0).any()) or float(w.sum()) <= 0:
         raise ConfigError("mixture weights must be non-negative with a positive sum")
     comp = torch.multinomial(w / w.sum(), n, replacement=True, generator=generator)

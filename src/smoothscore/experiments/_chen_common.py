@@ -2,6 +2,7 @@
 
 Sections are owned by different experiment modules; each is clearly delimited. Add new helpers at the end.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -9,22 +10,24 @@ import math
 
 import torch
 
-
 # ==================================================================================================================
 # Paper A on networks and manifolds (chen-fig1, chen-fig5, chen-sphere, chen-early-stopping): shared helpers.
 # Added as a separate section; nothing above is changed. See docs/paper-a-networks.md.
 # ==================================================================================================================
 
+
 def noised_training_samples(train: torch.Tensor, t0: float, n: int, generator: torch.Generator) -> torch.Tensor:
     """``n`` draws from ``p_t0 = (1/n_train) sum_k N(y_k, t0 I)`` (Paper A, Sec. 2): where every denoising run
     starts."""
     idx = torch.randint(train.shape[0], (int(n),), generator=generator)
-    return train[idx] + math.sqrt(t0) * torch.randn((int(n),) + tuple(train.shape[1:]), generator=generator,
-                                                    dtype=train.dtype)
+    return train[idx] + math.sqrt(t0) * torch.randn(
+        (int(n),) + tuple(train.shape[1:]), generator=generator, dtype=train.dtype
+    )
 
 
-def denoise_from(field, x_init: torch.Tensor, t0: float, t_end: float, n_steps: int, *, snapshot_ts=(),
-                 method: str = "heun"):
+def denoise_from(
+    field, x_init: torch.Tensor, t0: float, t_end: float, n_steps: int, *, snapshot_ts=(), method: str = "heun"
+):
     """Run the probability-flow ODE ``dx/dsigma = -sigma s(x, sigma)`` (Paper A's ``dx/dt = -s_t/2``) from ``t0`` to
     ``t_end`` on a geometric sigma grid with ``n_steps`` steps. Returns ``(final, {t: samples})`` for the requested
     snapshot times (each rounded onto the grid by the sampler)."""
@@ -42,8 +45,9 @@ def nearest_train_distance(samples: torch.Tensor, train: torch.Tensor) -> torch.
     """Euclidean distance (N,) from each sample to its nearest training point (exact search, float64)."""
     from ..metrics import nearest_neighbors
 
-    d, _ = nearest_neighbors(samples.reshape(samples.shape[0], -1).double(), train.reshape(train.shape[0], -1).double(),
-                             k=1)
+    d, _ = nearest_neighbors(
+        samples.reshape(samples.shape[0], -1).double(), train.reshape(train.shape[0], -1).double(), k=1
+    )
     return torch.as_tensor(d).reshape(-1).double()
 
 
@@ -77,20 +81,30 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
     from ..training import ConditionedDSM, TrainConfig, Trainer
 
     seed = int(ctx.seed) * 1000003 + int(offset)
-    torch.manual_seed(seed)                                      # weight initialisation
+    torch.manual_seed(seed)  # weight initialisation
     arch = cfg.get("model", "mlp")
     kw = {"width": int(cfg["width"])}
     if arch == "mlp":
         kw.update(depth=int(cfg["depth"]), embedding=cfg.get("embedding", "log_sigma"))
     model = build_model(arch, tuple(train.shape[1:]), param=cfg["param"], **kw)
     loss = ConditionedDSM(float(cfg["sigma_min"]), float(cfg["sigma_max"]), n_levels=None)
-    tc = TrainConfig(steps=int(cfg["steps"]), batch_size=int(cfg["batch"]), lr=float(cfg["lr"]),
-                     weight_decay=float(cfg.get("weight_decay", 0.0)), ema_decay=float(cfg.get("ema_decay", 0.99)),
-                     grad_clip=cfg.get("grad_clip"), seed=seed, lr_schedule="cosine")
+    tc = TrainConfig(
+        steps=int(cfg["steps"]),
+        batch_size=int(cfg["batch"]),
+        lr=float(cfg["lr"]),
+        weight_decay=float(cfg.get("weight_decay", 0.0)),
+        ema_decay=float(cfg.get("ema_decay", 0.99)),
+        grad_clip=cfg.get("grad_clip"),
+        seed=seed,
+        lr_schedule="cosine",
+    )
     t = time.time()
     res = Trainer(model, loss, train.float(), tc, device=ctx.device, progress=ctx.progress).fit()
-    info = {"train_seconds": round(time.time() - t, 2), "final_loss": res.history[-1][1] if res.history else None,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    info = {
+        "train_seconds": round(time.time() - t, 2),
+        "final_loss": res.history[-1][1] if res.history else None,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     return NeuralScore(res.ema, data_shape=tuple(train.shape[1:]), device=ctx.device), info
 
 
@@ -115,6 +129,7 @@ def _unpack_sample(out, snapshot_ts):
 # ==================================================================================================================
 # chen-fig2 / chen-fig3 / chen-fig4 section (docs/paper-a.md).
 # ==================================================================================================================
+
 
 @contextlib.contextmanager
 def single_thread():

@@ -17,19 +17,20 @@ a pass / fail / inconclusive verdict (:mod:`smoothscore.verdict`); a claim of su
 on the seed (an exact score, a closed form) is marked ``deterministic=True`` and keeps one value. An experiment that
 trains nothing runs one seed and each claim keeps one value. :mod:`smoothscore.report` writes the HTML report.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import torch
 
 from ..registry import Registry
 
 experiments: Registry = Registry("experiment")
-
 
 
 @dataclass
@@ -39,10 +40,10 @@ class Claim:
     value: Any
     op: str
     threshold: Any
-    passed: Optional[bool]
+    passed: bool | None
     details: str = ""
-    ci: Optional[List[float]] = None     # bootstrap interval of the value over samples (one seed)
-    deterministic: bool = False          # the value does not depend on the training seed
+    ci: list[float] | None = None  # bootstrap interval of the value over samples (one seed)
+    deterministic: bool = False  # the value does not depend on the training seed
 
 
 @dataclass
@@ -54,18 +55,18 @@ class Finding:
 
 @dataclass
 class Figure:
-    path: str        # relative to the experiment folder
+    path: str  # relative to the experiment folder
     caption: str
-    kind: str = "image"   # "image" (png/gif) or "video" (mp4)
+    kind: str = "image"  # "image" (png/gif) or "video" (mp4)
 
 
 @dataclass
 class ExperimentSpec:
     name: str
-    fn: Callable[["RunContext"], None]
+    fn: Callable[[RunContext], None]
     title: str
     groups: tuple
-    presets: Dict[str, Dict[str, Any]]
+    presets: dict[str, dict[str, Any]]
     description: str = ""
     trains: bool = False
 
@@ -75,8 +76,15 @@ class ExperimentSpec:
         return int(self.presets[preset].get("seeds", 3)) if self.trains else 1
 
 
-def experiment(name: str, *, title: str, groups: tuple | list, presets: Dict[str, Dict[str, Any]],
-               description: str = "", trains: bool = False):
+def experiment(
+    name: str,
+    *,
+    title: str,
+    groups: tuple | list,
+    presets: dict[str, dict[str, Any]],
+    description: str = "",
+    trains: bool = False,
+):
     """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``; ``trains=True``
     for an experiment that trains networks (run over seeds; a preset's ``"seeds"`` key is its default count)."""
 
@@ -87,8 +95,10 @@ def experiment(name: str, *, title: str, groups: tuple | list, presets: Dict[str
         desc = description or (fn.__doc__ or "").strip()
         for p, cfg in presets.items():
             if "seeds" in cfg and (not trains or int(cfg["seeds"]) < 1):
-                raise ValueError(f"experiment {name}: preset {p!r} has 'seeds' but "
-                                 + ("the experiment trains nothing" if not trains else "it is below 1"))
+                raise ValueError(
+                    f"experiment {name}: preset {p!r} has 'seeds' but "
+                    + ("the experiment trains nothing" if not trains else "it is below 1")
+                )
         experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc, trains))
         return fn
 
@@ -100,16 +110,16 @@ class RunContext:
     name: str
     preset: str
     out_dir: Path
-    config: Dict[str, Any]
+    config: dict[str, Any]
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     progress: bool = True
-    metrics: Dict[str, Any] = field(default_factory=dict)
-    claims: List[Claim] = field(default_factory=list)
-    findings: List[Finding] = field(default_factory=list)
-    figures: List[Figure] = field(default_factory=list)
-    intervals: Dict[str, List[float]] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    claims: list[Claim] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
     # -- randomness ----------------------------------------------------------
@@ -123,7 +133,7 @@ class RunContext:
         return self.config.get(key, default)
 
     # -- recording -----------------------------------------------------------
-    def metric(self, name: str, value: Any, ci: Optional[List[float]] = None) -> Any:
+    def metric(self, name: str, value: Any, ci: list[float] | None = None) -> Any:
         """Record a metric; ``ci`` an optional ``[lo, hi]`` bootstrap interval over samples."""
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().tolist() if value.numel() > 1 else float(value)
@@ -132,8 +142,18 @@ class RunContext:
             self.intervals[name] = [float(ci[0]), float(ci[1])]
         return value
 
-    def claim(self, id: str, statement: str, value: Any, op: str, threshold: Any, details: str = "", *,
-              ci: Optional[List[float]] = None, deterministic: bool = False) -> Claim:
+    def claim(
+        self,
+        id: str,
+        statement: str,
+        value: Any,
+        op: str,
+        threshold: Any,
+        details: str = "",
+        *,
+        ci: list[float] | None = None,
+        deterministic: bool = False,
+    ) -> Claim:
         """Record a claim ``value op threshold``; ``op`` in ``>=, >, <=, <, ==, is`` (``is`` for booleans).
 
         ``passed`` is this seed's verdict; a NaN or ``None`` value yields ``None`` (undecided). ``ci``: a bootstrap
@@ -146,8 +166,17 @@ class RunContext:
         if isinstance(value, torch.Tensor):
             value = float(value)
         passed = holds(value, op, threshold)
-        c = Claim(id, statement, value, op, threshold, passed, details,
-                  None if ci is None else [float(ci[0]), float(ci[1])], bool(deterministic))
+        c = Claim(
+            id,
+            statement,
+            value,
+            op,
+            threshold,
+            passed,
+            details,
+            None if ci is None else [float(ci[0]), float(ci[1])],
+            bool(deterministic),
+        )
         self.claims.append(c)
         return c
 
@@ -182,7 +211,7 @@ class RunContext:
 
 
 #: modules that failed to import (name -> error line); one broken experiment must not stop the others
-IMPORT_ERRORS: Dict[str, str] = {}
+IMPORT_ERRORS: dict[str, str] = {}
 
 
 def load_all() -> Registry:
@@ -203,13 +232,13 @@ def load_all() -> Registry:
     return experiments
 
 
-def resolve_names(names: List[str]) -> List[str]:
+def resolve_names(names: list[str]) -> list[str]:
     """Expand experiment names and group names (``chen``, ``zhou``, ``zoo``, ``all``) into experiment names, in
     order. No names means both papers (``chen`` and ``zhou``, the main job); ``all`` adds the ``zoo`` beyond them."""
     reg = load_all()
     if not names:
         names = ["chen", "zhou"]
-    out: List[str] = []
+    out: list[str] = []
     for n in names:
         if n == "all":
             hits = reg.names()
@@ -221,8 +250,10 @@ def resolve_names(names: List[str]) -> List[str]:
                 groups = sorted({g for _, s in reg.items() for g in s.groups})
                 from ..errors import UnknownNameError, did_you_mean
 
-                raise UnknownNameError(f"unknown experiment or group {n!r}{did_you_mean(n, reg.names() + groups)}; "
-                                       f"groups: {', '.join(groups)}; "
-                                       f"experiments: {', '.join(reg.names())}")
+                raise UnknownNameError(
+                    f"unknown experiment or group {n!r}{did_you_mean(n, reg.names() + groups)}; "
+                    f"groups: {', '.join(groups)}; "
+                    f"experiments: {', '.join(reg.names())}"
+                )
         out.extend(h for h in hits if h not in out)
     return out

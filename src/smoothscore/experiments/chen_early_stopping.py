@@ -15,6 +15,7 @@ normal coordinate. Claims (thresholds fixed here, before the run), at the main s
 * ``smoothed_anisotropic_at_t_stop``: the same ratio >= 2 already at ``t_stop`` (twice the ESF's isotropic 1);
 * ``smoothed_gap_mass``: share of Smoothed PL-ESF samples at ``t_min`` in the middle half of a gap >= 5%.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,17 +57,35 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
     title="Paper A: early stopping the ESF flow adds isotropic noise; smoothing interpolates along the line",
     groups=("chen", "paper-a"),
     presets={
-        "quick": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
-                  "t_stops": [1e-4, 1e-3, 3e-3, 1e-2], "t_stop": 1e-3, "n_samples": 4000, "n_steps": 200},
-        "paper": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
-                  "t_stops": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "t_stop": 1e-3, "n_samples": 20000, "n_steps": 400},
+        "quick": {
+            "points": [-1.5, -0.5, 0.5, 1.5],
+            "angle_deg": 30.0,
+            "t0": 0.1,
+            "t_min": 1e-5,
+            "kappa": 1.0,
+            "t_stops": [1e-4, 1e-3, 3e-3, 1e-2],
+            "t_stop": 1e-3,
+            "n_samples": 4000,
+            "n_steps": 200,
+        },
+        "paper": {
+            "points": [-1.5, -0.5, 0.5, 1.5],
+            "angle_deg": 30.0,
+            "t0": 0.1,
+            "t_min": 1e-5,
+            "kappa": 1.0,
+            "t_stops": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+            "t_stop": 1e-3,
+            "n_samples": 20000,
+            "n_steps": 400,
+        },
     },
 )
 def run(ctx) -> None:
     """Exact-ESF flow stopped at t_stop vs Smoothed PL-ESF: tangential and normal spread around the training points."""
     from ._chen_common import single_thread
 
-    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+    with single_thread():  # small tensors: one intra-op thread (see single_thread)
         _run(ctx)
 
 
@@ -103,28 +122,57 @@ def _run(ctx) -> None:
         ctx.metric(f"{tag}_gap_middle_share", [v[2] for v in vals])
     ctx.metric("smoothed_at_t_min", {"tangential_rms": tan_s, "normal_rms": nor_s, "gap_middle_share": mid_s})
     ratio = e_tan / e_nor
-    ctx.claim("esf_isotropic", f"early-stopped ESF at t_stop = {t_stop:g}: tangential/normal RMS ratio "
-              f"(= {ratio:.3f}), as max(r, 1/r)", max(ratio, 1 / ratio), "<=", 1.25)
+    ctx.claim(
+        "esf_isotropic",
+        f"early-stopped ESF at t_stop = {t_stop:g}: tangential/normal RMS ratio (= {ratio:.3f}), as max(r, 1/r)",
+        max(ratio, 1 / ratio),
+        "<=",
+        1.25,
+    )
     scale = e_nor / math.sqrt(t_stop)
-    ctx.claim("esf_noise_scale", f"early-stopped ESF: normal RMS / sqrt(t_stop) (= {scale:.3f}), as max(r, 1/r)",
-              max(scale, 1 / scale), "<=", 1.25)
-    ctx.claim("esf_no_gap_mass", f"early-stopped ESF at t_stop = {t_stop:g}: share of samples in the middle half of "
-              "a gap", e_mid, "<=", 0.01)
-    ctx.claim("smoothed_anisotropic", f"Smoothed PL-ESF (kappa = {cfg['kappa']}): tangential/normal RMS ratio at "
-              f"t_min = {t_min:g}", tan_s / nor_s, ">=", 10.0)
-    ctx.claim("smoothed_anisotropic_at_t_stop", f"Smoothed PL-ESF at t_stop = {t_stop:g}: tangential/normal RMS "
-              "ratio (the ESF's is 1)", s_tan / s_nor, ">=", 2.0)
-    ctx.claim("smoothed_gap_mass", "Smoothed PL-ESF at t_min: share of samples in the middle half of a gap",
-              mid_s, ">=", 0.05)
+    ctx.claim(
+        "esf_noise_scale",
+        f"early-stopped ESF: normal RMS / sqrt(t_stop) (= {scale:.3f}), as max(r, 1/r)",
+        max(scale, 1 / scale),
+        "<=",
+        1.25,
+    )
+    ctx.claim(
+        "esf_no_gap_mass",
+        f"early-stopped ESF at t_stop = {t_stop:g}: share of samples in the middle half of a gap",
+        e_mid,
+        "<=",
+        0.01,
+    )
+    ctx.claim(
+        "smoothed_anisotropic",
+        f"Smoothed PL-ESF (kappa = {cfg['kappa']}): tangential/normal RMS ratio at t_min = {t_min:g}",
+        tan_s / nor_s,
+        ">=",
+        10.0,
+    )
+    ctx.claim(
+        "smoothed_anisotropic_at_t_stop",
+        f"Smoothed PL-ESF at t_stop = {t_stop:g}: tangential/normal RMS ratio (the ESF's is 1)",
+        s_tan / s_nor,
+        ">=",
+        2.0,
+    )
+    ctx.claim(
+        "smoothed_gap_mass", "Smoothed PL-ESF at t_min: share of samples in the middle half of a gap", mid_s, ">=", 0.05
+    )
 
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.4))
-    for key, snap, title in (("ESF (stopped)", snaps_esf[t_stop], f"exact ESF stopped at t_stop = {t_stop:g}"),
-                             ("Smoothed PL-ESF", end_spl, f"Smoothed PL-ESF at t_min = {t_min:g}")):
+    for _key, snap, title in (
+        ("ESF (stopped)", snaps_esf[t_stop], f"exact ESF stopped at t_stop = {t_stop:g}"),
+        ("Smoothed PL-ESF", end_spl, f"Smoothed PL-ESF at t_min = {t_min:g}"),
+    ):
         u, perp = line_decompose(snap.double(), direction.double())
         nrm = perp @ torch.tensor([-float(direction[1]), float(direction[0])], dtype=torch.float64)
         ax[0].scatter(u.numpy(), nrm.numpy(), s=3, alpha=0.4, rasterized=True, label=title)
-    ax[0].scatter(positions.numpy(), np.zeros(len(positions)), marker="x", color="k", s=40, zorder=3,
-                  label="training points")
+    ax[0].scatter(
+        positions.numpy(), np.zeros(len(positions)), marker="x", color="k", s=40, zorder=3, label="training points"
+    )
     ax[0].set_xlabel("position along the line")
     ax[0].set_ylabel("normal coordinate (axis stretched)")
     ax[0].set_ylim(-5 * math.sqrt(t_stop), 5 * math.sqrt(t_stop))
@@ -136,7 +184,7 @@ def _run(ctx) -> None:
         ax[1].loglog(nor, tan, marker=marker, label=key)
         for t, a, b in zip(t_stops, nor, tan):
             ax[1].annotate(f"{t:g}", (a, b), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax[1].loglog([nor_s], [tan_s], "*", ms=12, color="tab:orange", label=f"Smoothed PL-ESF at t_min")
+    ax[1].loglog([nor_s], [tan_s], "*", ms=12, color="tab:orange", label="Smoothed PL-ESF at t_min")
     lim = np.array([1e-3, 1.0])
     ax[1].loglog(lim, lim, color="0.6", ls="--", lw=0.8, label="isotropic (ratio 1)")
     ax[1].set_xlabel("normal RMS")
@@ -151,8 +199,12 @@ def _run(ctx) -> None:
     ax[2].set_ylabel("density (log)")
     ax[2].set_title("along-line density", fontsize=9)
     ax[2].legend(fontsize=7)
-    ctx.save_figure(fig, "early_stopping", f"{len(positions)} points on a line in R^2, denoised from p_t0 "
-                    f"(t0 = {t0:g}). Left: the exact-ESF flow stopped at t_stop = {t_stop:g} leaves isotropic noise "
-                    "around the training points; the Smoothed PL-ESF spreads samples along the line while the normal "
-                    "coordinate shrinks. Middle: tangential vs normal RMS for every t_stop (ESF on the diagonal). "
-                    "Right: along-line densities.")
+    ctx.save_figure(
+        fig,
+        "early_stopping",
+        f"{len(positions)} points on a line in R^2, denoised from p_t0 "
+        f"(t0 = {t0:g}). Left: the exact-ESF flow stopped at t_stop = {t_stop:g} leaves isotropic noise "
+        "around the training points; the Smoothed PL-ESF spreads samples along the line while the normal "
+        "coordinate shrinks. Middle: tangential vs normal RMS for every t_stop (ESF on the diagonal). "
+        "Right: along-line densities.",
+    )

@@ -15,19 +15,28 @@ Claims (thresholds fixed here, before the run):
 With ``ablation`` listing score-network parameterisations, one extra network per entry is trained with otherwise
 identical settings and its interpolating share and normal RMS are reported (figure ``parameterisation``).
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import torch
 
 from .base import experiment
 
 __all__ = ["analytic_far_share", "run"]
 
-_NET = {"model": "mlp", "depth": 2, "width": 128, "batch": 256, "lr": 1e-3, "param": "sigma_score",
-        "sigma_min": math.sqrt(1e-5), "sigma_max": 1.0, "weight_decay": 0.0}
+_NET = {
+    "model": "mlp",
+    "depth": 2,
+    "width": 128,
+    "batch": 256,
+    "lr": 1e-3,
+    "param": "sigma_score",
+    "sigma_min": math.sqrt(1e-5),
+    "sigma_max": 1.0,
+    "weight_decay": 0.0,
+}
 
 
 def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: float, n_grid: int = 20001) -> float:
@@ -59,18 +68,37 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     groups=("chen", "paper-a"),
     trains=True,
     presets={
-        "quick": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
-                  "n_samples": 3000, "n_steps": 100, "net": dict(_NET, steps=3000), "ablation": ["edm"], "seeds": 3},
-        "paper": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0,
-                  "n_samples": 20000, "n_steps": 400, "net": dict(_NET, steps=8000, width=512),
-                  "ablation": ["edm"], "seeds": 3},
+        "quick": {
+            "points": [-1.5, -0.5, 0.5, 1.5],
+            "angle_deg": 30.0,
+            "t0": 0.1,
+            "t_min": 1e-5,
+            "kappa": 1.0,
+            "n_samples": 3000,
+            "n_steps": 100,
+            "net": dict(_NET, steps=3000),
+            "ablation": ["edm"],
+            "seeds": 3,
+        },
+        "paper": {
+            "points": [-1.5, -0.5, 0.5, 1.5],
+            "angle_deg": 30.0,
+            "t0": 0.1,
+            "t_min": 1e-5,
+            "kappa": 1.0,
+            "n_samples": 20000,
+            "n_steps": 400,
+            "net": dict(_NET, steps=8000, width=512),
+            "ablation": ["edm"],
+            "seeds": 3,
+        },
     },
 )
 def run(ctx) -> None:
     """Points on a line in R^2: p_t0, exact-ESF-denoised, Smoothed-PL-ESF-denoised and NN-denoised densities."""
     from ._chen_common import single_thread
 
-    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+    with single_thread():  # small tensors: one intra-op thread (see single_thread)
         _run(ctx)
 
 
@@ -80,8 +108,15 @@ def _run(ctx) -> None:
     from ..scores.empirical import EmpiricalScore
     from ..scores.smoothed_pl import SmoothedPLScore
     from ..theory.smoothing_dynamics import mixture_pdf, pushforward_density
-    from ._chen_common import (denoise_from, fraction, line_decompose, line_training_set, nearest_train_distance,
-                               noised_training_samples, train_score_net)
+    from ._chen_common import (
+        denoise_from,
+        fraction,
+        line_decompose,
+        line_training_set,
+        nearest_train_distance,
+        noised_training_samples,
+        train_score_net,
+    )
 
     cfg = ctx.config
     t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
@@ -89,9 +124,12 @@ def _run(ctx) -> None:
     positions, direction, train = line_training_set(cfg)
     x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
 
-    fields = {"exact ESF": EmpiricalScore(train, dtype="float64", device="cpu"),
-              f"Smoothed PL-ESF (kappa={kappa:g})": SmoothedPLScore(positions, kappa=kappa, direction=direction,
-                                                                     dtype="float64", device="cpu")}
+    fields = {
+        "exact ESF": EmpiricalScore(train, dtype="float64", device="cpu"),
+        f"Smoothed PL-ESF (kappa={kappa:g})": SmoothedPLScore(
+            positions, kappa=kappa, direction=direction, dtype="float64", device="cpu"
+        ),
+    }
     net_cfg = dict(cfg["net"])
     variants = [net_cfg["param"]] + [p for p in cfg.get("ablation", []) if p != net_cfg["param"]]
     nets = {}
@@ -111,27 +149,56 @@ def _run(ctx) -> None:
         dev = (u[:, None] - positions[None, :]).abs().min(1).values
         d = nearest_train_distance(end, train)
         outside = (u < positions.min() - 5 * r_min) | (u > positions.max() + 5 * r_min)
-        stats[name] = {"near_along_line": fraction(dev <= 3 * r_min), "far": fraction(d > 5 * r_min),
-                       "beyond_end_points": fraction(outside),
-                       "normal_rms_over_sqrt_tmin": float(perp.pow(2).sum(1).mean().sqrt()) / r_min}
+        stats[name] = {
+            "near_along_line": fraction(dev <= 3 * r_min),
+            "far": fraction(d > 5 * r_min),
+            "beyond_end_points": fraction(outside),
+            "normal_rms_over_sqrt_tmin": float(perp.pow(2).sum(1).mean().sqrt()) / r_min,
+        }
         ctx.metric(name, stats[name])
     esf_name, spl_name, nn_name = list(fields)
-    ctx.claim("esf_memorizes", "exact-ESF samples within 3 sqrt(t_min) of a training point along the line",
-              stats[esf_name]["near_along_line"], ">=", 0.99, deterministic=True)
+    ctx.claim(
+        "esf_memorizes",
+        "exact-ESF samples within 3 sqrt(t_min) of a training point along the line",
+        stats[esf_name]["near_along_line"],
+        ">=",
+        0.99,
+        deterministic=True,
+    )
     theory = analytic_far_share(t0, t_min, positions.numpy(), kappa, 5 * r_min)
     ctx.metric("smoothed_far_share_theory", theory)
-    ctx.claim("smoothed_matches_theory", f"Smoothed PL-ESF: |share farther than 5 sqrt(t_min) - closed form "
-              f"{theory:.4f}|", abs(stats[spl_name]["far"] - theory), "<=", 0.03, deterministic=True)
-    ctx.claim("nn_interpolates", f"NN ({variants[0]}) samples farther than 5 sqrt(t_min) from every training point",
-              stats[nn_name]["far"], ">=", 0.20)
+    ctx.claim(
+        "smoothed_matches_theory",
+        f"Smoothed PL-ESF: |share farther than 5 sqrt(t_min) - closed form {theory:.4f}|",
+        abs(stats[spl_name]["far"] - theory),
+        "<=",
+        0.03,
+        deterministic=True,
+    )
+    ctx.claim(
+        "nn_interpolates",
+        f"NN ({variants[0]}) samples farther than 5 sqrt(t_min) from every training point",
+        stats[nn_name]["far"],
+        ">=",
+        0.20,
+    )
     more = "more" if stats[nn_name]["far"] > stats[spl_name]["far"] else "less"
-    ctx.finding("nn_vs_smoothed", f"the NN-learned score smooths {more} than the Smoothed PL-ESF with "
-                f"kappa = {kappa:g}: "
-                f"{stats[nn_name]['far']:.1%} vs {stats[spl_name]['far']:.1%} of samples away from training points; "
-                f"{stats[nn_name]['beyond_end_points']:.1%} of NN samples lie beyond the outer training points "
-                "(extrapolation along the line)", stats[nn_name]["far"])
-    ctx.claim("nn_subspace", f"NN ({variants[0]}): normal RMS at t_min / sqrt(t_min)",
-              stats[nn_name]["normal_rms_over_sqrt_tmin"], "<=", 3.0)
+    ctx.finding(
+        "nn_vs_smoothed",
+        f"the NN-learned score smooths {more} than the Smoothed PL-ESF with "
+        f"kappa = {kappa:g}: "
+        f"{stats[nn_name]['far']:.1%} vs {stats[spl_name]['far']:.1%} of samples away from training points; "
+        f"{stats[nn_name]['beyond_end_points']:.1%} of NN samples lie beyond the outer training points "
+        "(extrapolation along the line)",
+        stats[nn_name]["far"],
+    )
+    ctx.claim(
+        "nn_subspace",
+        f"NN ({variants[0]}): normal RMS at t_min / sqrt(t_min)",
+        stats[nn_name]["normal_rms_over_sqrt_tmin"],
+        "<=",
+        3.0,
+    )
 
     # ---- Fig. 1: noised, ESF-, smoothed- and NN-denoised
     cols = [("noised p_t0", x0.double())] + list(ends.items())
@@ -154,33 +221,55 @@ def _run(ctx) -> None:
         a.set_title(f"{name} (t0 = {t0:g})" if j == 0 else f"{name} at t_min", fontsize=9)
         u, _ = line_decompose(pts.double(), direction)
         b = ax[1, j]
-        b.hist(u.numpy(), bins=bins, density=True, log=True, histtype="stepfilled", color="tab:blue", alpha=0.6,
-               edgecolor="tab:blue", lw=0.8, label="samples")
+        b.hist(
+            u.numpy(),
+            bins=bins,
+            density=True,
+            log=True,
+            histtype="stepfilled",
+            color="tab:blue",
+            alpha=0.6,
+            edgecolor="tab:blue",
+            lw=0.8,
+            label="samples",
+        )
         if j == 0:
             b.plot(grid, mixture_pdf(grid, t0, positions.numpy()), "r", lw=1, label="p_t0 (closed form)")
         elif j == 1:
             b.plot(grid, mixture_pdf(grid, t_min, positions.numpy()), "r", lw=0.8, label="p_t_min (exact ESF law)")
         else:
-            b.plot(grid, pushforward_density(grid, t_min, t0, positions.numpy(), kappa), "r", lw=1,
-                   ls="-" if j == 2 else ":", label="Smoothed PL-ESF closed form")
+            b.plot(
+                grid,
+                pushforward_density(grid, t_min, t0, positions.numpy(), kappa),
+                "r",
+                lw=1,
+                ls="-" if j == 2 else ":",
+                label="Smoothed PL-ESF closed form",
+            )
         b.set_ylim(1e-3, 3e2)
         b.set_xlabel("position along the line")
         b.legend(fontsize=7, loc="upper right")
         if j > 0:
             b.set_title(f"far from training points: {stats[name]['far']:.1%}", fontsize=9)
     ax[1, 0].set_ylabel("density (log)")
-    fig.suptitle(f"denoising from p_t0 (t0 = {t0:g}) to t_min = {t_min:g}: memorization (exact ESF) vs "
-                 "interpolation along the line (smoothed scores)", fontsize=11)
-    ctx.save_figure(fig, "fig1_densities", f"{len(positions)} training points on a line in R^2 (angle "
-                    f"{cfg['angle_deg']} deg). Top: samples; bottom: their along-line density (log) with closed "
-                    f"forms. The exact ESF returns every sample to a training point; the Smoothed PL-ESF "
-                    f"(kappa = {kappa:g}) and the NN-learned score put mass between them, on the line.")
+    fig.suptitle(
+        f"denoising from p_t0 (t0 = {t0:g}) to t_min = {t_min:g}: memorization (exact ESF) vs "
+        "interpolation along the line (smoothed scores)",
+        fontsize=11,
+    )
+    ctx.save_figure(
+        fig,
+        "fig1_densities",
+        f"{len(positions)} training points on a line in R^2 (angle "
+        f"{cfg['angle_deg']} deg). Top: samples; bottom: their along-line density (log) with closed "
+        f"forms. The exact ESF returns every sample to a training point; the Smoothed PL-ESF "
+        f"(kappa = {kappa:g}) and the NN-learned score put mass between them, on the line.",
+    )
     if len(variants) > 1:
         _ablation_figure(ctx, variants, nets, ends[nn_name], x0, positions, direction, train, t0, t_min, theory, cfg)
 
 
-def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, train, t0, t_min, theory,
-                     cfg) -> None:
+def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, train, t0, t_min, theory, cfg) -> None:
     """Interpolating share and normal RMS of NN-learned scores that differ only in their parameterisation."""
     import matplotlib.pyplot as plt
 
@@ -194,11 +283,15 @@ def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, tr
         far.append(fraction(nearest_train_distance(end, train) > 5 * r_min))
         normal.append(float(perp.pow(2).sum(1).mean().sqrt()) / r_min)
         us.append(u)
-    ctx.metric("ablation", {p: {"far_share": f, "normal_rms_over_sqrt_tmin": s}
-                            for p, f, s in zip(variants, far, normal)})
-    ctx.finding("parameterisation", "share of NN samples farther than 5 sqrt(t_min) from every training point, by "
-                "parameterisation: " + ", ".join(f"{p}: {f:.3f}" for p, f in zip(variants, far)),
-                dict(zip(variants, far)))
+    ctx.metric(
+        "ablation", {p: {"far_share": f, "normal_rms_over_sqrt_tmin": s} for p, f, s in zip(variants, far, normal)}
+    )
+    ctx.finding(
+        "parameterisation",
+        "share of NN samples farther than 5 sqrt(t_min) from every training point, by "
+        "parameterisation: " + ", ".join(f"{p}: {f:.3f}" for p, f in zip(variants, far)),
+        dict(zip(variants, far)),
+    )
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
     ax[0].bar(variants, far, color="tab:blue", alpha=0.7)
     ax[0].axhline(theory, color="r", ls="--", lw=1, label="Smoothed PL-ESF closed form")
@@ -215,6 +308,10 @@ def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, tr
     ax[1].set_xlabel("position along the line at t_min")
     ax[1].set_ylabel("density (log)")
     ax[1].legend(fontsize=8)
-    ctx.save_figure(fig, "parameterisation", "The network's parameterisation decides how much it smooths: "
-                    "'sigma_score' = MLP outputs sigma * score, trained by sigma^2-weighted DSM; 'edm' = the same MLP "
-                    "inside EDM preconditioning (denoiser output). Same data, steps and sampler.")
+    ctx.save_figure(
+        fig,
+        "parameterisation",
+        "The network's parameterisation decides how much it smooths: "
+        "'sigma_score' = MLP outputs sigma * score, trained by sigma^2-weighted DSM; 'edm' = the same MLP "
+        "inside EDM preconditioning (denoiser output). Same data, steps and sampler.",
+    )

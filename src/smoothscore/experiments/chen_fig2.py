@@ -5,7 +5,8 @@ Two training points at +-1, one fixed noise level ``t`` (``sigma = sqrt t``). Fo
 two-layer ReLU network ``f(x) = W2 relu(W1 x + b1) + b2`` is trained on the fixed-t regression loss
 ``t^2 E_{x~p_t} |f(x) - s_t(x)|^2`` (``= t L_t[f]``, ``s_t`` the exact ESF) plus ``lambda/2 (|W1|^2 + |W2|^2)``
 (Savarese et al. 2019: this penalty is ~``R[f] = int |f''|`` for two-layer ReLU nets), with the library's
-:class:`~smoothscore.nets.TwoLayerReLU`, :class:`~smoothscore.training.losses.FixedTimeRegression` and trainer. Each learned function is
+:class:`~smoothscore.nets.TwoLayerReLU`, :class:`~smoothscore.training.losses.FixedTimeRegression` and trainer.
+Each learned function is
 compared on ``[-fit_range, fit_range]`` with the Smoothed PL-ESF family ``delta in (0, 1]`` (fixed delta, not
 kappa sqrt t); the best-fit delta minimises the relative L2 misfit ``|f - SPL_delta| / |f|``.
 
@@ -16,8 +17,8 @@ so the grid stops where the data loss is still small (measured: data loss <= 4e-
 Claims (thresholds fixed here): ``delta_decreases`` (best-fit delta strictly decreases along the increasing lambda
 grid of >= 4 values: max consecutive increment < 0) and ``misfit`` (max relative L2 misfit <= 0.15).
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -49,14 +50,26 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
 
     train = torch.tensor(POINTS, dtype=torch.float32)[:, None]
     loss = FixedTimeRegression(train, float(cfg["t"]), weight_decay=lam, scale="t2")
-    tc = TrainConfig(steps=int(cfg["steps"]), batch_size=int(cfg["batch"]), lr=float(cfg["lr"]), grad_clip=None,
-                     ema_decay=0.0, seed=int(ctx.seed) * 1000 + offset, log_every=max(1, int(cfg["steps"]) // 20))
+    tc = TrainConfig(
+        steps=int(cfg["steps"]),
+        batch_size=int(cfg["batch"]),
+        lr=float(cfg["lr"]),
+        grad_clip=None,
+        ema_decay=0.0,
+        seed=int(ctx.seed) * 1000 + offset,
+        log_every=max(1, int(cfg["steps"]) // 20),
+    )
     res = Trainer(TwoLayerReLU(1, int(cfg["width"])), loss, train, tc, device=ctx.device, progress=ctx.progress).fit()
     net = res.model.eval()
-    with torch.no_grad():   # data part of the final loss (without the penalty), on a fresh batch
-        data = float(FixedTimeRegression(train, float(cfg["t"]), scale="t2").compute(
-            net, train[torch.arange(2048) % 2].to(ctx.device), None,
-            {"eps": torch.randn(2048, 1, generator=ctx.generator(offset + 500), dtype=torch.float64)}))
+    with torch.no_grad():  # data part of the final loss (without the penalty), on a fresh batch
+        data = float(
+            FixedTimeRegression(train, float(cfg["t"]), scale="t2").compute(
+                net,
+                train[torch.arange(2048) % 2].to(ctx.device),
+                None,
+                {"eps": torch.randn(2048, 1, generator=ctx.generator(offset + 500), dtype=torch.float64)},
+            )
+        )
     return net, data
 
 
@@ -66,18 +79,35 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
     groups=("chen", "paper-a"),
     trains=True,
     presets={
-        "quick": {"t": 0.02, "lambdas": [1e-6, 3e-6, 1e-5, 3e-5], "width": 256, "lr": 3e-3, "steps": 2000,
-                  "batch": 512, "fit_range": 1.5, "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1], "seeds": 3},
-        "paper": {"t": 0.02, "lambdas": [1e-6, 3e-6, 1e-5, 2e-5, 3e-5], "width": 256, "lr": 3e-3,
-                  "steps": 4000, "batch": 2048, "fit_range": 1.5, "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
-                  "seeds": 3},
+        "quick": {
+            "t": 0.02,
+            "lambdas": [1e-6, 3e-6, 1e-5, 3e-5],
+            "width": 256,
+            "lr": 3e-3,
+            "steps": 2000,
+            "batch": 512,
+            "fit_range": 1.5,
+            "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
+            "seeds": 3,
+        },
+        "paper": {
+            "t": 0.02,
+            "lambdas": [1e-6, 3e-6, 1e-5, 2e-5, 3e-5],
+            "width": 256,
+            "lr": 3e-3,
+            "steps": 4000,
+            "batch": 2048,
+            "fit_range": 1.5,
+            "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
+            "seeds": 3,
+        },
     },
 )
 def run(ctx) -> None:
     """Train one two-layer ReLU net per weight decay; fit the Smoothed PL-ESF delta to each."""
     from ._chen_common import single_thread
 
-    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+    with single_thread():  # small tensors: one intra-op thread (see single_thread)
         _run(ctx)
 
 
@@ -107,47 +137,83 @@ def _run(ctx) -> None:
                 zz = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=ctx.device).reshape(-1, 1)
                 return net(zz)[:, 0].double().cpu().numpy().reshape(np.shape(z))
 
-        rows.append({"lambda": lam, "data_loss": data, "delta": d, "misfit": mis, "f": fx,
-                     "L_t": loss_Lt(fnp, t, POINTS, breakpoints=np.linspace(-2, 2, 81)),
-                     "R_net": r_numeric(x, fx), "R_spl": r_smoothed_pl(POINTS, t, d)})
+        rows.append(
+            {
+                "lambda": lam,
+                "data_loss": data,
+                "delta": d,
+                "misfit": mis,
+                "f": fx,
+                "L_t": loss_Lt(fnp, t, POINTS, breakpoints=np.linspace(-2, 2, 81)),
+                "R_net": r_numeric(x, fx),
+                "R_spl": r_smoothed_pl(POINTS, t, d),
+            }
+        )
         ctx.metric(f"lambda={lam:g}", {k: v for k, v in rows[-1].items() if k != "f"})
     ds = [r["delta"] for r in rows]
-    ctx.claim("delta_decreases", f"best-fit delta decreases as weight decay lambda increases ({len(lams)} values: "
-              + ", ".join(f"{r['lambda']:g} -> {r['delta']:.3f}" for r in rows) + ")",
-              max(np.diff(ds)) if len(ds) > 1 else float("nan"), "<", 0.0,
-              details="value: the largest consecutive change of delta (negative = strictly decreasing)")
+    ctx.claim(
+        "delta_decreases",
+        f"best-fit delta decreases as weight decay lambda increases ({len(lams)} values: "
+        + ", ".join(f"{r['lambda']:g} -> {r['delta']:.3f}" for r in rows)
+        + ")",
+        max(np.diff(ds)) if len(ds) > 1 else float("nan"),
+        "<",
+        0.0,
+        details="value: the largest consecutive change of delta (negative = strictly decreasing)",
+    )
     if len(lams) < 4:
         ctx.note("fewer than 4 lambda values: the paper's claim needs at least 4")
-    ctx.claim("misfit", "the best-fit Smoothed PL-ESF explains each learned function (max relative L2 misfit)",
-              max(r["misfit"] for r in rows), "<=", 0.15,
-              details=", ".join(f"lambda={r['lambda']:g}: {r['misfit']:.3f}" for r in rows))
+    ctx.claim(
+        "misfit",
+        "the best-fit Smoothed PL-ESF explains each learned function (max relative L2 misfit)",
+        max(r["misfit"] for r in rows),
+        "<=",
+        0.15,
+        details=", ".join(f"lambda={r['lambda']:g}: {r['misfit']:.3f}" for r in rows),
+    )
 
     fig, ax = plt.subplots(1, 3, figsize=(16, 4.6))
     cols = plt.cm.viridis(np.linspace(0, 0.9, len(rows)))
     ax[0].plot(x, esf_1d(x, t, POINTS), "k-", lw=0.8, label="exact ESF")
     for c, r in zip(cols, rows):
         ax[0].plot(x, r["f"], "-", color=c, lw=2, label=f"NN, lambda={r['lambda']:g}")
-        ax[0].plot(x, smoothed_pl_1d(POINTS, t, delta=r["delta"])(x), "--", color=c, lw=1,
-                   label=f"  SPL delta={r['delta']:.2f} (misfit {100 * r['misfit']:.1f}%)")
+        ax[0].plot(
+            x,
+            smoothed_pl_1d(POINTS, t, delta=r["delta"])(x),
+            "--",
+            color=c,
+            lw=1,
+            label=f"  SPL delta={r['delta']:.2f} (misfit {100 * r['misfit']:.1f}%)",
+        )
     ax[0].set(xlabel="x", ylabel="score", title=f"Learned two-layer ReLU scores, t={t:g}", ylim=(-1.8 / t, 1.8 / t))
     ax[0].legend(fontsize=6.5, ncol=1)
     scol = plt.cm.plasma(np.linspace(0, 0.85, len(cfg["spl_deltas"])))
     for c, d in zip(scol, cfg["spl_deltas"]):
         ax[1].plot(x, smoothed_pl_1d(POINTS, t, delta=float(d))(x), color=c, lw=2, label=f"delta={d:g}")
-    ax[1].set(xlabel="x", ylabel="score", title="Smoothed PL-ESF, decreasing delta (1 = PL-ESF)",
-              ylim=(-1.8 / t, 1.8 / t))
+    ax[1].set(
+        xlabel="x", ylabel="score", title="Smoothed PL-ESF, decreasing delta (1 = PL-ESF)", ylim=(-1.8 / t, 1.8 / t)
+    )
     ax[1].legend(fontsize=8)
     ax[2].semilogx(lams, ds, "bo-", label="best-fit delta")
     for r in rows:
-        ax[2].annotate(f"{100 * r['misfit']:.1f}%", (r["lambda"], r["delta"]), textcoords="offset points",
-                       xytext=(4, 6), fontsize=8)
+        ax[2].annotate(
+            f"{100 * r['misfit']:.1f}%",
+            (r["lambda"], r["delta"]),
+            textcoords="offset points",
+            xytext=(4, 6),
+            fontsize=8,
+        )
     ax[2].set(xlabel="weight decay lambda", ylabel="best-fit delta", title="Best-fit delta (label: L2 misfit)")
     ax2 = ax[2].twinx()
     ax2.semilogx(lams, [r["R_net"] * t for r in rows], "r^--", label="t R[f] of the net")
     ax2.set_ylabel("t * int |f''|", color="r")
     ax[2].legend(loc="lower left", fontsize=8)
     ax2.legend(loc="upper right", fontsize=8)
-    ctx.save_figure(fig, "weight_decay_vs_delta", "Left: two-layer ReLU nets trained on the fixed-t score "
-                    "regression with weight decay lambda (solid) and their best-fit Smoothed PL-ESFs (dashed). "
-                    "Middle: the Smoothed PL-ESF family. Right: the best-fit delta falls as lambda grows, and the "
-                    "net's non-smoothness R = int |f''| falls with it.")
+    ctx.save_figure(
+        fig,
+        "weight_decay_vs_delta",
+        "Left: two-layer ReLU nets trained on the fixed-t score "
+        "regression with weight decay lambda (solid) and their best-fit Smoothed PL-ESFs (dashed). "
+        "Middle: the Smoothed PL-ESF family. Right: the best-fit delta falls as lambda grows, and the "
+        "net's non-smoothness R = int |f''| falls with it.",
+    )

@@ -18,6 +18,7 @@ point along the line), ``nn_interpolates`` (>= 20% of NN samples farther than ``
 training point), ``nn_subspace`` (NN normal std at ``t_min`` <= ``3 sqrt(t_min)``), ``spl_matches_theory``
 (Smoothed PL-ESF in-gap share at ``t_min`` within 0.03 of the closed-form ``1 - sum_k a_k``).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,17 @@ __all__ = ["run"]
 
 # final weights (ema_decay 0): an EMA of 0.999 over 3,000 steps still mixes in early weights and blurs the small-sigma
 # normal contraction (measured: normal std 2.95 vs 1.30 sqrt(t_min); interpolating share 0.89 vs 0.73)
-_NET = {"depth": 2, "width": 256, "batch": 512, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt(1e-5),
-        "sigma_max": 1.0, "weight_decay": 0.0, "ema_decay": 0.0}
+_NET = {
+    "depth": 2,
+    "width": 256,
+    "batch": 512,
+    "lr": 1e-3,
+    "param": "sigma_score",
+    "sigma_min": math.sqrt(1e-5),
+    "sigma_max": 1.0,
+    "weight_decay": 0.0,
+    "ema_decay": 0.0,
+}
 METHODS = ("ESF", "Smoothed PL-ESF", "NN")
 
 
@@ -43,7 +53,7 @@ def _frame_times(t0: float, t_min: float, n_steps: int, n_frames: int) -> list[f
 
     grid_t = (sigma_schedule("geometric", int(n_steps) + 1, math.sqrt(t_min), math.sqrt(t0)) ** 2).tolist()[1:]
     stride = max(1, len(grid_t) // max(n_frames, 1))
-    keep = set(grid_t[stride - 1::stride]) | {grid_t[-1], min(grid_t, key=lambda v: abs(math.log(v / (t0 / 4))))}
+    keep = set(grid_t[stride - 1 :: stride]) | {grid_t[-1], min(grid_t, key=lambda v: abs(math.log(v / (t0 / 4))))}
     return sorted(keep, reverse=True)
 
 
@@ -80,19 +90,39 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
     groups=("chen", "paper-a"),
     trains=True,
     presets={
-        "quick": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 0.0, "t0": 0.1, "t_min": 1e-5, "kappa": 0.8,
-                  "n_samples": 4000, "n_steps": 120, "n_frames": 24, "n_gif": 1500,
-                  "net": dict(_NET, steps=3000), "seeds": 3},
-        "paper": {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 0.0, "t0": 0.1, "t_min": 1e-5, "kappa": 0.8,
-                  "n_samples": 20000, "n_steps": 400, "n_frames": 48, "n_gif": 3000,
-                  "net": dict(_NET, steps=12000), "seeds": 3},
+        "quick": {
+            "points": [-1.5, -0.5, 0.5, 1.5],
+            "angle_deg": 0.0,
+            "t0": 0.1,
+            "t_min": 1e-5,
+            "kappa": 0.8,
+            "n_samples": 4000,
+            "n_steps": 120,
+            "n_frames": 24,
+            "n_gif": 1500,
+            "net": dict(_NET, steps=3000),
+            "seeds": 3,
+        },
+        "paper": {
+            "points": [-1.5, -0.5, 0.5, 1.5],
+            "angle_deg": 0.0,
+            "t0": 0.1,
+            "t_min": 1e-5,
+            "kappa": 0.8,
+            "n_samples": 20000,
+            "n_steps": 400,
+            "n_frames": 48,
+            "n_gif": 3000,
+            "net": dict(_NET, steps=12000),
+            "seeds": 3,
+        },
     },
 )
 def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""
     from ._chen_common import single_thread
 
-    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+    with single_thread():  # small tensors: one intra-op thread (see single_thread)
         _run(ctx)
 
 
@@ -102,8 +132,15 @@ def _run(ctx) -> None:
     from ..scores.empirical import EmpiricalScore
     from ..scores.smoothed_pl import SmoothedPLScore
     from ..theory import smoothing_dynamics as sd
-    from ._chen_common import (denoise_from, fraction, line_decompose, line_training_set, nearest_train_distance,
-                               noised_training_samples, train_score_net)
+    from ._chen_common import (
+        denoise_from,
+        fraction,
+        line_decompose,
+        line_training_set,
+        nearest_train_distance,
+        noised_training_samples,
+        train_score_net,
+    )
 
     cfg = ctx.config
     t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
@@ -112,10 +149,11 @@ def _run(ctx) -> None:
     pos = np.sort(np.asarray(positions, dtype=np.float64))
     net, info = train_score_net(train, cfg["net"], ctx, offset=1, name="fig4")
     ctx.metric("net_training", info)
-    fields = {"ESF": EmpiricalScore(train, dtype="float64", device=ctx.device),
-              "Smoothed PL-ESF": SmoothedPLScore(pos, kappa=kappa, direction=direction, dtype="float64",
-                                                 device=ctx.device),
-              "NN": net}
+    fields = {
+        "ESF": EmpiricalScore(train, dtype="float64", device=ctx.device),
+        "Smoothed PL-ESF": SmoothedPLScore(pos, kappa=kappa, direction=direction, dtype="float64", device=ctx.device),
+        "NN": net,
+    }
     x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
     times = _frame_times(t0, t_min, int(cfg["n_steps"]), int(cfg["n_frames"]))
     ends, snaps = {}, {}
@@ -130,21 +168,46 @@ def _run(ctx) -> None:
         u = u.numpy()
         d_line = np.abs(u[:, None] - pos[None, :]).min(1)
         d = nearest_train_distance(ends[m], train)
-        stats[m] = {"near_along_line": float(np.mean(d_line <= 3 * r_min)), "far": fraction(d > 5 * r_min),
-                    "normal_std_over_sqrt_tmin": float(perp.norm(dim=1).pow(2).mean().sqrt()) / r_min}
-        if m == "Smoothed PL-ESF":   # in a ramp region at t_min = interpolating (the regions are invariant)
+        stats[m] = {
+            "near_along_line": float(np.mean(d_line <= 3 * r_min)),
+            "far": fraction(d > 5 * r_min),
+            "normal_std_over_sqrt_tmin": float(perp.norm(dim=1).pow(2).mean().sqrt()) / r_min,
+        }
+        if m == "Smoothed PL-ESF":  # in a ramp region at t_min = interpolating (the regions are invariant)
             stats[m]["in_gap_ramp"] = float(np.mean(sd.regions(u, t_min, pos, kappa) >= pos.size))
         ctx.metric(f"stats[{m}]", stats[m])
     mass = sd.interpolating_mass(t0, pos, kappa)
     ctx.metric("interpolating_mass_closed_form", mass)
-    ctx.claim("esf_memorizes", "exact ESF: share of samples within 3 sqrt(t_min) of a training point along the line",
-              stats["ESF"]["near_along_line"], ">=", 0.99, deterministic=True)
-    ctx.claim("nn_interpolates", "NN-learned score: share of samples farther than 5 sqrt(t_min) from every training "
-              "point", stats["NN"]["far"], ">=", 0.20)
-    ctx.claim("nn_subspace", "NN-learned score: normal std at t_min in units of sqrt(t_min) (subspace recovery)",
-              stats["NN"]["normal_std_over_sqrt_tmin"], "<=", 3.0)
-    ctx.claim("spl_matches_theory", f"Smoothed PL-ESF: in-gap share at t_min matches 1 - sum a_k = {mass:.4f} "
-              "(|difference|)", abs(stats["Smoothed PL-ESF"]["in_gap_ramp"] - mass), "<=", 0.03, deterministic=True)
+    ctx.claim(
+        "esf_memorizes",
+        "exact ESF: share of samples within 3 sqrt(t_min) of a training point along the line",
+        stats["ESF"]["near_along_line"],
+        ">=",
+        0.99,
+        deterministic=True,
+    )
+    ctx.claim(
+        "nn_interpolates",
+        "NN-learned score: share of samples farther than 5 sqrt(t_min) from every training point",
+        stats["NN"]["far"],
+        ">=",
+        0.20,
+    )
+    ctx.claim(
+        "nn_subspace",
+        "NN-learned score: normal std at t_min in units of sqrt(t_min) (subspace recovery)",
+        stats["NN"]["normal_std_over_sqrt_tmin"],
+        "<=",
+        3.0,
+    )
+    ctx.claim(
+        "spl_matches_theory",
+        f"Smoothed PL-ESF: in-gap share at t_min matches 1 - sum a_k = {mass:.4f} (|difference|)",
+        abs(stats["Smoothed PL-ESF"]["in_gap_ramp"] - mass),
+        "<=",
+        0.03,
+        deterministic=True,
+    )
 
     t_quarter = min(times, key=lambda v: abs(math.log(v / (t0 / 4))))
     show = [t0, t_quarter, times[-1]]
@@ -158,15 +221,19 @@ def _run(ctx) -> None:
         ax[i, 0].set_ylabel("x2")
     for a in ax[-1]:
         a.set_xlabel("x1")
-    ctx.save_figure(fig, "scatter", "Samples of p_t0 denoised by the exact ESF (top), the Smoothed PL-ESF "
-                    f"(kappa={kappa:g}, middle) and the trained network (bottom) at t0, t0/4 and t_min. Red circles: "
-                    "training points (hollow: the samples sit inside them).")
+    ctx.save_figure(
+        fig,
+        "scatter",
+        "Samples of p_t0 denoised by the exact ESF (top), the Smoothed PL-ESF "
+        f"(kappa={kappa:g}, middle) and the trained network (bottom) at t0, t0/4 and t_min. Red circles: "
+        "training points (hollow: the samples sit inside them).",
+    )
     fig, ax = plt.subplots(3, 3, figsize=(15, 9), sharex=True)
     xs = np.linspace(-2.4, 2.4, 24001)
     for i, m in enumerate(METHODS):
         for j, t in enumerate(show):
             u = snaps[m][t].numpy() @ e.numpy()
-            edges = np.linspace(-2.4, 2.4, 481 if t == show[-1] else 97)   # fine bins for the t_min spikes
+            edges = np.linspace(-2.4, 2.4, 481 if t == show[-1] else 97)  # fine bins for the t_min spikes
             ax[i, j].hist(u, bins=edges, density=True, color="tab:blue", alpha=0.55, label="samples")
             pt = sd.mixture_pdf(xs, t, pos)
             push = pt if t == t0 else sd.pushforward_density(xs, t, t0, pos, kappa)
@@ -183,12 +250,19 @@ def _run(ctx) -> None:
         ax[i, 0].legend(fontsize=7, loc="lower center")
     for a in ax[-1]:
         a.set_xlabel("x1")
-    ctx.save_figure(fig, "histograms", "Log-scale histograms of the first coordinate at t0, t0/4 and t_min with the "
-                    "analytic densities. ESF: spikes of width ~sqrt(t_min) at the training points; Smoothed "
-                    "PL-ESF: atoms plus U-shaped densities on the gaps, on the closed form; network: mass between "
-                    "the points.")
+    ctx.save_figure(
+        fig,
+        "histograms",
+        "Log-scale histograms of the first coordinate at t0, t0/4 and t_min with the "
+        "analytic densities. ESF: spikes of width ~sqrt(t_min) at the training points; Smoothed "
+        "PL-ESF: atoms plus U-shaped densities on the gaps, on the closed form; network: mass between "
+        "the points.",
+    )
     n_gif = int(cfg["n_gif"])
     trajs = {m: [snaps[m][t].numpy()[:n_gif] for t in [t0] + times] for m in METHODS}
     _animate(ctx, trajs, [t0] + times, pos, "denoising.gif")
-    ctx.add_artifact("denoising.gif", "Animation: the three denoising processes from p_t0 to t_min (ESF returns to "
-                     "the training points; the Smoothed PL-ESF and the network spread samples along the line).")
+    ctx.add_artifact(
+        "denoising.gif",
+        "Animation: the three denoising processes from p_t0 to t_min (ESF returns to "
+        "the training points; the Smoothed PL-ESF and the network spread samples along the line).",
+    )

@@ -14,6 +14,7 @@ Two training points at +-1. Three measurements, all in float64 by quadrature or 
 Claims (thresholds fixed here): ``lt_matches_R4`` (max relative deviation <= 0.02), ``spl_loss_below_eps``
 (max ``L_t/eps`` < 1), ``prop1_ratio`` (max ``ratio / (1 + 8 sqrt eps)`` < 1).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,12 @@ POINTS = (-1.0, 1.0)
 def _spl_loss(t: float, kappa: float) -> float:
     from ..theory.smoothing_loss import loss_Lt, smoothed_pl_1d, smoothed_pl_breakpoints
 
-    return loss_Lt(smoothed_pl_1d(POINTS, t, kappa=kappa), t, POINTS,
-                   breakpoints=smoothed_pl_breakpoints(POINTS, kappa * math.sqrt(t)))
+    return loss_Lt(
+        smoothed_pl_1d(POINTS, t, kappa=kappa),
+        t,
+        POINTS,
+        breakpoints=smoothed_pl_breakpoints(POINTS, kappa * math.sqrt(t)),
+    )
 
 
 @experiment(
@@ -41,17 +46,27 @@ def _spl_loss(t: float, kappa: float) -> float:
     title="Paper A Prop. 1: L_t of the Smoothed PL-ESF (R4) and near-minimal non-smoothness R",
     groups=("chen", "paper-a"),
     presets={
-        "quick": {"t": 1e-4, "eps_grid": [0.002, 0.005, 0.01, 0.014], "n_per_point": 301, "window": 6.0,
-                  "t_curves": [1e-2, 1e-3, 1e-4]},
-        "paper": {"t": 1e-4, "eps_grid": [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.012, 0.014],
-                  "n_per_point": 501, "window": 6.0, "t_curves": [1e-2, 1e-3, 1e-4, 1e-6]},
+        "quick": {
+            "t": 1e-4,
+            "eps_grid": [0.002, 0.005, 0.01, 0.014],
+            "n_per_point": 301,
+            "window": 6.0,
+            "t_curves": [1e-2, 1e-3, 1e-4],
+        },
+        "paper": {
+            "t": 1e-4,
+            "eps_grid": [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.012, 0.014],
+            "n_per_point": 501,
+            "window": 6.0,
+            "t_curves": [1e-2, 1e-3, 1e-4, 1e-6],
+        },
     },
 )
 def run(ctx) -> None:
     """L_t reference values R4 and the numerical Prop. 1 check (cvxpy)."""
     from ._chen_common import single_thread
 
-    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+    with single_thread():  # small tensors: one intra-op thread (see single_thread)
         _run(ctx)
 
 
@@ -70,24 +85,45 @@ def _run(ctx) -> None:
         devs[kappa] = abs(L - ref) / ref
         ctx.metric(f"L_t[kappa={kappa:g}]", L)
         ctx.metric(f"F/2[kappa={kappa:g}]", F(kappa) / 2)
-    ctx.claim("lt_matches_R4", f"L_t of the Smoothed PL-ESF at t={t:g} matches reference R4 "
-              f"(kappa = {', '.join(f'{k:g}' for k in R4_LT)}) within 2%", max(devs.values()), "<=", 0.02,
-              details="max relative deviation; per kappa: " + ", ".join(f"{k:g}: {v:.4f}" for k, v in devs.items()))
+    ctx.claim(
+        "lt_matches_R4",
+        f"L_t of the Smoothed PL-ESF at t={t:g} matches reference R4 "
+        f"(kappa = {', '.join(f'{k:g}' for k in R4_LT)}) within 2%",
+        max(devs.values()),
+        "<=",
+        0.02,
+        details="max relative deviation; per kappa: " + ", ".join(f"{k:g}: {v:.4f}" for k, v in devs.items()),
+    )
     # 2. Prop. 1
     rows = []
     for eps in cfg["eps_grid"]:
         r = prop1_check(float(eps), t, POINTS, window=float(cfg["window"]), n_per_point=int(cfg["n_per_point"]))
         rows.append(r)
         ctx.metric(f"prop1[eps={eps:g}]", {k: v for k, v in r.items() if k != "result"})
-    ctx.claim("spl_loss_below_eps", "the Smoothed PL-ESF with kappa = F^-1(eps) has L_t < eps for every eps",
-              max(r["loss_spl"] / r["eps"] for r in rows), "<", 1.0, details="max over eps of L_t / eps")
-    ctx.claim("prop1_ratio", "R[Smoothed PL-ESF] / r*_{t,eps} < 1 + 8 sqrt(eps) for every eps in the grid "
-              "(r* from cvxpy on a grid)", max(r["ratio"] / r["bound"] for r in rows), "<", 1.0,
-              details="max over eps of ratio / bound; ratios: "
-              + ", ".join(f"eps={r['eps']:g}: {r['ratio']:.4f} (bound {r['bound']:.3f}, {r['status']})" for r in rows))
+    ctx.claim(
+        "spl_loss_below_eps",
+        "the Smoothed PL-ESF with kappa = F^-1(eps) has L_t < eps for every eps",
+        max(r["loss_spl"] / r["eps"] for r in rows),
+        "<",
+        1.0,
+        details="max over eps of L_t / eps",
+    )
+    ctx.claim(
+        "prop1_ratio",
+        "R[Smoothed PL-ESF] / r*_{t,eps} < 1 + 8 sqrt(eps) for every eps in the grid (r* from cvxpy on a grid)",
+        max(r["ratio"] / r["bound"] for r in rows),
+        "<",
+        1.0,
+        details="max over eps of ratio / bound; ratios: "
+        + ", ".join(f"eps={r['eps']:g}: {r['ratio']:.4f} (bound {r['bound']:.3f}, {r['status']})" for r in rows),
+    )
     worst = max(abs(r["loss_star_quadrature"] - r["eps"]) / r["eps"] for r in rows)
-    ctx.finding("grid_discretisation", "the cvxpy optimum's L_t recomputed by accurate quadrature differs from "
-                "the grid constraint by at most this relative amount", worst)
+    ctx.finding(
+        "grid_discretisation",
+        "the cvxpy optimum's L_t recomputed by accurate quadrature differs from "
+        "the grid constraint by at most this relative amount",
+        worst,
+    )
     # 3. figure
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
     ks = np.linspace(0, 4, 201)
@@ -112,13 +148,20 @@ def _run(ctx) -> None:
     from ..theory.smoothing_loss import esf_1d, smoothed_pl_1d
 
     ax[2].plot(z, sq * esf_1d(res.x[sel], t, POINTS), "k-", lw=1, label="exact ESF")
-    ax[2].plot(z, sq * smoothed_pl_1d(POINTS, t, kappa=r0["kappa"])(res.x[sel]), "b-",
-               label=f"Smoothed PL-ESF, kappa={r0['kappa']:.2f}")
+    ax[2].plot(
+        z,
+        sq * smoothed_pl_1d(POINTS, t, kappa=r0["kappa"])(res.x[sel]),
+        "b-",
+        label=f"Smoothed PL-ESF, kappa={r0['kappa']:.2f}",
+    )
     ax[2].plot(z, sq * res.f[sel], "r--", label="argmin R s.t. L_t <= eps (cvxpy)")
-    ax[2].set(xlabel="(x - 1) / sqrt(t)", ylabel="sqrt(t) * score",
-              title=f"Near y = +1, eps = {r0['eps']:g}")
+    ax[2].set(xlabel="(x - 1) / sqrt(t)", ylabel="sqrt(t) * score", title=f"Near y = +1, eps = {r0['eps']:g}")
     ax[2].legend(fontsize=8)
-    ctx.save_figure(fig, "prop1", "Left: 2 L_t of the two-point Smoothed PL-ESF (delta = kappa sqrt t) at several t "
-                    "converges to the adopted F(kappa); red crosses are the reference values R4. Middle: R of the "
-                    "Smoothed PL-ESF with kappa = F^-1(eps) over the least R among scores with L_t <= eps (cvxpy), "
-                    "under Prop. 1's bound. Right: the convex optimum bends like the Smoothed PL-ESF.")
+    ctx.save_figure(
+        fig,
+        "prop1",
+        "Left: 2 L_t of the two-point Smoothed PL-ESF (delta = kappa sqrt t) at several t "
+        "converges to the adopted F(kappa); red crosses are the reference values R4. Middle: R of the "
+        "Smoothed PL-ESF with kappa = F^-1(eps) over the least R among scores with L_t <= eps (cvxpy), "
+        "under Prop. 1's bound. Right: the convex optimum bends like the Smoothed PL-ESF.",
+    )

@@ -16,6 +16,7 @@ Claims (thresholds fixed here, before the run):
   point (samples spread along the manifold, not around the training points);
 * ``<net>_subspace``: RMS per normal coordinate at ``t_min`` within ``3 sqrt(t_min)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,15 +79,22 @@ def _measure(x: torch.Tensor, basis: torch.Tensor, sub_train: torch.Tensor):
     perp = x - c @ basis.T
     d_train = torch.cdist(c, sub_train).min(1).values
     r = c.norm(dim=1)
-    d_sphere = ((r - 1) ** 2 + (perp ** 2).sum(1)).sqrt()
-    normal_rms = float(((perp ** 2).sum(1).mean() / max(1, x.shape[1] - basis.shape[1])).sqrt())
+    d_sphere = ((r - 1) ** 2 + (perp**2).sum(1)).sqrt()
+    normal_rms = float(((perp**2).sum(1).mean() / max(1, x.shape[1] - basis.shape[1])).sqrt())
     return c, d_train, d_sphere, normal_rms
 
 
 #: score-net settings shared by both depths: sigma * score output, sigma^2-weighted DSM, sigma log-uniform on
 #: [sqrt(t_min), 0.3] (about twice sqrt(t0): the range the sampler visits), Adam, no weight decay
-_NET = {"model": "mlp", "batch": 256, "lr": 1e-3, "param": "sigma_score", "sigma_min": math.sqrt(1e-5),
-        "sigma_max": 0.3, "weight_decay": 0.0}
+_NET = {
+    "model": "mlp",
+    "batch": 256,
+    "lr": 1e-3,
+    "param": "sigma_score",
+    "sigma_min": math.sqrt(1e-5),
+    "sigma_max": 0.3,
+    "weight_decay": 0.0,
+}
 
 
 @experiment(
@@ -95,19 +103,39 @@ _NET = {"model": "mlp", "batch": 256, "lr": 1e-3, "param": "sigma_score", "sigma
     groups=("chen", "paper-a"),
     trains=True,
     presets={
-        "quick": {"n_points": 16, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 2000, "n_steps": 120,
-                  "nets": {"2-layer": dict(_NET, model="two-layer", width=1024, steps=12000, lr=2e-3),
-                           "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512)}, "seeds": 3},
-        "paper": {"n_points": 16, "ambient_dim": 20, "t0": 0.02, "t_min": 1e-5, "n_samples": 10000, "n_steps": 300,
-                  "nets": {"2-layer": dict(_NET, model="two-layer", width=2048, steps=12000, lr=2e-3, batch=1024),
-                           "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024)}, "seeds": 3},
+        "quick": {
+            "n_points": 16,
+            "ambient_dim": 20,
+            "t0": 0.02,
+            "t_min": 1e-5,
+            "n_samples": 2000,
+            "n_steps": 120,
+            "nets": {
+                "2-layer": dict(_NET, model="two-layer", width=1024, steps=12000, lr=2e-3),
+                "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512),
+            },
+            "seeds": 3,
+        },
+        "paper": {
+            "n_points": 16,
+            "ambient_dim": 20,
+            "t0": 0.02,
+            "t_min": 1e-5,
+            "n_samples": 10000,
+            "n_steps": 300,
+            "nets": {
+                "2-layer": dict(_NET, model="two-layer", width=2048, steps=12000, lr=2e-3, batch=1024),
+                "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024),
+            },
+            "seeds": 3,
+        },
     },
 )
 def run(ctx) -> None:
     """Points on S^2 in R^20: exact ESF vs 2- and 3-layer ReLU score nets; stereographic projection of samples."""
     from ._chen_common import single_thread
 
-    with single_thread():   # small tensors: one intra-op thread (see single_thread)
+    with single_thread():  # small tensors: one intra-op thread (see single_thread)
         _run(ctx)
 
 
@@ -147,15 +175,37 @@ def _run(ctx) -> None:
         ctx.metric(f"{tag}_median_dist_sphere", d_sphere.median())
         ctx.metric(f"{tag}_normal_rms_over_sqrt_tmin", normal_rms / r_min)
         if name == "ESF":
-            ctx.claim("esf_memorizes", "exact-ESF samples within 5 sqrt(t_min) of a training point (in the subspace)",
-                      fraction(d_train <= 5 * r_min), ">=", 0.99, deterministic=True)
+            ctx.claim(
+                "esf_memorizes",
+                "exact-ESF samples within 5 sqrt(t_min) of a training point (in the subspace)",
+                fraction(d_train <= 5 * r_min),
+                ">=",
+                0.99,
+                deterministic=True,
+            )
             continue
-        ctx.claim(f"{tag}_interpolates", f"{name} net: samples farther than 5 sqrt(t_min) from every training point",
-                  fraction(d_train > 5 * r_min), ">=", 0.20)
-        ctx.claim(f"{tag}_near_sphere", f"{name} net: median distance to the sphere / median distance to the nearest "
-                  "training point", float(d_sphere.median() / d_train.median().clamp_min(1e-30)), "<=", 0.5)
-        ctx.claim(f"{tag}_subspace", f"{name} net: RMS normal coordinate at t_min / sqrt(t_min) "
-                  f"({int(cfg['ambient_dim']) - 3} normal directions)", normal_rms / r_min, "<=", 3.0)
+        ctx.claim(
+            f"{tag}_interpolates",
+            f"{name} net: samples farther than 5 sqrt(t_min) from every training point",
+            fraction(d_train > 5 * r_min),
+            ">=",
+            0.20,
+        )
+        ctx.claim(
+            f"{tag}_near_sphere",
+            f"{name} net: median distance to the sphere / median distance to the nearest training point",
+            float(d_sphere.median() / d_train.median().clamp_min(1e-30)),
+            "<=",
+            0.5,
+        )
+        ctx.claim(
+            f"{tag}_subspace",
+            f"{name} net: RMS normal coordinate at t_min / sqrt(t_min) "
+            f"({int(cfg['ambient_dim']) - 3} normal directions)",
+            normal_rms / r_min,
+            "<=",
+            3.0,
+        )
 
     fig, ax = plt.subplots(2, len(fields), figsize=(4.6 * len(fields), 8.6), squeeze=False)
     tp = stereographic(sub_train, pole).numpy()
@@ -163,18 +213,40 @@ def _run(ctx) -> None:
     for j, (name, (c, d_train, d_sphere)) in enumerate(results.items()):
         z = stereographic(c, pole).numpy()
         a = ax[0, j]
-        a.scatter(tp[:, 0], tp[:, 1], marker="o", facecolors="none", edgecolors="r", s=45, lw=1.2,
-                  label="training points", zorder=5)
-        sc = a.scatter(z[:, 0], z[:, 1], c=d_train.clamp(r_min, 1).numpy(), cmap="viridis", norm=norm, s=3,
-                       rasterized=True, zorder=4)
+        a.scatter(
+            tp[:, 0],
+            tp[:, 1],
+            marker="o",
+            facecolors="none",
+            edgecolors="r",
+            s=45,
+            lw=1.2,
+            label="training points",
+            zorder=5,
+        )
+        sc = a.scatter(
+            z[:, 0],
+            z[:, 1],
+            c=d_train.clamp(r_min, 1).numpy(),
+            cmap="viridis",
+            norm=norm,
+            s=3,
+            rasterized=True,
+            zorder=4,
+        )
         a.set_xlim(-2.5, 2.5)
         a.set_ylim(-2.5, 2.5)
         a.set_aspect("equal")
         a.set_title(f"{name}: stereographic projection at t_min", fontsize=9)
         bins = np.logspace(math.log10(r_min) - 1, 0.3, 60)
         b = ax[1, j]
-        b.hist(d_train.clamp_min(bins[0]).numpy(), bins=bins, histtype="step", color="tab:red",
-               label="to nearest training point")
+        b.hist(
+            d_train.clamp_min(bins[0]).numpy(),
+            bins=bins,
+            histtype="step",
+            color="tab:red",
+            label="to nearest training point",
+        )
         b.hist(d_sphere.clamp_min(bins[0]).numpy(), bins=bins, histtype="step", color="tab:blue", label="to the sphere")
         b.axvline(5 * r_min, color="0.5", ls="--", lw=0.8, label="5 sqrt(t_min)")
         b.set_xscale("log")
@@ -184,11 +256,15 @@ def _run(ctx) -> None:
     ax[1, 0].legend(fontsize=7, loc="upper left")
     ax[1, 0].set_ylabel("count")
     fig.colorbar(sc, ax=ax[0, :].tolist(), fraction=0.02, label="distance to nearest training point (subspace)")
-    ctx.save_figure(fig, "sphere_samples", f"{int(cfg['n_points'])} training points on S^2 in R^"
-                    f"{int(cfg['ambient_dim'])}; samples denoised from p_t0 (t0 = {t0:g}) to t_min = {t_min:g}. Top: "
-                    "stereographic projection of each sample's direction in the sphere's subspace (pole chosen far "
-                    "from every training point), coloured by distance to the nearest training point. Bottom: "
-                    "distance to the nearest training point vs distance to the sphere.")
+    ctx.save_figure(
+        fig,
+        "sphere_samples",
+        f"{int(cfg['n_points'])} training points on S^2 in R^"
+        f"{int(cfg['ambient_dim'])}; samples denoised from p_t0 (t0 = {t0:g}) to t_min = {t_min:g}. Top: "
+        "stereographic projection of each sample's direction in the sphere's subspace (pole chosen far "
+        "from every training point), coloured by distance to the nearest training point. Bottom: "
+        "distance to the nearest training point vs distance to the sphere.",
+    )
 
 
 def _sphere_train(sphere_points, n: int, ambient: int, ctx) -> torch.Tensor:

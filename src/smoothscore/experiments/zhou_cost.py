@@ -9,6 +9,7 @@ Memory per step: on CUDA ``torch.cuda.max_memory_allocated`` during the timed st
 torch allocator hands out during one step (``torch.profiler`` with ``profile_memory``; CPU tensors bypass
 ``tracemalloc``) plus the ``tracemalloc`` peak of Python objects in that step.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,7 +17,6 @@ import os
 import sys
 import time
 import tracemalloc
-from typing import Dict
 
 import matplotlib.pyplot as plt
 import torch
@@ -51,7 +51,7 @@ def _native_stderr_silenced():
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):          # no real stderr (e.g. captured): nothing to silence
+    except (OSError, ValueError):  # no real stderr (e.g. captured): nothing to silence
         yield
         return
     try:
@@ -63,7 +63,7 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def step_memory(trainer) -> Dict[str, float]:
+def step_memory(trainer) -> dict[str, float]:
     """Memory of one training step (see module docstring): ``peak_bytes`` and how it was measured."""
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(trainer.device)
@@ -78,8 +78,12 @@ def step_memory(trainer) -> Dict[str, float]:
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     alloc = sum(max(e.self_cpu_memory_usage, 0) for e in prof.key_averages())
-    return {"peak_bytes": float(alloc + py_peak), "torch_bytes": float(alloc), "python_peak_bytes": float(py_peak),
-            "how": "cpu: torch allocations per step + tracemalloc peak"}
+    return {
+        "peak_bytes": float(alloc + py_peak),
+        "torch_bytes": float(alloc),
+        "python_peak_bytes": float(py_peak),
+        "how": "cpu: torch allocations per step + tracemalloc peak",
+    }
 
 
 def _figure(rows, base):
@@ -94,8 +98,10 @@ def _figure(rows, base):
         ax.set_ylabel(f"ratio to {base}")
         ax.set_title(label)
     if set(TABLE2_SECONDS) == {"conditioned", "unconditioned", "knn_pixel", "knn_feature"}:
-        paper = [TABLE2_SECONDS[k] / TABLE2_SECONDS["conditioned"] for k in
-                 ("conditioned", "unconditioned", "knn_pixel", "knn_feature")]
+        paper = [
+            TABLE2_SECONDS[k] / TABLE2_SECONDS["conditioned"]
+            for k in ("conditioned", "unconditioned", "knn_pixel", "knn_feature")
+        ]
         axes[0].plot(range(4), paper, "k*", ms=9, label="paper Table 2 (CIFAR-10, 2 GPUs)")
         axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle("Training cost per step of the four methods, relative to conditioned training", fontsize=10)
@@ -103,13 +109,17 @@ def _figure(rows, base):
     return fig
 
 
-@experiment("zhou-cost", title="Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)",
-            groups=("zhou",), presets={"quick": COST_QUICK, "paper": COST_PAPER})
+@experiment(
+    "zhou-cost",
+    title="Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)",
+    groups=("zhou",),
+    presets={"quick": COST_QUICK, "paper": COST_PAPER},
+)
 def run(ctx):
     """Seconds and memory per training step for the four methods, as ratios to conditioned training."""
+    from ..data import load_dataset
     from ..metrics.quality import train_feature_classifier
     from ..training import TrainConfig, Trainer
-    from ..data import load_dataset
 
     c = ctx.config
     kw = {"size": int(c["image_size"])}
@@ -129,11 +139,15 @@ def run(ctx):
     rows = {}
     for i, m in enumerate(METHODS):
         torch.manual_seed(ctx.seed)
-        tr = Trainer(build_net(m, tuple(x.shape[1:]), cfg), losses[m], x,
-                     TrainConfig(steps=10 ** 9, batch_size=int(c["batch_size"]), seed=ctx.seed + i),
-                     device=ctx.device, progress=False)
-        rows[m] = {"seconds": step_seconds(tr, int(c["steps"]), int(c["warmup"]), int(c["repeats"])),
-                   **step_memory(tr)}
+        tr = Trainer(
+            build_net(m, tuple(x.shape[1:]), cfg),
+            losses[m],
+            x,
+            TrainConfig(steps=10**9, batch_size=int(c["batch_size"]), seed=ctx.seed + i),
+            device=ctx.device,
+            progress=False,
+        )
+        rows[m] = {"seconds": step_seconds(tr, int(c["steps"]), int(c["warmup"]), int(c["repeats"])), **step_memory(tr)}
     base = "conditioned"
     for m, r in rows.items():
         ctx.metric(f"{m}.seconds_per_step", r["seconds"])
@@ -143,14 +157,27 @@ def run(ctx):
     ctx.metric("memory_measure", rows[base]["how"])
     for k, v in TABLE2_SECONDS.items():
         ctx.metric(f"paper_table2.{k}_ratio", v / TABLE2_SECONDS["conditioned"])
-    ctx.save_figure(_figure(rows, base), "cost", "Seconds and memory per training step relative to conditioned "
-                    "training (bars, this run); stars: the paper's Table 2 time ratios.")
+    ctx.save_figure(
+        _figure(rows, base),
+        "cost",
+        "Seconds and memory per training step relative to conditioned "
+        "training (bars, this run); stars: the paper's Table 2 time ratios.",
+    )
     un = rows["unconditioned"]["seconds"]
     for m in ("temperature_pixel", "temperature_feature"):
-        ctx.claim(f"{m.replace('_', '-')}-cost", f"Temperature smoothing ({m.split('_')[1]} KNN, precomputed "
-                  f"neighbours) costs at most {COST_BOUND}x the time per step of unconditioned training",
-                  rows[m]["seconds"] / un, "<=", COST_BOUND,
-                  details=f"{rows[m]['seconds'] * 1e3:.2f} ms vs {un * 1e3:.2f} ms per step")
-    ctx.finding("table2", "Paper Table 2 (s/batch, CIFAR-10, 2 GPUs): " + ", ".join(
-        f"{k} {v}" for k, v in TABLE2_SECONDS.items()) + "; measured ratios to conditioning: " + ", ".join(
-        f"{m} {rows[m]['seconds'] / rows[base]['seconds']:.2f}" for m in rows))
+        ctx.claim(
+            f"{m.replace('_', '-')}-cost",
+            f"Temperature smoothing ({m.split('_')[1]} KNN, precomputed "
+            f"neighbours) costs at most {COST_BOUND}x the time per step of unconditioned training",
+            rows[m]["seconds"] / un,
+            "<=",
+            COST_BOUND,
+            details=f"{rows[m]['seconds'] * 1e3:.2f} ms vs {un * 1e3:.2f} ms per step",
+        )
+    ctx.finding(
+        "table2",
+        "Paper Table 2 (s/batch, CIFAR-10, 2 GPUs): "
+        + ", ".join(f"{k} {v}" for k, v in TABLE2_SECONDS.items())
+        + "; measured ratios to conditioning: "
+        + ", ".join(f"{m} {rows[m]['seconds'] / rows[base]['seconds']:.2f}" for m in rows),
+    )

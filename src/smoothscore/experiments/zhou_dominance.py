@@ -9,6 +9,7 @@ Sec. 4.1 Property 1).
 * ``gamma_sigma = exp((d - 2) h^2 (1 - 2 alpha))`` against the exact level weights of the p_MN mixture for the same
   queries, on a log-uniform grid of levels with log-gap h.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,13 +24,25 @@ from ..theory import dominance as dom
 from ._zhou_common import load_split
 from .base import experiment
 
-QUICK = {"n_train": 200, "n_test": 0, "image_size": 16, "n_queries": 64, "sigmas": [0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
-         0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0], "n_levels": 200, "sigma_min": 0.01, "sigma_max": 50.0}
+QUICK = {
+    "n_train": 200,
+    "n_test": 0,
+    "image_size": 16,
+    "n_queries": 64,
+    "sigmas": [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0],
+    "n_levels": 200,
+    "sigma_min": 0.01,
+    "sigma_max": 50.0,
+}
 PAPER = dict(QUICK, n_train=1000, image_size=32, n_queries=256)
 
 
-@experiment("zhou-dominance", title="mu- and sigma-domination: one centre and one level carry the weight",
-            groups=("zhou",), presets={"quick": QUICK, "paper": PAPER})
+@experiment(
+    "zhou-dominance",
+    title="mu- and sigma-domination: one centre and one level carry the weight",
+    groups=("zhou",),
+    presets={"quick": QUICK, "paper": PAPER},
+)
 def run(ctx):
     """Top-1 ESF weight vs sigma with the predicted domination level; Eq. 6 and gamma_sigma vs exact weights."""
     c = ctx.config
@@ -62,14 +75,30 @@ def run(ctx):
     ctx.metric("sigmas", c["sigmas"])
     ctx.metric("top1_median", med)
     below = [m for s, m in zip(c["sigmas"], med) if s <= sigma_pred]
-    ctx.claim("top1-below-sigma-pred", f"Median top-1 ESF weight >= 0.99 at every sigma <= sigma_pred = "
-              f"{sigma_pred:.3f} (predicted from the median NN gap {d_med:.2f}; minimum over those sigmas)",
-              min(below) if below else math.nan, ">=", 0.99)
+    ctx.claim(
+        "top1-below-sigma-pred",
+        f"Median top-1 ESF weight >= 0.99 at every sigma <= sigma_pred = "
+        f"{sigma_pred:.3f} (predicted from the median NN gap {d_med:.2f}; minimum over those sigmas)",
+        min(below) if below else math.nan,
+        ">=",
+        0.99,
+    )
     above = [m for s, m in zip(c["sigmas"], med) if s >= 4 * sigma_pred]
-    ctx.claim("no-domination-at-large-sigma", "At sigma >= 4 sigma_pred no single centre dominates (max median "
-              "top-1 weight)", max(above) if above else math.nan, "<", 0.5)
-    ctx.claim("mu-ratio-matches", "Eq. 6's gamma_mu equals the exact ESF top-2 weight ratio within 5% (max "
-              "relative error over queries and sigmas)", max(e for e in mu_err if not math.isnan(e)), "<=", 0.05)
+    ctx.claim(
+        "no-domination-at-large-sigma",
+        "At sigma >= 4 sigma_pred no single centre dominates (max median top-1 weight)",
+        max(above) if above else math.nan,
+        "<",
+        0.5,
+    )
+    ctx.claim(
+        "mu-ratio-matches",
+        "Eq. 6's gamma_mu equals the exact ESF top-2 weight ratio within 5% (max "
+        "relative error over queries and sigmas)",
+        max(e for e in mu_err if not math.isnan(e)),
+        "<=",
+        0.05,
+    )
 
     # sigma-domination on the p_MN level grid: exact adjacent-level weight ratio vs the closed form
     levels = np.exp(np.linspace(math.log(c["sigma_min"]), math.log(c["sigma_max"]), c["n_levels"]))
@@ -89,14 +118,23 @@ def run(ctx):
             rel.append(abs(pred / exact - 1))
             pairs.append((exact, pred))
     ctx.metric("gamma_sigma_grid", {"n_levels": c["n_levels"], "log_gap": h, "max_rel_err": max(rel)})
-    ctx.claim("sigma-ratio-matches", f"gamma_sigma = exp((d-2) h^2 (1 - 2 alpha)) matches the exact adjacent-level "
-              f"weight ratio within 5% ({c['n_levels']} log-uniform levels, h = {h:.4f}; max relative error)",
-              max(rel), "<=", 0.05)
-    ctx.finding("paper-example", f"Paper's example alpha = 1/3: gamma_sigma = e^((d-2) h^2 / 3); with the paper's "
-                f"N = 1000 levels on [0.01, 50] (h = {math.log(5000) / 999:.4f}) and d = {d} it is "
-                f"{dom.gamma_sigma(d, math.log(5000) / 999, 1 / 3):.4f}: adjacent levels weigh almost the same, so "
-                f"sigma-domination picks a narrow *band* of levels (width ~ 1/sqrt(2(d-2)) in log sigma), not one "
-                f"level.", dom.gamma_sigma(d, math.log(5000) / 999, 1 / 3))
+    ctx.claim(
+        "sigma-ratio-matches",
+        f"gamma_sigma = exp((d-2) h^2 (1 - 2 alpha)) matches the exact adjacent-level "
+        f"weight ratio within 5% ({c['n_levels']} log-uniform levels, h = {h:.4f}; max relative error)",
+        max(rel),
+        "<=",
+        0.05,
+    )
+    ctx.finding(
+        "paper-example",
+        f"Paper's example alpha = 1/3: gamma_sigma = e^((d-2) h^2 / 3); with the paper's "
+        f"N = 1000 levels on [0.01, 50] (h = {math.log(5000) / 999:.4f}) and d = {d} it is "
+        f"{dom.gamma_sigma(d, math.log(5000) / 999, 1 / 3):.4f}: adjacent levels weigh almost the same, so "
+        f"sigma-domination picks a narrow *band* of levels (width ~ 1/sqrt(2(d-2)) in log sigma), not one "
+        f"level.",
+        dom.gamma_sigma(d, math.log(5000) / 999, 1 / 3),
+    )
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.8))
     ax[0].plot(c["sigmas"], med, "o-", label="median top-1 weight")
@@ -116,6 +154,10 @@ def run(ctx):
     ax[1].set_ylabel("gamma_sigma closed form")
     ax[1].set_title(f"sigma-domination, {c['n_levels']} levels", fontsize=9)
     fig.tight_layout()
-    ctx.save_figure(fig, "dominance", "Left: median (band: quartiles) top-1 ESF weight for x = mu + sigma z; the "
-                    "dashed line is the predicted domination level. Right: gamma_sigma closed form vs exact "
-                    "adjacent-level weight ratios of p_MN.")
+    ctx.save_figure(
+        fig,
+        "dominance",
+        "Left: median (band: quartiles) top-1 ESF weight for x = mu + sigma z; the "
+        "dashed line is the predicted domination level. Right: gamma_sigma closed form vs exact "
+        "adjacent-level weight ratios of p_MN.",
+    )

@@ -15,6 +15,7 @@ the Euler ODE, PC and sigma* samplers as well. The quick preset leaves it out: a
 network whose score is far from the data's (measured with 600 steps: the ODE barely moved the samples and PC
 diverged), which would test the training budget, not the sampler.
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -27,19 +28,49 @@ from ..scores.unconditional import UnconditionalEmpiricalScore
 from ._zhou_common import BASE, init_noise, load_split, run_sampler, train_mlp, yerr
 from .base import experiment
 
-QUICK = dict(BASE, n_test=64, n_samples=12, steps=30, schedule="edm", sigma_true=0.05, sigma_start=2.0,
-             alpha=0.3, sigma_star_steps=50, quad_points=2, net_steps=0)
-PAPER = dict(QUICK, n_train=1000, image_size=32, n_samples=64, steps=200, sigma_star_steps=200, quad_points=4,
-             net_steps=5000, seeds=3)
-QUICK["seeds"] = 1      # the quick preset trains no network: its exact-score claims need one seed
-OVERSHOOT = 2.0      # distance growth factor that counts as an overshoot
-NEAR = 0.5           # "near the data": final median distance <= NEAR x test digits' median distance to train
-SAMPLERS = (("euler", "PF-ODE Euler"), ("heun", "PF-ODE Heun"), ("em", "reverse SDE"), ("pc", "PC (snr 0.16)"),
-            ("sigma_star", "sigma* sampler"))
+QUICK = dict(
+    BASE,
+    n_test=64,
+    n_samples=12,
+    steps=30,
+    schedule="edm",
+    sigma_true=0.05,
+    sigma_start=2.0,
+    alpha=0.3,
+    sigma_star_steps=50,
+    quad_points=2,
+    net_steps=0,
+)
+PAPER = dict(
+    QUICK,
+    n_train=1000,
+    image_size=32,
+    n_samples=64,
+    steps=200,
+    sigma_star_steps=200,
+    quad_points=4,
+    net_steps=5000,
+    seeds=3,
+)
+QUICK["seeds"] = 1  # the quick preset trains no network: its exact-score claims need one seed
+OVERSHOOT = 2.0  # distance growth factor that counts as an overshoot
+NEAR = 0.5  # "near the data": final median distance <= NEAR x test digits' median distance to train
+SAMPLERS = (
+    ("euler", "PF-ODE Euler"),
+    ("heun", "PF-ODE Heun"),
+    ("em", "reverse SDE"),
+    ("pc", "PC (snr 0.16)"),
+    ("sigma_star", "sigma* sampler"),
+)
 
 
-@experiment("zhou-ode-overshoot", title="Scheduled samplers with an unconditional score overshoot; sigma* does not",
-            groups=("zhou",), presets={"quick": QUICK, "paper": PAPER}, trains=True)
+@experiment(
+    "zhou-ode-overshoot",
+    title="Scheduled samplers with an unconditional score overshoot; sigma* does not",
+    groups=("zhou",),
+    presets={"quick": QUICK, "paper": PAPER},
+    trains=True,
+)
 def run(ctx):
     """Distance to the nearest training image along the trajectory for scheduled and sigma* samplers."""
     c = ctx.config
@@ -48,12 +79,15 @@ def run(ctx):
     index = NeighborIndex(train)
     ref = distance_summary(test, train)["median"]
     ctx.metric("test_to_train_median", ref)
-    field = UnconditionalEmpiricalScore(train, sigma_min=c["sigma_min"], sigma_max=c["sigma_max"],
-                                        quad_points=c["quad_points"], device=ctx.device)
+    field = UnconditionalEmpiricalScore(
+        train, sigma_min=c["sigma_min"], sigma_max=c["sigma_max"], quad_points=c["quad_points"], device=ctx.device
+    )
     g = ctx.generator(3)
     pick = torch.randint(0, train.shape[0], (c["n_samples"],), generator=g)
-    starts = {"late start": train[pick] + init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_true"], 4),
-              "full run": init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_init"], 5)}
+    starts = {
+        "late start": train[pick] + init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_true"], 4),
+        "full run": init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_init"], 5),
+    }
     tops = {"late start": c["sigma_start"], "full run": c["sigma_init"]}
     traces, finals, cis = {}, {}, {}
     for scen, x0 in starts.items():
@@ -70,25 +104,47 @@ def run(ctx):
 
     late0 = traces[("late start", "PF-ODE Euler")][0]
     growth = max(traces[("late start", "PF-ODE Euler")]) / late0
-    ctx.claim("ode-overshoots", f"Late start (samples at sigma* ~ {c['sigma_true']}, schedule from "
-              f"{c['sigma_start']}): the Euler PF-ODE with the exact unconditional score pushes samples away from "
-              f"the data (max distance / start distance)", growth, ">=", OVERSHOOT, deterministic=True)
+    ctx.claim(
+        "ode-overshoots",
+        f"Late start (samples at sigma* ~ {c['sigma_true']}, schedule from "
+        f"{c['sigma_start']}): the Euler PF-ODE with the exact unconditional score pushes samples away from "
+        f"the data (max distance / start distance)",
+        growth,
+        ">=",
+        OVERSHOOT,
+        deterministic=True,
+    )
     for scen in ("late start", "full run"):
         for lab in ("PC (snr 0.16)", "sigma* sampler"):
             tag = "pc" if lab.startswith("PC") else "sigma-star"
-            ctx.claim(f"{tag}-near-data[{scen}]", f"{scen}: {lab} ends near the data (final median distance to "
-                      f"the nearest training image <= {NEAR} x the test digits' median distance {ref:.2f})",
-                      finals[(scen, lab)], "<=", NEAR * ref, ci=cis[(scen, lab)], deterministic=True)
+            ctx.claim(
+                f"{tag}-near-data[{scen}]",
+                f"{scen}: {lab} ends near the data (final median distance to "
+                f"the nearest training image <= {NEAR} x the test digits' median distance {ref:.2f})",
+                finals[(scen, lab)],
+                "<=",
+                NEAR * ref,
+                ci=cis[(scen, lab)],
+                deterministic=True,
+            )
     ode_full = finals[("full run", "PF-ODE Euler")]
-    ctx.finding("full-run-stall", f"From pure noise the scheduled samplers with the exact p_MN score stall far from "
-                f"the data (Euler ODE final median distance {ode_full:.1f}, PC {finals[('full run', 'PC (snr 0.16)')]:.1f}"
-                f" vs sigma* {finals[('full run', 'sigma* sampler')]:.3f}; test digits {ref:.2f}): samples stay "
-                f"*farther* than the schedule assumes (sigma* > sigma_n), the mirror image of the overshoot.", ode_full)
+    ctx.finding(
+        "full-run-stall",
+        f"From pure noise the scheduled samplers with the exact p_MN score stall far from "
+        f"the data (Euler ODE final median distance {ode_full:.1f}, PC {finals[('full run', 'PC (snr 0.16)')]:.1f}"
+        f" vs sigma* {finals[('full run', 'sigma* sampler')]:.3f}; test digits {ref:.2f}): samples stay "
+        f"*farther* than the schedule assumes (sigma* > sigma_n), the mirror image of the overshoot.",
+        ode_full,
+    )
     if finals[("late start", "PC (snr 0.16)")] > NEAR * ref:
-        ctx.finding("pc-overshoots-too", "Contrary to the paper, the predictor-corrector sampler does not rescue the "
-                    "exact unconditional score here: its reverse-diffusion predictor takes the same scheduled step "
-                    "(sigma_n^2 - sigma_{n+1}^2) s(x) and overshoots like the ODE; only the sigma* sampler, whose step "
-                    "follows the sample's own level, ends at the data.", finals[("late start", "PC (snr 0.16)")])
+        ctx.finding(
+            "pc-overshoots-too",
+            "Contrary to the paper, the predictor-corrector sampler does not rescue the "
+            "exact unconditional score here: its reverse-diffusion predictor takes the same scheduled step "
+            "(sigma_n^2 - sigma_{n+1}^2) s(x) and overshoots like the ODE; only the sigma* sampler, whose step "
+            "follows the sample's own level, ends at the data.",
+            finals[("late start", "PC (snr 0.16)")],
+        )
 
     if c["net_steps"] > 0:
         _trained_net(ctx, train, index, starts["full run"], ref, traces)
@@ -97,20 +153,29 @@ def run(ctx):
     for a, scen in zip(ax, ("late start", "full run")):
         for (sc, lab), tr in traces.items():
             if sc == scen:
-                line, = a.semilogy(range(len(tr)), tr, ls="--" if lab.startswith("MLP") else "-", label=lab)
+                (line,) = a.semilogy(range(len(tr)), tr, ls="--" if lab.startswith("MLP") else "-", label=lab)
                 if (sc, lab) in cis:
-                    a.errorbar([len(tr) - 1], [tr[-1]], yerr=yerr([tr[-1]], [cis[(sc, lab)]]), color=line.get_color(),
-                               capsize=3)
+                    a.errorbar(
+                        [len(tr) - 1],
+                        [tr[-1]],
+                        yerr=yerr([tr[-1]], [cis[(sc, lab)]]),
+                        color=line.get_color(),
+                        capsize=3,
+                    )
         a.axhline(ref, color="k", ls="--", lw=0.8, label="test digits' NN distance")
         a.set_xlabel("sampler step")
         a.set_ylabel("median distance to nearest training image")
         a.set_title(f"{scen} (d = {d})")
         a.legend(fontsize=7)
-    ctx.save_figure(fig, "trajectory_distance", "Median distance to the nearest training digit along the trajectory, "
-                    "exact unconditional p_MN score. Left: samples start near the data while the schedule starts at "
-                    f"sigma = {c['sigma_start']}. Right: from pure noise at sigma = {c['sigma_init']}; dashed: a small "
-                    "trained unconditioned MLP (Eq. 9) under the same samplers. Error bars at the end: 90% bootstrap "
-                    "interval of the final median over samples.")
+    ctx.save_figure(
+        fig,
+        "trajectory_distance",
+        "Median distance to the nearest training digit along the trajectory, "
+        "exact unconditional p_MN score. Left: samples start near the data while the schedule starts at "
+        f"sigma = {c['sigma_start']}. Right: from pure noise at sigma = {c['sigma_init']}; dashed: a small "
+        "trained unconditioned MLP (Eq. 9) under the same samplers. Error bars at the end: 90% bootstrap "
+        "interval of the final median over samples.",
+    )
 
 
 def _trained_net(ctx, train, index, x0, ref, traces):
@@ -126,7 +191,12 @@ def _trained_net(ctx, train, index, x0, ref, traces):
         traces[("full run", f"MLP: {label}")] = [d0] + tr["median"]
         finals[label] = tr["median"][-1]
     ctx.metric("trained_net_final_median_distance", finals)
-    ctx.claim("net-ode-worse-than-pc", f"Trained unconditioned MLP ({c['net_steps']} steps) from pure noise: the "
-              f"scheduled PF-ODE ends farther from the data than PC (ratio of final median distances)",
-              finals["PF-ODE Euler"] / finals["PC (snr 0.16)"], ">", 1.0,
-              details=", ".join(f"{k}: {v:.2f}" for k, v in finals.items()) + f"; test digits {ref:.2f}")
+    ctx.claim(
+        "net-ode-worse-than-pc",
+        f"Trained unconditioned MLP ({c['net_steps']} steps) from pure noise: the "
+        f"scheduled PF-ODE ends farther from the data than PC (ratio of final median distances)",
+        finals["PF-ODE Euler"] / finals["PC (snr 0.16)"],
+        ">",
+        1.0,
+        details=", ".join(f"{k}: {v:.2f}" for k, v in finals.items()) + f"; test digits {ref:.2f}",
+    )

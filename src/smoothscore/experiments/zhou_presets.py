@@ -7,12 +7,13 @@ held-out test digits of the same two classes. Paper preset: CIFAR-10 / CelebA 64
 (``data: folder:PATH``; GPU recommended), the paper's training settings (AdamW lr 2e-4, EMA 0.9999, batch 128,
 sigma in [0.01, 50] (32x32) / [0.01, 90] (64x64), PC sampler with snr 0.16 / 0.17, N = 1000).
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 #: Table 1 of the paper: FID vs train / vs test. Temperature rows: (pixel-KNN, feature-KNN).
-TABLE1: Dict[str, Dict[str, Any]] = {
+TABLE1: dict[str, dict[str, Any]] = {
     "cifar10": {
         "conditioned": (6.49, 6.56),
         "unconditioned": (7.33, 7.34),
@@ -31,7 +32,7 @@ TABLE1: Dict[str, Dict[str, Any]] = {
 TABLE2_SECONDS = {"conditioned": 0.3551, "unconditioned": 0.3371, "knn_pixel": 0.3466, "knn_feature": 0.3540}
 
 #: the per-dataset paper settings selected by ``paper_dataset``
-PAPER_DATASETS: Dict[str, Dict[str, Any]] = {
+PAPER_DATASETS: dict[str, dict[str, Any]] = {
     "cifar10": {"image_size": 32, "sigma_max": 50.0, "snr": 0.16, "k": 100, "sigma_collapse": 7.0},
     "celeba64": {"image_size": 64, "sigma_max": 90.0, "snr": 0.17, "k": 100, "sigma_collapse": 10.0},
 }
@@ -46,27 +47,80 @@ PAPER_DATASETS: Dict[str, Dict[str, Any]] = {
 #: set); the paper used K = 10 of 1,200 images. The test set (60) has the training set's 4:1 class proportions. The
 #: sampler comparison of the trained unconditioned network runs PC with 500 levels at the paper's snr 0.16, on 16
 #: samples; 64 samples per model.
-SMALL_DATA_QUICK: Dict[str, Any] = {
-    "data": "digits", "image_size": 16, "majority": 3, "rare": 8, "n_majority": 8, "n_rare": 2,
-    "n_test_per_class": 25, "n_test": 60, "test_fraction": 0.2, "max_train": None,
-    "model": "unet", "width": 384, "depth": 2, "base": 16, "cond_param": "edm",
-    "steps": 1500, "batch_size": 32, "lr": 2e-3, "ema_decay": 0.99,
-    "sigma_min": 0.01, "sigma_max": 20.0, "n_levels": 1000,
-    "k": 3, "sigma_collapse": 3.0, "knn_variant": "sigma_star",
-    "cond_sampler": "heun", "cond_steps": 40, "uncond_sampler": "sigma_star", "sigma_star_alpha": 0.3,
-    "sigma_star_steps": 60, "pc_steps": 500, "snr": 0.16, "sigma_init": 20.0,
-    "compare_snrs": [0.16], "compare_n": 16, "expansiveness_sigmas": [0.1, 0.3], "expansiveness_queries": 5,
-    "n_samples": 64, "classifier_steps": 300, "paper_dataset": None, "seeds": 3,
+SMALL_DATA_QUICK: dict[str, Any] = {
+    "data": "digits",
+    "image_size": 16,
+    "majority": 3,
+    "rare": 8,
+    "n_majority": 8,
+    "n_rare": 2,
+    "n_test_per_class": 25,
+    "n_test": 60,
+    "test_fraction": 0.2,
+    "max_train": None,
+    "model": "unet",
+    "width": 384,
+    "depth": 2,
+    "base": 16,
+    "cond_param": "edm",
+    "steps": 1500,
+    "batch_size": 32,
+    "lr": 2e-3,
+    "ema_decay": 0.99,
+    "sigma_min": 0.01,
+    "sigma_max": 20.0,
+    "n_levels": 1000,
+    "k": 3,
+    "sigma_collapse": 3.0,
+    "knn_variant": "sigma_star",
+    "cond_sampler": "heun",
+    "cond_steps": 40,
+    "uncond_sampler": "sigma_star",
+    "sigma_star_alpha": 0.3,
+    "sigma_star_steps": 60,
+    "pc_steps": 500,
+    "snr": 0.16,
+    "sigma_init": 20.0,
+    "compare_snrs": [0.16],
+    "compare_n": 16,
+    "expansiveness_sigmas": [0.1, 0.3],
+    "expansiveness_queries": 5,
+    "n_samples": 64,
+    "classifier_steps": 300,
+    "paper_dataset": None,
+    "seeds": 3,
 }
 
-_PAPER_COMMON: Dict[str, Any] = dict(
-    SMALL_DATA_QUICK, data=None, majority=None, rare=None, model="unet", base=64, steps=100_000, batch_size=128,
-    lr=2e-4, ema_decay=0.9999, n_levels=1000, cond_sampler="pc", uncond_sampler="pc", pc_steps=1000,
-    n_samples=10_000, classifier_steps=3000, test_fraction=None, max_train=None, n_test=None, compare_n=512,
-    compare_snrs=[0.16, 0.05], expansiveness_queries=7, k=5, n_majority=12, n_rare=3)
+_PAPER_COMMON: dict[str, Any] = dict(
+    SMALL_DATA_QUICK,
+    data=None,
+    majority=None,
+    rare=None,
+    model="unet",
+    base=64,
+    steps=100_000,
+    batch_size=128,
+    lr=2e-4,
+    ema_decay=0.9999,
+    n_levels=1000,
+    cond_sampler="pc",
+    uncond_sampler="pc",
+    pc_steps=1000,
+    n_samples=10_000,
+    classifier_steps=3000,
+    test_fraction=None,
+    max_train=None,
+    n_test=None,
+    compare_n=512,
+    compare_snrs=[0.16, 0.05],
+    expansiveness_queries=7,
+    k=5,
+    n_majority=12,
+    n_rare=3,
+)
 
 
-def paper_preset(dataset: str) -> Dict[str, Any]:
+def paper_preset(dataset: str) -> dict[str, Any]:
     """The ``zhou-small-data`` paper preset for ``cifar10`` or ``celeba64`` (data from ``folder:data/<name>``
     unless ``data`` is set; train split = ``<folder>/train``, test = ``<folder>/test`` when they exist)."""
     p = dict(_PAPER_COMMON, paper_dataset=dataset, **PAPER_DATASETS[dataset])
@@ -74,8 +128,32 @@ def paper_preset(dataset: str) -> Dict[str, Any]:
     return p
 
 
-COST_QUICK: Dict[str, Any] = {"data": "digits", "image_size": 16, "n_train": 300, "model": "unet", "base": 16,
-                              "width": 256, "depth": 2, "batch_size": 64, "k": 30, "sigma_collapse": 5.0,
-                              "steps": 8, "warmup": 2, "repeats": 3, "sigma_min": 0.01, "sigma_max": 20.0}
-COST_PAPER: Dict[str, Any] = dict(COST_QUICK, data="folder:data/cifar10", image_size=32, n_train=None, base=64,
-                                  batch_size=128, steps=20, warmup=3, repeats=3, sigma_max=50.0)
+COST_QUICK: dict[str, Any] = {
+    "data": "digits",
+    "image_size": 16,
+    "n_train": 300,
+    "model": "unet",
+    "base": 16,
+    "width": 256,
+    "depth": 2,
+    "batch_size": 64,
+    "k": 30,
+    "sigma_collapse": 5.0,
+    "steps": 8,
+    "warmup": 2,
+    "repeats": 3,
+    "sigma_min": 0.01,
+    "sigma_max": 20.0,
+}
+COST_PAPER: dict[str, Any] = dict(
+    COST_QUICK,
+    data="folder:data/cifar10",
+    image_size=32,
+    n_train=None,
+    base=64,
+    batch_size=128,
+    steps=20,
+    warmup=3,
+    repeats=3,
+    sigma_max=50.0,
+)

@@ -14,11 +14,11 @@ Reported per model: memorized fraction (d1/d2 < 1/3), Frechet distance in the cl
 vs held-out test and their ratio (the paper's FID_test / FID_train), k-NN precision / recall, classifier confidence,
 median distances to train/test, and samples beside their top-3 training neighbours.
 """
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, Tuple
 
 import matplotlib.pyplot as plt
 import torch
@@ -40,7 +40,7 @@ QUALITY_BOUND = 2.0
 
 
 # ----------------------------------------------------------------------------------------------- data
-def load_small_data(c, seed: int = 0) -> Tuple[Dataset, Dataset]:
+def load_small_data(c, seed: int = 0) -> tuple[Dataset, Dataset]:
     """``(train, test)`` Datasets. Digits: ``n_majority`` of digit ``majority`` + ``n_rare`` of digit ``rare`` for
     training; held out for testing: ``n_test`` digits in the training set's class proportions when set (so that FD
     vs test compares like with like), else ``n_test_per_class`` of each. ``folder:PATH`` (or a paper
@@ -60,11 +60,11 @@ def load_small_data(c, seed: int = 0) -> Tuple[Dataset, Dataset]:
                 raise ConfigError(f"digit {cls} has {idx.numel()} images; {n} for training leaves too few to test")
             n_te = max(2, round(int(c["n_test"]) * n / n_tr)) if c.get("n_test") else int(c["n_test_per_class"])
             tr.append(idx[:n])
-            te.append(idx[n: n + n_te])
+            te.append(idx[n : n + n_te])
         return full.subset(torch.cat(tr)), full.subset(torch.cat(te))
     if not spec.startswith("folder:"):
         raise ConfigError(f"zhou-small-data needs data 'digits' or 'folder:PATH'; got {spec!r}")
-    root = Path(spec[len("folder:"):])
+    root = Path(spec[len("folder:") :])
     if not root.is_dir():
         raise DataError(f"image folder not found: {root} (download the dataset there, or set data=folder:PATH)")
     if (root / "train").is_dir() and (root / "test").is_dir():
@@ -73,8 +73,9 @@ def load_small_data(c, seed: int = 0) -> Tuple[Dataset, Dataset]:
     else:
         train, test = load_dataset(spec, size=size).split(float(c.get("test_fraction") or 0.2), seed=seed)
     if c.get("max_train"):
-        train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-                             [: int(c["max_train"])])
+        train = train.subset(
+            torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: int(c["max_train"])]
+        )
     return train, test
 
 
@@ -90,10 +91,17 @@ def build_loss(method: str, train: torch.Tensor, c, encoder=None, cache_dir=None
         return UnconditionedDSM(*lv)
     if method in ("temperature_pixel", "temperature_feature"):
         space = method.split("_")[1]
-        knn = KNNCache(train, k=int(c["k"]), space=space, encoder=encoder if space == "feature" else None,
-                       cache_dir=cache_dir)
-        return TemperatureKNNLoss(knn=knn, sigma_collapse=float(c["sigma_collapse"]), variant=c["knn_variant"],
-                                  sigma_min=lv[0], sigma_max=lv[1], n_levels=lv[2])
+        knn = KNNCache(
+            train, k=int(c["k"]), space=space, encoder=encoder if space == "feature" else None, cache_dir=cache_dir
+        )
+        return TemperatureKNNLoss(
+            knn=knn,
+            sigma_collapse=float(c["sigma_collapse"]),
+            variant=c["knn_variant"],
+            sigma_min=lv[0],
+            sigma_max=lv[1],
+            n_levels=lv[2],
+        )
     raise ConfigError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
 
 
@@ -101,7 +109,7 @@ def build_net(method: str, shape, c):
     from ..nets import build_model
 
     kw = {"width": int(c["width"]), "depth": int(c["depth"])} if c["model"] == "mlp" else {"base": int(c["base"])}
-    if method == "conditioned":     # EDM preconditioning (input scaling) unless the config says otherwise
+    if method == "conditioned":  # EDM preconditioning (input scaling) unless the config says otherwise
         return build_model(c["model"], shape, conditioning="sigma", param=c.get("cond_param", "edm"), **kw)
     return build_model(c["model"], shape, conditioning="none", **kw)
 
@@ -109,21 +117,26 @@ def build_net(method: str, shape, c):
 def train_method(ctx, method: str, train: torch.Tensor, loss, offset: int):
     """Train one model (same seed, architecture and schedule for every method); returns ``(NeuralScore, seconds)``."""
     from ..scores.neural import NeuralScore
-    from ..training import TrainConfig, train as fit
+    from ..training import TrainConfig
+    from ..training import train as fit
 
     c = ctx.config
     torch.manual_seed(ctx.seed * 7919 + offset)
     model = build_net(method, tuple(train.shape[1:]), c)
-    cfg = TrainConfig(steps=int(c["steps"]), batch_size=int(c["batch_size"]), lr=float(c["lr"]),
-                      ema_decay=float(c["ema_decay"]), seed=ctx.seed + offset)
+    cfg = TrainConfig(
+        steps=int(c["steps"]),
+        batch_size=int(c["batch_size"]),
+        lr=float(c["lr"]),
+        ema_decay=float(c["ema_decay"]),
+        seed=ctx.seed + offset,
+    )
     t0 = time.perf_counter()
     res = fit(model, loss, train, cfg, device=ctx.device, progress=ctx.progress)
     return NeuralScore(res.ema, device=ctx.device), time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------------------------- sampling
-def draw_samples(ctx, field, kind: str, train: torch.Tensor, index: NeighborIndex, *, n=None,
-                 snr=None) -> torch.Tensor:
+def draw_samples(ctx, field, kind: str, train: torch.Tensor, index: NeighborIndex, *, n=None, snr=None) -> torch.Tensor:
     """Raw (unclamped) samples of ``field`` with sampler ``kind`` from the first ``n`` (default all ``n_samples``)
     of the run's seeded initial noises at ``sigma_init`` -- the same noises for every model and sampler; all NaN
     when sampling diverged."""
@@ -131,7 +144,7 @@ def draw_samples(ctx, field, kind: str, train: torch.Tensor, index: NeighborInde
     x0 = init_noise(ctx, int(c["n_samples"]), train.shape[1:], c["sigma_init"])[:n].to(ctx.device)
     try:
         return _run_sampler(ctx, field, kind, train, x0, index, snr=snr).detach().cpu().float()
-    except NonFiniteError:          # a diverging sample trips the sampler's neighbour search
+    except NonFiniteError:  # a diverging sample trips the sampler's neighbour search
         return torch.full((x0.shape[0], *train.shape[1:]), float("nan"))
 
 
@@ -139,12 +152,24 @@ def _run_sampler(ctx, field, kind, train, x0, index, snr=None):
     c = ctx.config
     with torch.no_grad():
         if kind == "sigma_star":
-            out = sigma_star_run(field, train, x0, alpha=float(c["sigma_star_alpha"]),
-                                 n_steps=int(c["sigma_star_steps"]), index=index, generator=ctx.generator(2))
+            out = sigma_star_run(
+                field,
+                train,
+                x0,
+                alpha=float(c["sigma_star_alpha"]),
+                n_steps=int(c["sigma_star_steps"]),
+                index=index,
+                generator=ctx.generator(2),
+            )
         elif kind in ("heun", "pc", "em"):
             n = int(c["cond_steps"] if kind == "heun" else c["pc_steps"])
-            sig = sigma_schedule("edm" if kind == "heun" else "geometric", n, float(c["sigma_min"]),
-                                 float(c["sigma_init"]), append_zero=kind == "heun")
+            sig = sigma_schedule(
+                "edm" if kind == "heun" else "geometric",
+                n,
+                float(c["sigma_min"]),
+                float(c["sigma_init"]),
+                append_zero=kind == "heun",
+            )
             opts = {"snr": float(c["snr"] if snr is None else snr)} if kind == "pc" else {}
             out = sample(field, x0, sig, method=kind, generator=ctx.generator(2, device=ctx.device), **opts)
         else:
@@ -153,19 +178,33 @@ def _run_sampler(ctx, field, kind, train, x0, index, snr=None):
 
 
 # ----------------------------------------------------------------------------------------------- report
-_SHORT = {"conditioned": "cond.", "unconditioned": "uncond.", "temperature_pixel": "temp.\npixel",
-          "temperature_feature": "temp.\nfeature"}
+_SHORT = {
+    "conditioned": "cond.",
+    "unconditioned": "uncond.",
+    "temperature_pixel": "temp.\npixel",
+    "temperature_feature": "temp.\nfeature",
+}
 
 
-def _summary_figure(rows: Dict[str, Dict[str, float]], ivs: Dict[str, Dict[str, list]]):
-    keys = [("memorized_fraction", "memorized fraction (d1/d2 < 1/3)"), ("fd_train", "Frechet dist. vs train"),
-            ("fd_test", "Frechet dist. vs test"), ("precision", "precision"), ("recall", "recall")]
+def _summary_figure(rows: dict[str, dict[str, float]], ivs: dict[str, dict[str, list]]):
+    keys = [
+        ("memorized_fraction", "memorized fraction (d1/d2 < 1/3)"),
+        ("fd_train", "Frechet dist. vs train"),
+        ("fd_test", "Frechet dist. vs test"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+    ]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 3.2))
     names = list(rows)
     for ax, (k, label) in zip(axes, keys):
         v = [rows[n].get(k, float("nan")) for n in names]
-        ax.bar(range(len(names)), v, color=[f"C{i}" for i in range(4)], capsize=3,
-               yerr=yerr(v, [ivs.get(n, {}).get(k) for n in names]))
+        ax.bar(
+            range(len(names)),
+            v,
+            color=[f"C{i}" for i in range(4)],
+            capsize=3,
+            yerr=yerr(v, [ivs.get(n, {}).get(k) for n in names]),
+        )
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels([_SHORT.get(n, n) for n in names], fontsize=7)
         ax.set_title(label, fontsize=9)
@@ -184,21 +223,32 @@ def _paper_findings(ctx, rows):
         return
     ref = TABLE1[ds]
     temp_rows = [k for k in ref if k.startswith("temperature")]
-    pairs = {"conditioned": ref["conditioned"], "unconditioned": ref["unconditioned"],
-             "temperature_pixel": ref[temp_rows[-1]]["pixel"], "temperature_feature": ref[temp_rows[-1]]["feature"]}
+    pairs = {
+        "conditioned": ref["conditioned"],
+        "unconditioned": ref["unconditioned"],
+        "temperature_pixel": ref[temp_rows[-1]]["pixel"],
+        "temperature_feature": ref[temp_rows[-1]]["feature"],
+    }
     for m, (ftr, fte) in pairs.items():
         got = rows[m]
         ctx.metric(f"paper_fid_train_{m}", ftr)
         ctx.metric(f"paper_fid_test_{m}", fte)
-        ctx.finding(f"table1-{m}", f"{ds} {m}: paper FID train/test {ftr} / {fte}; measured FD train/test "
-                    f"{got['fd_train']:.3g} / {got.get('fd_test', float('nan')):.3g} (classifier features)",
-                    {"paper": [ftr, fte], "measured": [got["fd_train"], got.get("fd_test")]})
+        ctx.finding(
+            f"table1-{m}",
+            f"{ds} {m}: paper FID train/test {ftr} / {fte}; measured FD train/test "
+            f"{got['fd_train']:.3g} / {got.get('fd_test', float('nan')):.3g} (classifier features)",
+            {"paper": [ftr, fte], "measured": [got["fd_train"], got.get("fd_test")]},
+        )
 
 
-@experiment("zhou-small-data", title="Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed "
-            "networks (Cat-Caracal study)", groups=("zhou",),
-            presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"),
-                     "paper-celeba64": paper_preset("celeba64")}, trains=True)
+@experiment(
+    "zhou-small-data",
+    title="Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed "
+    "networks (Cat-Caracal study)",
+    groups=("zhou",),
+    presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"), "paper-celeba64": paper_preset("celeba64")},
+    trains=True,
+)
 def run(ctx):
     """Train the four models on the same small imbalanced set; memorization and feature-space quality of samples."""
     from ..metrics.quality import QualityScorer
@@ -227,18 +277,22 @@ def run(ctx):
     ctx.metric("k", int(c["k"]))
     ctx.metric("sigma_collapse", float(c["sigma_collapse"]))
     index = NeighborIndex(train)
-    rows: Dict[str, Dict[str, float]] = {}
+    rows: dict[str, dict[str, float]] = {}
     fields, raw, ivs, per = {}, {}, {}, {}
     for i, m in enumerate(c.get("methods", METHODS)):
         loss = build_loss(m, train, c, encoder=scorer.model.features, cache_dir=cache)
         field, secs = train_method(ctx, m, train, loss, offset=100 + 10 * i)
         fields[m] = field
-        raw[m] = draw_samples(ctx, field, c["cond_sampler"] if m == "conditioned" else c["uncond_sampler"], train,
-                              index)
+        raw[m] = draw_samples(
+            ctx, field, c["cond_sampler"] if m == "conditioned" else c["uncond_sampler"], train, index
+        )
         finite = bool(torch.isfinite(raw[m]).all())
         samples = raw[m].clamp(-1, 1) if finite else raw[m]
-        quality = scorer(samples) if finite else dict.fromkeys(("fd_train", "fd_test", "fd_ratio", "precision",
-                                                                   "recall"), float("nan"))
+        quality = (
+            scorer(samples)
+            if finite
+            else dict.fromkeys(("fd_train", "fd_test", "fd_ratio", "precision", "recall"), float("nan"))
+        )
         r = dict(sample_report(samples, train, test), **quality, train_seconds=secs)
         rows[m] = r
         if finite:
@@ -248,13 +302,20 @@ def run(ctx):
         if not finite:
             ctx.note(f"{m}: sampling diverged (non-finite samples); its metrics are NaN and its claims undecided")
             continue
-        ctx.save_figure(nearest_neighbor_figure(samples, train, k=3, n_show=6,
-                                                title=f"{m}: samples and their top-3 training neighbours"),
-                        f"nn_{m}", f"{m}: six samples (left) beside their three nearest training images; "
-                        "MEM marks d1/d2 < 1/3.")
-    ctx.save_figure(_summary_figure(rows, ivs), "summary", "Memorized fraction, feature-space Frechet distance vs "
-                    "train and vs held-out test, and k-NN precision/recall for each training method; error bars: 90% "
-                    "bootstrap intervals over samples (this seed).")
+        ctx.save_figure(
+            nearest_neighbor_figure(
+                samples, train, k=3, n_show=6, title=f"{m}: samples and their top-3 training neighbours"
+            ),
+            f"nn_{m}",
+            f"{m}: six samples (left) beside their three nearest training images; MEM marks d1/d2 < 1/3.",
+        )
+    ctx.save_figure(
+        _summary_figure(rows, ivs),
+        "summary",
+        "Memorized fraction, feature-space Frechet distance vs "
+        "train and vs held-out test, and k-NN precision/recall for each training method; error bars: 90% "
+        "bootstrap intervals over samples (this seed).",
+    )
     per["_test_feats"] = scorer.test_feats
     _claims(ctx, rows, per)
     if c.get("expansiveness_sigmas"):
@@ -280,26 +341,45 @@ def _sampler_comparison(ctx, field, train, index, row, main_raw):
     runs = [("sigma_star", None), ("heun", None), ("em", None)] + [("pc", snr) for snr in c["compare_snrs"]]
     med = {}
     for kind, snr in runs:
-        out = main_raw[:n] if name(kind, snr) == name(c["uncond_sampler"], c["snr"]) else \
-            draw_samples(ctx, field, kind, train, index, n=n, snr=snr)
-        med[name(kind, snr)] = float(index.search(out, 1)[0][:, 0].median()) if bool(torch.isfinite(out).all()) \
-            else float("inf")
+        out = (
+            main_raw[:n]
+            if name(kind, snr) == name(c["uncond_sampler"], c["snr"])
+            else draw_samples(ctx, field, kind, train, index, n=n, snr=snr)
+        )
+        med[name(kind, snr)] = (
+            float(index.search(out, 1)[0][:, 0].median()) if bool(torch.isfinite(out).all()) else float("inf")
+        )
         ctx.metric(f"unconditioned.sampler.{name(kind, snr)}.nn_train_median", med[name(kind, snr)])
-    ctx.claim("trained-uncond-ode-overshoots", "Trained unconditioned network: the scheduled Heun PF-ODE ends "
-              "farther from the data than the sigma* sampler (ratio of median nearest-training distances, "
-              "unclamped samples)", med["heun"] / max(med["sigma_star"], 1e-12), ">=", 2.0,
-              details=f"heun {med['heun']:.3g}, sigma* {med['sigma_star']:.3g}")
+    ctx.claim(
+        "trained-uncond-ode-overshoots",
+        "Trained unconditioned network: the scheduled Heun PF-ODE ends "
+        "farther from the data than the sigma* sampler (ratio of median nearest-training distances, "
+        "unclamped samples)",
+        med["heun"] / max(med["sigma_star"], 1e-12),
+        ">=",
+        2.0,
+        details=f"heun {med['heun']:.3g}, sigma* {med['sigma_star']:.3g}",
+    )
     paper = f"pc_snr{float(c['snr']):g}"
-    ctx.claim("trained-uncond-pc-near-data", f"Trained unconditioned network: PC at the paper's snr {c['snr']} "
-              f"({c['pc_steps']} levels) ends near the data (median nearest-training distance <= 0.5 x the test "
-              f"images' own median distance {ref:.3g})", med.get(paper, float("nan")), "<=", 0.5 * ref,
-              details=", ".join(f"{k} {v:.3g}" for k, v in med.items()))
-    ctx.finding("trained-uncond-samplers", "Trained unconditioned network, median distance of the final (unclamped) "
-                "samples to the nearest training image per sampler: " + ", ".join(f"{k} {v:.3g}" for k, v in
-                                                                                 med.items())
-                + f" (test images: {ref:.3g}). A PC run that ends far from the data has had its Langevin corrector "
-                "(step 2 (snr |z| / |s|)^2) inject more noise than the predictor removes: it needs an accurate |s|.",
-                med)
+    ctx.claim(
+        "trained-uncond-pc-near-data",
+        f"Trained unconditioned network: PC at the paper's snr {c['snr']} "
+        f"({c['pc_steps']} levels) ends near the data (median nearest-training distance <= 0.5 x the test "
+        f"images' own median distance {ref:.3g})",
+        med.get(paper, float("nan")),
+        "<=",
+        0.5 * ref,
+        details=", ".join(f"{k} {v:.3g}" for k, v in med.items()),
+    )
+    ctx.finding(
+        "trained-uncond-samplers",
+        "Trained unconditioned network, median distance of the final (unclamped) "
+        "samples to the nearest training image per sampler: "
+        + ", ".join(f"{k} {v:.3g}" for k, v in med.items())
+        + f" (test images: {ref:.3g}). A PC run that ends far from the data has had its Langevin corrector "
+        "(step 2 (snr |z| / |s|)^2) inject more noise than the predictor removes: it needs an accurate |s|.",
+        med,
+    )
 
 
 def _expansiveness(ctx, fields, train):
@@ -312,33 +392,55 @@ def _expansiveness(ctx, fields, train):
     sig = [float(v) for v in c["expansiveness_sigmas"]]
     tr = train.to(ctx.device)
     all_fields = {"ESF": EmpiricalScore(tr, device=ctx.device), **fields}
-    prof = {k: expansiveness_profile(f, tr, sig, n_queries=int(c["expansiveness_queries"]), iters=8,
-                                     generator=ctx.generator(5), typical=False) for k, f in all_fields.items()}
+    prof = {
+        k: expansiveness_profile(
+            f, tr, sig, n_queries=int(c["expansiveness_queries"]), iters=8, generator=ctx.generator(5), typical=False
+        )
+        for k, f in all_fields.items()
+    }
     ctx.metric("expansiveness", prof)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, key, label in ((axes[0], "gamma_ex", "mirror-pair ratio gamma_ex"),
-                           (axes[1], "spectral_norm_switching", "||I + eta J|| on the switching surface")):
+    for ax, key, label in (
+        (axes[0], "gamma_ex", "mirror-pair ratio gamma_ex"),
+        (axes[1], "spectral_norm_switching", "||I + eta J|| on the switching surface"),
+    ):
         for k, pr in prof.items():
             ax.plot(pr["sigma"], pr[key], "o-" if k == "ESF" else "o--", ms=3, label=k)
         ax.set(xscale="log", yscale="log", xlabel="sigma", title=label)
         ax.axhline(1.0, color="k", lw=0.6, ls=":")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
-    ctx.save_figure(fig, "expansiveness", "Expansiveness of one step x + 0.5 sigma^2 s(x) for the exact ESF of the "
-                    "training set and the four trained networks (median over the closest training pairs).")
+    ctx.save_figure(
+        fig,
+        "expansiveness",
+        "Expansiveness of one step x + 0.5 sigma^2 s(x) for the exact ESF of the "
+        "training set and the four trained networks (median over the closest training pairs).",
+    )
     g = {k: pr["gamma_ex"][0] for k, pr in prof.items()}
     nets = list(fields)
     worst = max(nets, key=lambda k: g[k])
-    ctx.claim("nets-less-expansive-than-esf", f"At sigma = {sig[0]}: gamma_ex of the exact ESF divided by the largest "
-              "of the trained networks' (> 1: every network less expansive)", g["ESF"] / max(g[worst], 1e-12), ">",
-              1.0, details=", ".join(f"{k} {v:.3g}" for k, v in g.items()))
+    ctx.claim(
+        "nets-less-expansive-than-esf",
+        f"At sigma = {sig[0]}: gamma_ex of the exact ESF divided by the largest "
+        "of the trained networks' (> 1: every network less expansive)",
+        g["ESF"] / max(g[worst], 1e-12),
+        ">",
+        1.0,
+        details=", ".join(f"{k} {v:.3g}" for k, v in g.items()),
+    )
     temps = [k for k in nets if k.startswith("temperature")]
     if "conditioned" in g and temps:
         top = max(temps, key=lambda k: g[k])
-        ctx.claim("temperature-nets-less-expansive", f"At sigma = {sig[0]}: gamma_ex of the conditioned network "
-                  "divided by the larger of the temperature-smoothed networks' (> 1: smoothing lowers "
-                  "expansiveness)", g["conditioned"] / max(g[top], 1e-12), ">", 1.0,
-                  details=", ".join(f"{k} {g[k]:.3g}" for k in ["conditioned", *temps]))
+        ctx.claim(
+            "temperature-nets-less-expansive",
+            f"At sigma = {sig[0]}: gamma_ex of the conditioned network "
+            "divided by the larger of the temperature-smoothed networks' (> 1: smoothing lowers "
+            "expansiveness)",
+            g["conditioned"] / max(g[top], 1e-12),
+            ">",
+            1.0,
+            details=", ".join(f"{k} {g[k]:.3g}" for k in ["conditioned", *temps]),
+        )
 
 
 def _intervals(scorer, samples, train, test):
@@ -366,8 +468,9 @@ def _paired_ci(per, a, b, key):
     if key == "memorized":
         return mean_interval(per[a]["memorized"] - per[b]["memorized"])
     fa, fb, ref = per[a]["feats"], per[b]["feats"], per["_test_feats"]
-    return bootstrap_interval(lambda i: frechet_distance(fa[i], ref) / max(frechet_distance(fb[i], ref), 1e-12),
-                              fa.shape[0], n_boot=200)
+    return bootstrap_interval(
+        lambda i: frechet_distance(fa[i], ref) / max(frechet_distance(fb[i], ref), 1e-12), fa.shape[0], n_boot=200
+    )
 
 
 def _claims(ctx, rows, per):
@@ -375,26 +478,43 @@ def _claims(ctx, rows, per):
     the quality bound; each claim carries a paired bootstrap interval over samples."""
     mem = {m: r["memorized_fraction"] for m, r in rows.items()}
     if "conditioned" in rows and "unconditioned" in rows:
-        ctx.claim("unconditioned-memorizes-less", "Noise unconditioning memorizes less than the conditioned model "
-                  "(memorized fraction, conditioned minus unconditioned)", mem["conditioned"] - mem["unconditioned"],
-                  ">", 0.0, details=f"conditioned {mem['conditioned']:.3f}, unconditioned {mem['unconditioned']:.3f}",
-                  ci=_paired_ci(per, "conditioned", "unconditioned", "memorized"))
+        ctx.claim(
+            "unconditioned-memorizes-less",
+            "Noise unconditioning memorizes less than the conditioned model "
+            "(memorized fraction, conditioned minus unconditioned)",
+            mem["conditioned"] - mem["unconditioned"],
+            ">",
+            0.0,
+            details=f"conditioned {mem['conditioned']:.3f}, unconditioned {mem['unconditioned']:.3f}",
+            ci=_paired_ci(per, "conditioned", "unconditioned", "memorized"),
+        )
     for m in ("temperature_pixel", "temperature_feature"):
         for base in ("conditioned", "unconditioned"):
             if m in rows and base in rows:
                 tag = "" if base == "unconditioned" else "-than-conditioned"
-                ctx.claim(f"{m.replace('_', '-')}-memorizes-less{tag}",
-                          f"Temperature smoothing ({m.split('_')[1]} KNN) memorizes less than the {base} model "
-                          f"(memorized fraction, {base} minus temperature)", mem[base] - mem[m], ">", 0.0,
-                          details=f"{base} {mem[base]:.3f}, {m} {mem[m]:.3f}",
-                          ci=_paired_ci(per, base, m, "memorized"))
+                ctx.claim(
+                    f"{m.replace('_', '-')}-memorizes-less{tag}",
+                    f"Temperature smoothing ({m.split('_')[1]} KNN) memorizes less than the {base} model "
+                    f"(memorized fraction, {base} minus temperature)",
+                    mem[base] - mem[m],
+                    ">",
+                    0.0,
+                    details=f"{base} {mem[base]:.3f}, {m} {mem[m]:.3f}",
+                    ci=_paired_ci(per, base, m, "memorized"),
+                )
     if "conditioned" not in rows:
         return
     ref = max(rows["conditioned"]["fd_test"], 1e-12)
     for m in ("unconditioned", "temperature_feature", "temperature_pixel"):
         if m in rows:
-            ctx.claim(f"{m.replace('_', '-')}-quality", f"{m}: Frechet distance to the held-out test set (classifier "
-                      f"features) within {QUALITY_BOUND}x of the conditioned model's", rows[m]["fd_test"] / ref, "<=",
-                      QUALITY_BOUND, ci=_paired_ci(per, m, "conditioned", "fd_test"),
-                      details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
-                      f"{rows[m]['fd_train']:.3g} vs {rows['conditioned']['fd_train']:.3g}")
+            ctx.claim(
+                f"{m.replace('_', '-')}-quality",
+                f"{m}: Frechet distance to the held-out test set (classifier "
+                f"features) within {QUALITY_BOUND}x of the conditioned model's",
+                rows[m]["fd_test"] / ref,
+                "<=",
+                QUALITY_BOUND,
+                ci=_paired_ci(per, m, "conditioned", "fd_test"),
+                details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
+                f"{rows[m]['fd_train']:.3g} vs {rows['conditioned']['fd_train']:.3g}",
+            )

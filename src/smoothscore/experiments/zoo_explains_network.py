@@ -18,10 +18,10 @@ schedule level nearest sigma). Every analytic field is also sampled with the sam
 initial noise as the networks: memorized fraction, distances to train / test, and the Pearson r / r^2 of its final
 samples against each network's (the "trajectory" comparison of Kamb & Ganguli / Lukoianov et al.).
 """
+
 from __future__ import annotations
 
 import time
-from typing import Dict
 
 import matplotlib.pyplot as plt
 import torch
@@ -38,41 +38,71 @@ from .zhou_small_data import build_loss, load_small_data, train_method
 
 NETWORKS = ("conditioned", "unconditioned", "temperature_pixel")
 #: claims' thresholds, fixed before any run
-SMALL_SIGMA = 0.5          # "small sigma": grid levels <= this (held-out images)
-WIENER_R2_LARGE = 0.8      # at the grid's largest sigma the Wiener filter explains the conditioned network this well
+SMALL_SIGMA = 0.5  # "small sigma": grid levels <= this (held-out images)
+WIENER_R2_LARGE = 0.8  # at the grid's largest sigma the Wiener filter explains the conditioned network this well
 
-ZOO_QUICK = dict(SMALL_DATA_QUICK, steps=500, batch_size=16, methods=list(NETWORKS), sigmas=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
-                 n_eval=16, n_samples=16, cond_steps=18, calib_seeds=2, calib_n=4, calib_steps=10,
-                 calib_ks=[1, 3, 5, 7, 9, 11, 13, 15], knn_k=5, closed_form_s=0.1, closed_form_draws=8)
-ZOO_PAPER = dict(paper_preset("cifar10"), methods=list(NETWORKS), sigmas=[0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
-                 n_eval=256, n_samples=256, cond_steps=40, calib_seeds=5, calib_n=16, calib_steps=20,
-                 calib_ks=[3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31], knn_k=2048, closed_form_s=0.05,
-                 closed_form_draws=16, max_train=50_000)
+ZOO_QUICK = dict(
+    SMALL_DATA_QUICK,
+    steps=500,
+    batch_size=16,
+    methods=list(NETWORKS),
+    sigmas=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+    n_eval=16,
+    n_samples=16,
+    cond_steps=18,
+    calib_seeds=2,
+    calib_n=4,
+    calib_steps=10,
+    calib_ks=[1, 3, 5, 7, 9, 11, 13, 15],
+    knn_k=5,
+    closed_form_s=0.1,
+    closed_form_draws=8,
+)
+ZOO_PAPER = dict(
+    paper_preset("cifar10"),
+    methods=list(NETWORKS),
+    sigmas=[0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+    n_eval=256,
+    n_samples=256,
+    cond_steps=40,
+    calib_seeds=5,
+    calib_n=16,
+    calib_steps=20,
+    calib_ks=[3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31],
+    knn_k=2048,
+    closed_form_s=0.05,
+    closed_form_draws=16,
+    max_train=50_000,
+)
 
 
-def _analytic(c, train, device, ls_k, els_k) -> Dict[str, object]:
-    from ..scores import (ClosedFormSmoothedScore, EmpiricalScore, EquivariantLocalScore, KNNScore,
-                          LocalEmpiricalScore)
+def _analytic(c, train, device, ls_k, els_k) -> dict[str, object]:
+    from ..scores import ClosedFormSmoothedScore, EmpiricalScore, EquivariantLocalScore, KNNScore, LocalEmpiricalScore
     from ..scores.gaussian import GaussianScore
     from ..scores.temperature import sigma_schedule_temperature
     from ..scores.unconditional import UnconditionalEmpiricalScore
 
     sched = sigma_schedule_temperature(float(c["sigma_collapse"]))
     flat = train.reshape(len(train), -1).double()
-    return {"ESF": EmpiricalScore(train, device=device), "temp-ESF": EmpiricalScore(train, sched, device=device),
-            "uncond-ESF": UnconditionalEmpiricalScore(train, mode="optimal", device=device),
-            "temp-uncond-ESF": UnconditionalEmpiricalScore(train, mode="optimal", temperature=sched, device=device),
-            "LS": LocalEmpiricalScore(train, ls_k, device=device),
-            "ELS": EquivariantLocalScore(train, els_k, padding="zeros", device=device),
-            "KNN": KNNScore(train, int(c["knn_k"]), device=device),
-            "closed-form": ClosedFormSmoothedScore(train, float(c["closed_form_s"]),
-                                                   n_draws=int(c["closed_form_draws"]), device=device),
-            "Wiener": GaussianScore(flat.mean(0).reshape(train.shape[1:]), torch.cov(flat.T), device=device)}
+    return {
+        "ESF": EmpiricalScore(train, device=device),
+        "temp-ESF": EmpiricalScore(train, sched, device=device),
+        "uncond-ESF": UnconditionalEmpiricalScore(train, mode="optimal", device=device),
+        "temp-uncond-ESF": UnconditionalEmpiricalScore(train, mode="optimal", temperature=sched, device=device),
+        "LS": LocalEmpiricalScore(train, ls_k, device=device),
+        "ELS": EquivariantLocalScore(train, els_k, padding="zeros", device=device),
+        "KNN": KNNScore(train, int(c["knn_k"]), device=device),
+        "closed-form": ClosedFormSmoothedScore(
+            train, float(c["closed_form_s"]), n_draws=int(c["closed_form_draws"]), device=device
+        ),
+        "Wiener": GaussianScore(flat.mean(0).reshape(train.shape[1:]), torch.cov(flat.T), device=device),
+    }
 
 
 def _heun(c, field, x0, snapshot_sigmas=None, steps=None):
-    sig = sigma_schedule("edm", int(steps or c["cond_steps"]), float(c["sigma_min"]), float(c["sigma_init"]),
-                         append_zero=True)
+    sig = sigma_schedule(
+        "edm", int(steps or c["cond_steps"]), float(c["sigma_min"]), float(c["sigma_init"]), append_zero=True
+    )
     with torch.no_grad():
         return sample(field, x0, sig, method="heun", snapshot_sigmas=snapshot_sigmas)
 
@@ -82,13 +112,18 @@ def _agreement(field, net, x, s):
     return float(out["r2"].mean()), float(out["cosine"].mean())
 
 
-@experiment("zoo-explains-network", title="Which smoothing explains a trained network? LS, ELS, KNN, closed-form, "
-            "temperature and Wiener denoisers vs conditioned / unconditioned / temperature-trained UNets",
-            groups=("zoo",), presets={"quick": ZOO_QUICK, "paper": ZOO_PAPER}, trains=True)
+@experiment(
+    "zoo-explains-network",
+    title="Which smoothing explains a trained network? LS, ELS, KNN, closed-form, "
+    "temperature and Wiener denoisers vs conditioned / unconditioned / temperature-trained UNets",
+    groups=("zoo",),
+    presets={"quick": ZOO_QUICK, "paper": ZOO_PAPER},
+    trains=True,
+)
 def run(ctx):
     """Train three networks; r^2 / cosine of every analytic denoiser against each at every sigma, on held-out
     noised images and along the network's own trajectories; sample every analytic score."""
-    with single_thread():       # small tensors: one intra-op thread (see _chen_common.single_thread)
+    with single_thread():  # small tensors: one intra-op thread (see _chen_common.single_thread)
         _run(ctx)
 
 
@@ -113,20 +148,25 @@ def _run(ctx):
     sigmas = [float(s) for s in c["sigmas"]]
     nets = {}
     for i, m in enumerate(c["methods"]):
-        nets[m], secs = train_method(ctx, m, train, build_loss(m, train, c, cache_dir=ctx.path("cache")),
-                                     offset=100 + 10 * i)
+        nets[m], secs = train_method(
+            ctx, m, train, build_loss(m, train, c, cache_dir=ctx.path("cache")), offset=100 + 10 * i
+        )
         ctx.metric(f"{m}.train_seconds", secs)
     t0 = _phase(ctx, "train", t0)
     # patch size per sigma calibrated to each network along its own trajectories
-    x_cal = [init_noise(ctx, int(c["calib_n"]), shape, c["sigma_init"], offset=200 + j).to(dev)
-             for j in range(int(c["calib_seeds"]))]
-    cal_sig = sigma_schedule("edm", int(c["calib_steps"]), float(c["sigma_min"]), float(c["sigma_init"]),
-                             append_zero=True)
+    x_cal = [
+        init_noise(ctx, int(c["calib_n"]), shape, c["sigma_init"], offset=200 + j).to(dev)
+        for j in range(int(c["calib_seeds"]))
+    ]
+    cal_sig = sigma_schedule(
+        "edm", int(c["calib_steps"]), float(c["sigma_min"]), float(c["sigma_init"]), append_zero=True
+    )
     cal = {}
     for m, net in nets.items():
         for machine in ("ls", "els"):
-            sched, table = calibrate_patch_size(net, train, x_cal, cal_sig, ks=c["calib_ks"], machine=machine,
-                                                device=dev)
+            sched, table = calibrate_patch_size(
+                net, train, x_cal, cal_sig, ks=c["calib_ks"], machine=machine, device=dev
+            )
             cal[(m, machine)] = sched
             ctx.metric(f"{m}.calibrated_k.{machine}", sched.as_dict())
     t0 = _phase(ctx, "calibrate", t0)
@@ -194,8 +234,12 @@ def _best_table(ctx, sigmas, scores, nets):
                     best.append((s, name, rows[name][si]))
                 table[f"{metric}/{kind}/{m}"] = [{"sigma": s, "best": n, metric: v} for s, n, v in best]
                 where = "held-out noised test images" if kind == "heldout" else "own Heun trajectory"
-                ctx.finding(f"best-{metric}-{kind}-{m}", f"{m} ({where}): best analytic denoiser by {metric} per "
-                            "sigma: " + "; ".join(f"sigma {s:g}: {n} ({v:.3f})" for s, n, v in best), best)
+                ctx.finding(
+                    f"best-{metric}-{kind}-{m}",
+                    f"{m} ({where}): best analytic denoiser by {metric} per "
+                    "sigma: " + "; ".join(f"sigma {s:g}: {n} ({v:.3f})" for s, n, v in best),
+                    best,
+                )
     ctx.metric("best_by_sigma", table)
 
 
@@ -212,8 +256,12 @@ def _curves(ctx, sigmas, vals, label, name, ylim):
         axes[row, 0].set_ylabel(label)
     axes[0, -1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    ctx.save_figure(fig, name, f"{label} per sigma, for each network (columns) and analytic denoiser (lines); top: "
-                    "held-out test digits noised at sigma, bottom: the network's own Heun trajectory.")
+    ctx.save_figure(
+        fig,
+        name,
+        f"{label} per sigma, for each network (columns) and analytic denoiser (lines); top: "
+        "held-out test digits noised at sigma, bottom: the network's own Heun trajectory.",
+    )
 
 
 def _figures(ctx, sigmas, r2, cosine, cal, samples, train):
@@ -221,15 +269,29 @@ def _figures(ctx, sigmas, r2, cosine, cal, samples, train):
     _curves(ctx, sigmas, cosine, "cosine of the scores (analytic vs network)", "cosine_vs_sigma", (0.0, 1.02))
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for i, ((m, machine), sch) in enumerate(cal.items()):
-        ax.plot(sch.sigmas, sch.ks, "o-" if machine == "els" else "x--", ms=3, color=f"C{i // 2}",
-                label=f"{machine.upper()} / {m}")
+        ax.plot(
+            sch.sigmas,
+            sch.ks,
+            "o-" if machine == "els" else "x--",
+            ms=3,
+            color=f"C{i // 2}",
+            label=f"{machine.upper()} / {m}",
+        )
     ax.set(xscale="log", xlabel="sigma", ylabel="patch size k", title="calibrated patch size (median over seeds)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    ctx.save_figure(fig, "patch_size", "Patch size maximising the cosine similarity of LS / ELS and network scores "
-                    "along each network's Heun trajectory.")
-    ctx.save_figure(_sample_grid(samples, train), "samples", "Three samples of every network and analytic score "
-                    "(same initial noise), each beside its nearest training image (d = distance).")
+    ctx.save_figure(
+        fig,
+        "patch_size",
+        "Patch size maximising the cosine similarity of LS / ELS and network scores "
+        "along each network's Heun trajectory.",
+    )
+    ctx.save_figure(
+        _sample_grid(samples, train),
+        "samples",
+        "Three samples of every network and analytic score "
+        "(same initial noise), each beside its nearest training image (d = distance).",
+    )
 
 
 def _sample_grid(samples, train, n_show: int = 3):
@@ -240,8 +302,9 @@ def _sample_grid(samples, train, n_show: int = 3):
         x = samples[name][:n_show].clamp(-1, 1)
         dist, idx = index.search(x, 1)
         for i in range(x.shape[0]):
-            for j, (img, label) in enumerate(((x[i], name if i == 0 else ""), (train[int(idx[i, 0])],
-                                                                                f"d={float(dist[i, 0]):.2f}"))):
+            for j, (img, label) in enumerate(
+                ((x[i], name if i == 0 else ""), (train[int(idx[i, 0])], f"d={float(dist[i, 0]):.2f}"))
+            ):
                 ax = axes[r, 2 * i + j]
                 ax.imshow(((img[0] + 1) / 2).numpy(), cmap="gray", vmin=0, vmax=1)
                 ax.set_title(label, fontsize=6)
@@ -260,28 +323,57 @@ def _claims(ctx, sigmas, r2, reports, cal, ref_net):
 
     if "conditioned" in {k.split("/")[0] for k in r2["heldout"]}:
         els, esf = mean_at("conditioned/ELS", small), mean_at("conditioned/ESF", small)
-        ctx.claim("els-explains-conditioned-better-than-esf", f"At small sigma (<= {SMALL_SIGMA}), held-out noised "
-                  "images: mean r^2 of the ELS minus that of the exact ESF against the conditioned network",
-                  els - esf, ">", 0.0, details=f"ELS {els:.3f}, ESF {esf:.3f}")
+        ctx.claim(
+            "els-explains-conditioned-better-than-esf",
+            f"At small sigma (<= {SMALL_SIGMA}), held-out noised "
+            "images: mean r^2 of the ELS minus that of the exact ESF against the conditioned network",
+            els - esf,
+            ">",
+            0.0,
+            details=f"ELS {els:.3f}, ESF {esf:.3f}",
+        )
         w = r2["heldout"]["conditioned/Wiener"][-1]
-        ctx.claim("wiener-explains-conditioned-at-large-sigma", f"At the largest sigma ({sigmas[-1]:g}) the Wiener "
-                  f"filter explains the conditioned network (held-out r^2 >= {WIENER_R2_LARGE})", w, ">=",
-                  WIENER_R2_LARGE)
+        ctx.claim(
+            "wiener-explains-conditioned-at-large-sigma",
+            f"At the largest sigma ({sigmas[-1]:g}) the Wiener "
+            f"filter explains the conditioned network (held-out r^2 >= {WIENER_R2_LARGE})",
+            w,
+            ">=",
+            WIENER_R2_LARGE,
+        )
     if "temperature_pixel" in {k.split("/")[0] for k in r2["heldout"]}:
         c = float(ctx.config["sigma_collapse"])
         band = [i for i, s in enumerate(sigmas) if s < c]
         t, e = mean_at("temperature_pixel/temp-ESF", band), mean_at("temperature_pixel/ESF", band)
-        ctx.claim("temperature-raises-temp-esf-r2", f"For the temperature-trained network, where T > 1 (sigma < "
-                  f"{c:g}), held-out r^2 of the temperature ESF minus that of the exact ESF", t - e, ">", 0.0,
-                  details=f"temp-ESF {t:.3f}, ESF {e:.3f}")
+        ctx.claim(
+            "temperature-raises-temp-esf-r2",
+            f"For the temperature-trained network, where T > 1 (sigma < "
+            f"{c:g}), held-out r^2 of the temperature ESF minus that of the exact ESF",
+            t - e,
+            ">",
+            0.0,
+            details=f"temp-ESF {t:.3f}, ESF {e:.3f}",
+        )
     mem = {k: v["memorized_fraction"] for k, v in reports.items()}
-    ctx.claim("els-samples-memorize-less-than-esf", "Samples of the ELS (calibrated to the conditioned network) "
-              "memorize less than samples of the exact ESF (memorized fraction, ESF minus ELS)",
-              mem["ESF"] - mem["ELS"], ">", 0.0, details=f"ESF {mem['ESF']:.3f}, ELS {mem['ELS']:.3f}")
+    ctx.claim(
+        "els-samples-memorize-less-than-esf",
+        "Samples of the ELS (calibrated to the conditioned network) "
+        "memorize less than samples of the exact ESF (memorized fraction, ESF minus ELS)",
+        mem["ESF"] - mem["ELS"],
+        ">",
+        0.0,
+        details=f"ESF {mem['ESF']:.3f}, ELS {mem['ELS']:.3f}",
+    )
     sch = cal[(ref_net, "els")]
     third = max(1, len(sch.ks) // 3)
-    hi = sorted(sch.ks[:third])[(third - 1) // 2]           # schedule is in decreasing sigma
+    hi = sorted(sch.ks[:third])[(third - 1) // 2]  # schedule is in decreasing sigma
     lo = sorted(sch.ks[-third:])[(third - 1) // 2]
-    ctx.claim("els-patch-grows-with-sigma", f"The ELS patch size calibrated to the {ref_net} network is larger at "
-              "large sigma than at small sigma (median k over the top third of levels minus the bottom third)",
-              hi - lo, ">", 0, details=f"k(sigma) = {dict(zip([round(s, 3) for s in sch.sigmas], sch.ks))}")
+    ctx.claim(
+        "els-patch-grows-with-sigma",
+        f"The ELS patch size calibrated to the {ref_net} network is larger at "
+        "large sigma than at small sigma (median k over the top third of levels minus the bottom third)",
+        hi - lo,
+        ">",
+        0,
+        details=f"k(sigma) = {dict(zip([round(s, 3) for s in sch.sigmas], sch.ks))}",
+    )

@@ -11,9 +11,8 @@ explains a network"). All functions take batches ``(N, *dims)`` and flatten each
   r is their dot product (used on final samples started from the same noise; they report the median over seeds).
 * :func:`denoiser_agreement`: r^2 of the denoisers and cosine of the scores of two fields at the same (x, sigma).
 """
-from __future__ import annotations
 
-from typing import Dict
+from __future__ import annotations
 
 import torch
 
@@ -47,7 +46,7 @@ def pearson_r(a, b) -> torch.Tensor:
     return cosine_similarity(a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True))
 
 
-def denoiser_agreement(analytic, reference, x, sigma) -> Dict[str, torch.Tensor]:
+def denoiser_agreement(analytic, reference, x, sigma) -> dict[str, torch.Tensor]:
     """``{"r2": r^2 of the denoisers, "cosine": cosine of the scores (D - x)}`` per sample, for two score fields
     (``reference`` the network) evaluated at the same ``x`` and ``sigma`` (float or (N,))."""
     with torch.no_grad():

@@ -7,9 +7,10 @@ fixed generator (``numpy.random.default_rng(seed)``, ``seed = 0`` unless given),
 same interval on every machine. The interval measures the uncertainty from the finite number of *samples*; the
 seed-to-seed spread of trained networks is measured separately (:mod:`smoothscore.verdict`).
 """
+
 from __future__ import annotations
 
-from typing import Callable, List
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ def _indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
-def _interval(stats: np.ndarray, level: float) -> List[float]:
+def _interval(stats: np.ndarray, level: float) -> list[float]:
     if not 0 < level < 1:
         raise ConfigError(f"level must be in (0, 1); got {level}")
     stats = stats[np.isfinite(stats)]
@@ -39,8 +40,9 @@ def _interval(stats: np.ndarray, level: float) -> List[float]:
     return [float(lo), float(hi)]
 
 
-def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, *, n_boot: int = N_BOOT,
-                       level: float = LEVEL, seed: int = 0) -> List[float]:
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float], n: int, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0
+) -> list[float]:
     """Percentile interval of ``statistic(idx)`` over ``n_boot`` index resamples ``idx`` of ``range(n)``."""
     idx = _indices(n, n_boot, seed)
     return _interval(np.array([statistic(i) for i in idx], dtype=np.float64), level)
@@ -51,26 +53,26 @@ def _values(x) -> np.ndarray:
     return a.reshape(-1)
 
 
-def mean_interval(per_sample, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0) -> List[float]:
+def mean_interval(per_sample, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0) -> list[float]:
     """Interval of the mean of per-sample values (e.g. 0/1 memorization indicators -> memorized fraction)."""
     v = _values(per_sample)
     return _interval(v[_indices(v.size, n_boot, seed)].mean(1), level)
 
 
-def median_interval(per_sample, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0) -> List[float]:
+def median_interval(per_sample, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0) -> list[float]:
     """Interval of the median of per-sample values (e.g. nearest-neighbour distances)."""
     v = _values(per_sample)
     return _interval(np.median(v[_indices(v.size, n_boot, seed)], axis=1), level)
 
 
-def memorized_fraction_interval(samples, train, threshold: float = 1 / 3, **kw) -> List[float]:
+def memorized_fraction_interval(samples, train, threshold: float = 1 / 3, **kw) -> list[float]:
     """Interval of :func:`smoothscore.metrics.memorization_fraction` (resampling the samples)."""
     from .memorization import nn_ratio
 
     return mean_interval((nn_ratio(samples, train) < threshold).double(), **kw)
 
 
-def nn_distance_interval(samples, train, **kw) -> List[float]:
+def nn_distance_interval(samples, train, **kw) -> list[float]:
     """Interval of the median distance of a sample to its nearest training point (``distance_summary``'s median)."""
     from .neighbors import nearest_neighbors
 
@@ -78,14 +80,19 @@ def nn_distance_interval(samples, train, **kw) -> List[float]:
     return median_interval(d[:, 0], **kw)
 
 
-def frechet_interval(feats_samples, feats_ref, *, n_boot: int = 200, level: float = LEVEL,
-                     seed: int = 0) -> List[float]:
+def frechet_interval(
+    feats_samples, feats_ref, *, n_boot: int = 200, level: float = LEVEL, seed: int = 0
+) -> list[float]:
     """Interval of :func:`smoothscore.metrics.frechet_distance` (resampling ``feats_samples``; the reference set is
     fixed). 200 resamples by default: each one is a matrix square root."""
     from .distances import frechet_distance
 
-    a = feats_samples.detach().cpu().double() if isinstance(feats_samples, torch.Tensor) else \
-        torch.as_tensor(np.asarray(feats_samples, dtype=np.float64))
+    a = (
+        feats_samples.detach().cpu().double()
+        if isinstance(feats_samples, torch.Tensor)
+        else torch.as_tensor(np.asarray(feats_samples, dtype=np.float64))
+    )
     a = a.reshape(a.shape[0], -1)
-    return bootstrap_interval(lambda i: frechet_distance(a[torch.as_tensor(i)], feats_ref), a.shape[0],
-                              n_boot=n_boot, level=level, seed=seed)
+    return bootstrap_interval(
+        lambda i: frechet_distance(a[torch.as_tensor(i)], feats_ref), a.shape[0], n_boot=n_boot, level=level, seed=seed
+    )

@@ -1,7 +1,6 @@
 """Distances between sample sets: Wasserstein (POT), Frechet distance (FID formula) and k-NN precision/recall."""
-from __future__ import annotations
 
-from typing import Dict, Optional
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -15,7 +14,7 @@ def _np(x, name) -> np.ndarray:
     return t.reshape(t.shape[0], -1).numpy()
 
 
-def _subsample(a: np.ndarray, n: Optional[int], seed: int) -> np.ndarray:
+def _subsample(a: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     if n is None or a.shape[0] <= n:
         return a
     return a[np.random.default_rng(seed).choice(a.shape[0], n, replace=False)]
@@ -31,7 +30,7 @@ def wasserstein_1d(a, b, p: int = 1) -> float:
     return float(ot.wasserstein_1d(x[:, 0], y[:, 0], p=p) ** (1.0 / p))
 
 
-def wasserstein_2d(a, b, *, max_points: Optional[int] = 2000, seed: int = 0) -> float:
+def wasserstein_2d(a, b, *, max_points: int | None = 2000, seed: int = 0) -> float:
     """W_2 between two empirical distributions in any dimension (exact OT, ``ot.emd2`` on uniform weights); sets
     larger than ``max_points`` are subsampled (seeded)."""
     import ot
@@ -62,7 +61,7 @@ def frechet_distance(feats_a, feats_b) -> float:
     return float(max(0.0, ((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean)))
 
 
-def knn_precision_recall(real_feats, fake_feats, k: int = 3) -> Dict[str, float]:
+def knn_precision_recall(real_feats, fake_feats, k: int = 3) -> dict[str, float]:
     """Improved precision/recall (Kynkaanniemi et al. 2019): precision = share of fake samples inside the union of
     k-NN balls of the real ones; recall = the converse."""
     r = torch.as_tensor(_np(real_feats, "real_feats"))

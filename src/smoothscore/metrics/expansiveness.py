@@ -10,10 +10,11 @@ Local alternative (adopted): the spectral norm of ``I + eta J`` (J the Jacobian 
 iteration on ``(I + eta J)^T (I + eta J)`` with ``torch.func.jvp`` / ``torch.func.vjp`` — no dense Jacobian.
 Scores act sample-wise, so one batched jvp/vjp gives every sample's product at once.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -29,7 +30,6 @@ def mirror_pair(mu0, mu1, ratio: float, perp: float, *, generator: torch.Generat
     orthogonal direction) and its mirror ``y`` across the bisecting hyperplane. ``mu0``/``mu1``: ``(N, *dims)``
     batches (or single points). Returns ``(x, y)`` shaped like ``mu0``."""
     m0, m1 = torch.as_tensor(mu0), torch.as_tensor(mu1)
-    single = m0.dim() == 1 or (m0.dim() >= 1 and m0.shape[0] != m1.shape[0])
     if m0.shape != m1.shape:
         raise ShapeError(f"mu0 and mu1 must have one shape; got {tuple(m0.shape)}, {tuple(m1.shape)}")
     if not 0 < ratio:
@@ -83,17 +83,31 @@ def gamma_ex(step: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: t
 
 def two_point_esf_gamma(x, y, mu0, mu1, sigma: float, eta: float) -> torch.Tensor:
     """Exact gamma_ex of the step ``x + eta s(x)`` for the two-centre ESF (module doc), shape ``(N,)``."""
-    fx, fy, f0, f1 = (_flat(torch.as_tensor(t).reshape(-1, *torch.as_tensor(mu0).shape[-1:]) if torch.as_tensor(t).dim()
-                             == 1 else torch.as_tensor(t)).double() for t in (x, y, mu0, mu1))
-    log_a = ((fx - f1) ** 2).sum(1) / (2 * sigma ** 2) - ((fx - f0) ** 2).sum(1) / (2 * sigma ** 2)
+    fx, fy, f0, f1 = (
+        _flat(
+            torch.as_tensor(t).reshape(-1, *torch.as_tensor(mu0).shape[-1:])
+            if torch.as_tensor(t).dim() == 1
+            else torch.as_tensor(t)
+        ).double()
+        for t in (x, y, mu0, mu1)
+    )
+    log_a = ((fx - f1) ** 2).sum(1) / (2 * sigma**2) - ((fx - f0) ** 2).sum(1) / (2 * sigma**2)
     a = torch.exp(log_a)
-    k = eta / sigma ** 2
+    k = eta / sigma**2
     diff = (1 - k) * (fy - fx) + k * ((1 - a) / (1 + a))[:, None] * (f0 - f1)
     return diff.norm(dim=1) / (fy - fx).norm(dim=1)
 
 
-def spectral_norm(field, x: torch.Tensor, sigma: float, eta: float, *, n_iter: int = 30,
-                  generator: torch.Generator | None = None, tol: float = 1e-4) -> torch.Tensor:
+def spectral_norm(
+    field,
+    x: torch.Tensor,
+    sigma: float,
+    eta: float,
+    *,
+    n_iter: int = 30,
+    generator: torch.Generator | None = None,
+    tol: float = 1e-4,
+) -> torch.Tensor:
     """Largest singular value of ``I + eta J(x)`` per sample, ``(N,)``, by power iteration on
     ``M^T M`` using ``torch.func.jvp`` (``M v``) and ``torch.func.vjp`` (``M^T u``). Needs a differentiable field."""
     from torch.func import jvp, vjp
@@ -116,7 +130,7 @@ def spectral_norm(field, x: torch.Tensor, sigma: float, eta: float, *, n_iter: i
         nrm = _flat(mtmv).norm(dim=1)
         est = nrm.clamp_min(0).sqrt()
         lam = nrm.clamp_min(1e-300).reshape(-1, *([1] * (x.dim() - 1)))
-        resid = _flat(mtmv / lam - v).norm(dim=1)         # eigen-residual of M^T M; eigenvalue error ~ resid^2
+        resid = _flat(mtmv / lam - v).norm(dim=1)  # eigen-residual of M^T M; eigenvalue error ~ resid^2
         v = mtmv / lam
         if bool((resid <= tol).all()):
             break
@@ -143,9 +157,18 @@ def closest_pairs(train: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tens
     return train[i0], train[i1]
 
 
-def expansiveness_profile(field, train: torch.Tensor, sigmas, *, eta_factor: float = 0.5, ratio: float = 0.9,
-                          n_queries: int = 16, iters: int = 15, generator: torch.Generator | None = None,
-                          typical: bool = True) -> dict:
+def expansiveness_profile(
+    field,
+    train: torch.Tensor,
+    sigmas,
+    *,
+    eta_factor: float = 0.5,
+    ratio: float = 0.9,
+    n_queries: int = 16,
+    iters: int = 15,
+    generator: torch.Generator | None = None,
+    typical: bool = True,
+) -> dict:
     """Median gamma_ex and median spectral norms of ``I + eta J`` per noise level for the step
     ``x + eta s(x, sigma)``, ``eta = eta_factor sigma^2``.
 

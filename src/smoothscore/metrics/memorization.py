@@ -4,9 +4,8 @@ Adopted standard (Paper B, Sec. 5; the paper's exact definition was unavailable)
 ratio of the distance to its nearest training point over the distance to the second nearest is below 1/3
 (L2 in pixel space).
 """
-from __future__ import annotations
 
-from typing import Dict
+from __future__ import annotations
 
 import torch
 
@@ -27,11 +26,18 @@ def _ratio(d: torch.Tensor) -> torch.Tensor:
     return d[:, 0] / d[:, 1].clamp_min(1e-300)
 
 
-def _summary(d1: torch.Tensor, dim: int) -> Dict[str, float]:
+def _summary(d1: torch.Tensor, dim: int) -> dict[str, float]:
     q = torch.quantile(d1, torch.tensor([0.1, 0.5, 0.9], dtype=d1.dtype))
-    return {"mean": float(d1.mean()), "median": float(q[1]), "q10": float(q[0]), "q90": float(q[2]),
-            "min": float(d1.min()), "max": float(d1.max()), "median_per_sqrt_dim": float(q[1]) / dim ** 0.5,
-            "dim": dim}
+    return {
+        "mean": float(d1.mean()),
+        "median": float(q[1]),
+        "q10": float(q[0]),
+        "q90": float(q[2]),
+        "min": float(d1.min()),
+        "max": float(d1.max()),
+        "median_per_sqrt_dim": float(q[1]) / dim**0.5,
+        "dim": dim,
+    }
 
 
 def _check_threshold(threshold: float) -> None:
@@ -50,19 +56,24 @@ def memorization_fraction(samples, train, threshold: float = 1 / 3) -> float:
     return float((nn_ratio(samples, train) < threshold).double().mean())
 
 
-def distance_summary(samples, train) -> Dict[str, float]:
+def distance_summary(samples, train) -> dict[str, float]:
     """Statistics of each sample's distance to its nearest training point (also divided by sqrt(dim), the
     per-coordinate scale comparable to a noise level sigma)."""
     d, _ = _search(samples, train, 1)
     return _summary(d[:, 0], int(torch.as_tensor(samples[0]).numel()))
 
 
-def memorization_audit(samples, train, threshold: float = 1 / 3, k: int = 3) -> Dict[str, object]:
+def memorization_audit(samples, train, threshold: float = 1 / 3, k: int = 3) -> dict[str, object]:
     """Everything of :func:`nn_ratio`, :func:`memorization_fraction` and :func:`distance_summary` from ONE search of
     the ``k`` (>= 2) nearest training points (a memory-mapped set is streamed once): keys ``ratios``,
     ``memorized_fraction``, ``distance_summary``, ``dist`` and ``idx`` (Q, k)."""
     _check_threshold(threshold)
     d, i = _search(samples, train, max(2, int(k)))
     r = _ratio(d)
-    return {"ratios": r, "memorized_fraction": float((r < threshold).double().mean()),
-            "distance_summary": _summary(d[:, 0], int(torch.as_tensor(samples[0]).numel())), "dist": d, "idx": i}
+    return {
+        "ratios": r,
+        "memorized_fraction": float((r < threshold).double().mean()),
+        "distance_summary": _summary(d[:, 0], int(torch.as_tensor(samples[0]).numel())),
+        "dist": d,
+        "idx": i,
+    }

@@ -9,16 +9,16 @@ without labels, a denoising autoencoder's code). On these features:
 * improved k-NN precision / recall (Kynkaanniemi et al. 2019) against the training set;
 * the classifier's mean confidence (max softmax) on the samples.
 """
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from .._checks import check_points
 from ..errors import ConfigError
@@ -30,19 +30,34 @@ class FeatureClassifier(nn.Module):
 
     def __init__(self, channels: int, size: int, n_out: int, feat_dim: int = 32, autoencoder: bool = False):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, 32, 3, padding=1), nn.GroupNorm(8, 32), nn.SiLU(),
-                                  nn.AvgPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.GroupNorm(8, 64), nn.SiLU(),
-                                  nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(64 * 16, feat_dim), nn.SiLU())
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.GroupNorm(8, 32),
+            nn.SiLU(),
+            nn.AvgPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.GroupNorm(8, 64),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(64 * 16, feat_dim),
+            nn.SiLU(),
+        )
         self.head = nn.Linear(feat_dim, n_out)
         self.autoencoder = autoencoder
-        self.meta = {"channels": channels, "size": size, "n_out": n_out, "feat_dim": feat_dim,
-                     "autoencoder": autoencoder}
+        self.meta = {
+            "channels": channels,
+            "size": size,
+            "n_out": n_out,
+            "feat_dim": feat_dim,
+            "autoencoder": autoencoder,
+        }
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         was = self.training
         self.eval()
         with torch.no_grad():
-            out = torch.cat([self.body(x[i:i + 512].float()) for i in range(0, x.shape[0], 512)])
+            out = torch.cat([self.body(x[i : i + 512].float()) for i in range(0, x.shape[0], 512)])
         self.train(was)
         return out
 
@@ -58,8 +73,16 @@ def _key(x: torch.Tensor, labels, seed: int, steps: int) -> str:
     return h.hexdigest()[:16]
 
 
-def train_feature_classifier(data, *, steps: int = 400, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
-                             cache_dir: Optional[str | Path] = None, progress: bool = False) -> FeatureClassifier:
+def train_feature_classifier(
+    data,
+    *,
+    steps: int = 400,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> FeatureClassifier:
     """Train the feature network on ``data`` (Dataset or tensor of images (N, C, H, W)); classifier with labels,
     denoising autoencoder without. Cached as safetensors in ``cache_dir`` (keyed by data and settings)."""
     x = data.x if hasattr(data, "x") else data
@@ -110,16 +133,16 @@ class QualityScorer:
 
     model: FeatureClassifier
     train_feats: torch.Tensor
-    test_feats: Optional[torch.Tensor] = None
+    test_feats: torch.Tensor | None = None
 
     @classmethod
-    def fit(cls, train, test=None, **kw) -> "QualityScorer":
+    def fit(cls, train, test=None, **kw) -> QualityScorer:
         m = train_feature_classifier(train, **kw)
         tx = train.x if hasattr(train, "x") else train
         te = None if test is None else m.features(test.x if hasattr(test, "x") else test)
         return cls(m, m.features(tx), te)
 
-    def __call__(self, samples: torch.Tensor, k: int = 3) -> Dict[str, float]:
+    def __call__(self, samples: torch.Tensor, k: int = 3) -> dict[str, float]:
         f = self.model.features(samples)
         out = {"fd_train": frechet_distance(f, self.train_feats)}
         if self.test_feats is not None:

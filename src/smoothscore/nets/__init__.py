@@ -1,8 +1,9 @@
 """Score networks (with or without a noise input) and their parameterisations; ``build_model`` by name."""
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -31,8 +32,15 @@ def _unet(data_shape, conditioned, base: int = 32, embedding: str = "fourier", *
     return UNet(data_shape[0], data_shape[1], base=base, conditioned=conditioned, embedding=embedding)
 
 
-def build_model(name: str, data_shape: Sequence[int], *, conditioning: str = "sigma", param: str | None = None,
-                sigma_data: float = 0.5, **kw) -> ScoreModel:
+def build_model(
+    name: str,
+    data_shape: Sequence[int],
+    *,
+    conditioning: str = "sigma",
+    param: str | None = None,
+    sigma_data: float = 0.5,
+    **kw,
+) -> ScoreModel:
     """Build a :class:`ScoreModel` by architecture name (``two-layer``, ``mlp``, ``unet``).
 
     ``conditioning``: ``"sigma"`` (noise input) or ``"none"`` (Paper B's noise unconditioning). ``param`` defaults to
@@ -43,8 +51,14 @@ def build_model(name: str, data_shape: Sequence[int], *, conditioning: str = "si
     cond = conditioning == "sigma"
     param = param or ("sigma_score" if cond else "score")
     net = models.get(name)(tuple(data_shape), cond, **kw)
-    cfg = {"name": name, "data_shape": list(data_shape), "conditioning": conditioning, "param": param,
-           "sigma_data": sigma_data, "kwargs": kw}
+    cfg = {
+        "name": name,
+        "data_shape": list(data_shape),
+        "conditioning": conditioning,
+        "param": param,
+        "sigma_data": sigma_data,
+        "kwargs": kw,
+    }
     return ScoreModel(net, param, sigma_data, config=cfg)
 
 

@@ -1,4 +1,5 @@
 """Noise-level embeddings for conditioned networks (the unconditioned variants have none at all)."""
+
 from __future__ import annotations
 
 import math

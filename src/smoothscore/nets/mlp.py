@@ -1,8 +1,7 @@
 """Fully connected score networks: Paper A's two-layer ReLU network and a deeper ReLU MLP, each with or without a
 noise input (one option)."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 from torch import nn
@@ -17,13 +16,13 @@ class TwoLayerReLU(nn.Module):
     ``conditioned=True`` appends ``log(sigma)/4`` to the input (one extra coordinate).
     """
 
-    def __init__(self, in_dim: int = 1, width: int = 256, out_dim: Optional[int] = None, conditioned: bool = False):
+    def __init__(self, in_dim: int = 1, width: int = 256, out_dim: int | None = None, conditioned: bool = False):
         super().__init__()
         self.conditioned = conditioned
         self.hidden = nn.Linear(in_dim + (1 if conditioned else 0), width)
         self.out = nn.Linear(width, out_dim or in_dim)
 
-    def forward(self, x: torch.Tensor, sigma: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         h = x.reshape(x.shape[0], -1)
         if self.conditioned:
             h = torch.cat([h, (sigma.log() / 4).to(h.dtype)[:, None]], 1)
@@ -38,8 +37,15 @@ class MLP(nn.Module):
     """ReLU MLP with ``depth`` hidden layers of ``width``. Conditioned: a sigma embedding (Fourier or log-sigma
     features) is concatenated to the input of every hidden layer. Unconditioned: no noise input exists."""
 
-    def __init__(self, dim: int, width: int = 256, depth: int = 2, conditioned: bool = True,
-                 embedding: str = "fourier", emb_dim: int = 32):
+    def __init__(
+        self,
+        dim: int,
+        width: int = 256,
+        depth: int = 2,
+        conditioned: bool = True,
+        embedding: str = "fourier",
+        emb_dim: int = 32,
+    ):
         super().__init__()
         self.conditioned = conditioned
         e = emb_dim if conditioned else 0
@@ -48,7 +54,7 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a + e, b) for a, b in zip(dims[:-1], dims[1:]))
         self.out = nn.Linear(width + e, dim)
 
-    def forward(self, x: torch.Tensor, sigma: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         h = x.reshape(x.shape[0], -1)
         emb = self.emb(sigma).to(h.dtype) if self.conditioned else None
         for lin in self.layers:

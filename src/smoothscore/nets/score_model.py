@@ -8,9 +8,10 @@
   ``s = (D - x) / sigma^2`` with ``c_skip = sd^2/(sigma^2+sd^2)``, ``c_out = sigma sd / sqrt(sigma^2+sd^2)``,
   ``c_in = 1/sqrt(sigma^2+sd^2)``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,8 +22,13 @@ PARAMS = ("score", "sigma_score", "edm")
 
 
 class ScoreModel(nn.Module):
-    def __init__(self, net: nn.Module, param: str = "sigma_score", sigma_data: float = 0.5,
-                 config: Optional[Dict[str, Any]] = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        param: str = "sigma_score",
+        sigma_data: float = 0.5,
+        config: dict[str, Any] | None = None,
+    ):
         super().__init__()
         if param not in PARAMS:
             raise ConfigError(f"unknown parameterisation {param!r}; known: {', '.join(PARAMS)}")
@@ -35,7 +41,7 @@ class ScoreModel(nn.Module):
     def _bc(self, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return v.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
 
-    def forward(self, x: torch.Tensor, sigma: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         if not self.conditioned:
             return self.net(x)
         if sigma is None:
@@ -46,12 +52,15 @@ class ScoreModel(nn.Module):
         if self.param == "sigma_score":
             return self.net(x, sigma) / s
         sd = self.sigma_data
-        c_skip = sd ** 2 / (s ** 2 + sd ** 2)
-        c_out = s * sd / (s ** 2 + sd ** 2).sqrt()
-        c_in = 1 / (s ** 2 + sd ** 2).sqrt()
+        c_skip = sd**2 / (s**2 + sd**2)
+        c_out = s * sd / (s**2 + sd**2).sqrt()
+        c_in = 1 / (s**2 + sd**2).sqrt()
         d = c_skip * x + c_out * self.net(c_in * x, sigma)
-        return (d - x) / s ** 2
+        return (d - x) / s**2
 
     def penalized_parameters(self):
-        return self.net.penalized_parameters() if hasattr(self.net, "penalized_parameters") else \
-            [p for p in self.parameters() if p.dim() > 1]
+        return (
+            self.net.penalized_parameters()
+            if hasattr(self.net, "penalized_parameters")
+            else [p for p in self.parameters() if p.dim() > 1]
+        )

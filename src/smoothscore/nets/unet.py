@@ -1,12 +1,11 @@
 """A small UNet for images from 8x8 to 64x64. Conditioned: a sigma embedding added in every residual block.
 Unconditioned (Paper B, Sec. 4.1): the embedding is removed entirely — no module, no input, no division by sigma."""
+
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import ConfigError
 from .embedding import SigmaEmbedding
@@ -17,7 +16,7 @@ def _norm(c: int) -> nn.GroupNorm:
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, emb_dim: Optional[int]):
+    def __init__(self, cin: int, cout: int, emb_dim: int | None):
         super().__init__()
         self.n1, self.c1 = _norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
         self.n2, self.c2 = _norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
@@ -35,24 +34,34 @@ class ResBlock(nn.Module):
 class UNet(nn.Module):
     """Two resolution levels below the input (one for 8x8), ``base`` channels doubling per level."""
 
-    def __init__(self, channels: int = 1, size: int = 16, base: int = 32, conditioned: bool = True,
-                 embedding: str = "fourier", emb_dim: int = 64):
+    def __init__(
+        self,
+        channels: int = 1,
+        size: int = 16,
+        base: int = 32,
+        conditioned: bool = True,
+        embedding: str = "fourier",
+        emb_dim: int = 64,
+    ):
         super().__init__()
         if size < 8 or size > 64 or size % 4:
             raise ConfigError(f"UNet supports square images 8..64 (multiple of 4); got {size}")
         self.conditioned = conditioned
         e = emb_dim if conditioned else None
-        self.emb = nn.Sequential(SigmaEmbedding(emb_dim, embedding), nn.Linear(emb_dim, emb_dim), nn.SiLU()) \
-            if conditioned else None
+        self.emb = (
+            nn.Sequential(SigmaEmbedding(emb_dim, embedding), nn.Linear(emb_dim, emb_dim), nn.SiLU())
+            if conditioned
+            else None
+        )
         levels = 1 if size <= 8 else 2
-        chs = [base * 2 ** i for i in range(levels + 1)]
+        chs = [base * 2**i for i in range(levels + 1)]
         self.inp = nn.Conv2d(channels, base, 3, padding=1)
         self.down = nn.ModuleList(ResBlock(chs[i], chs[i + 1], e) for i in range(levels))
         self.mid = ResBlock(chs[-1], chs[-1], e)
         self.up = nn.ModuleList(ResBlock(chs[i + 1] * 2, chs[i], e) for i in reversed(range(levels)))
         self.out = nn.Sequential(_norm(base), nn.SiLU(), nn.Conv2d(base, channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, sigma: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.emb(sigma.to(x.dtype)) if self.conditioned else None
         h = self.inp(x)
         skips = []

@@ -2,6 +2,7 @@
 
 Every module of this package is imported here, so a new sampler module registers itself in :data:`samplers`.
 """
+
 import importlib as _importlib
 import pkgutil as _pkgutil
 

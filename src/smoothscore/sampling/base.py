@@ -5,10 +5,11 @@ A sampler is a function ``step_fn(field, x, sigmas, *, generator, hook, **option
 inputs, handles snapshots, callbacks and the progress bar. Adding a sampler = a new module in this package that
 registers itself (modules are imported automatically by ``smoothscore.sampling``).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
@@ -24,8 +25,8 @@ class SampleResult:
     """Final samples plus snapshots ``{requested_sigma: x at the nearest grid sigma}``."""
 
     x: torch.Tensor
-    snapshots: Dict[float, torch.Tensor] = field(default_factory=dict)
-    snapshot_grid_sigmas: Dict[float, float] = field(default_factory=dict)
+    snapshots: dict[float, torch.Tensor] = field(default_factory=dict)
+    snapshot_grid_sigmas: dict[float, float] = field(default_factory=dict)
 
 
 def sigma_vec(sigma: float, x: torch.Tensor) -> torch.Tensor:
@@ -53,9 +54,18 @@ def check_sigmas(sigmas) -> torch.Tensor:
     return s
 
 
-def sample(field_, x_init, sigmas, *, method: str = "heun", generator: Optional[torch.Generator] = None,
-           progress: bool = False, snapshot_sigmas: Optional[Sequence[float]] = None,
-           callback: Optional[Callable[[dict], None]] = None, **options):
+def sample(
+    field_,
+    x_init,
+    sigmas,
+    *,
+    method: str = "heun",
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+    snapshot_sigmas: Sequence[float] | None = None,
+    callback: Callable[[dict], None] | None = None,
+    **options,
+):
     """Run sampler ``method`` from ``x_init`` (already at noise level ``sigmas[0]``) down the ``sigmas`` grid.
 
     Methods: ``euler``, ``heun`` (probability-flow ODE), ``em`` (reverse SDE, Euler-Maruyama), ``pc``
@@ -75,8 +85,8 @@ def sample(field_, x_init, sigmas, *, method: str = "heun", generator: Optional[
     device = getattr(field_, "device", x_init.device)
     x = x_init.to(dtype=dtype, device=device).clone()
 
-    snaps: Dict[int, list] = {}
-    grid_of: Dict[float, float] = {}
+    snaps: dict[int, list] = {}
+    grid_of: dict[float, float] = {}
     if snapshot_sigmas is not None:
         for req in snapshot_sigmas:
             j = int((s - float(req)).abs().argmin())
@@ -92,12 +102,18 @@ def sample(field_, x_init, sigmas, *, method: str = "heun", generator: Optional[
 
         from ..io import live_display
 
-        bar = Progress(TextColumn(f"[bold]sampling ({method})"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                       TimeRemainingColumn(), transient=True, disable=not live_display())
+        bar = Progress(
+            TextColumn(f"[bold]sampling ({method})"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            transient=True,
+            disable=not live_display(),
+        )
         task = bar.add_task(method, total=len(s) - 1)
         bar.start()
 
-    def hook(i: int, sigma: float, sigma_next: float, x_new: torch.Tensor, denoised: Optional[torch.Tensor]):
+    def hook(i: int, sigma: float, sigma_next: float, x_new: torch.Tensor, denoised: torch.Tensor | None):
         for req in snaps.get(i + 1, []):
             result.snapshots[req] = x_new.detach().clone()
         if callback is not None:
@@ -117,7 +133,7 @@ def sample(field_, x_init, sigmas, *, method: str = "heun", generator: Optional[
     return result
 
 
-def randn_like(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Standard normal noise like ``x``, drawn on the generator's device then moved (reproducible on CPU)."""
     gdev = generator.device if generator is not None else x.device
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=gdev).to(x.device)

@@ -3,6 +3,7 @@
 Euler is first order; Heun is EDM's Algorithm 1 (Karras et al. 2022) without churn: an Euler predictor and a
 trapezoidal corrector, except on a final step to sigma = 0 where the derivative is undefined and Euler is used.
 """
+
 from __future__ import annotations
 
 from .base import samplers, to_d

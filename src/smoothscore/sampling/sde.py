@@ -4,6 +4,7 @@
 
 On a final step to sigma = 0 no noise is added (the step then lands on the denoiser, Tweedie).
 """
+
 from __future__ import annotations
 
 from .base import randn_like, samplers, sigma_vec
@@ -18,6 +19,6 @@ def euler_maruyama(field, x, sigmas, *, generator=None, hook, **_):
         den = x + s * s * score
         x = x + v * score
         if s_next > 0:
-            x = x + v ** 0.5 * randn_like(x, generator)
+            x = x + v**0.5 * randn_like(x, generator)
         hook(i, s, s_next, x, den)
     return x

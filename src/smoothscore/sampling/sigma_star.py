@@ -10,6 +10,7 @@ nearest-neighbour search per step (:class:`~smoothscore.metrics.NeighborIndex`):
 The number of steps is ``n_steps`` (default: one per interval of the ``sigmas`` grid, whose values are otherwise
 unused). A sample exactly on a training point has ``sigma* = 0`` and stays put (guard).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,8 +32,20 @@ def sample_sigma_star(x: torch.Tensor, index: NeighborIndex) -> torch.Tensor:
 
 
 @samplers.register("sigma_star")
-def sigma_star_sampler(field, x, sigmas, *, generator=None, hook, train=None, index: NeighborIndex | None = None,
-                       alpha: float = 0.1, n_steps: int | None = None, noise: float = 0.0, **_):
+def sigma_star_sampler(
+    field,
+    x,
+    sigmas,
+    *,
+    generator=None,
+    hook,
+    train=None,
+    index: NeighborIndex | None = None,
+    alpha: float = 0.1,
+    n_steps: int | None = None,
+    noise: float = 0.0,
+    **_,
+):
     if index is None:
         if train is None:
             raise ConfigError("the sigma_star sampler needs train=... (or index=NeighborIndex(train))")
@@ -42,15 +55,15 @@ def sigma_star_sampler(field, x, sigmas, *, generator=None, hook, train=None, in
     n = len(sigmas) - 1 if n_steps is None else int(n_steps)
     for i in range(n):
         s_star = sample_sigma_star(x, index)
-        mv = s_star > 0                                  # sigma* = 0: on a training point (or diverged)
+        mv = s_star > 0  # sigma* = 0: on a training point (or diverged)
         score = torch.zeros_like(x)
         if bool(mv.any()):
             score[mv] = field.score(x[mv], s_star[mv]).to(x.dtype)
-        s2 = (s_star ** 2).reshape(-1, *([1] * (x.dim() - 1)))
+        s2 = (s_star**2).reshape(-1, *([1] * (x.dim() - 1)))
         den = x + s2 * score
         x = x + alpha * s2 * score
         if noise > 0:
-            x = x + noise * (alpha ** 0.5) * s2.sqrt() * randn_like(x, generator)
-        s_now = float(s_star.median())          # the hook reports the median sigma* as both levels
+            x = x + noise * (alpha**0.5) * s2.sqrt() * randn_like(x, generator)
+        s_now = float(s_star.median())  # the hook reports the median sigma* as both levels
         hook(min(i, len(sigmas) - 2), s_now, s_now, x, den)
     return x

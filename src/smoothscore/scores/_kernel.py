@@ -20,6 +20,7 @@ The per-query ``inv_i`` is folded into the queries. Two backends compute one chu
 ``"auto"`` picks flash on CPU for ``D <= FLASH_MAX_DIM`` (measured crossover, ``benchmarks/bench_empirical.py``)
 and gemm otherwise. Both give the same numbers to rounding (``tests/test_empirical_kernel.py``).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,7 @@ import math
 import torch
 
 #: above this dimension the blocked GEMM form is faster than the CPU flash kernel (measured; docs/benchmarks.md)
-FLASH_MAX_DIM = 1024   # flash 1.04x / gemm 1.10x the GEMM pair at d = 784; flash ~1.5x, gemm ~1.0x at d = 3072
+FLASH_MAX_DIM = 1024  # flash 1.04x / gemm 1.10x the GEMM pair at d = 784; flash ~1.5x, gemm ~1.0x at d = 3072
 
 
 def _flash_op():
@@ -68,12 +69,19 @@ def _merge(lse, acc, l_c, o_c):
     return new, acc * torch.exp(lse - new)[:, None] + o_c * torch.exp(l_c - new)[:, None]
 
 
-def gaussian_stats(u: torch.Tensor, inv: torch.Tensor, points, *, logw: torch.Tensor | None = None,
-                   want_mean: bool = True, block_elements: int = 1 << 18, method: str = "auto"):
+def gaussian_stats(
+    u: torch.Tensor,
+    inv: torch.Tensor,
+    points,
+    *,
+    logw: torch.Tensor | None = None,
+    want_mean: bool = True,
+    block_elements: int = 1 << 18,
+    method: str = "auto",
+):
     """``(lse (N,), mean (N, D) or None)`` over the rows of ``points`` (see module doc). ``logw``: local log mixture
     weights (n,), or None for uniform weights ``-log n_total`` (added to ``lse``)."""
     method = pick_method(method, u, want_mean)
-    D = u.shape[1]
     hs = points.half_sq.to(u.dtype)
     lw = None if logw is None else logw.to(u.dtype)
     if method == "flash":
@@ -113,19 +121,19 @@ def _gemm_stats(u, inv, points, hs, lw, want_mean, block_elements):
     grad = not is_plain(u) or not is_plain(inv)
     qu = u * inv[:, None]
     qb = max(1, min(n_q, 1024))
-    cb = max(256, block_elements // qb)       # (256 queries, 1024 rows) measured fastest at d = 3072
+    cb = max(256, block_elements // qb)  # (256 queries, 1024 rows) measured fastest at d = 3072
     blocks = [(a0, min(n_q, a0 + qb)) for a0 in range(0, n_q, qb)]
     ms = [torch.full((b0 - a0,), -math.inf, dtype=u.dtype, device=u.device) for a0, b0 in blocks]
     ss = [torch.zeros_like(m) for m in ms]
     accs = [u.new_zeros(b0 - a0, D) if want_mean else None for a0, b0 in blocks]
     for a, v in points.chunks(u.dtype, reuse=not grad):
         for c0 in range(0, v.shape[0], cb):
-            vc = v[c0:c0 + cb]
-            hc = hs[a + c0:a + c0 + vc.shape[0]]
+            vc = v[c0 : c0 + cb]
+            hc = hs[a + c0 : a + c0 + vc.shape[0]]
             for i, (a0, b0) in enumerate(blocks):
                 bias = torch.outer(-inv[a0:b0], hc)
                 if lw is not None:
-                    bias = bias + lw[a + c0:a + c0 + vc.shape[0]]
+                    bias = bias + lw[a + c0 : a + c0 + vc.shape[0]]
                 logits = torch.addmm(bias, qu[a0:b0], vc.T)
                 m_new = torch.maximum(ms[i], logits.amax(1))
                 scale = torch.exp(ms[i] - m_new)

@@ -5,9 +5,10 @@ A *score field* is any object with ``score(x, sigma) -> Tensor`` (same shape as 
 ``score = (denoise - x) / sigma**2`` (Tweedie). :class:`ScoreField` derives either one from the other, so a subclass
 implements exactly one of them.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -61,8 +62,7 @@ class ScoreField:
 class FunctionScore(ScoreField):
     """Wrap a plain function ``f(x, sigma) -> score`` (or a denoiser with ``kind="denoiser"``) into the contract."""
 
-    def __init__(self, fn: Callable, *, kind: str = "score", conditioned: bool = True, dtype="float32",
-                 device="auto"):
+    def __init__(self, fn: Callable, *, kind: str = "score", conditioned: bool = True, dtype="float32", device="auto"):
         self._init_placement(dtype, device)
         self.fn, self.kind, self.conditioned = fn, kind, conditioned
 

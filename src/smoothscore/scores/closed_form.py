@@ -17,6 +17,7 @@ barycentre over Gaussian perturbations ``z + s eps`` of the query with a *consta
 ``eps_1..eps_M`` fixed per field from its ``seed`` (the same for every call and every query, so the field is a
 deterministic function of (x, sigma)). ``s = 0`` is the ESF exactly; ``s -> 0`` converges to it.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,7 @@ class ClosedFormSmoothedScore(ScoreField):
     ``n_draws``: M; ``seed``: the fixed draws; ``dtype`` / ``device`` as :class:`~smoothscore.EmpiricalScore`
     (which evaluates every perturbed query with its streamed log-sum-exp)."""
 
-    def __init__(self, train, smoothing: float, *, n_draws: int = 16, seed: int = 0, dtype="float32",
-                 device="auto"):
+    def __init__(self, train, smoothing: float, *, n_draws: int = 16, seed: int = 0, dtype="float32", device="auto"):
         s = float(smoothing)
         if not (math.isfinite(s) and s >= 0):
             raise ConfigError(f"smoothing must be finite and non-negative; got {smoothing}")
@@ -45,7 +45,8 @@ class ClosedFormSmoothedScore(ScoreField):
         self.smoothing, self.n_draws = s, int(n_draws)
         g = torch.Generator().manual_seed(int(seed))
         self.draws = torch.randn(self.n_draws, *self.data_shape, generator=g, dtype=torch.float64).to(
-            device=self.device, dtype=self.dtype)
+            device=self.device, dtype=self.dtype
+        )
 
     def denoise(self, x, sigma) -> torch.Tensor:
         """``mean_m D_ESF(x + s (1 + sigma) eps_m, sigma)`` over the field's fixed draws, shape of ``x``."""
@@ -53,11 +54,13 @@ class ClosedFormSmoothedScore(ScoreField):
         if self.smoothing == 0:
             return self.esf.denoise(x, s)
         shape = (1, -1) + (1,) * (x.dim() - 1)
-        scale = (self.smoothing * (1 + s)).reshape(shape)                           # (1, N, 1, ...)
-        xs = x[None] + scale * self.draws[:, None]                                  # (M, N, *dims)
+        scale = (self.smoothing * (1 + s)).reshape(shape)  # (1, N, 1, ...)
+        xs = x[None] + scale * self.draws[:, None]  # (M, N, *dims)
         den = self.esf.denoise(xs.reshape(-1, *x.shape[1:]), s.repeat(self.n_draws))
         return den.reshape(self.n_draws, *x.shape).mean(0)
 
     def __repr__(self) -> str:
-        return (f"ClosedFormSmoothedScore(n={self.esf.n_train}, smoothing={self.smoothing}, M={self.n_draws}, "
-                f"shape={self.data_shape})")
+        return (
+            f"ClosedFormSmoothedScore(n={self.esf.n_train}, smoothing={self.smoothing}, M={self.n_draws}, "
+            f"shape={self.data_shape})"
+        )

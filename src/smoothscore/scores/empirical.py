@@ -30,10 +30,11 @@ extra key column, and runs PyTorch's fused CPU flash-attention kernel chunk by c
 (:mod:`smoothscore.scores.truncation`); ``shard=`` splits the set across ``torch.distributed`` ranks
 (:mod:`smoothscore.scores.sharding`).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -89,12 +90,22 @@ class EmpiricalScore(ScoreField):
         method: kernel backend, ``"auto"``, ``"flash"`` or ``"gemm"`` (see :mod:`smoothscore.scores._kernel`).
     """
 
-    def __init__(self, train, temperature: float | Callable = 1.0, tolerance: float | None = None, *, weights=None,
-                 dtype="float32", device="auto", block_elements: int = DEFAULT_BLOCK_ELEMENTS, shard=None,
-                 method: str = "auto"):
+    def __init__(
+        self,
+        train,
+        temperature: float | Callable = 1.0,
+        tolerance: float | None = None,
+        *,
+        weights=None,
+        dtype="float32",
+        device="auto",
+        block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+        shard=None,
+        method: str = "auto",
+    ):
         self._init_placement(dtype, device)
         self.temperature = check_temperature(temperature)
-        auto_off = tolerance is not None and shard is None      # truncation is local: no automatic sharding
+        auto_off = tolerance is not None and shard is None  # truncation is local: no automatic sharding
         self.shard, self._group = sharding.resolve_shard(False if auto_off else shard)
         self.tolerance = check_tolerance(tolerance, self.shard)
         if block_elements < 1:
@@ -113,7 +124,7 @@ class EmpiricalScore(ScoreField):
             if bool((w < 0).any()) or float(w.sum()) <= 0:
                 raise ConfigError("weights must be non-negative with a positive sum")
             lo = self.points.offset
-            self._logw = torch.log(w / w.sum())[lo:lo + self.points.n]
+            self._logw = torch.log(w / w.sum())[lo : lo + self.points.n]
         #: largest certified error bound over the queries of the last call (0 when computed exactly)
         self.last_certificate = 0.0
         #: fraction of the last call's queries served by truncation
@@ -130,8 +141,15 @@ class EmpiricalScore(ScoreField):
         return torch.full_like(s, self.temperature)
 
     def _local(self, u, inv, want_mean=True):
-        return gaussian_stats(u, inv, self.points, logw=self._logw, want_mean=want_mean,
-                              block_elements=self.block_elements, method=self.method)
+        return gaussian_stats(
+            u,
+            inv,
+            self.points,
+            logw=self._logw,
+            want_mean=want_mean,
+            block_elements=self.block_elements,
+            method=self.method,
+        )
 
     def _stats(self, u, inv, want_mean=True, bound=None):
         """Merged ``(lse, mean)`` over all ranks; with a tolerance, truncated where ``bound`` certifies it."""
@@ -152,7 +170,7 @@ class EmpiricalScore(ScoreField):
         if self._truncator is None:
             self._truncator = NeighbourTruncation(self.points)
         n, logw = self.n_train, self._logw
-        uu = 0.5 * (u * u).sum(1) * inv                     # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2
+        uu = 0.5 * (u * u).sum(1) * inv  # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2
 
         def kept(act, ix, r2, rows, tau):
             k = ix.shape[1]
@@ -161,7 +179,7 @@ class EmpiricalScore(ScoreField):
             w = torch.exp(logit - ls[:, None])
             if logw is None:
                 log_pi = torch.full_like(tau, math.log((n - k) / n) if n > k else -math.inf)
-            else:   # total pi of the dropped rows (rounding of the kept sum covered by 1e-15)
+            else:  # total pi of the dropped rows (rounding of the kept sum covered by 1e-15)
                 log_pi = torch.log((1 - torch.exp(logw[ix]).sum(1)).clamp_min(0) + 1e-15)
             log_t = log_pi - 0.5 * tau * inv[act].to(torch.float64) + uu[act].to(torch.float64)
             return ls + uu[act], log_t, torch.bmm(w[:, None], rows)[:, 0], None
@@ -182,8 +200,9 @@ class EmpiricalScore(ScoreField):
         """Posterior mean ``E[y | x] = sum_j w_j y_j`` (Tweedie), shape of ``x``."""
         x, s, u = self._prep_flat(x, sigma)
         inv = 1.0 / (s * s * self._temps(s))
-        _, mean = self._stats(u, inv, bound=lambda delta, log_ratio, mean_k, idx: delta * (
-            self.points.radius + mean_k.norm(dim=1)))
+        _, mean = self._stats(
+            u, inv, bound=lambda delta, log_ratio, mean_k, idx: delta * (self.points.radius + mean_k.norm(dim=1))
+        )
         return ((mean + self.center) if self.points.centred else mean).reshape(x.shape)
 
     def score(self, x, sigma) -> torch.Tensor:
@@ -191,8 +210,11 @@ class EmpiricalScore(ScoreField):
         x, s, u = self._prep_flat(x, sigma)
         inv = 1.0 / (s * s * self._temps(s))
         s2 = s * s
-        _, mean = self._stats(u, inv, bound=lambda delta, log_ratio, mean_k, idx: delta * (
-            self.points.radius + mean_k.norm(dim=1)) / s2[idx])
+        _, mean = self._stats(
+            u,
+            inv,
+            bound=lambda delta, log_ratio, mean_k, idx: delta * (self.points.radius + mean_k.norm(dim=1)) / s2[idx],
+        )
         return ((mean - u) / s2[:, None]).reshape(x.shape)
 
     def log_prob(self, x, sigma) -> torch.Tensor:
@@ -204,9 +226,12 @@ class EmpiricalScore(ScoreField):
         x, s, u = self._prep_flat(x, sigma)
         temps = self._temps(s)
         inv = 1.0 / (s * s * temps)
-        lse, _ = self._stats(u, inv, want_mean=False,
-                             bound=None if u.requires_grad else lambda delta, log_ratio, mean_k, idx:
-                             log_ratio * temps[idx])
+        lse, _ = self._stats(
+            u,
+            inv,
+            want_mean=False,
+            bound=None if u.requires_grad else lambda delta, log_ratio, mean_k, idx: log_ratio * temps[idx],
+        )
         quad = -0.5 * (u * u).sum(1) * inv
         if callable(self.temperature) or self.temperature != 1.0:
             return temps * (lse + quad)
@@ -227,14 +252,21 @@ class EmpiricalScore(ScoreField):
         inv = 1.0 / (s * s * self._temps(s))
         lse, _ = self._stats(u, inv, want_mean=False)
         lw = -math.log(self.n_train) if self._logw is None else self._logw.to(self.dtype)
-        logits = torch.cat([(u @ v.T - self.points.half_sq[a:a + v.shape[0]].to(self.dtype)) * inv[:, None]
-                            + (lw if isinstance(lw, float) else lw[a:a + v.shape[0]])
-                            for a, v in self.points.chunks()], 1)
-        if self._group is None:           # one process holds every row: normalise exactly over them
+        logits = torch.cat(
+            [
+                (u @ v.T - self.points.half_sq[a : a + v.shape[0]].to(self.dtype)) * inv[:, None]
+                + (lw if isinstance(lw, float) else lw[a : a + v.shape[0]])
+                for a, v in self.points.chunks()
+            ],
+            1,
+        )
+        if self._group is None:  # one process holds every row: normalise exactly over them
             return torch.softmax(logits, dim=1)
         return torch.exp(logits - lse[:, None])
 
     def __repr__(self) -> str:
         t = "callable" if callable(self.temperature) else self.temperature
-        return (f"EmpiricalScore(M={self.n_train}, shape={self.data_shape}, T={t}, tolerance={self.tolerance}, "
-                f"dtype={self.dtype}, device={self.device})")
+        return (
+            f"EmpiricalScore(M={self.n_train}, shape={self.data_shape}, T={t}, tolerance={self.tolerance}, "
+            f"dtype={self.dtype}, device={self.device})"
+        )

@@ -8,13 +8,14 @@ With ``cov = U diag(lambda) U^T`` (full, or low rank: zero variance off the span
     PF-ODE flow:  x(sigma) = mean + U diag(sqrt((lambda + sigma^2) / (lambda + sigma_T^2))) U^T (x_T - mean)
                   + sqrt(sigma^2 / sigma_T^2) P_perp (x_T - mean)
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-from .._checks import as_tensor, bcast, check_finite
+from .._checks import as_tensor, check_finite
 from ..errors import ConfigError, ShapeError
 from .base import ScoreField
 
@@ -59,8 +60,8 @@ class GaussianScore(ScoreField):
 
     def _split(self, x):
         z = x.reshape(x.shape[0], -1) - self.mean
-        coef = z @ self.basis                      # (N, r)
-        perp = z - coef @ self.basis.T             # component off the span (zero variance)
+        coef = z @ self.basis  # (N, r)
+        perp = z - coef @ self.basis.T  # component off the span (zero variance)
         return coef, perp
 
     def denoise(self, x, sigma):
@@ -77,7 +78,7 @@ class GaussianScore(ScoreField):
         var = self.eigvals + (s * s)[:, None]
         r = self.eigvals.numel()
         s2 = s * s
-        quad = (coef ** 2 / var).sum(1) + (perp ** 2).sum(1) / s2
+        quad = (coef**2 / var).sum(1) + (perp**2).sum(1) / s2
         logdet = torch.log(var).sum(1) + (self.dim - r) * torch.log(s2)
         return -0.5 * (quad + logdet + self.dim * math.log(2 * math.pi))
 
@@ -85,7 +86,7 @@ class GaussianScore(ScoreField):
         """Exact probability-flow ODE solution from level ``sigma_T`` to ``sigma`` (reference-values.md R2)."""
         x_T, _ = self.prepare(x_T, sigma_T)
         coef, perp = self._split(x_T)
-        ratio = torch.sqrt((self.eigvals + sigma ** 2) / (self.eigvals + sigma_T ** 2))
+        ratio = torch.sqrt((self.eigvals + sigma**2) / (self.eigvals + sigma_T**2))
         out = self.mean + (coef * ratio) @ self.basis.T + perp * (sigma / sigma_T)
         return out.reshape(x_T.shape)
 

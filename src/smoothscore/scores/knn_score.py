@@ -15,6 +15,7 @@ NeighborIndex`, FAISS + float64 refinement) at distances ``d_1 <= ... <= d_K``, 
   ``sum_r (p_r / q_r) y_r / sum_r (p_r / q_r)`` with the *exact* weight ``p_r`` of every drawn point. The draws come
   from the field's own generator (``seed``); the paper's defaults are K = 2048, R = 256.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,17 @@ class KNNScore(ScoreField):
     ``last_bounds`` (N,) holds the certified error bound of every query (``knn``; NaN for ``snis``) and
     ``last_certificate`` the largest of them."""
 
-    def __init__(self, train, k: int, *, estimator: str = "knn", n_draws: int = 256, seed: int = 0,
-                 dtype="float32", device="auto"):
+    def __init__(
+        self,
+        train,
+        k: int,
+        *,
+        estimator: str = "knn",
+        n_draws: int = 256,
+        seed: int = 0,
+        dtype="float32",
+        device="auto",
+    ):
         from ..metrics.neighbors import NeighborIndex
 
         self._init_placement(dtype, device)
@@ -58,7 +68,7 @@ class KNNScore(ScoreField):
         q = x.detach().reshape(x.shape[0], -1).cpu().to(torch.float64)
         s64 = s.detach().cpu().to(torch.float64)
         dist, idx = self.index.search(x.detach().cpu(), self.k)
-        logp = -(dist ** 2 - dist[:, :1] ** 2) / (2 * s64[:, None] ** 2)       # (N, K), log p_i <= 0
+        logp = -(dist**2 - dist[:, :1] ** 2) / (2 * s64[:, None] ** 2)  # (N, K), log p_i <= 0
         p = torch.exp(logp)
         m = p[:, -1]
         rest = self.n_train - self.k
@@ -74,15 +84,15 @@ class KNNScore(ScoreField):
 
     def _snis(self, q, s64, dist, idx, p, m):
         n, k, r = self.n_train, self.k, self.n_draws
-        z = p.sum(1) + (n - k) * m                                             # (N,)
+        z = p.sum(1) + (n - k) * m  # (N,)
         uniform = torch.rand(q.shape[0], r, generator=self._gen, dtype=torch.float64) < (n * m / z)[:, None]
         u_idx = torch.randint(0, n, (q.shape[0], r), generator=self._gen)
         excess = (p - m[:, None]).clamp_min(0)
         # all neighbours equally weighted (e.g. K = 1 or ties): the uniform branch has probability 1
         excess = torch.where(excess.sum(1, keepdim=True) > 0, excess, torch.ones_like(excess))
         n_idx = idx.gather(1, torch.multinomial(excess, r, replacement=True, generator=self._gen))
-        drawn = torch.where(uniform, u_idx, n_idx)                            # (N, R) training indices
-        y = self._flat[drawn]                                                 # (N, R, D)
+        drawn = torch.where(uniform, u_idx, n_idx)  # (N, R) training indices
+        y = self._flat[drawn]  # (N, R, D)
         d2 = ((y - q[:, None]) ** 2).sum(2)
         p_true = torch.exp(-(d2 - dist[:, :1] ** 2) / (2 * s64[:, None] ** 2))
         is_nb = (drawn[:, :, None] == idx[:, None, :]).any(2)

@@ -33,10 +33,11 @@ the chunk's unfolded patches), never by the training-set size. LS distances are 
 ``u.v - |v|^2 / 2`` on images centred by the training set's per-channel mean (the ``|u|^2`` term cancels per
 query). ``dtype="float64"`` for exact work.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -107,9 +108,9 @@ class _PatchField(ScoreField):
         if y.dim() != 4:
             raise ShapeError(f"train must be images (n, C, H, W) or (n, H, W); got {tuple(y.shape)}")
         self.n_train, self.channels, self.height, self.width = y.shape
-        self.center = y.mean(dim=(0, 2, 3)).to(self.dtype)                    # per-channel mean
+        self.center = y.mean(dim=(0, 2, 3)).to(self.dtype)  # per-channel mean
         self.train = y.to(self.dtype)
-        self._v = self.train - self.center[:, None, None]                      # centred images
+        self._v = self.train - self.center[:, None, None]  # centred images
         if callable(patch_size):
             self.patch_size = patch_size
         else:
@@ -146,22 +147,24 @@ class _PatchField(ScoreField):
         qb = max(1, min(n, self.block_elements // per_pair))
         out = torch.empty((n, c, pix.numel()), dtype=self.dtype, device=self.device)
         for a in range(0, n, qb):
-            ub = u[a:a + qb]
+            ub = u[a : a + qb]
             bb = max(1, min(self.n_train, self.block_elements // (ub.shape[0] * per_pair)))
             acc = StreamedSoftmax((ub.shape[0], pix.numel()), c, self.dtype, self.device)
             for b in range(0, self.n_train, bb):
-                v = self._v[b:b + bb]                                                  # (B, C, H, W)
-                d2 = ((ub[:, None] - v[None]) ** 2).sum(2)                             # (Q, B, H, W)
-                dist = _window_sums(d2, k).flatten(2)[:, :, pix]                       # (Q, B, P)
-                vals = v.flatten(2)[:, :, pix]                                         # (B, C, P)
-                acc.update((-dist * inv[a:a + qb]).transpose(1, 2), lambda p: torch.einsum("qpb,bcp->qpc", p, vals))
-            out[a:a + qb] = acc.mean().transpose(1, 2)
+                v = self._v[b : b + bb]  # (B, C, H, W)
+                d2 = ((ub[:, None] - v[None]) ** 2).sum(2)  # (Q, B, H, W)
+                dist = _window_sums(d2, k).flatten(2)[:, :, pix]  # (Q, B, P)
+                vals = v.flatten(2)[:, :, pix]  # (B, C, P)
+                acc.update((-dist * inv[a : a + qb]).transpose(1, 2), lambda p: torch.einsum("qpb,bcp->qpc", p, vals))  # noqa: B023
+            out[a : a + qb] = acc.mean().transpose(1, 2)
         return out
 
     def __repr__(self) -> str:
         k = "callable" if callable(self.patch_size) else self.patch_size
-        return (f"{type(self).__name__}(n={self.n_train}, shape={self.data_shape}, patch_size={k}, "
-                f"dtype={self.dtype}, device={self.device})")
+        return (
+            f"{type(self).__name__}(n={self.n_train}, shape={self.data_shape}, patch_size={k}, "
+            f"dtype={self.dtype}, device={self.device})"
+        )
 
 
 class LocalEmpiricalScore(_PatchField):
@@ -172,8 +175,9 @@ class LocalEmpiricalScore(_PatchField):
     Args: ``dtype`` ("float32" / "float64"), ``device`` ("auto" = CUDA when present), ``block_elements`` (values
     held per streamed block: query images x training images x C x H x W)."""
 
-    def __init__(self, train, patch_size, *, dtype="float32", device="auto",
-                 block_elements: int = DEFAULT_BLOCK_ELEMENTS):
+    def __init__(
+        self, train, patch_size, *, dtype="float32", device="auto", block_elements: int = DEFAULT_BLOCK_ELEMENTS
+    ):
         super().__init__(train, patch_size, dtype=dtype, device=device, block_elements=block_elements)
 
     def _denoise_k(self, u, s, k):
@@ -189,8 +193,16 @@ class EquivariantLocalScore(_PatchField):
     Args: as :class:`LocalEmpiricalScore`; ``block_elements`` bounds the logits of one streamed block
     (query pixels x candidate patches; one query image against one training image is the minimum)."""
 
-    def __init__(self, train, patch_size, *, padding: str = "zeros", dtype="float32", device="auto",
-                 block_elements: int = DEFAULT_BLOCK_ELEMENTS):
+    def __init__(
+        self,
+        train,
+        patch_size,
+        *,
+        padding: str = "zeros",
+        dtype="float32",
+        device="auto",
+        block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    ):
         super().__init__(train, patch_size, dtype=dtype, device=device, block_elements=block_elements)
         if padding not in ("zeros", "circular"):
             raise ConfigError(f"padding must be 'zeros' or 'circular'; got {padding!r}")
@@ -213,26 +225,26 @@ class EquivariantLocalScore(_PatchField):
         if self.padding == "circular":
             if k > min(h, w):
                 raise ConfigError(f"circular ELS needs patch_size <= image size {min(h, w)}; got {k}")
-            q = F.unfold(F.pad(u, (d, d, d, d), mode="circular"), k)                    # (N, P, H*W)
+            q = F.unfold(F.pad(u, (d, d, d, d), mode="circular"), k)  # (N, P, H*W)
             cand = (rows_free[:, None] * w + cols_free[None, :]).flatten()
             return self._patch_softmax(q[:, None], s, k, [cand]).reshape(n, c, h, w)
         # interior block: every fully-inside patch
-        groups = []          # (query centres (G, m), candidate centres (G, m_c)): here the same sets
+        groups = []  # (query centres (G, m), candidate centres (G, m_c)): here the same sets
         if rows_free.numel() and cols_free.numel():
             cen = (rows_free[:, None] * w + cols_free[None, :]).flatten()
             groups.append((cen[None], cen[None]))
-        if rows_fixed.numel() and cols_free.numel():        # near top/bottom edges: fixed row, free column
-            cen = rows_fixed[:, None] * w + cols_free[None, :]                           # (G, m)
+        if rows_fixed.numel() and cols_free.numel():  # near top/bottom edges: fixed row, free column
+            cen = rows_fixed[:, None] * w + cols_free[None, :]  # (G, m)
             groups.append((cen, cen))
-        if rows_free.numel() and cols_fixed.numel():        # near left/right edges: fixed column, free row
-            cen = (rows_free[None, :] * w + cols_fixed[:, None])                         # (G, m)
+        if rows_free.numel() and cols_fixed.numel():  # near left/right edges: fixed column, free row
+            cen = rows_free[None, :] * w + cols_fixed[:, None]  # (G, m)
             groups.append((cen, cen))
-        qp = F.unfold(F.pad(u, (d, d, d, d)), k)                                         # (N, P, H*W)
+        qp = F.unfold(F.pad(u, (d, d, d, d)), k)  # (N, P, H*W)
         flat = out.view(n, c, h * w)
         for qcen, ccen in groups:
             q = qp[:, :, qcen.flatten()].reshape(n, qp.shape[1], *qcen.shape).permute(0, 2, 1, 3)  # (N, G, P, m)
             flat[:, :, qcen.flatten()] = self._patch_softmax(q, s, k, list(ccen))
-        if rows_fixed.numel() and cols_fixed.numel():       # corner blocks: same absolute position (LS)
+        if rows_fixed.numel() and cols_fixed.numel():  # corner blocks: same absolute position (LS)
             mask = torch.zeros(h, w, dtype=torch.bool, device=self.device)
             mask[rows_fixed[:, None], cols_fixed[None, :]] = True
             flat[:, :, torch.nonzero(mask.flatten()).flatten()] = self._local(u, s, k, mask)
@@ -243,7 +255,7 @@ class EquivariantLocalScore(_PatchField):
         ``cands[g]``: (m_c,) candidate centres (flat indices) of group g in every training image. Returns the
         averaged centre values (N, C, G * m) in group order."""
         n, g_n, p_dim, m = q.shape
-        cen = torch.stack(list(cands))                                                   # (G, m_c)
+        cen = torch.stack(list(cands))  # (G, m_c)
         mc = cen.shape[1]
         d = k // 2
         inv = (1.0 / (s * s))[:, None, None]
@@ -251,16 +263,16 @@ class EquivariantLocalScore(_PatchField):
         qb = max(1, min(n, self.block_elements // per_img))
         out = torch.empty((n, self.channels, g_n * m), dtype=self.dtype, device=self.device)
         for a in range(0, n, qb):
-            qq = q[a:a + qb].transpose(2, 3)                                             # (Q, G, m, P)
+            qq = q[a : a + qb].transpose(2, 3)  # (Q, G, m, P)
             bb = max(1, min(self.n_train, self.block_elements // (qq.shape[0] * per_img)))
             acc = StreamedSoftmax((qq.shape[0], g_n, m), self.channels, self.dtype, self.device)
             for b in range(0, self.n_train, bb):
-                v = self._v[b:b + bb]
-                vp = F.unfold(F.pad(v, (d, d, d, d)), k)[:, :, cen]                      # (B, P, G, m_c)
-                vp = vp.permute(2, 1, 0, 3).reshape(g_n, p_dim, -1)                      # (G, P, B*m_c)
-                half = 0.5 * (vp * vp).sum(1)                                            # (G, B*m_c)
+                v = self._v[b : b + bb]
+                vp = F.unfold(F.pad(v, (d, d, d, d)), k)[:, :, cen]  # (B, P, G, m_c)
+                vp = vp.permute(2, 1, 0, 3).reshape(g_n, p_dim, -1)  # (G, P, B*m_c)
+                half = 0.5 * (vp * vp).sum(1)  # (G, B*m_c)
                 vals = v.flatten(2)[:, :, cen].permute(2, 0, 3, 1).reshape(g_n, -1, self.channels)
-                logits = (torch.einsum("qgmp,gpb->qgmb", qq, vp) - half[None, :, None]) * inv[a:a + qb, :, :, None]
-                acc.update(logits, lambda p: torch.einsum("qgmb,gbc->qgmc", p, vals))
-            out[a:a + qb] = acc.mean().reshape(qq.shape[0], g_n * m, self.channels).transpose(1, 2)
+                logits = (torch.einsum("qgmp,gpb->qgmb", qq, vp) - half[None, :, None]) * inv[a : a + qb, :, :, None]
+                acc.update(logits, lambda p: torch.einsum("qgmb,gbc->qgmc", p, vals))  # noqa: B023
+            out[a : a + qb] = acc.mean().reshape(qq.shape[0], g_n * m, self.channels).transpose(1, 2)
         return out

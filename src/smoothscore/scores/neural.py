@@ -1,6 +1,7 @@
 """A trained network as a score field (the contract every sampler and metric takes).
 
 Unconditioned models (Paper B's noise unconditioning) ignore sigma; it may be omitted."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +29,7 @@ class NeuralScore(ScoreField):
         return x + (s * s).reshape(-1, *([1] * (x.dim() - 1))) * self.score(x, s)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, ema: bool = True, dtype="float32", device="auto") -> "NeuralScore":
+    def from_checkpoint(cls, path: str | Path, *, ema: bool = True, dtype="float32", device="auto") -> NeuralScore:
         """Rebuild the model from a training checkpoint folder (safetensors; no code is executed)."""
         from ..nets import build_model
         from ..training.checkpoint import load_checkpoint, load_state_strict
@@ -36,10 +37,16 @@ class NeuralScore(ScoreField):
         tensors, meta = load_checkpoint(path)
         cfg = meta.get("model_config") or {}
         try:
-            model = build_model(cfg["name"], cfg["data_shape"], conditioning=cfg["conditioning"], param=cfg["param"],
-                                sigma_data=cfg.get("sigma_data", 0.5), **cfg.get("kwargs", {}))
+            model = build_model(
+                cfg["name"],
+                cfg["data_shape"],
+                conditioning=cfg["conditioning"],
+                param=cfg["param"],
+                sigma_data=cfg.get("sigma_data", 0.5),
+                **cfg.get("kwargs", {}),
+            )
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"checkpoint {path} has no usable model config: {e}") from None
         pre = "ema." if ema else "model."
-        load_state_strict(model, {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}, str(path))
+        load_state_strict(model, {k[len(pre) :]: v for k, v in tensors.items() if k.startswith(pre)}, str(path))
         return cls(model, dtype=dtype, device=device)

@@ -6,10 +6,11 @@ score vectors (network vs machine, i.e. of ``D - x`` at the same sigma), average
 step is the median over seeds. :class:`PatchSizeSchedule` turns the table into ``patch_size`` for
 :class:`~smoothscore.scores.local.LocalEmpiricalScore` / :class:`~smoothscore.scores.local.EquivariantLocalScore`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
 
 import torch
 
@@ -20,8 +21,8 @@ from ..errors import ConfigError
 class PatchSizeSchedule:
     """Piecewise-constant ``k(sigma)``: the k of the calibration level nearest to sigma in log scale."""
 
-    sigmas: List[float]
-    ks: List[int]
+    sigmas: list[float]
+    ks: list[int]
 
     def __post_init__(self):
         if not self.sigmas or len(self.sigmas) != len(self.ks) or min(self.sigmas) <= 0:
@@ -33,13 +34,23 @@ class PatchSizeSchedule:
         j = (torch.log(s)[:, None] - grid[None]).abs().argmin(1)
         return torch.tensor(self.ks, dtype=torch.long)[j]
 
-    def as_dict(self) -> Dict[str, list]:
+    def as_dict(self) -> dict[str, list]:
         return {"sigmas": list(self.sigmas), "ks": list(self.ks)}
 
 
-def calibrate_patch_size(network, train, x_inits: Sequence[torch.Tensor], sigmas, *, ks=(3, 5, 7, 9, 11, 13, 15),
-                         machine: str = "els", padding: str = "zeros", method: str = "heun",
-                         dtype="float32", device="auto") -> tuple:
+def calibrate_patch_size(
+    network,
+    train,
+    x_inits: Sequence[torch.Tensor],
+    sigmas,
+    *,
+    ks=(3, 5, 7, 9, 11, 13, 15),
+    machine: str = "els",
+    padding: str = "zeros",
+    method: str = "heun",
+    dtype="float32",
+    device="auto",
+) -> tuple:
     """Calibrate the patch size of ``machine`` (``"els"`` or ``"ls"``) to ``network`` (a score field).
 
     ``x_inits``: one batch of initial noises per seed (at ``sigmas[0]``); ``sigmas``: the sampler's decreasing grid
@@ -57,12 +68,16 @@ def calibrate_patch_size(network, train, x_inits: Sequence[torch.Tensor], sigmas
         raise ConfigError("calibrate_patch_size needs at least one k and one seed")
     sig = [float(s) for s in sigmas]
     levels = [s for s in sig if s > 0]
-    fields = [EquivariantLocalScore(train, k, padding=padding, dtype=dtype, device=device) if machine == "els"
-              else LocalEmpiricalScore(train, k, dtype=dtype, device=device) for k in ks]
+    fields = [
+        EquivariantLocalScore(train, k, padding=padding, dtype=dtype, device=device)
+        if machine == "els"
+        else LocalEmpiricalScore(train, k, dtype=dtype, device=device)
+        for k in ks
+    ]
     cos = torch.zeros(len(x_inits), len(levels), len(ks), dtype=torch.float64)
     for si, x0 in enumerate(x_inits):
         states = [x0]
-        sample(network, x0, sig, method=method, callback=lambda info: states.append(info["x"].detach()))
+        sample(network, x0, sig, method=method, callback=lambda info: states.append(info["x"].detach()))  # noqa: B023
         for li, level in enumerate(levels):
             x = states[li]
             with torch.no_grad():
@@ -70,6 +85,6 @@ def calibrate_patch_size(network, train, x_inits: Sequence[torch.Tensor], sigmas
                 for ki, f in enumerate(fields):
                     d_m = f.denoise(x, level).detach().cpu().double() - x.detach().cpu().double()
                     cos[si, li, ki] = cosine_similarity(d_m, d_net).mean()
-    best = torch.tensor(ks)[cos.argmax(2)]                                   # (seeds, levels)
-    per_level = best.median(dim=0).values                                    # median over seeds (lower middle)
+    best = torch.tensor(ks)[cos.argmax(2)]  # (seeds, levels)
+    per_level = best.median(dim=0).values  # median over seeds (lower middle)
     return PatchSizeSchedule(levels, per_level.tolist()), {"sigmas": levels, "ks": ks, "cosine": cos.tolist()}

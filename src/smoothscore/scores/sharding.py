@@ -17,16 +17,17 @@ keeps a chosen slice — merged over the default group when one exists, otherwis
 of that slice, whose :meth:`partial_stats` results merge with :func:`merge_partial_stats`.
 All ranks must call the field with the same queries (same seed), as a data-parallel sampler does.
 """
+
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 
 from ..errors import ConfigError
 
 
-def slice_bounds(n: int, rank: int, world: int) -> Tuple[int, int]:
+def slice_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
     """Rows ``[lo, hi)`` of rank ``rank`` out of ``world`` (contiguous, sizes differ by at most one)."""
     if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
         raise ConfigError(f"shard must be (rank, world) with 0 <= rank < world; got ({rank}, {world})")
@@ -79,8 +80,9 @@ def merge_over_ranks(lse: torch.Tensor, sums: Sequence[torch.Tensor | None], gro
     m = all_reduce_max(lse.clone(), group)
     finite = torch.isfinite(m)
     a = torch.where(finite, torch.exp(lse - torch.where(finite, m, 0.0)), 0.0)
-    packed = [a[:, None]] + [(s * a.reshape(-1, *([1] * (s.dim() - 1)))).reshape(a.shape[0], -1)
-                             for s in sums if s is not None]
+    packed = [a[:, None]] + [
+        (s * a.reshape(-1, *([1] * (s.dim() - 1)))).reshape(a.shape[0], -1) for s in sums if s is not None
+    ]
     flat = all_reduce_sum(torch.cat(packed, 1), group)
     tot = flat[:, 0]
     out, k = [], 1
@@ -89,12 +91,12 @@ def merge_over_ranks(lse: torch.Tensor, sums: Sequence[torch.Tensor | None], gro
             out.append(None)
             continue
         w = s[0].numel()
-        out.append((flat[:, k:k + w] / tot[:, None]).reshape(s.shape))
+        out.append((flat[:, k : k + w] / tot[:, None]).reshape(s.shape))
         k += w
     return m + torch.log(tot), out
 
 
-def merge_partial_stats(parts: List[Tuple[torch.Tensor, torch.Tensor]]) -> Tuple[torch.Tensor, torch.Tensor]:
+def merge_partial_stats(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge ``(lse, mean)`` pairs of shards computed by hand (e.g. ``shard=(r, world)`` fields in one process)."""
     lse = torch.stack([p[0] for p in parts])
     tot = torch.logsumexp(lse, 0)

@@ -21,10 +21,10 @@ Embedding (Paper A, Sec. 5): with the points on the line ``R * e`` of ``R^D`` (`
 score is the 1-D one along ``e`` plus the exact normal part ``-x_perp / sigma^2`` of the Gaussian noise, i.e.
 ``denoise(x) = D_1d(x . e) e``.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
@@ -55,7 +55,7 @@ def check_line_points(points) -> torch.Tensor:
     return y
 
 
-def _nonneg(v, name: str) -> Optional[float]:
+def _nonneg(v, name: str) -> float | None:
     """None, or a finite float >= 0 (else :class:`ConfigError`)."""
     if v is None:
         return None
@@ -68,7 +68,7 @@ def _nonneg(v, name: str) -> Optional[float]:
     return f
 
 
-def smoothed_pl_denoise_1d(u: torch.Tensor, y: torch.Tensor, delta: Optional[torch.Tensor]) -> torch.Tensor:
+def smoothed_pl_denoise_1d(u: torch.Tensor, y: torch.Tensor, delta: torch.Tensor | None) -> torch.Tensor:
     """1-D denoiser of the (Smoothed) PL-ESF at positions ``u`` (N,), sorted points ``y`` (n,).
 
     ``delta`` is an (N,) tensor of absolute smoothing widths (``inf`` entries or ``None`` give the PL-ESF).
@@ -77,14 +77,14 @@ def smoothed_pl_denoise_1d(u: torch.Tensor, y: torch.Tensor, delta: Optional[tor
     n = y.numel()
     if n == 1:
         return y.expand_as(u).clone()
-    k = (torch.searchsorted(y, u.contiguous()) - 1).clamp(0, n - 2)      # gap index (outer half-lines clipped)
+    k = (torch.searchsorted(y, u.contiguous()) - 1).clamp(0, n - 2)  # gap index (outer half-lines clipped)
     lo, hi = y[k], y[k + 1]
     m, h = 0.5 * (lo + hi), 0.5 * (hi - lo)
-    out = torch.where(u < m, lo, hi)                                     # PL-ESF: nearest point
+    out = torch.where(u < m, lo, hi)  # PL-ESF: nearest point
     if delta is None:
         return out
     off = u - m
-    ramp = (off.abs() < h - delta) & (delta < h)                         # open ramp region of gap k
+    ramp = (off.abs() < h - delta) & (delta < h)  # open ramp region of gap k
     safe = torch.where(ramp, h - delta, torch.ones_like(h))
     return torch.where(ramp, m + off * h / safe, out)
 
@@ -105,8 +105,16 @@ class SmoothedPLScore(ScoreField):
     vector or None), ``kappa``, ``delta``, ``data_shape``.
     """
 
-    def __init__(self, points, kappa: Optional[float] = None, direction=None, *, delta: Optional[float] = None,
-                 dtype="float32", device="auto"):
+    def __init__(
+        self,
+        points,
+        kappa: float | None = None,
+        direction=None,
+        *,
+        delta: float | None = None,
+        dtype="float32",
+        device="auto",
+    ):
         self._init_placement(dtype, device)
         y = check_line_points(points)
         if kappa is not None and delta is not None:
@@ -135,7 +143,7 @@ class SmoothedPLScore(ScoreField):
     def n_points(self) -> int:
         return int(self.points.numel())
 
-    def delta_at(self, s: torch.Tensor) -> Optional[torch.Tensor]:
+    def delta_at(self, s: torch.Tensor) -> torch.Tensor | None:
         """Smoothing widths (N,) at noise levels ``s`` (N,): ``kappa * sigma``, the fixed delta, or None (PL-ESF)."""
         if self.kappa is not None:
             return self.kappa * s
@@ -149,7 +157,7 @@ class SmoothedPLScore(ScoreField):
         return flat[:, 0] if self.direction is None else flat @ self._e
 
     def denoise(self, x, sigma) -> torch.Tensor:
-        """``D(x) = D_1d(x . e) e``: Tweedie form of the Smoothed PL-ESF (normal part of the score ``-x_perp/sigma^2``)."""
+        """``D(x) = D_1d(x . e) e``: Tweedie form of the Smoothed PL-ESF (normal score part ``-x_perp/sigma^2``)."""
         x, s = self.prepare(x, sigma)
         d1 = smoothed_pl_denoise_1d(self.along(x), self._y, self.delta_at(s))
         if self.direction is None:
@@ -162,7 +170,12 @@ class SmoothedPLScore(ScoreField):
         return (self.denoise(x, s) - x) / bcast(s, x) ** 2
 
     def __repr__(self) -> str:
-        smooth = f"kappa={self.kappa}" if self.kappa is not None else (
-            f"delta={self.delta}" if self.delta is not None else "PL-ESF")
-        return (f"SmoothedPLScore(n={self.n_points}, {smooth}, shape={self.data_shape}, dtype={self.dtype}, "
-                f"device={self.device})")
+        smooth = (
+            f"kappa={self.kappa}"
+            if self.kappa is not None
+            else (f"delta={self.delta}" if self.delta is not None else "PL-ESF")
+        )
+        return (
+            f"SmoothedPLScore(n={self.n_points}, {smooth}, shape={self.data_shape}, dtype={self.dtype}, "
+            f"device={self.device})"
+        )

@@ -15,9 +15,10 @@ Three forms, one name each:
   targets and exact fields), variants ``"sigma_star"`` (adopted, Eq. 10 as written) and ``"scheduled"``
   (the authors' code).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -35,8 +36,9 @@ def sigma_schedule_temperature(c: float) -> Callable[[torch.Tensor], torch.Tenso
     return lambda s: (c / torch.as_tensor(s)).clamp(min=1.0)
 
 
-def temperature_smoothed(train, temperature: float | Callable = 1.0, *, conditioned: bool = True,
-                         k_neighbors: int | None = None, **kw) -> ScoreField:
+def temperature_smoothed(
+    train, temperature: float | Callable = 1.0, *, conditioned: bool = True, k_neighbors: int | None = None, **kw
+) -> ScoreField:
     """A temperature-smoothed exact score: the conditioned ESF (``conditioned=True``; a callable T receives the
     scheduled sigma) or the unconditional optimal-level score (``conditioned=False``; a callable T receives the
     query's own level ``sigma* = |x - mu_nn| / sqrt(d)``; ``k_neighbors`` restricts to the K nearest of x)."""
@@ -56,8 +58,16 @@ class KNNTemperatureScore(ScoreField):
 
     conditioned = True
 
-    def __init__(self, train, temperature: float | Callable = 1.0, *, k: int = 10, variant: str = "sigma_star",
-                 dtype="float32", device="auto"):
+    def __init__(
+        self,
+        train,
+        temperature: float | Callable = 1.0,
+        *,
+        k: int = 10,
+        variant: str = "sigma_star",
+        dtype="float32",
+        device="auto",
+    ):
         self._init_placement(dtype, device)
         # streamed store (tensor, array, memmap or .npy path): no float64 copy; neighbours gathered per call
         self.points = PointSet(train, dtype=torch.float64, device=self.device)

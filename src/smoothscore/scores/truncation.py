@@ -35,10 +35,11 @@ dropped-fraction bound is already below ``give_up`` (1e-3); queries still uncert
 (certificate 0). For data near a low-dimensional subspace the search
 costs ~p/D of the exact kernel; for full-rank data the bound is loose and the exact kernel runs (plus the search).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -50,8 +51,9 @@ class LowerBoundIndex:
     ``rank``: number of principal directions (default: the smallest capturing all but ``energy`` of the variance
     of a subsample, at most ``max_rank``)."""
 
-    def __init__(self, points, *, rank: int | None = None, max_rank: int = 64, energy: float = 1e-4,
-                 sample: int = 2048):
+    def __init__(
+        self, points, *, rank: int | None = None, max_rank: int = 64, energy: float = 1e-4, sample: int = 2048
+    ):
         import faiss
 
         self.points = points
@@ -60,14 +62,14 @@ class LowerBoundIndex:
         sub = points.rows(pick.to(points.device), torch.float64)
         _, sv, vt = torch.linalg.svd(sub, full_matrices=False)
         if rank is None:
-            e = sv ** 2
+            e = sv**2
             tail = (e.sum() - torch.cumsum(e, 0)) / e.sum().clamp_min(1e-300)
             rank = int((tail > energy).sum()) + 1
         self.rank = p = max(1, min(int(rank), max_rank, D, vt.shape[0]))
-        self.basis = vt[:p].contiguous()                                     # (p, D) float64, orthonormal rows
+        self.basis = vt[:p].contiguous()  # (p, D) float64, orthonormal rows
         emb = np.empty((n, p + 1), dtype=np.float32)
         for a, v in points.chunks(torch.float64):
-            emb[a:a + v.shape[0]] = self._embed(v).cpu().numpy()
+            emb[a : a + v.shape[0]] = self._embed(v).cpu().numpy()
         self.index = faiss.IndexFlatL2(p + 1)
         self.index.add(emb)
         self.r2max = float(points.radius) ** 2
@@ -100,8 +102,16 @@ class NeighbourTruncation:
     * ``exact(active) -> (log_s, value)``: the exact kernel for uncertified queries.
     """
 
-    def __init__(self, points, *, k0: int = 32, k_max: int = 1024, give_up: float = 1e-3,
-                 block_elements: int = 1 << 22, **index_kw):
+    def __init__(
+        self,
+        points,
+        *,
+        k0: int = 32,
+        k_max: int = 1024,
+        give_up: float = 1e-3,
+        block_elements: int = 1 << 22,
+        **index_kw,
+    ):
         self.points, self.k0, self.k_max, self.block_elements = points, int(k0), int(k_max), int(block_elements)
         self.give_up = float(give_up)
         self.index_kw = index_kw
@@ -129,13 +139,13 @@ class NeighbourTruncation:
             qb = max(1, self.block_elements // (k * D))
             still, gave_up = [], []
             for a in range(0, active.numel(), qb):
-                act, ix = active[a:a + qb], idx[a:a + qb]
-                rows = self.points.rows(ix, u.dtype)                                   # (q, k, D)
+                act, ix = active[a : a + qb], idx[a : a + qb]
+                rows = self.points.rows(ix, u.dtype)  # (q, k, D)
                 r2 = ((rows - u[act, None]) ** 2).sum(2)
-                log_s, log_t, value, valid = kept(act, ix, r2, rows, tau[a:a + qb])
+                log_s, log_t, value, valid = kept(act, ix, r2, rows, tau[a : a + qb])
                 log_t = log_t.to(torch.float64)
                 ls = log_s.to(torch.float64)
-                log_ratio = torch.nn.functional.softplus(log_t - ls)                  # log(1 + D_b / S)
+                log_ratio = torch.nn.functional.softplus(log_t - ls)  # log(1 + D_b / S)
                 delta = torch.exp(log_t - torch.logaddexp(ls, log_t))
                 b = bound(delta, log_ratio, value, act).to(torch.float64)
                 ok = b <= tol if valid is None else (b <= tol) & valid

@@ -42,10 +42,11 @@ certified lower bound on the dropped distances; the score error is then at most
 ``1/sigma_floor^2`` in optimal mode) — see :mod:`smoothscore.scores.truncation`. ``shard=`` as for
 :class:`~smoothscore.scores.empirical.EmpiricalScore` (not with ``k_neighbors`` or ``tolerance``).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -98,11 +99,26 @@ class UnconditionalEmpiricalScore(ScoreField):
 
     conditioned = False
 
-    def __init__(self, train, sigmas=None, weighting: str | Callable = "sigma2", *, mode: str = "exact",
-                 sigma_min: float = 0.01, sigma_max: float = 50.0, temperature: float | Callable = 1.0,
-                 k_neighbors: int | None = None, clip_sigma_star: bool = False, quad_points: int = 4,
-                 sigma_floor: float = 1e-6, dtype="float32", device="auto",
-                 block_elements: int = DEFAULT_BLOCK_ELEMENTS, tolerance: float | None = None, shard=None):
+    def __init__(
+        self,
+        train,
+        sigmas=None,
+        weighting: str | Callable = "sigma2",
+        *,
+        mode: str = "exact",
+        sigma_min: float = 0.01,
+        sigma_max: float = 50.0,
+        temperature: float | Callable = 1.0,
+        k_neighbors: int | None = None,
+        clip_sigma_star: bool = False,
+        quad_points: int = 4,
+        sigma_floor: float = 1e-6,
+        dtype="float32",
+        device="auto",
+        block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+        tolerance: float | None = None,
+        shard=None,
+    ):
         self._init_placement(dtype, device)
         local_only = k_neighbors is not None or tolerance is not None
         if local_only and shard not in (None, False):
@@ -144,7 +160,7 @@ class UnconditionalEmpiricalScore(ScoreField):
         self._log_mix_norm = float(np.logaddexp.reduce(logw_fn(lv) + lq))
         self.levels = torch.as_tensor(lv, dtype=torch.float64, device=self.device)
         self._c = torch.as_tensor(c, dtype=torch.float64, device=self.device)
-        self._inv2 = 1.0 / self.levels ** 2
+        self._inv2 = 1.0 / self.levels**2
         self.center = self.points.center
         if mode == "exact":
             self._b_max = float(self._inv2.max())
@@ -168,9 +184,9 @@ class UnconditionalEmpiricalScore(ScoreField):
         ``w_j ∝ exp(g_j)`` and ``s = sum_j w_j b_j (mu_j - x)``."""
         d = self.dim
         if self.mode == "optimal":
-            s2 = (r2 / (d - 2)).clamp_min(self.sigma_floor ** 2)
+            s2 = (r2 / (d - 2)).clamp_min(self.sigma_floor**2)
             if self.clip:
-                s2 = s2.clamp(self.sigma_min ** 2, self.sigma_max ** 2)
+                s2 = s2.clamp(self.sigma_min**2, self.sigma_max**2)
             f = -0.5 * (d - 2) * torch.log(s2) - r2 / (2 * s2)
             return f / T[:, None], 1.0 / s2
         q, c = r2.shape
@@ -178,7 +194,7 @@ class UnconditionalEmpiricalScore(ScoreField):
         step = max(1, self.block_elements // max(1, q * L))
         gs, bs = [], []
         for a in range(0, c, step):
-            logit = (self._c - r2[:, a:a + step, None] * (0.5 * self._inv2)) / T[:, None, None]   # (q, c', L)
+            logit = (self._c - r2[:, a : a + step, None] * (0.5 * self._inv2)) / T[:, None, None]  # (q, c', L)
             g = torch.logsumexp(logit, dim=2)
             gs.append(g)
             bs.append((torch.exp(logit - g[..., None]) * self._inv2).sum(2))
@@ -186,7 +202,7 @@ class UnconditionalEmpiricalScore(ScoreField):
 
     def _r2(self, u, uu, v, a):
         """Squared distances (q, c) of centred queries to the centred chunk ``v`` starting at local row ``a``."""
-        return (uu[:, None] - 2 * u @ v.T + 2 * self.points.half_sq[a:a + v.shape[0]]).clamp_min(0)
+        return (uu[:, None] - 2 * u @ v.T + 2 * self.points.half_sq[a : a + v.shape[0]]).clamp_min(0)
 
     def _min_r2(self, u, uu):
         """Squared distance to the nearest training point over all ranks (one streamed pass)."""
@@ -262,13 +278,15 @@ class UnconditionalEmpiricalScore(ScoreField):
             w = torch.exp(g - ls[:, None]) * b
             g_tau = self._centre_terms(tau[:, None], T)[0][:, 0]
             log_t = (math.log(n - ix.shape[1]) if n > ix.shape[1] else -math.inf) + g_tau
-            valid = r2min <= tau if callable_t else None   # T needs the true nearest point among the kept
+            valid = r2min <= tau if callable_t else None  # T needs the true nearest point among the kept
             return ls, log_t, (w[..., None] * (rows - u[act, None])).sum(1), valid
 
         if want == "score":
+
             def bound(delta, log_ratio, value, act):
                 return delta * (self._b_max * (unorm[act] + self.points.radius) + value.norm(dim=1))
         else:
+
             def bound(delta, log_ratio, value, act):
                 return log_ratio * Ts[act]
 
@@ -322,5 +340,7 @@ class UnconditionalEmpiricalScore(ScoreField):
 
     def __repr__(self) -> str:
         t = "callable" if callable(self.temperature) else self.temperature
-        return (f"UnconditionalEmpiricalScore(M={self.n_train}, shape={self.data_shape}, mode={self.mode}, "
-                f"levels={self.levels.shape[0]}, T={t}, K={self.k_neighbors})")
+        return (
+            f"UnconditionalEmpiricalScore(M={self.n_train}, shape={self.data_shape}, mode={self.mode}, "
+            f"levels={self.levels.shape[0]}, T={t}, K={self.k_neighbors})"
+        )

@@ -1,7 +1,8 @@
 """Closed forms of Paper B's domination properties (Zhou et al. 2026, Sec. 3 and 4.1).
 
 * mu-domination (Property 2, Eq. 6): for two centres at one level sigma the weight ratio is
-  ``gamma_mu = exp(delta |mu_j - mu_l|^2 / sigma^2)``, ``delta = |x - mu_l| cos(angle(x, mu_l, mu_j)) / |mu_j - mu_l| - 1/2``.
+  ``gamma_mu = exp(delta |mu_j - mu_l|^2 / sigma^2)``,
+  ``delta = |x - mu_l| cos(angle(x, mu_l, mu_j)) / |mu_j - mu_l| - 1/2``.
   For the conditioned ESF at a common sigma this is an identity (expand ``|x - mu_j|^2`` around ``mu_l``); the paper
   applies it at the optimal level sigma*.
 * sigma-domination (Property 1): for fixed x, mu_j the log-weight ``f(sigma) = -(d - 2) ln sigma - r^2 / (2 sigma^2)``
@@ -10,6 +11,7 @@
   :func:`gamma_sigma_exact` gives the exact ratio).
 * Shell geometry: ``x = mu + sigma z`` concentrates at ``|x - mu| ≈ sigma sqrt(d)`` with std ``≈ sigma / sqrt(2)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,7 +40,7 @@ def sigma_star(x, mu, convention: str = "d-2") -> torch.Tensor:
 def level_log_weight(r2, sigma, d: int):
     """``f = -(d - 2) ln sigma - r^2 / (2 sigma^2)`` (log of ``sigma^2 N(x; mu, sigma^2 I)`` up to a constant)."""
     r2, sigma = torch.as_tensor(r2, dtype=torch.float64), torch.as_tensor(sigma, dtype=torch.float64)
-    return -(d - 2) * torch.log(sigma) - r2 / (2 * sigma ** 2)
+    return -(d - 2) * torch.log(sigma) - r2 / (2 * sigma**2)
 
 
 def mu_domination_delta(x, mu_j, mu_l) -> torch.Tensor:
@@ -51,7 +53,7 @@ def mu_domination_ratio(x, mu_j, mu_l, sigma) -> torch.Tensor:
     """``gamma_mu = exp(delta |mu_j - mu_l|^2 / sigma^2)`` (Eq. 6): predicted weight ratio w_j / w_l."""
     dj = _flat(mu_j) - _flat(mu_l)
     s = torch.as_tensor(sigma, dtype=torch.float64)
-    return torch.exp(mu_domination_delta(x, mu_j, mu_l) * (dj * dj).sum(-1) / s ** 2)
+    return torch.exp(mu_domination_delta(x, mu_j, mu_l) * (dj * dj).sum(-1) / s**2)
 
 
 def gamma_sigma(d: int, h: float, alpha: float) -> float:

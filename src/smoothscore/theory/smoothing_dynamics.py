@@ -18,6 +18,7 @@ In ``R^D`` the normal coordinates decouple: ``x_perp(s) = x_perp(t0) sqrt(s / t0
 
 All functions are NumPy float64; ``kappa=None`` means the PL-ESF (no smoothing, every region exact).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,14 +30,27 @@ from scipy.stats import norm
 from ..errors import ConfigError, SigmaError
 from ..scores.smoothed_pl import check_line_points
 
-__all__ = ["LineGeometry", "geometry", "regions", "flow_map", "normal_flow", "ramp_boundaries", "ramp_apex",
-           "mixture_pdf", "mixture_cdf", "pushforward_density", "atom_weights", "interpolating_mass",
-           "endpoint_density"]
+__all__ = [
+    "LineGeometry",
+    "geometry",
+    "regions",
+    "flow_map",
+    "normal_flow",
+    "ramp_boundaries",
+    "ramp_apex",
+    "mixture_pdf",
+    "mixture_cdf",
+    "pushforward_density",
+    "atom_weights",
+    "interpolating_mass",
+    "endpoint_density",
+]
 
 
 @dataclass(frozen=True)
 class LineGeometry:
     """Sorted points ``y`` (n,), gap midpoints ``m`` (n-1,) and half-gaps ``h`` (n-1,)."""
+
     y: np.ndarray
     m: np.ndarray
     h: np.ndarray
@@ -136,10 +150,11 @@ def mixture_cdf(x, t, points) -> np.ndarray:
 
 
 def _exact_intervals(g: LineGeometry, d: float) -> tuple[np.ndarray, np.ndarray]:
-    """Exact region of each point at width ``d``: ``[y_k - min(d, h_{k-1}), y_k + min(d, h_k)]``, outer sides infinite."""
+    """Exact region of each point at width ``d``: ``[y_k - min(d, h_{k-1}), y_k + min(d, h_k)]``; outer sides
+    infinite."""
     lo = g.y - np.minimum(d, np.concatenate([[np.inf], g.h]))
     hi = g.y + np.minimum(d, np.concatenate([g.h, [np.inf]]))
-    lo[0], hi[-1] = -np.inf, np.inf                              # the outer half-lines are exact regions
+    lo[0], hi[-1] = -np.inf, np.inf  # the outer half-lines are exact regions
     return lo, hi
 
 
@@ -188,7 +203,8 @@ def interpolating_mass(t0, points, kappa) -> float:
 
 
 def endpoint_density(x, t0, points, kappa) -> np.ndarray:
-    """Continuous part of the ``s = 0`` law: ``c p_t0(m_k + c (x - m_k))`` on gap k, ``c = (h_k - kappa sqrt t0)/h_k``."""
+    """Continuous part of the ``s = 0`` law: ``c p_t0(m_k + c (x - m_k))`` on gap k,
+    ``c = (h_k - kappa sqrt t0)/h_k``."""
     g, x = geometry(points), np.asarray(x, dtype=np.float64)
     lab = regions(x, 0.0, points, kappa)
     out = np.zeros_like(x)

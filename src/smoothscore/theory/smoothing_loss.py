@@ -10,10 +10,11 @@
   the main text: decreasing from ``F(0) = 1`` to 0, and ``L_t[Smoothed PL-ESF, delta = kappa sqrt t] -> F(kappa)/2``
   as ``t -> 0`` for two points (the paper's own normalisation of F was not available).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -25,10 +26,19 @@ from ..errors import ConfigError
 from ..scores.smoothed_pl import smoothed_pl_denoise_1d
 from .smoothing_dynamics import _time, geometry
 
-__all__ = ["F", "F_inverse", "esf_1d", "smoothed_pl_1d", "smoothed_pl_breakpoints", "field_function", "loss_Lt",
-           "r_smoothed_pl", "r_numeric"]
+__all__ = [
+    "F",
+    "F_inverse",
+    "esf_1d",
+    "smoothed_pl_1d",
+    "smoothed_pl_breakpoints",
+    "field_function",
+    "loss_Lt",
+    "r_smoothed_pl",
+    "r_numeric",
+]
 
-_Z = 12.0           # standardised half-width of each mixture component (mass beyond: ~4e-33)
+_Z = 12.0  # standardised half-width of each mixture component (mass beyond: ~4e-33)
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
 
 
@@ -51,11 +61,11 @@ def F_inverse(eps: float) -> float:
 def esf_1d(x, t, points) -> np.ndarray:
     """Exact 1-D ESF ``s_t(x) = (sum_k w_k y_k - x) / t``, ``w = softmax(-(x - y_k)^2 / (2t))`` (float64)."""
     g, x = geometry(points), np.asarray(x, dtype=np.float64)
-    w = softmax(-(x[..., None] - g.y) ** 2 / (2.0 * t), axis=-1)
+    w = softmax(-((x[..., None] - g.y) ** 2) / (2.0 * t), axis=-1)
     return (w @ g.y - x) / t
 
 
-def smoothed_pl_1d(points, t: float, *, kappa: Optional[float] = None, delta: Optional[float] = None) -> Callable:
+def smoothed_pl_1d(points, t: float, *, kappa: float | None = None, delta: float | None = None) -> Callable:
     """NumPy callable ``x -> score`` of the (Smoothed) PL-ESF at time ``t`` (``delta = kappa sqrt t`` or fixed)."""
     if kappa is not None and delta is not None:
         raise ConfigError("give kappa or delta, not both")
@@ -70,7 +80,7 @@ def smoothed_pl_1d(points, t: float, *, kappa: Optional[float] = None, delta: Op
     return f
 
 
-def smoothed_pl_breakpoints(points, delta: Optional[float]) -> np.ndarray:
+def smoothed_pl_breakpoints(points, delta: float | None) -> np.ndarray:
     """Kinks/jumps of the (Smoothed) PL-ESF: ramp ends ``m_k +- (h_k - delta)`` or the midpoints (PL-ESF)."""
     g = geometry(points)
     if delta is None:
@@ -112,8 +122,9 @@ def _gl_integrate(fn: Callable, cuts: np.ndarray) -> float:
     return float((vals * _GL_WEIGHTS[None, :] * 0.5 * (b - a)).sum())
 
 
-def loss_Lt(f: Callable, t: float, points, *, breakpoints: Optional[Iterable[float]] = None,
-            method: str = "gauss") -> float:
+def loss_Lt(
+    f: Callable, t: float, points, *, breakpoints: Iterable[float] | None = None, method: str = "gauss"
+) -> float:
     """``L_t[f] = t E_{x~p_t} |f(x) - s_t(x)|^2`` (Paper A, Sec. 3) by quadrature over each mixture component.
 
     Args:
@@ -129,6 +140,7 @@ def loss_Lt(f: Callable, t: float, points, *, breakpoints: Optional[Iterable[flo
     sq = math.sqrt(t)
     total = 0.0
     for yk in g.y:
+
         def integrand(z, yk=yk):
             x = yk + sq * np.asarray(z, dtype=np.float64)
             return t * (np.asarray(f(x), dtype=np.float64) - esf_1d(x, t, g.y)) ** 2 * norm.pdf(z)
@@ -141,15 +153,16 @@ def loss_Lt(f: Callable, t: float, points, *, breakpoints: Optional[Iterable[flo
         elif method == "quad":
             val = 0.0
             for a, b in zip(cuts[:-1], cuts[1:]):
-                val += integrate.quad(lambda z: float(integrand(np.array([z]))[0]), a, b, limit=200,
-                                      epsabs=1e-13, epsrel=1e-10)[0]
+                val += integrate.quad(
+                    lambda z: float(integrand(np.array([z]))[0]), a, b, limit=200, epsabs=1e-13, epsrel=1e-10
+                )[0]
             total += val
         else:
             raise ConfigError(f"unknown quadrature method {method!r}; use 'gauss' or 'quad'")
     return total / g.n
 
 
-def r_smoothed_pl(points, t: float, delta: Optional[float]) -> float:
+def r_smoothed_pl(points, t: float, delta: float | None) -> float:
     """Closed-form ``R = int |f''|`` of the Smoothed PL-ESF: ``sum_k 2 h_k / ((h_k - delta) t)``; inf if any gap
     keeps the PL-ESF jump (``delta >= h_k`` or ``delta=None``). Two points at +-1: ``2 / ((1 - delta) t)``."""
     g, t = geometry(points), _time(t)

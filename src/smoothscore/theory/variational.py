@@ -15,6 +15,7 @@ across the gaps (which costs no R beyond the slope jumps at the grid nodes)::
 Variables are scaled by ``sqrt(t)`` so that the program is well conditioned at small t. The optimum's true
 ``L_t`` (Gauss quadrature of its PL interpolant) is reported beside it to show the discretisation error.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,13 +33,14 @@ __all__ = ["VariationalResult", "min_nonsmoothness", "prop1_check"]
 @dataclass
 class VariationalResult:
     """Solution of ``min R[f] s.t. L_t[f] <= eps`` on a grid."""
+
     eps: float
     t: float
-    r_star: float            # optimal R (on the grid)
-    x: np.ndarray            # grid
-    f: np.ndarray            # optimal score values on the grid
-    loss_grid: float         # L_t on the grid (the constraint, <= eps)
-    loss_quadrature: float   # L_t of the PL interpolant by accurate quadrature
+    r_star: float  # optimal R (on the grid)
+    x: np.ndarray  # grid
+    f: np.ndarray  # optimal score values on the grid
+    loss_grid: float  # L_t on the grid (the constraint, <= eps)
+    loss_quadrature: float  # L_t of the PL interpolant by accurate quadrature
     status: str
 
 
@@ -50,8 +52,9 @@ def _grid(points, t: float, window: float, n_per_point: int) -> np.ndarray:
     return np.concatenate([yk + math.sqrt(t) * u for yk in g.y])
 
 
-def min_nonsmoothness(eps: float, t: float, points=(-1.0, 1.0), *, window: float = 6.0, n_per_point: int = 401,
-                      solver: str = "CLARABEL") -> VariationalResult:
+def min_nonsmoothness(
+    eps: float, t: float, points=(-1.0, 1.0), *, window: float = 6.0, n_per_point: int = 401, solver: str = "CLARABEL"
+) -> VariationalResult:
     """Solve ``r*_{t,eps} = min R[f] s.t. L_t[f] <= eps`` over PL functions on the grid (see module docstring)."""
     import cvxpy as cp
 
@@ -60,7 +63,7 @@ def min_nonsmoothness(eps: float, t: float, points=(-1.0, 1.0), *, window: float
     t = _time(t)
     x = _grid(points, t, window, n_per_point)
     sq = math.sqrt(t)
-    target = sq * esf_1d(x, t, points)                       # sqrt(t) s_t(x), O(1)
+    target = sq * esf_1d(x, t, points)  # sqrt(t) s_t(x), O(1)
     dx = np.diff(x)
     w = np.zeros_like(x)
     w[:-1] += 0.5 * dx
@@ -97,11 +100,23 @@ def prop1_check(eps: float, t: float = 1e-4, points=(-1.0, 1.0), **kw) -> dict:
     1 + 8 sqrt(eps)`` and the solver's diagnostics."""
     kappa = F_inverse(eps)
     delta = kappa * math.sqrt(t)
-    loss_spl = loss_Lt(smoothed_pl_1d(points, t, kappa=kappa), t, points,
-                       breakpoints=smoothed_pl_breakpoints(points, delta))
+    loss_spl = loss_Lt(
+        smoothed_pl_1d(points, t, kappa=kappa), t, points, breakpoints=smoothed_pl_breakpoints(points, delta)
+    )
     r_spl = r_smoothed_pl(points, t, delta)
     res = min_nonsmoothness(eps, t, points, **kw)
-    return {"eps": eps, "t": t, "kappa": kappa, "delta": delta, "loss_spl": loss_spl, "r_spl": r_spl,
-            "r_star": res.r_star, "ratio": r_spl / res.r_star, "bound": 1.0 + 8.0 * math.sqrt(eps),
-            "loss_star_grid": res.loss_grid, "loss_star_quadrature": res.loss_quadrature, "status": res.status,
-            "result": res}
+    return {
+        "eps": eps,
+        "t": t,
+        "kappa": kappa,
+        "delta": delta,
+        "loss_spl": loss_spl,
+        "r_spl": r_spl,
+        "r_star": res.r_star,
+        "ratio": r_spl / res.r_star,
+        "bound": 1.0 + 8.0 * math.sqrt(eps),
+        "loss_star_grid": res.loss_grid,
+        "loss_star_quadrature": res.loss_quadrature,
+        "status": res.status,
+        "result": res,
+    }

@@ -1,9 +1,23 @@
 """Training: losses (Paper A and Paper B objectives), KNN neighbour cache, trainer with resume and torchrun."""
+
 from .knn import KNNCache, default_encoder
-from .losses import (ConditionedDSM, FixedTimeRegression, SigmaSampler, TWeightedDSM, UnconditionedDSM, losses)
+from .losses import ConditionedDSM, FixedTimeRegression, SigmaSampler, TWeightedDSM, UnconditionedDSM, losses
 from .temperature_loss import TemperatureKNNLoss, temperature_target
 from .trainer import TrainConfig, Trainer, TrainResult, train
 
-__all__ = ["losses", "ConditionedDSM", "UnconditionedDSM", "TWeightedDSM", "FixedTimeRegression",
-           "TemperatureKNNLoss", "temperature_target", "SigmaSampler", "KNNCache", "default_encoder", "TrainConfig",
-           "Trainer", "TrainResult", "train"]
+__all__ = [
+    "losses",
+    "ConditionedDSM",
+    "UnconditionedDSM",
+    "TWeightedDSM",
+    "FixedTimeRegression",
+    "TemperatureKNNLoss",
+    "temperature_target",
+    "SigmaSampler",
+    "KNNCache",
+    "default_encoder",
+    "TrainConfig",
+    "Trainer",
+    "TrainResult",
+    "train",
+]

@@ -3,11 +3,12 @@
 carry the same step, so a crash between the two writes is detected. Loading never executes code: tensors come from
 safetensors (a JSON header plus raw bytes) and metadata from JSON; nothing is unpickled, and a pickled ``.pt`` /
 ``.pkl`` file offered as a checkpoint is refused without being opened."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import torch
 
@@ -18,7 +19,7 @@ FORMAT = "smoothscore-checkpoint-v1"
 WEIGHTS, SIDECAR = "checkpoint.safetensors", "checkpoint.json"
 
 
-def save_checkpoint(out_dir: str | Path, tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> Path:
+def save_checkpoint(out_dir: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -33,7 +34,7 @@ def save_checkpoint(out_dir: str | Path, tensors: Dict[str, torch.Tensor], meta:
     return out
 
 
-def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read a checkpoint folder (or its .safetensors / .json file). Raises :class:`CheckpointError` when files are
     missing, truncated, not safetensors, or inconsistent."""
     from safetensors import SafetensorError, safe_open
@@ -42,8 +43,10 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
     if not p.exists():
         raise CheckpointError(f"no checkpoint in {p}: path not found")
     if p.is_file() and p.name not in (WEIGHTS, SIDECAR):
-        raise CheckpointError(f"{p} is not a smoothscore checkpoint (a folder with {WEIGHTS} and {SIDECAR}); "
-                              "pickled checkpoints (.pt, .pth, .pkl) are never loaded")
+        raise CheckpointError(
+            f"{p} is not a smoothscore checkpoint (a folder with {WEIGHTS} and {SIDECAR}); "
+            "pickled checkpoints (.pt, .pth, .pkl) are never loaded"
+        )
     folder = p if p.is_dir() else p.parent
     wpath, jpath = folder / WEIGHTS, folder / SIDECAR
     if not wpath.exists() or not jpath.exists():
@@ -67,23 +70,27 @@ def load_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor], Dict[str
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot read {wpath} (truncated or not safetensors): {e}") from None
     if header.get("step") != str(meta.get("step")) and "meta" in header:
-        try:                       # an interrupted save: the (atomic) weights file is complete and authoritative
+        try:  # an interrupted save: the (atomic) weights file is complete and authoritative
             meta = json.loads(header["meta"])
         except json.JSONDecodeError as e:
             raise CheckpointError(f"corrupt metadata in {wpath}: {e}") from None
     if header.get("step") != str(meta.get("step")):
-        raise CheckpointError(f"checkpoint files in {folder} disagree (weights step {header.get('step')}, "
-                              f"sidecar step {meta.get('step')}): an interrupted save")
+        raise CheckpointError(
+            f"checkpoint files in {folder} disagree (weights step {header.get('step')}, "
+            f"sidecar step {meta.get('step')}): an interrupted save"
+        )
     return tensors, meta
 
 
-def load_state_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor], what: str) -> None:
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     """``load_state_dict`` that reports architecture mismatches as :class:`CheckpointError`."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     bad = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or extra or bad:
-        raise CheckpointError(f"{what}: checkpoint is from another architecture (missing {missing[:3]}, "
-                              f"unexpected {extra[:3]}, shape mismatch {bad[:3]})")
+        raise CheckpointError(
+            f"{what}: checkpoint is from another architecture (missing {missing[:3]}, "
+            f"unexpected {extra[:3]}, shape mismatch {bad[:3]})"
+        )
     module.load_state_dict(state)

@@ -7,11 +7,12 @@ smoothing training step does no search over the whole set (Paper B, Sec. 4.2 and
 downloaded), otherwise the project's own small classifier (or denoising autoencoder without labels) trained on the
 same data, :func:`smoothscore.metrics.quality.train_feature_classifier` (adopted offline default).
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -20,11 +21,10 @@ from ..data.rows import CHUNK_BYTES, Rows
 from ..distributed import is_main_process
 from ..errors import ConfigError
 
+RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's ImageNet weights file name
 
-RESNET18_FILE = "resnet18-f37072fd.pth"   # torchvision's ImageNet weights file name
 
-
-def _resnet18_encoder() -> Optional[Callable]:
+def _resnet18_encoder() -> Callable | None:
     """ImageNet ResNet-18 penultimate (512-d) features, or None when torchvision or its local weights are missing."""
     try:
         import torchvision
@@ -44,15 +44,16 @@ def _resnet18_encoder() -> Optional[Callable]:
         x = x.float()
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
         x = torch.nn.functional.interpolate(x, size=max(64, x.shape[-1]), mode="bilinear", align_corners=False)
-        x = ((x.clamp(-1, 1) + 1) / 2 - mean) / std          # project images live in [-1, 1]
+        x = ((x.clamp(-1, 1) + 1) / 2 - mean) / std  # project images live in [-1, 1]
         with torch.no_grad():
-            return torch.cat([net(x[i:i + 256]) for i in range(0, x.shape[0], 256)])
+            return torch.cat([net(x[i : i + 256]) for i in range(0, x.shape[0], 256)])
 
     return encode
 
 
-def default_encoder(data, *, seed: int = 0, cache_dir: Optional[str | Path] = None,
-                    prefer_resnet: bool = True) -> Callable:
+def default_encoder(
+    data, *, seed: int = 0, cache_dir: str | Path | None = None, prefer_resnet: bool = True
+) -> Callable:
     """The feature encoder used when none is given: ImageNet ResNet-18 when available offline, else the project's
     small classifier trained on ``data`` (Dataset with labels, or an image tensor: denoising autoencoder)."""
     enc = _resnet18_encoder() if prefer_resnet else None
@@ -74,9 +75,18 @@ class KNNCache:
     search runs (``cpu``: FAISS).
     """
 
-    def __init__(self, train, k: int = 10, *, space: str = "pixel", encoder: Optional[Callable] = None,
-                 cache_dir: Optional[str | Path] = None, shard: Optional[bool] = None, device="cpu",
-                 chunk_bytes: int = CHUNK_BYTES):
+    def __init__(
+        self,
+        train,
+        k: int = 10,
+        *,
+        space: str = "pixel",
+        encoder: Callable | None = None,
+        cache_dir: str | Path | None = None,
+        shard: bool | None = None,
+        device="cpu",
+        chunk_bytes: int = CHUNK_BYTES,
+    ):
         from ..metrics.neighbors import NeighborIndex
 
         dataset = train
@@ -110,7 +120,7 @@ class KNNCache:
                 for _, blk in rows.chunks(chunk_bytes=chunk_bytes):
                     f = torch.as_tensor(encoder(blk.reshape(-1, *rows.shape).float())).float().cpu()
                     parts.append(f / f.norm(dim=1, keepdim=True).clamp_min(1e-12))
-            feats = torch.cat(parts)     # unit vectors: L2 ranking == cosine ranking
+            feats = torch.cat(parts)  # unit vectors: L2 ranking == cosine ranking
         idx = NeighborIndex(feats, shard=shard, device=device, chunk_bytes=chunk_bytes).search(feats, self.k)[1]
         # make sure each sample is in its own list (exact duplicates may push it out)
         own = torch.arange(rows.n)

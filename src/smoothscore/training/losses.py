@@ -5,10 +5,10 @@ Every loss has two parts so that multi-process training draws exactly the noise 
 slices them per rank), and ``compute(model, x0, idx, noise)`` returns the mean loss over the local batch.
 ``idx`` are the training-set indices of ``x0`` (used by the KNN temperature target).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional
 
 import torch
 
@@ -27,13 +27,14 @@ class SigmaSampler:
     """Noise levels: ``n_levels`` discrete levels log-uniform on [sigma_min, sigma_max] (Paper B trains on N = 1000),
     or continuous log-uniform when ``n_levels`` is None."""
 
-    def __init__(self, sigma_min: float, sigma_max: float, n_levels: Optional[int] = None):
+    def __init__(self, sigma_min: float, sigma_max: float, n_levels: int | None = None):
         if not (0 < sigma_min <= sigma_max):
             raise ConfigError(f"need 0 < sigma_min <= sigma_max; got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max, self.n_levels = float(sigma_min), float(sigma_max), n_levels
         if n_levels is not None:
-            self.levels = torch.logspace(math.log10(sigma_min), math.log10(sigma_max), int(n_levels),
-                                         dtype=torch.float64)
+            self.levels = torch.logspace(
+                math.log10(sigma_min), math.log10(sigma_max), int(n_levels), dtype=torch.float64
+            )
 
     def __call__(self, n: int, generator) -> torch.Tensor:
         if self.n_levels is None:
@@ -47,10 +48,10 @@ class DSMBase:
 
     conditioned = True
 
-    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, n_levels: Optional[int] = 1000):
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, n_levels: int | None = 1000):
         self.sigmas = SigmaSampler(sigma_min, sigma_max, n_levels)
 
-    def draw(self, n: int, shape, generator) -> Dict[str, torch.Tensor]:
+    def draw(self, n: int, shape, generator) -> dict[str, torch.Tensor]:
         sigma = self.sigmas(n, generator)
         return {"sigma": sigma, "eps": torch.randn((n, *shape), generator=generator, dtype=torch.float64)}
 
@@ -140,9 +141,12 @@ class FixedTimeRegression:
         x = x0.double() + math.sqrt(self.t) * noise["eps"].to(x0.device)
         target = self.esf.score(x.cpu(), math.sqrt(self.t)).to(x0.device, x0.dtype)
         x = x.to(x0.dtype)
-        f = model(x, torch.full((x.shape[0],), math.sqrt(self.t), dtype=x.dtype, device=x.device)) \
-            if getattr(model, "conditioned", False) else model(x)
-        w = self.t if self.scale == "t" else self.t ** 2
+        f = (
+            model(x, torch.full((x.shape[0],), math.sqrt(self.t), dtype=x.dtype, device=x.device))
+            if getattr(model, "conditioned", False)
+            else model(x)
+        )
+        w = self.t if self.scale == "t" else self.t**2
         data = w * (f - target).reshape(x.shape[0], -1).pow(2).sum(1).mean()
         if self.weight_decay:
             pen = sum(p.pow(2).sum() for p in model.penalized_parameters())

@@ -14,6 +14,7 @@ code): log-weights ``-(d / (2T)) log(|x - mu_j|^2 / d)`` and component scores at
 ``1/2 |s - score_T|^2`` leaves the scale between the two regimes unstated; the sigma^2 weight keeps both regimes
 on one scale).
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,9 @@ from .losses import UnconditionedDSM, _bc, losses
 VARIANTS = ("sigma_star", "scheduled")
 
 
-def temperature_target(x: torch.Tensor, neigh: torch.Tensor, sigma: torch.Tensor, T: torch.Tensor,
-                       variant: str = "sigma_star") -> torch.Tensor:
+def temperature_target(
+    x: torch.Tensor, neigh: torch.Tensor, sigma: torch.Tensor, T: torch.Tensor, variant: str = "sigma_star"
+) -> torch.Tensor:
     """Eq. 10 target for noisy ``x`` (B, *dims), neighbour images ``neigh`` (B, K, *dims), levels and temperatures (B,).
 
     Computed in the wider of the two dtypes (float32 in training, float64 when either input is float64).
@@ -39,15 +41,15 @@ def temperature_target(x: torch.Tensor, neigh: torch.Tensor, sigma: torch.Tensor
         raise ConfigError(f"unknown temperature variant {variant!r}; known: {', '.join(VARIANTS)}")
     b, k = x.shape[0], neigh.shape[1]
     dt = torch.promote_types(x.dtype, neigh.dtype)
-    diff = x.reshape(b, 1, -1).to(dt) - neigh.reshape(b, k, -1).to(dt)     # (B, K, D)
+    diff = x.reshape(b, 1, -1).to(dt) - neigh.reshape(b, k, -1).to(dt)  # (B, K, D)
     d = diff.shape[-1]
-    r2 = diff.square().sum(-1).clamp_min(1e-20)            # guard sigma* = 0 (x exactly on a neighbour)
+    r2 = diff.square().sum(-1).clamp_min(1e-20)  # guard sigma* = 0 (x exactly on a neighbour)
     Tv = T.to(dt)[:, None]
     if variant == "sigma_star":
         if d <= 2:
             raise ConfigError("the optimal-level (sigma*) variant needs d > 2")
         w = torch.softmax(-(d - 2) * 0.5 * r2.log() / Tv, dim=1)
-        coef = w * (d - 2) / r2                            # w_j / sigma*_j^2
+        coef = w * (d - 2) / r2  # w_j / sigma*_j^2
     else:
         w = torch.softmax(-(d * 0.5) * r2.log() / Tv, dim=1)
         coef = w / sigma.to(dt).square()[:, None]
@@ -59,9 +61,20 @@ class TemperatureKNNLoss(UnconditionedDSM):
     """Eq. 11: Eq. 9 for ``sigma_i > sigma_collapse``; ``sigma_i^2/2 |s(x) - score_T(x)|^2`` below, with
     ``T_i = max(sigma_collapse / sigma_i, 1)`` and the K nearest training samples of the clean sample."""
 
-    def __init__(self, train=None, *, knn: KNNCache | None = None, k: int = 10, sigma_collapse: float = 1.0,
-                 space: str = "pixel", encoder=None, variant: str = "sigma_star", sigma_min: float = 0.01,
-                 sigma_max: float = 50.0, n_levels=1000):
+    def __init__(
+        self,
+        train=None,
+        *,
+        knn: KNNCache | None = None,
+        k: int = 10,
+        sigma_collapse: float = 1.0,
+        space: str = "pixel",
+        encoder=None,
+        variant: str = "sigma_star",
+        sigma_min: float = 0.01,
+        sigma_max: float = 50.0,
+        n_levels=1000,
+    ):
         super().__init__(sigma_min, sigma_max, n_levels)
         if knn is None:
             if train is None:

@@ -6,14 +6,16 @@ Determinism: one ``torch.Generator`` (seeded by ``seed``) draws batch indices an
 batch; each rank takes its slice. Its state is checkpointed, so a resumed run continues bit-for-bit on CPU, and a
 W-process run sees exactly the samples and noise of a 1-process run (gradients then agree up to reduction order).
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -27,16 +29,16 @@ from .checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkp
 @dataclass
 class TrainConfig:
     steps: int = 1000
-    batch_size: int = 128            # global batch (split across processes)
+    batch_size: int = 128  # global batch (split across processes)
     lr: float = 2e-4
-    weight_decay: float = 0.0        # AdamW decoupled weight decay (Paper A's explicit penalty lives in its loss)
-    betas: Tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0  # AdamW decoupled weight decay (Paper A's explicit penalty lives in its loss)
+    betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 0
-    lr_schedule: str = "constant"    # or "cosine": lr * (1 + cos(pi * step / steps)) / 2 after the warm-up
-    grad_clip: Optional[float] = 1.0
+    lr_schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi * step / steps)) / 2 after the warm-up
+    grad_clip: float | None = 1.0
     ema_decay: float = 0.999
     seed: int = 0
-    checkpoint_every: int = 0        # 0: only at the end (when out_dir is given)
+    checkpoint_every: int = 0  # 0: only at the end (when out_dir is given)
     log_every: int = 50
 
     def __post_init__(self):
@@ -53,13 +55,22 @@ class TrainResult:
     model: torch.nn.Module
     ema: torch.nn.Module
     step: int
-    history: List[Tuple[int, float]] = field(default_factory=list)
+    history: list[tuple[int, float]] = field(default_factory=list)
 
 
 class Trainer:
-    def __init__(self, model: torch.nn.Module, loss, data, config: TrainConfig, *, out_dir=None,
-                 device: torch.device | str = "cpu", progress: bool = True,
-                 hooks: Sequence[Tuple[int, Callable[[int, torch.nn.Module, torch.nn.Module], Any]]] = ()):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss,
+        data,
+        config: TrainConfig,
+        *,
+        out_dir=None,
+        device: torch.device | str = "cpu",
+        progress: bool = True,
+        hooks: Sequence[tuple[int, Callable[[int, torch.nn.Module, torch.nn.Module], Any]]] = (),
+    ):
         x = data.x if hasattr(data, "x") else data
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] == 0:
             raise ConfigError("training data must be a non-empty (N, *dims) tensor or Dataset")
@@ -80,15 +91,17 @@ class Trainer:
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=config.betas,
-                                     weight_decay=config.weight_decay)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+        )
         self.gen = torch.Generator().manual_seed(config.seed)
         self.step, self.history = 0, []
         self.progress = progress and self.rank == 0
 
     # ----------------------------------------------------------------- checkpoints
-    def _tensors(self) -> Dict[str, torch.Tensor]:
+    def _tensors(self) -> dict[str, torch.Tensor]:
         t = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         t.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
         st = self.opt.state_dict()
@@ -99,14 +112,22 @@ class Trainer:
         t["rng.torch"] = torch.get_rng_state()
         return t
 
-    def save(self) -> Optional[Path]:
+    def save(self) -> Path | None:
         if self.out_dir is None or self.rank != 0:
             return None
-        groups = [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
-                  for g in self.opt.state_dict()["param_groups"]]
-        meta = {"step": self.step, "model_config": getattr(self.model, "config", {}), "train_config": asdict(self.cfg),
-                "loss": type(self.loss).__name__, "optim_param_groups": groups, "history": self.history[-200:],
-                "world_size": self.world}
+        groups = [
+            {k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
+            for g in self.opt.state_dict()["param_groups"]
+        ]
+        meta = {
+            "step": self.step,
+            "model_config": getattr(self.model, "config", {}),
+            "train_config": asdict(self.cfg),
+            "loss": type(self.loss).__name__,
+            "optim_param_groups": groups,
+            "history": self.history[-200:],
+            "world_size": self.world,
+        }
         return save_checkpoint(self.out_dir, self._tensors(), meta)
 
     def resume(self) -> bool:
@@ -116,10 +137,10 @@ class Trainer:
         tensors, meta = load_checkpoint(self.out_dir)
         if meta.get("model_config") != getattr(self.model, "config", {}):
             raise CheckpointError(f"checkpoint in {self.out_dir} was made for another model configuration")
-        pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}  # noqa: E731
+        pick = lambda pre: {k[len(pre) :]: v for k, v in tensors.items() if k.startswith(pre)}  # noqa: E731
         load_state_strict(self.model, pick("model."), "model")
         load_state_strict(self.ema, pick("ema."), "EMA")
-        state: Dict[int, Dict[str, torch.Tensor]] = {}
+        state: dict[int, dict[str, torch.Tensor]] = {}
         for k, v in pick("optim.").items():
             pid, name = k.split(".", 1)
             state.setdefault(int(pid), {})[name] = v
@@ -176,9 +197,15 @@ class Trainer:
 
             from ..io import live_display
 
-            bar = Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                           TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=True,
-                           disable=not live_display())
+            bar = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeRemainingColumn(),
+                transient=True,
+                disable=not live_display(),
+            )
             task = bar.add_task("train", total=self.cfg.steps, completed=self.step, loss="-")
             bar.start()
         running = None
@@ -206,15 +233,26 @@ class Trainer:
         return TrainResult(self.model, self.ema, self.step, self.history)
 
 
-def train(model: torch.nn.Module, loss, data, config: TrainConfig | None = None, *, out_dir=None,
-          resume: bool = False, overwrite: bool = False, device="cpu", progress: bool = True,
-          hooks=()) -> TrainResult:
+def train(
+    model: torch.nn.Module,
+    loss,
+    data,
+    config: TrainConfig | None = None,
+    *,
+    out_dir=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    device="cpu",
+    progress: bool = True,
+    hooks=(),
+) -> TrainResult:
     """Train ``model`` on ``data`` with ``loss``; with ``resume=True`` continue from ``out_dir``'s checkpoint.
     A checkpoint already in ``out_dir`` is never replaced by a fresh run unless ``overwrite=True``."""
     if out_dir is not None and not resume and not overwrite and (Path(out_dir) / SIDECAR).exists():
         raise ConfigError(f"{out_dir} already holds a checkpoint; resume=True continues it, overwrite=True replaces it")
-    t = Trainer(model, loss, data, config or TrainConfig(), out_dir=out_dir, device=device, progress=progress,
-                hooks=hooks)
+    t = Trainer(
+        model, loss, data, config or TrainConfig(), out_dir=out_dir, device=device, progress=progress, hooks=hooks
+    )
     if resume:
         t.resume()
     return t.fit()
