@@ -173,6 +173,10 @@ def test_k_larger_than_data():
         KNNCache(TRAIN, k=5)
     with pytest.raises(E.ConfigError, match=r"k must be in \[1, 4\]"):
         NeighborIndex(TRAIN).search(torch.zeros(1, 2), k=5)
+    with pytest.raises(E.ConfigError, match=r"k must be an integer in \[1, 4\] \(the training set has 4 points\)"):
+        KNNTemperatureScore(TRAIN, 2.0, k=5)
+    with pytest.raises(E.ConfigError, match=r"k_neighbors must be an integer in \[1, 4\]"):
+        ss.UnconditionalEmpiricalScore(torch.rand(4, 3), mode="optimal", k_neighbors=5, device="cpu")
 
 
 # ------------------------------------------------------------------------------------ names

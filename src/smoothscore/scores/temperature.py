@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import torch
 
+from .._checks import check_k
 from ..data.arrays import PointSet
 from ..errors import ConfigError, ShapeError
 from .base import ScoreField
@@ -63,7 +64,7 @@ class KNNTemperatureScore(ScoreField):
         train,
         temperature: float | Callable = 1.0,
         *,
-        k: int = 10,
+        k: int | None = None,
         variant: str = "sigma_star",
         dtype="float32",
         device="auto",
@@ -76,7 +77,9 @@ class KNNTemperatureScore(ScoreField):
             raise ConfigError(f"unknown variant {variant!r}; known: sigma_star, scheduled")
         if not callable(temperature) and not float(temperature) > 0:
             raise ConfigError(f"temperature must be positive; got {temperature}")
-        self.temperature, self.variant, self.k = temperature, variant, max(1, min(int(k), self.points.n))
+        self.temperature, self.variant = temperature, variant
+        # default K = 10 (or every point of a smaller set); an explicit K larger than the set is an error
+        self.k = min(10, self.points.n) if k is None else check_k(k, self.points.n, "k", "the training set")
         self._index = None
 
     def neighbors(self, x) -> torch.Tensor:

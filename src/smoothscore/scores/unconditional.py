@@ -51,6 +51,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .._checks import check_k
 from ..data.arrays import PointSet
 from ..errors import ConfigError
 from . import sharding
@@ -134,9 +135,9 @@ class UnconditionalEmpiricalScore(ScoreField):
             raise ConfigError("the optimal-level score needs d > 2")
         self.mode = mode
         self.temperature = check_temperature(temperature)
-        if k_neighbors is not None and not 1 <= int(k_neighbors):
-            raise ConfigError(f"k_neighbors must be >= 1; got {k_neighbors}")
-        self.k_neighbors = None if k_neighbors is None else min(int(k_neighbors), self.n_train)
+        self.k_neighbors = (
+            None if k_neighbors is None else check_k(k_neighbors, self.n_train, "k_neighbors", "the training set")
+        )
         if block_elements < 1 or sigma_floor <= 0:
             raise ConfigError("block_elements and sigma_floor must be positive")
         self.block_elements, self.sigma_floor, self.clip = int(block_elements), float(sigma_floor), clip_sigma_star
