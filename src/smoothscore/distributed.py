@@ -48,8 +48,18 @@ def comm_device() -> torch.device:
     return torch.device("cpu")
 
 
-def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
-    """Rows ``[lo, hi)`` of rank ``rank``'s contiguous slice of ``n`` rows (sizes differ by at most one)."""
+def shard_bounds(n: int, rank: int, world: int, *, check: bool = False) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of rank ``rank``'s contiguous slice of ``n`` rows (sizes differ by at most one).
+
+    ``check=True`` raises :class:`~smoothscore.errors.ConfigError` unless ``0 <= rank < world`` are ints and every
+    rank gets at least one row (``world <= n``)."""
+    if check:
+        from .errors import ConfigError
+
+        if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
+            raise ConfigError(f"shard must be (rank, world) with 0 <= rank < world; got ({rank}, {world})")
+        if world > n:
+            raise ConfigError(f"cannot split {n} training points across {world} ranks")
     return rank * n // world, (rank + 1) * n // world
 
 
@@ -62,11 +72,27 @@ def all_gather(t: torch.Tensor) -> list[torch.Tensor]:
     return [o.to(t.device) for o in out]
 
 
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum of ``t`` over the ranks (a new tensor on ``t``'s device)."""
+#: ``group=`` default of the all-reduces: the default (world) group
+WORLD = "world"
+
+
+def _all_reduce(t: torch.Tensor, op, group) -> torch.Tensor:
+    if group is None:  # no process group: the local value is the result
+        return t
     src = t.to(comm_device()).clone()
-    dist.all_reduce(src)
+    dist.all_reduce(src, op=op, group=None if group is WORLD else group)
     return src.to(t.device)
+
+
+def all_reduce_sum(t: torch.Tensor, group=WORLD) -> torch.Tensor:
+    """Sum of ``t`` over the ranks of ``group`` (the default group unless given), a new tensor on ``t``'s device;
+    ``group=None`` means a single process: ``t`` itself is returned."""
+    return _all_reduce(t, dist.ReduceOp.SUM, group)
+
+
+def all_reduce_max(t: torch.Tensor, group=WORLD) -> torch.Tensor:
+    """Elementwise maximum of ``t`` over the ranks of ``group`` (as :func:`all_reduce_sum`)."""
+    return _all_reduce(t, dist.ReduceOp.MAX, group)
 
 
 @contextmanager

@@ -25,23 +25,20 @@ import numpy as np
 import torch
 
 from .._checks import as_tensor
-from ..errors import DataError, EmptyDataError, NonFiniteError, ShapeError
+from ..errors import DataError, NonFiniteError, ShapeError
+from .rows import CHUNK_BYTES, check_rows, file_rows, open_npy, read_rows
 
-#: bytes of training rows materialised at once while streaming (per chunk, in the compute dtype)
-CHUNK_BYTES = 32 << 20
 _NP = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def open_array(data, name: str = "train"):
-    """A tensor, an in-memory numpy array, or a read-only memmap (``.npy`` path) — never a copy of the data."""
+    """A tensor, an in-memory numpy array, or a read-only memmap (``.npy`` path, :func:`~.rows.open_npy`) — never a
+    copy of the data."""
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
         if not path.endswith(".npy"):
             raise DataError(f"{name}: only .npy paths can be memory-mapped; got {path!r}")
-        try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise DataError(f"{name}: cannot open {path!r} ({e})") from None
+        return open_npy(path)
     if isinstance(data, np.ndarray):
         if data.dtype.kind not in "fiu":
             raise ShapeError(f"{name}: numeric array expected; got dtype {data.dtype}")
@@ -69,21 +66,15 @@ class PointSet:
         group=None,
         chunk_bytes: int = CHUNK_BYTES,
     ):
-        from ..scores import sharding
+        from ..distributed import all_reduce_max, all_reduce_sum, shard_bounds
 
-        arr = open_array(data, name)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim < 2:
-            raise ShapeError(f"{name} must have shape (N, *dims); got {tuple(arr.shape)}")
-        if arr.shape[0] == 0 or int(np.prod(arr.shape[1:])) == 0:
-            raise EmptyDataError(f"{name} is empty (shape {tuple(arr.shape)})")
+        arr = check_rows(open_array(data, name), name)
         self.name, self.dtype, self.device = name, dtype, device
         self.data_shape = tuple(int(s) for s in arr.shape[1:])
         self.dim = int(np.prod(self.data_shape))
         self.n_total = int(arr.shape[0])
         rank, world = shard if shard is not None else (0, 1)
-        lo, hi = sharding.slice_bounds(self.n_total, rank, world)
+        lo, hi = shard_bounds(self.n_total, rank, world, check=True)
         self.offset, self.n = lo, hi - lo
         self.on_disk = isinstance(arr, np.memmap)
         self._file = None
@@ -96,14 +87,9 @@ class PointSet:
             if arr.device != device:  # one move to the compute device (dtype kept: converted per chunk)
                 arr = arr.to(device)
         else:
-            base = arr
-            arr = arr.reshape(self.n_total, self.dim)[lo:hi]
-            # C-contiguous file: read chunks with plain file reads (the page cache, not this process's RSS, holds
-            # them; reading through the mapping would make every page touched count as resident memory)
-            fname = getattr(base, "filename", None)
-            if fname and base.flags.c_contiguous:
-                row_bytes = self.dim * base.dtype.itemsize
-                self._file = (fname, int(base.offset) + lo * row_bytes, base.dtype, row_bytes)
+            self._file = file_rows(arr)  # chunks are read from the file (page cache), not through the mapping
+            self._base = arr.reshape(self.n_total, self.dim)
+            arr = self._base[lo:hi]
         self._data = arr
         itemsize = torch.finfo(dtype).bits // 8
         self.chunk_rows = max(1, min(self.n, int(chunk_bytes) // (itemsize * self.dim)))
@@ -121,7 +107,7 @@ class PointSet:
             b.copy_(y)
             stats[: self.dim] += b.sum(0)
             stats[self.dim] += b.mul_(b).sum()
-        stats = sharding.all_reduce_sum(stats, group)
+        stats = all_reduce_sum(stats, group)
         mean = stats[: self.dim] / self.n_total
         spread2 = float(stats[self.dim]) / self.n_total - float(mean @ mean)  # mean |y - c|^2
         # centre: the float64 mean, or exactly 0 when the mean is already within 1/8 of the RMS spread of the
@@ -142,20 +128,15 @@ class PointSet:
         del buf
         self.half_sq.mul_(0.5)
         rad = self.half_sq.max() if self.n else torch.zeros((), dtype=torch.float64, device=device)
-        self.radius = float(sharding.all_reduce_max(rad.clone(), group).mul(2).sqrt())
+        self.radius = float(all_reduce_max(rad, group).mul(2).sqrt())
 
     # ------------------------------------------------------------------ access
     def _raw(self, a: int, b: int, dtype: torch.dtype) -> torch.Tensor:
-        if self._file is not None:
-            fname, off, fdtype, row_bytes = self._file
-            with open(fname, "rb") as f:
-                f.seek(off + a * row_bytes)
-                d = np.fromfile(f, dtype=fdtype, count=(b - a) * self.dim).reshape(b - a, self.dim)
-            return torch.from_numpy(d.astype(_NP[dtype], copy=False)).to(self.device)
-        d = self._data[a:b]
-        if isinstance(d, torch.Tensor):
-            return d.to(device=self.device, dtype=dtype)
-        return torch.from_numpy(np.array(d, dtype=_NP[dtype])).to(self.device)  # a fresh, writable copy
+        if isinstance(self._data, torch.Tensor):
+            return self._data[a:b].to(device=self.device, dtype=dtype)
+        lo = self.offset
+        d = read_rows(self._base, lo + a, lo + b, _NP[dtype], file=self._file)  # a fresh, writable copy
+        return torch.from_numpy(d).to(self.device)
 
     def chunks(
         self, dtype=None, rows: int | None = None, extra: int = 0, reuse: bool = False

@@ -8,6 +8,8 @@ back as float32 unless the source is float64 (kept: the float64 precision contra
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from ..errors import DataError, EmptyDataError, NonFiniteError, ShapeError
 CHUNK_BYTES = 32 << 20
 
 
-def open_npy(path: str | Path) -> np.ndarray:
+def open_npy(path: str | os.PathLike) -> np.ndarray:
     """An ``.npy`` file opened memory-mapped (read-only; ``allow_pickle`` is never needed for numeric arrays)."""
     p = Path(path)
     if not p.exists():
@@ -31,6 +33,50 @@ def open_npy(path: str | Path) -> np.ndarray:
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"cannot memory-map {p}: {e}") from None
     return arr
+
+
+def check_rows(data, name: str):
+    """``data`` (array or tensor) as (N, *dims): 1-D is N points in R^1; :class:`ShapeError` for a scalar,
+    :class:`EmptyDataError` for no rows or no features."""
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim < 2:
+        raise ShapeError(f"{name} must have shape (N, *dims); got {tuple(data.shape)}")
+    if data.shape[0] == 0 or int(np.prod(data.shape[1:])) == 0:
+        raise EmptyDataError(f"{name} is empty (shape {tuple(data.shape)})")
+    return data
+
+
+def file_rows(arr: np.ndarray):
+    """``(filename, byte offset of row 0, dtype, bytes per row)`` of a C-contiguous memory-mapped (N, ...) array
+    (also a row slice of one: the offset is that of its first row), else None."""
+    fname, mm = getattr(arr, "filename", None), getattr(arr, "_mmap", None)
+    if not (isinstance(arr, np.memmap) and fname and mm is not None and arr.flags.c_contiguous):
+        return None
+    start = int(arr.offset) - int(arr.offset) % mmap.ALLOCATIONGRANULARITY  # where np.memmap mapped the file
+    off = start + arr.ctypes.data - np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    return fname, off, arr.dtype, int(np.prod(arr.shape[1:])) * arr.dtype.itemsize
+
+
+def read_rows(arr: np.ndarray, lo: int, hi: int, dtype, out: np.ndarray | None = None, file=None) -> np.ndarray:
+    """Rows ``lo:hi`` of an (N, ...) array as a fresh (hi - lo, dim) array of ``dtype`` (into ``out`` when given).
+    ``file`` (:func:`file_rows`) reads a memory map with plain file reads: the page cache, not this process's RSS,
+    holds them (reading through the mapping would make every page touched count as resident memory)."""
+    m = hi - lo
+    dim = int(np.prod(arr.shape[1:]))
+    if file is not None:
+        fname, off, fdtype, row_bytes = file
+        with open(fname, "rb") as f:
+            f.seek(off + lo * row_bytes)
+            src = np.fromfile(f, dtype=fdtype, count=m * dim).reshape(m, dim)
+        if out is None:
+            return src.astype(dtype, copy=False)
+    else:
+        src = np.asarray(arr[lo:hi]).reshape(m, dim)
+        if out is None:
+            return np.array(src, dtype=dtype)  # a fresh, writable copy
+    np.copyto(out, src, casting="unsafe")
+    return out
 
 
 class Rows:
@@ -44,17 +90,12 @@ class Rows:
         if isinstance(data, Rows):
             data = data.data
         data = getattr(data, "x", data)  # a Dataset
-        if isinstance(data, (str, Path)):
+        if isinstance(data, (str, os.PathLike)):
             data = open_npy(data)
         if isinstance(data, np.ndarray):
             if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
                 raise DataError(f"{name}: array is not numeric ({data.dtype})")
-            if data.ndim == 1:
-                data = data[:, None]
-            if data.ndim < 2:
-                raise ShapeError(f"{name} must have shape (N, *dims); got {data.shape}")
-            if data.shape[0] == 0 or int(np.prod(data.shape[1:])) == 0:
-                raise EmptyDataError(f"{name} is empty (shape {data.shape})")
+            data = check_rows(data, name)
         else:
             data = check_points(data, name).detach()
         self.data, self.name = data, name
@@ -63,20 +104,24 @@ class Rows:
         self.dim = int(np.prod(self.shape))
         self.float64 = data.dtype in (np.float64, torch.float64)
         self.device = data.device if isinstance(data, torch.Tensor) else torch.device("cpu")
+        self.file = None if isinstance(data, torch.Tensor) else file_rows(data)
 
     def __len__(self) -> int:
         return self.n
 
-    def _as_tensor(self, a, m: int, out: np.ndarray | None = None) -> torch.Tensor:
+    def _as_tensor(self, a, m: int, out: np.ndarray | None = None, lo: int | None = None) -> torch.Tensor:
         """Rows ``a`` as an (m, dim) tensor: a view of a tensor source; otherwise copied (into ``out`` when given,
-        so that streaming reuses one buffer instead of allocating a chunk each time) and checked for NaN/Inf."""
+        so that streaming reuses one buffer instead of allocating a chunk each time) and checked for NaN/Inf.
+        ``lo``: ``a`` is rows ``lo:lo + m`` of the source (read from the file of a memory map)."""
         if isinstance(a, torch.Tensor):
             t = a.reshape(m, self.dim)
             return t if t.dtype in (torch.float32, torch.float64) else t.float()
-        a = np.asarray(a).reshape(m, self.dim)
         if out is None:
             out = np.empty((m, self.dim), dtype=np.float64 if self.float64 else np.float32)
-        np.copyto(out, a, casting="unsafe")
+        if lo is not None:
+            read_rows(self.data, lo, lo + m, out.dtype, out=out, file=self.file)
+        else:
+            np.copyto(out, np.asarray(a).reshape(m, self.dim), casting="unsafe")
         # one float64 sum finds any NaN/Inf (inf - inf and nan propagate; float32 values cannot overflow it)
         if not np.isfinite(np.sum(out, dtype=np.float64)):
             raise NonFiniteError(f"{self.name} contains NaN/Inf value(s)")
@@ -84,7 +129,9 @@ class Rows:
 
     def block(self, lo: int, hi: int) -> torch.Tensor:
         """Rows ``lo:hi`` flattened to (hi - lo, dim), float32 (float64 when the source is)."""
-        return self._as_tensor(self.data[lo:hi], hi - lo)
+        if isinstance(self.data, torch.Tensor):
+            return self._as_tensor(self.data[lo:hi], hi - lo)
+        return self._as_tensor(None, hi - lo, lo=lo)
 
     def take(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (any shape of indices) as (*idx.shape, *shape); memory maps are read in index order."""
@@ -111,7 +158,7 @@ class Rows:
                 continue
             if buf is None:
                 buf = np.empty((min(step, hi - lo), self.dim), dtype=np.float64 if self.float64 else np.float32)
-            yield s, self._as_tensor(self.data[s:e], e - s, out=buf[: e - s])
+            yield s, self._as_tensor(None, e - s, out=buf[: e - s], lo=s)
 
     def chunk_rows(self, chunk_bytes: int = CHUNK_BYTES) -> int:
         return max(1, int(chunk_bytes) // (4 * self.dim))

@@ -24,16 +24,24 @@ from collections.abc import Sequence
 
 import torch
 
+from ..distributed import all_reduce_max, all_reduce_sum, shard_bounds
 from ..errors import ConfigError
+
+__all__ = [
+    "all_reduce_max",
+    "all_reduce_sum",
+    "merge_over_ranks",
+    "merge_partial_stats",
+    "resolve_shard",
+    "shard_bounds",
+    "slice_bounds",
+]
 
 
 def slice_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
-    """Rows ``[lo, hi)`` of rank ``rank`` out of ``world`` (contiguous, sizes differ by at most one)."""
-    if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
-        raise ConfigError(f"shard must be (rank, world) with 0 <= rank < world; got ({rank}, {world})")
-    if world > n:
-        raise ConfigError(f"cannot split {n} training points across {world} ranks")
-    return n * rank // world, n * (rank + 1) // world
+    """Rows ``[lo, hi)`` of rank ``rank`` out of ``world`` (:func:`smoothscore.distributed.shard_bounds`, checked:
+    :class:`ConfigError` for a bad ``(rank, world)`` or more ranks than rows)."""
+    return shard_bounds(n, rank, world, check=True)
 
 
 def resolve_shard(shard):
@@ -55,22 +63,6 @@ def resolve_shard(shard):
         raise ConfigError(f"shard must be None, False, True or (rank, world); got {shard!r}") from None
     group = dist.group.WORLD if live and (rank, world) == (dist.get_rank(), dist.get_world_size()) else None
     return (rank, world), group
-
-
-def all_reduce_sum(t: torch.Tensor, group) -> torch.Tensor:
-    if group is not None:
-        import torch.distributed as dist
-
-        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
-    return t
-
-
-def all_reduce_max(t: torch.Tensor, group) -> torch.Tensor:
-    if group is not None:
-        import torch.distributed as dist
-
-        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
-    return t
 
 
 def merge_over_ranks(lse: torch.Tensor, sums: Sequence[torch.Tensor | None], group):
