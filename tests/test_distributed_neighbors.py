@@ -34,6 +34,7 @@ JOB = textwrap.dedent("""
     knn = KNNCache(train, k=4, chunk_bytes=20_000)
     if rank == 0:
         np.savez(f"{tmp}/ddp.npz", d=d.numpy(), i=i.numpy(), knn=knn.index.numpy())
+    dist.barrier()
     dist.destroy_process_group()
 """)
 

@@ -30,6 +30,7 @@ SCRIPT = textwrap.dedent("""
     out["usc"], out["ulp"] = unc.score(x), unc.log_prob(x)
     if dist.get_rank() == 0:
         torch.save(out, sys.argv[1])
+    dist.barrier()  # no rank tears the group down while another still uses it (gloo aborts otherwise)
     dist.destroy_process_group()
 """)
 

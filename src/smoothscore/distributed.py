@@ -101,10 +101,14 @@ def process_group() -> Iterator[tuple[int, int]]:
     exit if this context created it."""
     created = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
     rank, world = dist_info()
+    ok = False
     try:
         yield rank, world
+        ok = True
     finally:
         if created and dist.is_initialized():
+            if ok:  # every rank reaches this point: let all finish their last collective before tearing down
+                dist.barrier()
             dist.destroy_process_group()
 
 
