@@ -41,7 +41,9 @@ NETWORKS = ("conditioned", "unconditioned", "temperature_pixel")
 SMALL_SIGMA = 0.5          # "small sigma": grid levels <= this (held-out images)
 WIENER_R2_LARGE = 0.8      # at the grid's largest sigma the Wiener filter explains the conditioned network this well
 
-ZOO_QUICK = dict(SMALL_DATA_QUICK, steps=500, batch_size=16, methods=list(NETWORKS), sigmas=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+# base 16 and 8 + 2 images kept as they were before zhou-small-data's quick preset was resized (base 8, 6 + 2)
+ZOO_QUICK = dict(SMALL_DATA_QUICK, steps=500, batch_size=16, base=16, n_majority=8, methods=list(NETWORKS),
+                 sigmas=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
                  n_eval=16, n_samples=16, cond_steps=18, calib_seeds=2, calib_n=4, calib_steps=10,
                  calib_ks=[1, 3, 5, 7, 9, 11, 13, 15], knn_k=5, closed_form_s=0.1, closed_form_draws=8)
 ZOO_PAPER = dict(paper_preset("cifar10"), methods=list(NETWORKS), sigmas=[0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
