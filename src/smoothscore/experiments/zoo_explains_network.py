@@ -43,6 +43,8 @@ WIENER_R2_LARGE = 0.8  # at the grid's largest sigma the Wiener filter explains 
 
 ZOO_QUICK = dict(
     SMALL_DATA_QUICK,
+    base=16,  # as sized for this experiment (zhou-small-data's quick preset uses base 8, 6 + 2 images)
+    n_majority=8,
     steps=500,
     batch_size=16,
     methods=list(NETWORKS),
