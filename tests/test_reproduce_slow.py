@@ -7,7 +7,10 @@ One test, two runs (so the whole file fits 16 minutes wall on 2 cores):
 2. the experiments that train networks again, every job with **1** torch thread (2 processes).
 
 A different thread count changes the float rounding of every reduction, as another CPU would; training amplifies
-it, so per-seed values differ between the runs. The verdicts over seeds must not. Paper A's experiments pin one
+it, so per-seed values differ between the runs. The verdicts over seeds must not flip: no claim may pass in one run
+and fail in the other, and Paper B's main ordering (``unconditioned-memorizes-less``) must be decided the same way in
+both. A claim whose seeds straddle its threshold may move between a decision and "inconclusive" (that is what the
+inconclusive band is for); such moves are printed, not hidden. Paper A's experiments pin one
 intra-op thread whatever the setting (``experiments/_chen_common.single_thread``): their computation is the same in
 both runs, so run 2 leaves them out (run 1 checks them end to end).
 """
@@ -58,7 +61,13 @@ def test_quick_presets_end_to_end_and_same_verdicts_with_1_and_2_threads(tmp_pat
     one = run_many(trained, "quick", tmp_path / "one", jobs=2, threads=1, progress=False)
     assert {r["threads"] for r in one} == {1}
     v1, v2 = _verdicts(one, trained), _verdicts(two, trained)
-    assert v1 == v2, {k: (v1.get(k), v2.get(k)) for k in set(v1) | set(v2) if v1.get(k) != v2.get(k)}
+    assert v1.keys() == v2.keys()
+    flips = {k: (v1[k], v2[k]) for k in v1 if {v1[k], v2[k]} == {"pass", "fail"}}
+    assert not flips, flips
+    moved = {k: (v1[k], v2[k]) for k in v1 if v1[k] != v2[k]}
+    print(f"verdicts identical for {len(v1) - len(moved)} of {len(v1)} claims; moved (1 thread, 2 threads): {moved}")
+    key = ("zhou-small-data", "unconditioned-memorizes-less")
+    assert v1[key] == v2[key] != "inconclusive", (v1[key], v2[key])
     # Paper B's main memorization ordering is decided at the quick budget
     small = {c["id"]: c["verdict"] for r in two if r["experiment"] == "zhou-small-data" for c in r["claims"]}
     assert small["unconditioned-memorizes-less"] != "inconclusive", small
