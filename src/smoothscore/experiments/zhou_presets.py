@@ -48,7 +48,8 @@ PAPER_DATASETS: dict[str, dict[str, Any]] = {
 #: 0.06 / 0.06 / 0.05, too close to the smoke test's 0.2 floor) -- the earlier 10 images x 1,500 steps at base 16
 #: (~430 CPU s per seed) memorized 0.73/0.69 vs 0.14/0.50, a spread that left the ordering undecided. K = 3 keeps the
 #: temperature target neighbour-restricted; the paper used K = 10 of 1,200 images. The test set (60) has the training
-#: set's 3:1 class proportions. The sampler comparison of the trained unconditioned network runs PC with 500 levels at the paper's
+#: set's 3:1 class proportions. The sampler comparison of the trained unconditioned network runs PC with 500 levels at
+#: the paper's
 #: snr 0.16, on 16 samples; 64 samples per model.
 SMALL_DATA_QUICK: dict[str, Any] = {
     "data": "digits",
