@@ -202,10 +202,13 @@ class DiffusersScore(ScoreField):
 
     def _net(self, x_in: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
         timestep = timestep.to(x_in.dtype)
+        # Forward-mode AD (torch.func.jvp, used by the expansiveness measures) is not implemented by PyTorch's fused
+        # attention kernels. When a call fails that way, this model's attention processors are switched once to the
+        # plain "math" kernel and the call is repeated; ordinary calls keep the fused kernel.
         try:
             out = self.model(x_in, timestep).sample
-        except NotImplementedError:  # forward-mode AD (torch.func.jvp, the expansiveness measures) met a fused
-            for m in self.model.modules():  # attention kernel: switch this model's attention to the math kernel
+        except NotImplementedError:
+            for m in self.model.modules():
                 if hasattr(m, "set_processor") and not isinstance(m.processor, _ForwardADAttention):
                     m.set_processor(_ForwardADAttention(m.processor))
             out = self.model(x_in, timestep).sample
