@@ -1,10 +1,11 @@
 """A 2-process torchrun (gloo, CPU) run trains, writes a checkpoint, and matches single-process training with the
 same global batch (same samples and noise; gradients differ only by the order of the reduction)."""
 
-import os
 import subprocess
 import sys
 import textwrap
+
+from _torchrun import torchrun, torchrun_env
 
 from smoothscore.training.checkpoint import load_checkpoint
 
@@ -24,23 +25,8 @@ SCRIPT = textwrap.dedent("""
 def test_torchrun_two_processes_match_single_process(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.pop("WORLD_SIZE", None)
-    subprocess.run([sys.executable, str(script), str(tmp_path / "single")], check=True, env=env, timeout=300)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(script),
-            str(tmp_path / "ddp"),
-        ],
-        check=True,
-        env=env,
-        timeout=600,
-    )
+    subprocess.run([sys.executable, str(script), str(tmp_path / "single")], check=True, env=torchrun_env(), timeout=300)
+    torchrun([script, tmp_path / "ddp"])
     a, ma = load_checkpoint(tmp_path / "single")
     b, mb = load_checkpoint(tmp_path / "ddp")
     assert mb["world_size"] == 2 and ma["world_size"] == 1 and ma["step"] == mb["step"] == 40

@@ -2,12 +2,10 @@
 item 4): EmpiricalScore (denoise, score, log_prob, with weights and a temperature) and UnconditionalEmpiricalScore
 (score, log_prob); explicit ``shard=(rank, world)`` partials merged by hand match too."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import torch
+from _torchrun import torchrun
 
 import smoothscore as ss
 from smoothscore.scores.sharding import merge_partial_stats
@@ -38,23 +36,7 @@ SCRIPT = textwrap.dedent("""
 def test_two_gloo_ranks_match_one_process(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(script),
-            str(tmp_path / "out.pt"),
-        ],
-        check=True,
-        env=env,
-        timeout=300,
-    )
+    torchrun([script, tmp_path / "out.pt"], timeout=300)
     got = torch.load(tmp_path / "out.pt")
     g = torch.Generator().manual_seed(0)
     y = torch.randn(301, 6, generator=g, dtype=torch.float64) + 5.0
