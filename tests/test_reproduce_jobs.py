@@ -4,12 +4,13 @@ never silently clobbered (issue 11 item 1): other experiments stay in the report
 
 import json
 import os
+import re
 
 import pytest
 
 from smoothscore.cli import main
 from smoothscore.experiments.base import experiment, experiments
-from smoothscore.runner import parse_seeds, parse_shard, plan, shard
+from smoothscore.runner import longest_first, parse_seeds, parse_shard, plan, shard
 
 if "test-seeded" not in experiments:
 
@@ -19,6 +20,7 @@ if "test-seeded" not in experiments:
         groups=("testjobs",),
         trains=True,
         presets={"quick": {"base": 0.6, "seeds": 3}, "paper": {"base": 0.6, "seeds": 5}},
+        cost={"quick": 5.0},
     )
     def _seeded(ctx):
         """A dummy 'trained' experiment whose values depend on the seed."""
@@ -75,6 +77,15 @@ def test_plan_seeds_and_shards():
         assert main(["reproduce", "test-seeded", "--shard", bad, "--quiet"]) == 2
 
 
+def test_longest_jobs_start_first():
+    jobs = plan(["test-exact", "test-seeded"], "quick")
+    order = [(j.experiment, j.seed) for j in longest_first(jobs, "quick")]
+    assert order == [("test-seeded", 0), ("test-seeded", 1), ("test-seeded", 2), ("test-exact", 0)]
+    # no measured cost at the paper preset: training experiments first, plan order otherwise
+    paper = [(j.experiment, j.seed) for j in longest_first(plan(["test-exact", "test-seeded"], "paper"), "paper")]
+    assert paper[0][0] == "test-seeded" and paper[-1] == ("test-exact", 0) and len(paper) == 6
+
+
 def test_shards_merged_equal_a_single_run(tmp_path):
     one, s1, s2, merged = (tmp_path / n for n in ("one", "s1", "s2", "merged"))
     _run("reproduce", "testjobs", "--out", str(one))
@@ -93,6 +104,18 @@ def test_shards_merged_equal_a_single_run(tmp_path):
         "exact": ([2.0], "pass"),
     }
     assert r["seeds"] == [0, 1, 2] and r["missing_seeds"] == []
+    # summary.md (README's results table): one row per experiment, the claims not passing with per-seed values
+    md = {p: (p / "summary.md").read_text() for p in (one, merged)}
+
+    def _no_cpu(text):  # CPU seconds are the only volatile numbers
+        return re.sub(r"(?m)^(\| `[^`]+` \| \d+ \| )[^|]+|; [\d.]+ CPU s", r"\1", text)
+
+    assert _no_cpu(md[one]) == _no_cpu(md[merged])
+    rows = [line for line in md[one].splitlines() if line.startswith("| `")]
+    assert [r.split("|")[1].strip() for r in rows] == ["`test-exact`", "`test-seeded`"]
+    assert rows[1].split("|")[2:7] == [" 3 ", rows[1].split("|")[3], " 2 ", " 0 ", " 1 "]
+    assert "inconclusive: `flip` (-1, 0, 1) > 0" in rows[1]
+    assert "All: 3 of 4 claims pass, 0 fail, 1 inconclusive" in md[one]
     html = (one / "report.html").read_text()
     assert "Inconclusive claims (1)" in html and "s0: 0.6 <span class='small'>[0.5, 0.7]</span>" in html
     assert main(["report", str(tmp_path / "absent"), "--out", str(merged)]) == 2
@@ -126,7 +149,7 @@ def test_existing_results_kept_resume_and_overwrite(tmp_path):
     assert r["config"] == {"base": 0.2} and r["claims"][0]["verdict"] == "fail"
     assert main(["reproduce", "test-exact", "--resume", "--overwrite", "--out", str(out), "--quiet"]) == 2
     _run("reproduce", "test-exact", "--overwrite", "--out", str(out))
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.json", "test-exact"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.json", "summary.md", "test-exact"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="spawned workers need a POSIX test environment")

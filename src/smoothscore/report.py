@@ -62,9 +62,13 @@ def load_results(out: Path) -> list[dict[str, Any]]:
 
 
 def write_report(out: Path) -> list[dict[str, Any]]:
-    """Write ``summary.json`` and ``report.html`` of every experiment in ``out``; returns their results."""
+    """Write ``summary.json``, ``summary.md`` and ``report.html`` of every experiment in ``out``; returns their
+    results."""
+    from .report_markdown import write_markdown
+
     results = load_results(out)
     write_summary(results, out)
+    write_markdown(results, out)
     write_html(results, out)
     return results
 

@@ -105,6 +105,17 @@ def shard(jobs: Sequence[Job], i: int, n: int) -> list[Job]:
     return [j for k, j in enumerate(jobs) if k % n == i - 1]
 
 
+def longest_first(jobs: Sequence[Job], preset: str) -> list[Job]:
+    """``jobs`` in the order a pool of processes should start them: by the experiments' measured cost per job
+    (``@experiment(cost=...)``) descending, then training experiments before the others, else as planned. Greedy
+    longest-processing-time order: no long job starts last, so the idle tail of the other processes stays short
+    (measured: the quick preset on 2 processes, see README)."""
+    from .experiments.base import load_all
+
+    reg = load_all()
+    return sorted(jobs, key=lambda j: (-reg.get(j.experiment).job_cost(preset), not reg.get(j.experiment).trains))
+
+
 def job_dir(out: Path, job: Job) -> Path:
     return Path(out) / job.experiment / f"{JOB_PREFIX}{job.seed}"
 
@@ -305,7 +316,7 @@ def run_many(
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         say(f"running {len(todo)} jobs in {jobs} processes, {threads} torch thread(s) each ...")
-        first = sorted(todo, key=lambda j: not reg.get(j.experiment).trains)  # long jobs first: less idle tail
+        first = longest_first(todo, preset)
         with ProcessPoolExecutor(
             max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
         ) as pool:

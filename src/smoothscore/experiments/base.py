@@ -69,6 +69,11 @@ class ExperimentSpec:
     presets: dict[str, dict[str, Any]]
     description: str = ""
     trains: bool = False
+    cost: dict[str, float] = field(default_factory=dict)  # CPU seconds of one job per preset (scheduling only)
+
+    def job_cost(self, preset: str) -> float:
+        """Expected CPU seconds of one (experiment, seed) job at ``preset`` (0 when unknown)."""
+        return float(self.cost.get(preset, 0.0))
 
     def n_seeds(self, preset: str) -> int:
         """Default number of seeds of ``preset``: its ``"seeds"`` key for an experiment that trains networks (3 when
@@ -84,9 +89,11 @@ def experiment(
     presets: dict[str, dict[str, Any]],
     description: str = "",
     trains: bool = False,
+    cost: dict[str, float] | None = None,
 ):
     """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``; ``trains=True``
-    for an experiment that trains networks (run over seeds; a preset's ``"seeds"`` key is its default count)."""
+    for an experiment that trains networks (run over seeds; a preset's ``"seeds"`` key is its default count).
+    ``cost``: measured CPU seconds of one job (one seed) per preset, used only to start the longest jobs first."""
 
     def deco(fn):
         missing = {"quick", "paper"} - set(presets)
@@ -99,7 +106,9 @@ def experiment(
                     f"experiment {name}: preset {p!r} has 'seeds' but "
                     + ("the experiment trains nothing" if not trains else "it is below 1")
                 )
-        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc, trains))
+        experiments.register(
+            name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc, trains, dict(cost or {}))
+        )
         return fn
 
     return deco

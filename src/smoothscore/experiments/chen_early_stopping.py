@@ -80,6 +80,7 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
             "n_steps": 400,
         },
     },
+    cost={"quick": 2},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """Exact-ESF flow stopped at t_stop vs Smoothed PL-ESF: tangential and normal spread around the training points."""

@@ -93,6 +93,7 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
             "seeds": 3,
         },
     },
+    cost={"quick": 19},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """Points on a line in R^2: p_t0, exact-ESF-denoised, Smoothed-PL-ESF-denoised and NN-denoised densities."""

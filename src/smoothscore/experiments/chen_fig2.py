@@ -102,6 +102,7 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
             "seeds": 3,
         },
     },
+    cost={"quick": 13},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """Train one two-layer ReLU net per weight decay; fit the Smoothed PL-ESF delta to each."""

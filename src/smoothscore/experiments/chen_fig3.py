@@ -68,6 +68,7 @@ def flow_with_snapshots(field, x0: torch.Tensor, sigmas: torch.Tensor, stride: i
             "n_top": 17,
         },
     },
+    cost={"quick": 2},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """Phase diagram with Heun-simulated trajectories; interpolating mass and in-gap density vs closed form."""

@@ -117,6 +117,7 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
             "seeds": 3,
         },
     },
+    cost={"quick": 28},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""

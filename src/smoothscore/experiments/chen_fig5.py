@@ -129,6 +129,7 @@ _NET = {
             "seeds": 3,
         },
     },
+    cost={"quick": 7},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """n points evenly spaced on the unit circle: NN-learned (no weight decay) vs exact ESF denoising and fields."""

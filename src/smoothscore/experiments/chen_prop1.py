@@ -61,6 +61,7 @@ def _spl_loss(t: float, kappa: float) -> float:
             "t_curves": [1e-2, 1e-3, 1e-4, 1e-6],
         },
     },
+    cost={"quick": 1},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """L_t reference values R4 and the numerical Prop. 1 check (cvxpy)."""

@@ -130,6 +130,7 @@ _NET = {
             "seeds": 3,
         },
     },
+    cost={"quick": 63},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx) -> None:
     """Points on S^2 in R^20: exact ESF vs 2- and 3-layer ReLU score nets; stereographic projection of samples."""

@@ -74,6 +74,7 @@ def _quality_scorer(data, c, ctx):
     title="Exact-score sampling: ESF memorizes; unconditioning and temperature smoothing",
     groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
+    cost={"quick": 11},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """Memorized fraction, distances and NN figures for the conditioned ESF, the unconditional p_MN score and

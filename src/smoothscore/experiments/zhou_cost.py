@@ -3,7 +3,8 @@
 Conditioning (Eq. 8), unconditioning (Eq. 9), and temperature smoothing (Eq. 11) with precomputed pixel-space and
 feature-space neighbour lists (the lists are built once before timing, as in training, so a step does no search over
 the whole set). All four are timed in the same run on the same data, architecture and batch; the time per step is the
-minimum over ``repeats`` blocks of ``steps`` steps (robust to other load on a shared machine).
+minimum over ``repeats`` rounds of ``steps`` steps, the four methods interleaved in each round, in CPU seconds of
+this process on CPU (robust to other load on a shared machine; :func:`step_seconds`).
 
 Memory per step: on CUDA ``torch.cuda.max_memory_allocated`` during the timed steps. On CPU (adopted) the bytes the
 torch allocator hands out during one step (``torch.profiler`` with ``profile_memory``; CPU tensors bypass
@@ -29,19 +30,28 @@ from .zhou_small_data import METHODS, build_loss, build_net
 COST_BOUND = 1.15
 
 
-def step_seconds(trainer, steps: int, warmup: int, repeats: int) -> float:
-    """Minimum over ``repeats`` of the mean wall time of ``steps`` consecutive ``trainer.train_step()`` calls."""
-    sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        trainer.train_step()
-    best = float("inf")
+def step_seconds(trainers: dict, steps: int, warmup: int, repeats: int) -> dict:
+    """Seconds per ``train_step()`` of each trainer: the minimum over ``repeats`` rounds of the mean time of
+    ``steps`` consecutive steps, the trainers **interleaved** within each round (so a change of machine load between
+    methods affects them alike). On CPU the time is this process's CPU time (``time.process_time``, all its threads):
+    other processes' load does not inflate it (measured: wall-clock timing of the methods one after another on a
+    loaded 2-core machine gave a 1.79x temperature/unconditioned ratio where interleaved CPU time gives ~1.0); on
+    CUDA it is wall time between synchronisations."""
+    cuda = any(t.device.type == "cuda" for t in trainers.values())
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    clock = time.perf_counter if cuda else time.process_time
+    for t in trainers.values():
+        for _ in range(warmup):
+            t.train_step()
+    best = dict.fromkeys(trainers, float("inf"))
     for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            trainer.train_step()
-        sync()
-        best = min(best, (time.perf_counter() - t0) / steps)
+        for name, t in trainers.items():
+            sync()
+            t0 = clock()
+            for _ in range(steps):
+                t.train_step()
+            sync()
+            best[name] = min(best[name], (clock() - t0) / steps)
     return best
 
 
@@ -114,6 +124,7 @@ def _figure(rows, base):
     title="Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)",
     groups=("zhou",),
     presets={"quick": COST_QUICK, "paper": COST_PAPER},
+    cost={"quick": 17},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """Seconds and memory per training step for the four methods, as ratios to conditioned training."""
@@ -136,10 +147,10 @@ def run(ctx):
     t0 = time.perf_counter()
     losses = {m: build_loss(m, x, cfg, encoder=enc) for m in METHODS}
     ctx.metric("knn_precompute_seconds", time.perf_counter() - t0)
-    rows = {}
+    trainers = {}
     for i, m in enumerate(METHODS):
         torch.manual_seed(ctx.seed)
-        tr = Trainer(
+        trainers[m] = Trainer(
             build_net(m, tuple(x.shape[1:]), cfg),
             losses[m],
             x,
@@ -147,7 +158,8 @@ def run(ctx):
             device=ctx.device,
             progress=False,
         )
-        rows[m] = {"seconds": step_seconds(tr, int(c["steps"]), int(c["warmup"]), int(c["repeats"])), **step_memory(tr)}
+    secs = step_seconds(trainers, int(c["steps"]), int(c["warmup"]), int(c["repeats"]))
+    rows = {m: {"seconds": secs[m], **step_memory(trainers[m])} for m in METHODS}
     base = "conditioned"
     for m, r in rows.items():
         ctx.metric(f"{m}.seconds_per_step", r["seconds"])

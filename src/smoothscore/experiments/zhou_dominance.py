@@ -42,6 +42,7 @@ PAPER = dict(QUICK, n_train=1000, image_size=32, n_queries=256)
     title="mu- and sigma-domination: one centre and one level carry the weight",
     groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
+    cost={"quick": 1},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """Top-1 ESF weight vs sigma with the predicted domination level; Eq. 6 and gamma_sigma vs exact weights."""

@@ -55,6 +55,7 @@ PAPER = dict(
     groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
     trains=True,
+    cost={"quick": 14},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """gamma_ex and the spectral norm of I + eta J over sigma for exact, temperature-smoothed, unconditional and

@@ -70,6 +70,7 @@ SAMPLERS = (
     groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
     trains=True,
+    cost={"quick": 10},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """Distance to the nearest training image along the trajectory for scheduled and sigma* samplers."""

@@ -248,6 +248,7 @@ def _paper_findings(ctx, rows):
     groups=("zhou",),
     presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"), "paper-celeba64": paper_preset("celeba64")},
     trains=True,
+    cost={"quick": 190},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """Train the four models on the same small imbalanced set; memorization and feature-space quality of samples."""

@@ -121,6 +121,7 @@ def _agreement(field, net, x, s):
     groups=("zoo",),
     presets={"quick": ZOO_QUICK, "paper": ZOO_PAPER},
     trains=True,
+    cost={"quick": 110},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """Train three networks; r^2 / cosine of every analytic denoiser against each at every sigma, on held-out
