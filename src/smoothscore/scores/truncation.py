@@ -41,54 +41,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
-
-class LowerBoundIndex:
-    """FAISS ``IndexFlatL2`` over the embeddings ``e(v) = [P v, |P_perp v|]`` (see module doc).
-
-    ``rank``: number of principal directions (default: the smallest capturing all but ``energy`` of the variance
-    of a subsample, at most ``max_rank``)."""
-
-    def __init__(
-        self, points, *, rank: int | None = None, max_rank: int = 64, energy: float = 1e-4, sample: int = 2048
-    ):
-        import faiss
-
-        self.points = points
-        n, D = points.n, points.dim
-        pick = torch.linspace(0, n - 1, min(n, sample)).round().long().unique()
-        sub = points.rows(pick.to(points.device), torch.float64)
-        _, sv, vt = torch.linalg.svd(sub, full_matrices=False)
-        if rank is None:
-            e = sv**2
-            tail = (e.sum() - torch.cumsum(e, 0)) / e.sum().clamp_min(1e-300)
-            rank = int((tail > energy).sum()) + 1
-        self.rank = p = max(1, min(int(rank), max_rank, D, vt.shape[0]))
-        self.basis = vt[:p].contiguous()  # (p, D) float64, orthonormal rows
-        emb = np.empty((n, p + 1), dtype=np.float32)
-        for a, v in points.chunks(torch.float64):
-            emb[a : a + v.shape[0]] = self._embed(v).cpu().numpy()
-        self.index = faiss.IndexFlatL2(p + 1)
-        self.index.add(emb)
-        self.r2max = float(points.radius) ** 2
-
-    def _embed(self, v: torch.Tensor) -> torch.Tensor:
-        v = v.to(device=self.basis.device, dtype=torch.float64)
-        pv = v @ self.basis.T
-        res = (v - pv @ self.basis).norm(dim=1, keepdim=True)
-        return torch.cat([pv, res], 1)
-
-    def search(self, u: torch.Tensor, k: int):
-        """``(idx (q, k) local rows, tau (q,) float64)``: every row not in ``idx`` has ``|u - v|^2 >= tau``."""
-        e = self._embed(u)
-        d2, idx = self.index.search(np.ascontiguousarray(e.cpu().numpy().astype(np.float32)), k)
-        d2 = torch.as_tensor(d2, dtype=torch.float64)
-        # float32 rounding of FAISS's |a|^2 + |b|^2 - 2 a.b (|e(u)| = |u|, |e(v)| <= R): a generous margin
-        margin = 1e-5 * ((e * e).sum(1).cpu() + self.r2max)
-        tau = (d2[:, -1] - margin).clamp_min(0)
-        return torch.as_tensor(idx, dtype=torch.long, device=self.points.device), tau.to(self.points.device)
+from .lower_bound_index import make_index
 
 
 class NeighbourTruncation:
@@ -98,30 +53,38 @@ class NeighbourTruncation:
       log kept mass, the log of the bound ``D_b`` on the dropped mass (every dropped row has squared distance
       ``>= tau``) and the kept-normalised value for the queries ``active`` with candidate rows ``rows`` (q, k, D)
       at squared distances ``r2`` (q, k); ``valid`` marks queries whose evaluation the truncation can certify;
+      ``log_t`` and the bound must be non-increasing in ``tau`` (every field's are);
     * ``bound(delta, log_ratio, value, active) -> (q,)``: error bound of the returned quantity;
     * ``exact(active) -> (log_s, value)``: the exact kernel for uncertified queries.
+
+    ``index``: ``"auto"``, ``"flat"`` or ``"ivf"`` (:func:`~smoothscore.scores.lower_bound_index.make_index`; its
+    keywords, e.g. ``nlist``, ``n_probe``, ``rank``, pass through).
     """
 
     def __init__(
         self,
         points,
         *,
+        index: str = "auto",
         k0: int = 32,
         k_max: int = 1024,
         give_up: float = 1e-3,
+        max_rounds: int = 12,
         block_elements: int = 1 << 22,
         **index_kw,
     ):
         self.points, self.k0, self.k_max, self.block_elements = points, int(k0), int(k_max), int(block_elements)
-        self.give_up = float(give_up)
-        self.index_kw = index_kw
+        self.give_up, self.max_rounds = float(give_up), int(max_rounds)
+        self.index_kind, self.index_kw = index, index_kw
         self._index = None
         self.last_fraction_truncated = 0.0
+        #: statistics of the last call: search rounds, rows and cells scanned per query (summed over rounds)
+        self.last_stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
 
     @property
-    def index(self) -> LowerBoundIndex:
+    def index(self):
         if self._index is None:
-            self._index = LowerBoundIndex(self.points, **self.index_kw)
+            self._index = make_index(self.points, self.index_kind, **self.index_kw)
         return self._index
 
     def run(self, u: torch.Tensor, tol: float, kept: Callable, bound: Callable, exact: Callable):
@@ -130,39 +93,72 @@ class NeighbourTruncation:
         lse = torch.empty(N, dtype=u.dtype, device=u.device)
         val = torch.empty(N, D, dtype=u.dtype, device=u.device)
         cert = torch.zeros(N, dtype=torch.float64, device=u.device)
+        reach = torch.full((N,), -math.inf, dtype=torch.float64, device=u.device)
         active = torch.arange(N, device=u.device)
         k = min(self.k0, n)
         rest = []
         k_max = min(self.k_max, n // 4)
-        while active.numel() and k <= k_max:
-            idx, tau = self.index.search(u[active], k)
+        stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
+        while active.numel() and k <= k_max and stats["rounds"] < self.max_rounds:
+            idx, tau, tau_k = self.index.search(u[active], k, reach[active])
+            stats["rounds"] += 1
+            stats["points"] += self.index.last_points * active.numel() / N
+            stats["cells"] += self.index.last_cells * active.numel() / N
             qb = max(1, self.block_elements // (k * D))
-            still, gave_up = [], []
+            still, gave_up, grow = [], [], False
             for a in range(0, active.numel(), qb):
-                act, ix = active[a : a + qb], idx[a : a + qb]
+                act, ix, t, t_k = active[a : a + qb], idx[a : a + qb], tau[a : a + qb], tau_k[a : a + qb]
                 rows = self.points.rows(ix, u.dtype)  # (q, k, D)
                 r2 = ((rows - u[act, None]) ** 2).sum(2)
-                log_s, log_t, value, valid = kept(act, ix, r2, rows, tau[a : a + qb])
-                log_t = log_t.to(torch.float64)
-                ls = log_s.to(torch.float64)
-                log_ratio = torch.nn.functional.softplus(log_t - ls)  # log(1 + D_b / S)
-                delta = torch.exp(log_t - torch.logaddexp(ls, log_t))
-                b = bound(delta, log_ratio, value, act).to(torch.float64)
-                ok = b <= tol if valid is None else (b <= tol) & valid
+
+                def certify(t, act=act, ix=ix, r2=r2, rows=rows):
+                    log_s, log_t, value, valid = kept(act, ix, r2, rows, t)
+                    ls, log_t = log_s.to(torch.float64), log_t.to(torch.float64)
+                    log_ratio = torch.nn.functional.softplus(log_t - ls)  # log(1 + D_b / S)
+                    delta = torch.exp(log_t - torch.logaddexp(ls, log_t))
+                    b = bound(delta, log_ratio, value, act).to(torch.float64)
+                    ok = b <= tol if valid is None else (b <= tol) & valid
+                    return ok, delta, log_s, value, b
+
+                ok, delta, log_s, value, b = certify(t)
                 lse[act[ok]], val[act[ok]], cert[act[ok]] = log_s[ok], value[ok], b[ok]
+                # unvisited cells limit tau (IVF): if the k-th bound alone would certify, visit the cells below the
+                # smallest certifying tau (bisection; the bound is monotone in tau) and keep k
+                cells = ~ok & (t < t_k)
+                more = torch.zeros_like(ok)
+                if bool(cells.any()):
+                    ok_k, delta_k = certify(torch.where(cells, t_k, t))[:2]
+                    more = cells & ok_k
+                    delta = torch.where(cells, delta_k, delta)
+                    if bool(more.any()):
+                        reach[act[more]] = self._needed(certify, t, t_k, more)[more]
                 # grow K only where the dropped fraction is already small; the rest go to the exact kernel at
                 # once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
-                hopeless = ~ok & (delta > self.give_up)
+                hopeless = ~ok & ~more & (delta > self.give_up)
+                grow |= bool((~ok & ~more & ~hopeless).any())
                 gave_up.append(act[hopeless])
                 still.append(act[~ok & ~hopeless])
             active = torch.cat(still)
             rest.append(torch.cat(gave_up))
-            k *= 2
+            if grow:
+                k *= 2
         active = torch.cat(rest + [active])
         self.last_fraction_truncated = 1.0 - active.numel() / max(N, 1)
+        self.last_stats = stats
         if active.numel():
             lse[active], val[active] = exact(active)
         return lse, val, float(cert.max()) if N else 0.0
+
+    @staticmethod
+    def _needed(certify: Callable, lo: torch.Tensor, hi: torch.Tensor, sel: torch.Tensor, steps: int = 12):
+        """Smallest certifying tau to ``(hi - lo) / 2^steps`` where ``sel`` (certified at ``hi``, not at ``lo``)."""
+        lo, hi = lo.clone(), torch.where(sel, hi, lo)
+        for _ in range(steps):
+            mid = 0.5 * (lo + hi)
+            ok = certify(mid)[0]
+            hi = torch.where(ok, mid, hi)
+            lo = torch.where(ok, lo, mid)
+        return hi
 
 
 def log_count(n: int, k: int) -> float:

@@ -1,0 +1,216 @@
+"""Candidate search with a distance certificate for neighbour truncation (:mod:`~smoothscore.scores.truncation`).
+
+Both indexes answer ``search(u, k, reach) -> (idx, tau, tau_k)``: ``idx`` (q, k) local rows, and ``tau`` (q,) such
+that **every row not in ``idx`` has** ``|u - v|^2 >= tau`` (float64, all rounding covered by margins).
+
+Embedding: with P the top-p principal directions (orthonormal rows, from a subsample) and centred ``v``, ``u``,
+
+    |u - v|^2 = |P(u - v)|^2 + |P_perp(u - v)|^2 >= |P u - P v|^2 + (|P_perp u| - |P_perp v|)^2 =: lb(u, v),
+
+the squared distance between ``e(u) = [P u, |P_perp u|]`` and ``e(v) = [P v, |P_perp v|]`` (p + 1 dims, float32
+in FAISS, float64 elsewhere).
+
+* :class:`FlatLowerBoundIndex` (FAISS ``IndexFlatL2``): the k smallest ``lb``; every other row has ``lb`` at
+  least the k-th one, less ``margin = 1e-5 (|u|^2 + R^2)`` for FAISS's float32 ``|a|^2 + |b|^2 - 2 a.b``
+  (``|e(u)| = |u|``, ``|e(v)| <= R``). Linear in n per query.
+* :class:`IVFLowerBoundIndex` (FAISS ``IndexIVFFlat``, k-means cells over the embeddings): cell j has centroid
+  ``c_j``, radius ``rho_j = max_{v in j} |P v - c_j^P|`` and interval ``[lo_j, hi_j]`` of ``|P_perp v|`` over its
+  members, computed in float64 from the stored float32 embeddings after assignment and widened by ``2^-22 R``
+  (float32 rounding of an embedding moves it by at most ``2^-24 |e(v)|``). By the triangle inequality in the
+  P-part and the interval in the last coordinate, every member v of cell j has
+
+      lb(u, v) >= L_j(u) = max(0, |P u - c_j^P| - rho_j)^2 + dist(|P_perp u|, [lo_j, hi_j])^2
+
+  (``|P u - c_j^P|`` from a float64 expansion less ``1e-12 (|P u|^2 + |c_j^P|^2)``). A query visits the cells with
+  ``L_j <= max(reach + margin, its n_probe-th smallest L_j)`` (more while they hold fewer than k rows), FAISS scans
+  their rows (``search_preassigned``, exact float32 differences) and returns the k smallest ``lb``; then
+  ``tau = min(k-th visited lb, min over unvisited cells of L_j) - margin``. Rows of visited cells not returned are
+  covered by the first term, rows of unvisited cells by the second. ``tau_k`` is the first term alone: what more
+  cells could at best give, which lets the caller decide between more cells and larger k.
+
+For data near a p-dimensional subspace cells are small in the p directions that matter and a query visits a few
+cells: sublinear in n. ``make_index`` picks the flat index below ``IVF_MIN_POINTS`` rows, the IVF above; ``kind=``
+forces either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+#: below this many rows the flat index is used by ``kind="auto"`` (measured: docs/benchmarks.md)
+IVF_MIN_POINTS = 50_000
+
+
+class FlatLowerBoundIndex:
+    """FAISS ``IndexFlatL2`` over the embeddings (module doc). ``rank``: number of principal directions (default:
+    the smallest capturing all but ``energy`` of the variance of a ``sample``-point subsample, at most
+    ``max_rank``)."""
+
+    kind = "flat"
+
+    def __init__(
+        self, points, *, rank: int | None = None, max_rank: int = 64, energy: float = 1e-4, sample: int = 2048
+    ):
+        self.points = points
+        n, D = points.n, points.dim
+        pick = torch.linspace(0, n - 1, min(n, sample)).round().long().unique()
+        sub = points.rows(pick.to(points.device), torch.float64)
+        _, sv, vt = torch.linalg.svd(sub, full_matrices=False)
+        if rank is None:
+            e = sv**2
+            tail = (e.sum() - torch.cumsum(e, 0)) / e.sum().clamp_min(1e-300)
+            rank = int((tail > energy).sum()) + 1
+        self.rank = p = max(1, min(int(rank), max_rank, D, vt.shape[0]))
+        self.basis = vt[:p].contiguous()  # (p, D) float64, orthonormal rows
+        emb = np.empty((n, p + 1), dtype=np.float32)
+        r2 = 0.0
+        for a, v in points.chunks(torch.float64):
+            e = self._embed(v)
+            r2 = max(r2, float((e * e).sum(1).max()))
+            emb[a : a + v.shape[0]] = e.cpu().numpy()
+        self.r2max = max(r2, float(points.radius) ** 2)
+        #: per-query rows scanned by the last search (mean) and cells visited (IVF)
+        self.last_points, self.last_cells = float(n), 0.0
+        self._build(emb)
+
+    def _build(self, emb: np.ndarray) -> None:
+        import faiss
+
+        self.index = faiss.IndexFlatL2(emb.shape[1])
+        self.index.add(emb)
+
+    def _embed(self, v: torch.Tensor) -> torch.Tensor:
+        v = v.to(device=self.basis.device, dtype=torch.float64)
+        pv = v @ self.basis.T
+        res = (v - pv @ self.basis).norm(dim=1, keepdim=True)
+        return torch.cat([pv, res], 1)
+
+    def _margin(self, e: torch.Tensor) -> torch.Tensor:
+        """float32 rounding of FAISS's distances (``|e(u)| = |u|``, ``|e(v)| <= R``): a generous margin."""
+        return 1e-5 * ((e * e).sum(1) + self.r2max)
+
+    def _finish(self, d2: np.ndarray, idx: np.ndarray, bound: torch.Tensor | None, margin: torch.Tensor):
+        tau_k = torch.as_tensor(d2[:, -1], dtype=torch.float64) - margin
+        tau = tau_k if bound is None else torch.minimum(tau_k, bound - margin)
+        dev = self.points.device
+        return (
+            torch.as_tensor(idx, dtype=torch.long, device=dev),
+            tau.clamp_min(0).to(dev),
+            tau_k.clamp_min(0).to(dev),
+        )
+
+    def search(self, u: torch.Tensor, k: int, reach: torch.Tensor | None = None):
+        """``(idx (q, k), tau (q,), tau_k (q,))`` (module doc); ``reach`` is ignored (every row is scanned)."""
+        e = self._embed(u).cpu()
+        d2, idx = self.index.search(np.ascontiguousarray(e.numpy().astype(np.float32)), k)
+        self.last_points, self.last_cells = float(self.points.n), 0.0
+        return self._finish(d2, idx, None, self._margin(e))
+
+
+class IVFLowerBoundIndex(FlatLowerBoundIndex):
+    """FAISS ``IndexIVFFlat`` over the embeddings with certified cell bounds (module doc). ``nlist``: number of
+    k-means cells (default ``n // 32``: measured, docs/benchmarks.md); ``n_probe``: cells visited at least per query;
+    ``niter``, ``seed``: k-means."""
+
+    kind = "ivf"
+
+    def __init__(self, points, *, nlist: int | None = None, n_probe: int = 32, niter: int = 10, seed: int = 0, **kw):
+        self.nlist = int(nlist) if nlist is not None else max(1, points.n // 32)
+        if not 1 <= self.nlist <= points.n:
+            raise ConfigError(f"nlist must be in [1, {points.n}]; got {nlist}")
+        self.n_probe, self.niter, self.seed = max(1, int(n_probe)), int(niter), int(seed)
+        super().__init__(points, **kw)
+
+    def _build(self, emb: np.ndarray) -> None:
+        import faiss
+
+        n, d = emb.shape
+        p, L = d - 1, self.nlist
+        km = faiss.Kmeans(d, L, niter=self.niter, seed=self.seed, min_points_per_centroid=1, max_points_per_centroid=64)
+        km.train(emb)
+        quant = faiss.IndexFlatL2(d)
+        quant.add(km.centroids)
+        assign = np.ascontiguousarray(quant.search(emb, 1)[1][:, 0])
+        self.index = faiss.IndexIVFFlat(quant, d, L)
+        ids = np.arange(n, dtype=np.int64)  # named: swig_ptr does not keep its array alive
+        self.index.add_core(n, faiss.swig_ptr(emb), faiss.swig_ptr(ids), faiss.swig_ptr(assign))
+        self._quantizer = quant  # the IVF index does not own it
+        # certified cell bounds: float64 from the stored float32 rows, widened by their rounding and by the float32
+        # rounding of the bounds themselves (module doc)
+        cen = torch.from_numpy(km.centroids)
+        e = torch.from_numpy(emb).to(torch.float64)
+        a = torch.from_numpy(assign).long()
+        widen = 2.0**-21 * self.r2max**0.5
+        dist = (e[:, :p] - cen[a, :p].to(torch.float64)).norm(dim=1)
+        f32 = torch.float32
+        self.counts = torch.bincount(a, minlength=L).to(torch.float64)
+        self.rho = (torch.zeros(L, dtype=torch.float64).scatter_reduce_(0, a, dist, "amax") + widen).to(f32)
+        self.lo = (torch.full((L,), torch.inf, dtype=torch.float64).scatter_reduce_(0, a, e[:, p], "amin") - widen).to(
+            f32
+        )
+        self.hi = (torch.zeros(L, dtype=torch.float64).scatter_reduce_(0, a, e[:, p], "amax") + widen).to(f32)
+        self.cp = cen[:, :p].contiguous()
+        self.cp2 = (self.cp.to(torch.float64) ** 2).sum(1).to(f32)
+        self.empty = self.counts == 0
+
+    def cell_bounds(self, e: torch.Tensor) -> torch.Tensor:
+        """Certified ``L_j(u)`` (q, nlist) float32 for embeddings ``e`` (module doc; empty cells ``+inf``)."""
+        p = self.cp.shape[1]
+        pu, t = e[:, :p].to(torch.float32), e[:, p:].to(torch.float32)
+        u2 = (pu * pu).sum(1, keepdim=True)
+        # float32 expansion, made a lower bound of |P u - c_j^P|^2 by 3e-5 (|P u|^2 + |c_j^P|^2)
+        d2 = torch.addmm((1 - 3e-5) * (u2 + self.cp2), pu, self.cp.T, alpha=-2.0)
+        d2.clamp_(min=0).sqrt_().sub_(self.rho).clamp_(min=0).square_()
+        d2.add_(torch.maximum(self.lo - t, t - self.hi).clamp_(min=0).square_())
+        return d2.masked_fill_(self.empty, torch.inf)
+
+    def search(self, u: torch.Tensor, k: int, reach: torch.Tensor | None = None):
+        """``(idx (q, k), tau (q,), tau_k (q,))`` (module doc): visits the ``n_probe`` cells of nearest centroid
+        (enough to hold k rows) and, for queries with a finite ``reach``, every cell with ``L_j <= reach + margin``;
+        queries without one get ``tau = 0`` (the cells are not bounded) and ``tau_k``."""
+        e = self._embed(u).cpu()
+        q, L = e.shape[0], self.nlist
+        e32 = np.ascontiguousarray(e.numpy().astype(np.float32))
+        margin = self._margin(e)
+        reach = torch.full((q,), -torch.inf) if reach is None else reach.cpu().to(torch.float64)
+        bounded = torch.isfinite(reach)
+        bound = torch.zeros(q, dtype=torch.float64)
+        lb = self.cell_bounds(e[bounded]) if bool(bounded.any()) else None
+        m = min(self.n_probe, L)
+        while True:
+            visit = torch.zeros(q, L, dtype=torch.bool)
+            visit.scatter_(1, torch.from_numpy(self._quantizer.search(e32, m)[1]), True)
+            if lb is not None:
+                visit[bounded] |= lb <= (reach[bounded] + margin[bounded]).to(torch.float32)[:, None]
+            rows, cols = visit.nonzero(as_tuple=True)  # row-major
+            held = torch.zeros(q, dtype=torch.float64).index_add_(0, rows, self.counts[cols])
+            if bool((held >= k).all()) or m == L:
+                break
+            m = min(2 * m, L)  # rare: cells too small for k rows
+        if lb is not None:  # min over unvisited cells (+inf: none left); float32 rounding within ``margin``
+            bound[bounded] = lb.masked_fill_(visit[bounded], torch.inf).min(1).values.to(torch.float64)
+        per = torch.bincount(rows, minlength=q)
+        slot = torch.arange(rows.numel()) - (torch.cumsum(per, 0) - per)[rows]
+        assign = torch.full((q, int(per.max())), -1, dtype=torch.long)
+        assign[rows, slot] = cols
+        self.index.nprobe = assign.shape[1]
+        d2, idx = self.index.search_preassigned(e32, k, assign.numpy(), None)
+        self.last_cells = float(per.to(torch.float64).mean())
+        self.last_points = float(held.mean())
+        return self._finish(d2, idx, bound, margin)
+
+
+def make_index(points, kind: str = "auto", **kw):
+    """The lower-bound index for ``points``: ``kind`` ``"flat"``, ``"ivf"`` or ``"auto"`` (IVF from
+    ``IVF_MIN_POINTS`` rows). Keywords go to the index (``rank``, ``nlist``, ``n_probe``, ...)."""
+    if kind not in ("auto", "flat", "ivf"):
+        raise ConfigError(f"truncation index must be 'auto', 'flat' or 'ivf'; got {kind!r}")
+    if kind == "auto":
+        kind = "ivf" if points.n >= IVF_MIN_POINTS else "flat"
+    if kind == "flat":
+        kw = {a: b for a, b in kw.items() if a not in ("nlist", "n_probe", "niter", "seed")}
+        return FlatLowerBoundIndex(points, **kw)
+    return IVFLowerBoundIndex(points, **kw)
