@@ -41,7 +41,7 @@ import torch
 from ..errors import ConfigError
 
 #: below this many rows the flat index is used by ``kind="auto"`` (measured: docs/benchmarks.md)
-IVF_MIN_POINTS = 50_000
+IVF_MIN_POINTS = 20_000
 
 
 class FlatLowerBoundIndex:
@@ -117,7 +117,7 @@ class IVFLowerBoundIndex(FlatLowerBoundIndex):
 
     kind = "ivf"
 
-    def __init__(self, points, *, nlist: int | None = None, n_probe: int = 32, niter: int = 10, seed: int = 0, **kw):
+    def __init__(self, points, *, nlist: int | None = None, n_probe: int = 8, niter: int = 10, seed: int = 0, **kw):
         self.nlist = int(nlist) if nlist is not None else max(1, points.n // 32)
         if not 1 <= self.nlist <= points.n:
             raise ConfigError(f"nlist must be in [1, {points.n}]; got {nlist}")
@@ -168,9 +168,23 @@ class IVFLowerBoundIndex(FlatLowerBoundIndex):
         return d2.masked_fill_(self.empty, torch.inf)
 
     def search(self, u: torch.Tensor, k: int, reach: torch.Tensor | None = None):
-        """``(idx (q, k), tau (q,), tau_k (q,))`` (module doc): visits the ``n_probe`` cells of nearest centroid
-        (enough to hold k rows) and, for queries with a finite ``reach``, every cell with ``L_j <= reach + margin``;
-        queries without one get ``tau = 0`` (the cells are not bounded) and ``tau_k``."""
+        """As :meth:`_search`, in blocks of queries whose cell bounds take at most ``2^22`` floats."""
+        qb = max(1, (1 << 22) // self.nlist)
+        if u.shape[0] <= qb:
+            return self._search(u, k, reach)
+        parts, stats = [], [0.0, 0.0]
+        for a in range(0, u.shape[0], qb):
+            parts.append(self._search(u[a : a + qb], k, None if reach is None else reach[a : a + qb]))
+            stats[0] += self.last_cells * parts[-1][0].shape[0] / u.shape[0]
+            stats[1] += self.last_points * parts[-1][0].shape[0] / u.shape[0]
+        self.last_cells, self.last_points = stats
+        return tuple(torch.cat(t) for t in zip(*parts))
+
+    def _search(self, u: torch.Tensor, k: int, reach: torch.Tensor | None = None):
+        """``(idx (q, k), tau (q,), tau_k (q,))`` (module doc): visits, for queries with a finite ``reach``, every
+        cell with ``L_j <= reach + margin``; for the others the ``n_probe`` cells of nearest centroid, and those get
+        ``tau = 0`` (the cells are not bounded) and ``tau_k``; more cells of nearest centroid where fewer than k rows
+        were visited."""
         e = self._embed(u).cpu()
         q, L = e.shape[0], self.nlist
         e32 = np.ascontiguousarray(e.numpy().astype(np.float32))
@@ -178,18 +192,22 @@ class IVFLowerBoundIndex(FlatLowerBoundIndex):
         reach = torch.full((q,), -torch.inf) if reach is None else reach.cpu().to(torch.float64)
         bounded = torch.isfinite(reach)
         bound = torch.zeros(q, dtype=torch.float64)
-        lb = self.cell_bounds(e[bounded]) if bool(bounded.any()) else None
-        m = min(self.n_probe, L)
+        visit = torch.zeros(q, L, dtype=torch.bool)
+        lb = None
+        if bool(bounded.any()):  # these cells hold every row closer than reach, so the nearest rows seen before
+            lb = self.cell_bounds(e[bounded])
+            visit[bounded] = lb <= (reach[bounded] + margin[bounded]).to(torch.float32)[:, None]
+        probe, m = ~bounded, min(self.n_probe, L)
         while True:
-            visit = torch.zeros(q, L, dtype=torch.bool)
-            visit.scatter_(1, torch.from_numpy(self._quantizer.search(e32, m)[1]), True)
-            if lb is not None:
-                visit[bounded] |= lb <= (reach[bounded] + margin[bounded]).to(torch.float32)[:, None]
+            if bool(probe.any()):  # the cells of nearest centroid (where the nearest rows are likely)
+                near = torch.from_numpy(self._quantizer.search(e32[probe.numpy()], m)[1])
+                visit[probe] |= torch.zeros_like(visit[probe]).scatter_(1, near, True)
             rows, cols = visit.nonzero(as_tuple=True)  # row-major
             held = torch.zeros(q, dtype=torch.float64).index_add_(0, rows, self.counts[cols])
-            if bool((held >= k).all()) or m == L:
+            probe = held < k
+            if not bool(probe.any()) or m == L:
                 break
-            m = min(2 * m, L)  # rare: cells too small for k rows
+            m = min(2 * m, L)  # too few rows: more cells
         if lb is not None:  # min over unvisited cells (+inf: none left); float32 rounding within ``margin``
             bound[bounded] = lb.masked_fill_(visit[bounded], torch.inf).min(1).values.to(torch.float64)
         per = torch.bincount(rows, minlength=q)
@@ -203,12 +221,17 @@ class IVFLowerBoundIndex(FlatLowerBoundIndex):
         return self._finish(d2, idx, bound, margin)
 
 
+def check_kind(kind: str) -> str:
+    """``kind`` if it names an index (``"auto"``, ``"flat"``, ``"ivf"``), else :class:`ConfigError`."""
+    if kind not in ("auto", "flat", "ivf"):
+        raise ConfigError(f"truncation_index must be 'auto', 'flat' or 'ivf'; got {kind!r}")
+    return kind
+
+
 def make_index(points, kind: str = "auto", **kw):
     """The lower-bound index for ``points``: ``kind`` ``"flat"``, ``"ivf"`` or ``"auto"`` (IVF from
     ``IVF_MIN_POINTS`` rows). Keywords go to the index (``rank``, ``nlist``, ``n_probe``, ...)."""
-    if kind not in ("auto", "flat", "ivf"):
-        raise ConfigError(f"truncation index must be 'auto', 'flat' or 'ivf'; got {kind!r}")
-    if kind == "auto":
+    if check_kind(kind) == "auto":
         kind = "ivf" if points.n >= IVF_MIN_POINTS else "flat"
     if kind == "flat":
         kw = {a: b for a, b in kw.items() if a not in ("nlist", "n_probe", "niter", "seed")}

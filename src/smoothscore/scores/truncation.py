@@ -66,14 +66,14 @@ class NeighbourTruncation:
         points,
         *,
         index: str = "auto",
-        k0: int = 32,
+        k0: int | None = None,
         k_max: int = 1024,
         give_up: float = 1e-3,
         max_rounds: int = 12,
         block_elements: int = 1 << 22,
         **index_kw,
     ):
-        self.points, self.k0, self.k_max, self.block_elements = points, int(k0), int(k_max), int(block_elements)
+        self.points, self.k0, self.k_max, self.block_elements = points, k0, int(k_max), int(block_elements)
         self.give_up, self.max_rounds = float(give_up), int(max_rounds)
         self.index_kind, self.index_kw = index, index_kw
         self._index = None
@@ -95,7 +95,7 @@ class NeighbourTruncation:
         cert = torch.zeros(N, dtype=torch.float64, device=u.device)
         reach = torch.full((N,), -math.inf, dtype=torch.float64, device=u.device)
         active = torch.arange(N, device=u.device)
-        k = min(self.k0, n)
+        k = min(self.k0 or (16 if self.index.kind == "ivf" else 32), n)  # measured (docs/benchmarks.md)
         rest = []
         k_max = min(self.k_max, n // 4)
         stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
@@ -109,7 +109,7 @@ class NeighbourTruncation:
             for a in range(0, active.numel(), qb):
                 act, ix, t, t_k = active[a : a + qb], idx[a : a + qb], tau[a : a + qb], tau_k[a : a + qb]
                 rows = self.points.rows(ix, u.dtype)  # (q, k, D)
-                r2 = ((rows - u[act, None]) ** 2).sum(2)
+                r2 = (rows - u[act, None]).square_().sum(2)
 
                 def certify(t, act=act, ix=ix, r2=r2, rows=rows):
                     log_s, log_t, value, valid = kept(act, ix, r2, rows, t)
@@ -131,7 +131,7 @@ class NeighbourTruncation:
                     more = cells & ok_k
                     delta = torch.where(cells, delta_k, delta)
                     if bool(more.any()):
-                        reach[act[more]] = self._needed(certify, t, t_k, more)[more]
+                        reach[act[more]] = self._needed(certify, t, t_k, r2.min(1).values, more)[more]
                 # grow K only where the dropped fraction is already small; the rest go to the exact kernel at
                 # once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
                 hopeless = ~ok & ~more & (delta > self.give_up)
@@ -150,14 +150,15 @@ class NeighbourTruncation:
         return lse, val, float(cert.max()) if N else 0.0
 
     @staticmethod
-    def _needed(certify: Callable, lo: torch.Tensor, hi: torch.Tensor, sel: torch.Tensor, steps: int = 12):
-        """Smallest certifying tau to ``(hi - lo) / 2^steps`` where ``sel`` (certified at ``hi``, not at ``lo``)."""
-        lo, hi = lo.clone(), torch.where(sel, hi, lo)
-        for _ in range(steps):
-            mid = 0.5 * (lo + hi)
+    def _needed(certify: Callable, lo: torch.Tensor, hi: torch.Tensor, r2min: torch.Tensor, sel: torch.Tensor):
+        """Smallest certifying tau, to 1/256 of the bracket, where ``sel`` (certified at ``hi``, not at ``lo``); the
+        bracket starts at the nearest candidate's squared distance (no smaller tau certifies a small tolerance)."""
+        hi = torch.where(sel, hi, lo)
+        mid = torch.minimum(torch.maximum(lo, r2min.to(lo.dtype)), hi)
+        for _ in range(9):
             ok = certify(mid)[0]
-            hi = torch.where(ok, mid, hi)
-            lo = torch.where(ok, lo, mid)
+            hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
+            mid = 0.5 * (lo + hi)
         return hi
 
 
