@@ -43,8 +43,8 @@ from ..data.arrays import PointSet
 from ..errors import ConfigError, ShapeError
 from . import sharding
 from ._kernel import gaussian_stats
-from .lower_bound_index import check_kind
 from .base import ScoreField
+from .lower_bound_index import check_kind
 
 #: default number of (query, training point) logits held at once by the GEMM backend
 DEFAULT_BLOCK_ELEMENTS = 1 << 18  # measured fastest on CPU (benchmarks/bench_empirical.py)

@@ -228,12 +228,17 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def make_index(points, kind: str = "auto", **kw):
-    """The lower-bound index for ``points``: ``kind`` ``"flat"``, ``"ivf"`` or ``"auto"`` (IVF from
-    ``IVF_MIN_POINTS`` rows). Keywords go to the index (``rank``, ``nlist``, ``n_probe``, ...)."""
+def resolve_kind(kind: str, n: int) -> str:
+    """``"flat"`` or ``"ivf"`` for ``n`` rows (``"auto"``: IVF from ``IVF_MIN_POINTS`` rows)."""
     if check_kind(kind) == "auto":
-        kind = "ivf" if points.n >= IVF_MIN_POINTS else "flat"
-    if kind == "flat":
+        return "ivf" if n >= IVF_MIN_POINTS else "flat"
+    return kind
+
+
+def make_index(points, kind: str = "auto", **kw):
+    """The lower-bound index for ``points`` (kind: :func:`resolve_kind`). Keywords go to the index (``rank``,
+    ``nlist``, ``n_probe``, ...; the flat index ignores the IVF ones)."""
+    if resolve_kind(kind, points.n) == "flat":
         kw = {a: b for a, b in kw.items() if a not in ("nlist", "n_probe", "niter", "seed")}
         return FlatLowerBoundIndex(points, **kw)
     return IVFLowerBoundIndex(points, **kw)

@@ -132,9 +132,9 @@ class NeighbourTruncation:
                     delta = torch.where(cells, delta_k, delta)
                     if bool(more.any()):
                         reach[act[more]] = self._needed(certify, t, t_k, r2.min(1).values, more)[more]
-                # grow K only where the dropped fraction is already small; the rest go to the exact kernel at
-                # once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
-                hopeless = ~ok & ~more & (delta > self.give_up)
+                # grow K only where the dropped fraction is already small (judged from K = 32 on); the rest go to
+                # the exact kernel at once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
+                hopeless = ~ok & ~more & (delta > self.give_up) & (k >= min(32, k_max))
                 grow |= bool((~ok & ~more & ~hopeless).any())
                 gave_up.append(act[hopeless])
                 still.append(act[~ok & ~hopeless])
