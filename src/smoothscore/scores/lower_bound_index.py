@@ -15,20 +15,24 @@ in FAISS, float64 elsewhere).
   (``|e(u)| = |u|``, ``|e(v)| <= R``). Linear in n per query.
 * :class:`IVFLowerBoundIndex` (FAISS ``IndexIVFFlat``, k-means cells over the embeddings): cell j has centroid
   ``c_j``, radius ``rho_j = max_{v in j} |P v - c_j^P|`` and interval ``[lo_j, hi_j]`` of ``|P_perp v|`` over its
-  members, computed in float64 from the stored float32 embeddings after assignment and widened by ``2^-22 R``
-  (float32 rounding of an embedding moves it by at most ``2^-24 |e(v)|``). By the triangle inequality in the
-  P-part and the interval in the last coordinate, every member v of cell j has
+  members, computed in float64 from the stored float32 embeddings after assignment and widened by ``2^-21 R``
+  (float32 rounding of an embedding moves it by at most ``2^-24 |e(v)| <= 2^-24 R``; the bounds are then stored in
+  float32). By the triangle inequality in the P-part and the interval in the last coordinate, every member v of
+  cell j has
 
-      lb(u, v) >= L_j(u) = max(0, |P u - c_j^P| - rho_j)^2 + dist(|P_perp u|, [lo_j, hi_j])^2
+      lb(u, v) >= L_j(u) = max(0, |P u - c_j^P| - rho_j)^2 + dist(|P_perp u|, [lo_j, hi_j])^2,
 
-  (``|P u - c_j^P|`` from a float64 expansion less ``1e-12 (|P u|^2 + |c_j^P|^2)``). A query visits the cells with
-  ``L_j <= max(reach + margin, its n_probe-th smallest L_j)`` (more while they hold fewer than k rows), FAISS scans
-  their rows (``search_preassigned``, exact float32 differences) and returns the k smallest ``lb``; then
-  ``tau = min(k-th visited lb, min over unvisited cells of L_j) - margin``. Rows of visited cells not returned are
-  covered by the first term, rows of unvisited cells by the second. ``tau_k`` is the first term alone: what more
-  cells could at best give, which lets the caller decide between more cells and larger k.
+  evaluated in float32 with ``|P u - c_j^P|^2`` from the expansion lowered by ``3e-5 (|P u|^2 + |c_j^P|^2)`` (more
+  than its float32 error for p <= 64) and the remaining float32 rounding (relative ~1e-7 of
+  ``(|u| + R)^2``) inside ``margin``. A query with a finite ``reach`` visits every cell with
+  ``L_j <= reach + margin``; FAISS scans their rows (``search_preassigned``: exact float32 differences) and returns
+  the k smallest ``lb``; ``tau = min(k-th visited lb, min over unvisited cells of L_j) - margin``: rows of visited
+  cells not returned are covered by the first term, rows of unvisited cells by the second. A query without a reach
+  visits the ``n_probe`` cells of nearest centroid (FAISS over the centroids) and gets ``tau = 0``. Either way more
+  cells of nearest centroid are added while fewer than k rows are visited. ``tau_k`` is the first term alone
+  (less the margin): what the truncation uses to choose between more cells and a larger k.
 
-For data near a p-dimensional subspace cells are small in the p directions that matter and a query visits a few
+For data near a p-dimensional subspace the cells are small in the p directions that matter and a query visits few
 cells: sublinear in n. ``make_index`` picks the flat index below ``IVF_MIN_POINTS`` rows, the IVF above; ``kind=``
 forces either.
 """
@@ -42,6 +46,8 @@ from ..errors import ConfigError
 
 #: below this many rows the flat index is used by ``kind="auto"`` (measured: docs/benchmarks.md)
 IVF_MIN_POINTS = 20_000
+#: default cap on the IVF cells (k-means training and the per-query cell bounds grow with their number)
+MAX_CELLS = 16_384
 
 
 class FlatLowerBoundIndex:
@@ -112,13 +118,13 @@ class FlatLowerBoundIndex:
 
 class IVFLowerBoundIndex(FlatLowerBoundIndex):
     """FAISS ``IndexIVFFlat`` over the embeddings with certified cell bounds (module doc). ``nlist``: number of
-    k-means cells (default ``n // 32``: measured, docs/benchmarks.md); ``n_probe``: cells visited at least per query;
-    ``niter``, ``seed``: k-means."""
+    k-means cells (default ``n // 32``, at most ``MAX_CELLS``: measured, docs/benchmarks.md); ``n_probe``: cells of
+    nearest centroid visited by a query without a reach; ``niter``, ``seed``: k-means."""
 
     kind = "ivf"
 
     def __init__(self, points, *, nlist: int | None = None, n_probe: int = 8, niter: int = 10, seed: int = 0, **kw):
-        self.nlist = int(nlist) if nlist is not None else max(1, points.n // 32)
+        self.nlist = int(nlist) if nlist is not None else max(1, min(points.n // 32, MAX_CELLS))
         if not 1 <= self.nlist <= points.n:
             raise ConfigError(f"nlist must be in [1, {points.n}]; got {nlist}")
         self.n_probe, self.niter, self.seed = max(1, int(n_probe)), int(niter), int(seed)
@@ -138,22 +144,23 @@ class IVFLowerBoundIndex(FlatLowerBoundIndex):
         ids = np.arange(n, dtype=np.int64)  # named: swig_ptr does not keep its array alive
         self.index.add_core(n, faiss.swig_ptr(emb), faiss.swig_ptr(ids), faiss.swig_ptr(assign))
         self._quantizer = quant  # the IVF index does not own it
-        # certified cell bounds: float64 from the stored float32 rows, widened by their rounding and by the float32
-        # rounding of the bounds themselves (module doc)
+        # certified cell bounds: float64 from the stored float32 rows (in blocks), widened by their rounding and by
+        # the float32 rounding of the bounds themselves (module doc)
         cen = torch.from_numpy(km.centroids)
-        e = torch.from_numpy(emb).to(torch.float64)
-        a = torch.from_numpy(assign).long()
         widen = 2.0**-21 * self.r2max**0.5
-        dist = (e[:, :p] - cen[a, :p].to(torch.float64)).norm(dim=1)
-        f32 = torch.float32
-        self.counts = torch.bincount(a, minlength=L).to(torch.float64)
-        self.rho = (torch.zeros(L, dtype=torch.float64).scatter_reduce_(0, a, dist, "amax") + widen).to(f32)
-        self.lo = (torch.full((L,), torch.inf, dtype=torch.float64).scatter_reduce_(0, a, e[:, p], "amin") - widen).to(
-            f32
-        )
-        self.hi = (torch.zeros(L, dtype=torch.float64).scatter_reduce_(0, a, e[:, p], "amax") + widen).to(f32)
+        rho = torch.zeros(L, dtype=torch.float64)
+        lo, hi = torch.full((L,), torch.inf, dtype=torch.float64), torch.zeros(L, dtype=torch.float64)
+        a_all = torch.from_numpy(assign)
+        for s in range(0, n, 1 << 20):
+            e = torch.from_numpy(emb[s : s + (1 << 20)]).to(torch.float64)
+            a = a_all[s : s + e.shape[0]]
+            rho.scatter_reduce_(0, a, (e[:, :p] - cen[a, :p].to(torch.float64)).norm(dim=1), "amax")
+            lo.scatter_reduce_(0, a, e[:, p], "amin")
+            hi.scatter_reduce_(0, a, e[:, p], "amax")
+        self.counts = torch.bincount(a_all, minlength=L).to(torch.float64)
+        self.rho, self.lo, self.hi = ((t + w).to(torch.float32) for t, w in ((rho, widen), (lo, -widen), (hi, widen)))
         self.cp = cen[:, :p].contiguous()
-        self.cp2 = (self.cp.to(torch.float64) ** 2).sum(1).to(f32)
+        self.cp2 = (self.cp.to(torch.float64) ** 2).sum(1).to(torch.float32)
         self.empty = self.counts == 0
 
     def cell_bounds(self, e: torch.Tensor) -> torch.Tensor:

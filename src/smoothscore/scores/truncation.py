@@ -21,19 +21,27 @@ each field, tested against float64 brute force):
 * unconditional score ``s = sum_j w_j b_j (y_j - x)`` with ``b_j <= b_max``: ``|s - s_K| <= delta
   (b_max (|x - c| + R) + |s_K|)``.
 
-Finding the candidates: the K nearest by a **lower bound** on the distance, found with FAISS's exact flat index
-(``IndexFlatL2``) in p + 1 dimensions. With P the top-p principal directions (orthonormal rows, from a subsample)
-and ``v = y - c``, ``u = x - c``:
+Finding the candidates (:mod:`~smoothscore.scores.lower_bound_index`): the K nearest by a **lower bound** on the
+distance, the squared distance between the (p + 1)-dim embeddings ``e(u) = [P u, |P_perp u|]`` and
+``e(v) = [P v, |P_perp v|]`` (P: top-p principal directions, ``u = x - c``, ``v = y - c``). An index search returns
+the candidates and ``tau`` with **every row not returned at squared distance >= tau**; the candidates' distances
+are then computed exactly.
 
-    |u - v|^2 = |P(u - v)|^2 + |P_perp(u - v)|^2 >= |P u - P v|^2 + (|P_perp u| - |P_perp v|)^2,
+* Flat index (FAISS ``IndexFlatL2``, below 20,000 points): ``tau`` = the K-th lower bound less a float32 margin.
+  Linear in n per query.
+* IVF index (FAISS ``IndexIVFFlat`` over k-means cells of the embeddings, n/32 cells, from 20,000 points): every
+  cell carries a certified lower bound ``L_j(u)`` on the lower bound of each of its rows (its radius in the P-part,
+  its interval of ``|P_perp v|``); ``tau = min(K-th visited lower bound, min over unvisited cells of L_j) - margin``.
+  Round 1 visits the ``n_probe`` cells of nearest centroid and bounds no cell (``tau = 0``), but gives the K-th
+  visited bound ``tau_k``. A query the certificate would accept at ``tau_k`` gets, by bisection over the
+  (monotone) field bound, the smallest certifying ``reach``; the next round visits every cell with
+  ``L_j <= reach + margin`` — so the unvisited cells are all beyond reach — and keeps K. Sublinear for data near a
+  low-dimensional subspace (docs/benchmarks.md: ~1-8% of the rows at small sigma, n = 200,000).
 
-the squared distance between the embeddings ``e(u) = [P u, |P_perp u|]`` and ``e(v) = [P v, |P_perp v|]``. The
-flat search returns the K smallest lower bounds; every point it did not return has a lower bound, hence a
-distance, at least the K-th one (less a float32 rounding margin): that is ``tau``. The candidates' distances are
-then computed exactly. Where the certified error exceeds the tolerance, K doubles (up to ``k_max``) for queries whose
-dropped-fraction bound is already below ``give_up`` (1e-3); queries still uncertified use the exact streamed kernel
-(certificate 0). For data near a low-dimensional subspace the search
-costs ~p/D of the exact kernel; for full-rank data the bound is loose and the exact kernel runs (plus the search).
+Growth and give-up: a query not certified at ``tau_k`` either doubles K (up to ``k_max`` = min(1,024, M/4)) when its
+dropped-fraction bound at ``tau_k`` is already below ``give_up`` (1e-3; judged from K = 32 on) or goes to the exact
+streamed kernel at once (certificate 0), as do queries left after ``max_rounds`` rounds. For full-rank data the
+bound is loose and the exact kernel runs after one or two short searches.
 """
 
 from __future__ import annotations
