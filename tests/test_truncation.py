@@ -88,6 +88,19 @@ def test_unconditional_truncated_within_certificate(mode, D, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_unconditional_callable_temperature_truncated_within_certificate(kind):
+    # T(sigma_nn) needs the true nearest point among the kept ones (certified only where r2min <= tau)
+    y, g = low_dim(n=2000, D=16, seed=9)
+    x = y[:30] + 0.01 * torch.randn(30, y.shape[1], generator=g, dtype=torch.float64)
+    kw = dict(sigma_min=0.005, sigma_max=5.0, temperature=lambda s: 1.0 + 0.3 * torch.exp(-s / 0.01), dtype="float64")
+    ex = ss.UnconditionalEmpiricalScore(y, device="cpu", **kw)
+    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e-6, device="cpu", truncation_index=kind, **kw)
+    err = (tr.score(x) - ex.score(x)).norm(dim=1).max()
+    assert tr.last_fraction_truncated > 0.5 and tr.last_certificate <= 1e-6
+    assert err <= tr.last_certificate + 1e-9 * ex.score(x).norm(dim=1).max()
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_sampler_switches_between_truncated_and_exact_and_matches(kind):
     y, g = low_dim(n=3000, D=16, seed=3)
     sigmas = ss.noise.geometric_schedule(25, 0.01, 20.0)
