@@ -197,3 +197,16 @@ def test_truncation_index_keyword():
         ss.UnconditionalEmpiricalScore(torch.zeros(10, 2), tolerance=1e-6, truncation_index="hnsw")
     assert resolve_kind("auto", IVF_MIN_POINTS - 1) == "flat" and resolve_kind("auto", IVF_MIN_POINTS) == "ivf"
     assert resolve_kind("ivf", 10) == "ivf" and resolve_kind("flat", 10**7) == "flat"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run benchmarks/gpu_check.sh)")
+@pytest.mark.parametrize("kind", KINDS)
+def test_truncation_on_gpu_within_certificate(kind):
+    # rows and kernel on the GPU, the FAISS search on the CPU: the float64 result is within the certificate
+    y, g = low_dim(n=3000, seed=10)
+    x = y[:32] + 0.03 * torch.randn(32, y.shape[1], generator=g, dtype=torch.float64)
+    tr = ss.EmpiricalScore(y, tolerance=1e-8, dtype="float64", device="cuda", truncation_index=kind)
+    ref, _ = brute_denoise(y, x, 0.02)
+    err = (tr.denoise(x.cuda(), 0.02).cpu() - ref).norm(dim=1).max()
+    assert tr.last_fraction_truncated == 1.0 and err <= tr.last_certificate + RND
