@@ -14,7 +14,7 @@ import smoothscore as ss
 from smoothscore.data.arrays import PointSet
 from smoothscore.errors import ConfigError
 from smoothscore.sampling import sample
-from smoothscore.scores.lower_bound_index import IVF_MIN_POINTS, make_index, resolve_kind
+from smoothscore.scores.lower_bound_index import IVF_MAX_RANK, IVF_MIN_POINTS, make_index, resolve_kind
 
 RND = 1e-10  # float64 rounding of the references (cdist uses the GEMM form) at data scale ~3
 KINDS = ["flat", "ivf"]
@@ -195,8 +195,9 @@ def test_truncation_index_keyword():
         ss.EmpiricalScore(torch.zeros(10, 2), tolerance=1e-6, truncation_index="hnsw")
     with pytest.raises(ConfigError, match="truncation_index"):
         ss.UnconditionalEmpiricalScore(torch.zeros(10, 2), tolerance=1e-6, truncation_index="hnsw")
-    assert resolve_kind("auto", IVF_MIN_POINTS - 1) == "flat" and resolve_kind("auto", IVF_MIN_POINTS) == "ivf"
-    assert resolve_kind("ivf", 10) == "ivf" and resolve_kind("flat", 10**7) == "flat"
+    assert resolve_kind("auto", IVF_MIN_POINTS - 1, 3) == "flat" and resolve_kind("auto", IVF_MIN_POINTS, 3) == "ivf"
+    assert resolve_kind("auto", IVF_MIN_POINTS, IVF_MAX_RANK + 1) == "flat"  # high intrinsic dimension: flat
+    assert resolve_kind("ivf", 10, 64) == "ivf" and resolve_kind("flat", 10**7, 3) == "flat"
 
 
 @pytest.mark.gpu

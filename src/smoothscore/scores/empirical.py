@@ -81,7 +81,8 @@ class EmpiricalScore(ScoreField):
             returning one temperature per query (e.g. ``lambda s: (c / s).clamp(min=1)``).
         tolerance: None (exact) or the largest error allowed by certified neighbour truncation (see
             :mod:`smoothscore.scores.truncation`; the bound of the last call is ``last_certificate``).
-        truncation_index: candidate search of the truncation: ``"auto"`` (flat below 20,000 points, IVF above),
+        truncation_index: candidate search of the truncation: ``"auto"`` (IVF from 20,000 points of PCA rank <= 16,
+            else flat),
             ``"flat"`` or ``"ivf"`` (:mod:`smoothscore.scores.lower_bound_index`).
         weights: optional non-negative mixture weights ``pi_j`` (default uniform); duplicating a point is
             equivalent to doubling its weight.

@@ -33,8 +33,8 @@ in FAISS, float64 elsewhere).
   (less the margin): what the truncation uses to choose between more cells and a larger k.
 
 For data near a p-dimensional subspace the cells are small in the p directions that matter and a query visits few
-cells: sublinear in n. ``make_index`` picks the flat index below ``IVF_MIN_POINTS`` rows, the IVF above; ``kind=``
-forces either.
+cells: sublinear in n. ``make_index`` picks the IVF from ``IVF_MIN_POINTS`` rows when p <= ``IVF_MAX_RANK``, else
+the flat index; ``kind=`` forces either.
 """
 
 from __future__ import annotations
@@ -46,31 +46,39 @@ from ..errors import ConfigError
 
 #: below this many rows the flat index is used by ``kind="auto"`` (measured: docs/benchmarks.md)
 IVF_MIN_POINTS = 20_000
+#: ``kind="auto"`` uses the flat index above this PCA rank (measured: at rank 32 the cells no longer pay)
+IVF_MAX_RANK = 16
 #: default cap on the IVF cells (k-means training and the per-query cell bounds grow with their number)
 MAX_CELLS = 16_384
 
 
+def principal_basis(
+    points, rank: int | None = None, max_rank: int = 64, energy: float = 1e-4, sample: int = 2048
+) -> torch.Tensor:
+    """``P`` (p, D) float64 with orthonormal rows: the top principal directions of a ``sample``-point subsample;
+    ``p = rank`` or (default) the smallest capturing all but ``energy`` of its variance, at most ``max_rank``."""
+    n, D = points.n, points.dim
+    pick = torch.linspace(0, n - 1, min(n, sample)).round().long().unique()
+    sub = points.rows(pick.to(points.device), torch.float64)
+    _, sv, vt = torch.linalg.svd(sub, full_matrices=False)
+    if rank is None:
+        e = sv**2
+        tail = (e.sum() - torch.cumsum(e, 0)) / e.sum().clamp_min(1e-300)
+        rank = int((tail > energy).sum()) + 1
+    return vt[: max(1, min(int(rank), max_rank, D, vt.shape[0]))].contiguous()
+
+
 class FlatLowerBoundIndex:
-    """FAISS ``IndexFlatL2`` over the embeddings (module doc). ``rank``: number of principal directions (default:
-    the smallest capturing all but ``energy`` of the variance of a ``sample``-point subsample, at most
-    ``max_rank``)."""
+    """FAISS ``IndexFlatL2`` over the embeddings (module doc). ``basis``: P (default: :func:`principal_basis` with
+    the remaining keywords)."""
 
     kind = "flat"
 
-    def __init__(
-        self, points, *, rank: int | None = None, max_rank: int = 64, energy: float = 1e-4, sample: int = 2048
-    ):
+    def __init__(self, points, *, basis: torch.Tensor | None = None, **basis_kw):
         self.points = points
-        n, D = points.n, points.dim
-        pick = torch.linspace(0, n - 1, min(n, sample)).round().long().unique()
-        sub = points.rows(pick.to(points.device), torch.float64)
-        _, sv, vt = torch.linalg.svd(sub, full_matrices=False)
-        if rank is None:
-            e = sv**2
-            tail = (e.sum() - torch.cumsum(e, 0)) / e.sum().clamp_min(1e-300)
-            rank = int((tail > energy).sum()) + 1
-        self.rank = p = max(1, min(int(rank), max_rank, D, vt.shape[0]))
-        self.basis = vt[:p].contiguous()  # (p, D) float64, orthonormal rows
+        n = points.n
+        self.basis = principal_basis(points, **basis_kw) if basis is None else basis  # (p, D) float64
+        self.rank = p = self.basis.shape[0]
         emb = np.empty((n, p + 1), dtype=np.float32)
         r2 = 0.0
         for a, v in points.chunks(torch.float64):
@@ -235,17 +243,21 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def resolve_kind(kind: str, n: int) -> str:
-    """``"flat"`` or ``"ivf"`` for ``n`` rows (``"auto"``: IVF from ``IVF_MIN_POINTS`` rows)."""
+def resolve_kind(kind: str, n: int, rank: int | None = None) -> str:
+    """``"flat"`` or ``"ivf"`` for ``n`` rows of PCA rank ``rank`` (``"auto"``: IVF from ``IVF_MIN_POINTS`` rows
+    when the rank is at most ``IVF_MAX_RANK``)."""
     if check_kind(kind) == "auto":
-        return "ivf" if n >= IVF_MIN_POINTS else "flat"
+        return "ivf" if n >= IVF_MIN_POINTS and (rank is None or rank <= IVF_MAX_RANK) else "flat"
     return kind
 
 
 def make_index(points, kind: str = "auto", **kw):
-    """The lower-bound index for ``points`` (kind: :func:`resolve_kind`). Keywords go to the index (``rank``,
-    ``nlist``, ``n_probe``, ...; the flat index ignores the IVF ones)."""
-    if resolve_kind(kind, points.n) == "flat":
-        kw = {a: b for a, b in kw.items() if a not in ("nlist", "n_probe", "niter", "seed")}
-        return FlatLowerBoundIndex(points, **kw)
-    return IVFLowerBoundIndex(points, **kw)
+    """The lower-bound index for ``points`` (kind: :func:`resolve_kind`). Keywords go to :func:`principal_basis`
+    (``rank``, ``max_rank``, ...) and to the IVF index (``nlist``, ``n_probe``, ...; ignored by the flat one)."""
+    ivf_kw = {a: kw.pop(a) for a in ("nlist", "n_probe", "niter", "seed") if a in kw}
+    basis = None
+    if check_kind(kind) == "auto" and points.n >= IVF_MIN_POINTS:
+        basis = principal_basis(points, **kw)
+    if resolve_kind(kind, points.n, None if basis is None else basis.shape[0]) == "flat":
+        return FlatLowerBoundIndex(points, basis=basis, **kw)
+    return IVFLowerBoundIndex(points, basis=basis, **ivf_kw, **kw)

@@ -27,16 +27,16 @@ distance, the squared distance between the (p + 1)-dim embeddings ``e(u) = [P u,
 the candidates and ``tau`` with **every row not returned at squared distance >= tau**; the candidates' distances
 are then computed exactly.
 
-* Flat index (FAISS ``IndexFlatL2``, below 20,000 points): ``tau`` = the K-th lower bound less a float32 margin.
-  Linear in n per query.
-* IVF index (FAISS ``IndexIVFFlat`` over k-means cells of the embeddings, n/32 cells, from 20,000 points): every
+* Flat index (FAISS ``IndexFlatL2``; below 20,000 points or above PCA rank 16): ``tau`` = the K-th lower bound less
+  a float32 margin. Linear in n per query.
+* IVF index (FAISS ``IndexIVFFlat`` over n/32 k-means cells of the embeddings; from 20,000 points of rank <= 16): every
   cell carries a certified lower bound ``L_j(u)`` on the lower bound of each of its rows (its radius in the P-part,
   its interval of ``|P_perp v|``); ``tau = min(K-th visited lower bound, min over unvisited cells of L_j) - margin``.
   Round 1 visits the ``n_probe`` cells of nearest centroid and bounds no cell (``tau = 0``), but gives the K-th
   visited bound ``tau_k``. A query the certificate would accept at ``tau_k`` gets, by bisection over the
   (monotone) field bound, the smallest certifying ``reach``; the next round visits every cell with
   ``L_j <= reach + margin`` — so the unvisited cells are all beyond reach — and keeps K. Sublinear for data near a
-  low-dimensional subspace (docs/benchmarks.md: ~1-8% of the rows at small sigma, n = 200,000).
+  low-dimensional subspace (docs/benchmarks.md: 1-2.5% of the rows at small sigma, n = 200,000, rank 10).
 
 Growth and give-up: a query not certified at ``tau_k`` either doubles K (up to ``k_max`` = min(1,024, M/4)) when its
 dropped-fraction bound at ``tau_k`` is already below ``give_up`` (1e-3; judged from K = 32 on) or goes to the exact
