@@ -44,6 +44,7 @@ from ..errors import ConfigError, ShapeError
 from . import sharding
 from ._kernel import gaussian_stats
 from .base import ScoreField
+from .lower_bound_index import check_kind
 
 #: default number of (query, training point) logits held at once by the GEMM backend
 DEFAULT_BLOCK_ELEMENTS = 1 << 18  # measured fastest on CPU (benchmarks/bench_empirical.py)
@@ -80,6 +81,9 @@ class EmpiricalScore(ScoreField):
             returning one temperature per query (e.g. ``lambda s: (c / s).clamp(min=1)``).
         tolerance: None (exact) or the largest error allowed by certified neighbour truncation (see
             :mod:`smoothscore.scores.truncation`; the bound of the last call is ``last_certificate``).
+        truncation_index: candidate search of the truncation: ``"auto"`` (IVF from 20,000 points of PCA rank <= 16,
+            else flat),
+            ``"flat"`` or ``"ivf"`` (:mod:`smoothscore.scores.lower_bound_index`).
         weights: optional non-negative mixture weights ``pi_j`` (default uniform); duplicating a point is
             equivalent to doubling its weight.
         dtype: ``"float32"`` (default) or ``"float64"`` for exact work near ties.
@@ -102,9 +106,11 @@ class EmpiricalScore(ScoreField):
         block_elements: int = DEFAULT_BLOCK_ELEMENTS,
         shard=None,
         method: str = "auto",
+        truncation_index: str = "auto",
     ):
         self._init_placement(dtype, device)
         self.temperature = check_temperature(temperature)
+        self.truncation_index = check_kind(truncation_index)
         auto_off = tolerance is not None and shard is None  # truncation is local: no automatic sharding
         self.shard, self._group = sharding.resolve_shard(False if auto_off else shard)
         self.tolerance = check_tolerance(tolerance, self.shard)
@@ -168,7 +174,7 @@ class EmpiricalScore(ScoreField):
         from .truncation import NeighbourTruncation
 
         if self._truncator is None:
-            self._truncator = NeighbourTruncation(self.points)
+            self._truncator = NeighbourTruncation(self.points, index=self.truncation_index)
         n, logw = self.n_train, self._logw
         uu = 0.5 * (u * u).sum(1) * inv  # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2
 

@@ -21,19 +21,27 @@ each field, tested against float64 brute force):
 * unconditional score ``s = sum_j w_j b_j (y_j - x)`` with ``b_j <= b_max``: ``|s - s_K| <= delta
   (b_max (|x - c| + R) + |s_K|)``.
 
-Finding the candidates: the K nearest by a **lower bound** on the distance, found with FAISS's exact flat index
-(``IndexFlatL2``) in p + 1 dimensions. With P the top-p principal directions (orthonormal rows, from a subsample)
-and ``v = y - c``, ``u = x - c``:
+Finding the candidates (:mod:`~smoothscore.scores.lower_bound_index`): the K nearest by a **lower bound** on the
+distance, the squared distance between the (p + 1)-dim embeddings ``e(u) = [P u, |P_perp u|]`` and
+``e(v) = [P v, |P_perp v|]`` (P: top-p principal directions, ``u = x - c``, ``v = y - c``). An index search returns
+the candidates and ``tau`` with **every row not returned at squared distance >= tau**; the candidates' distances
+are then computed exactly.
 
-    |u - v|^2 = |P(u - v)|^2 + |P_perp(u - v)|^2 >= |P u - P v|^2 + (|P_perp u| - |P_perp v|)^2,
+* Flat index (FAISS ``IndexFlatL2``; below 20,000 points or above PCA rank 16): ``tau`` = the K-th lower bound less
+  a float32 margin. Linear in n per query.
+* IVF index (FAISS ``IndexIVFFlat`` over n/32 k-means cells of the embeddings; from 20,000 points of rank <= 16): every
+  cell carries a certified lower bound ``L_j(u)`` on the lower bound of each of its rows (its radius in the P-part,
+  its interval of ``|P_perp v|``); ``tau = min(K-th visited lower bound, min over unvisited cells of L_j) - margin``.
+  Round 1 visits the ``n_probe`` cells of nearest centroid and bounds no cell (``tau = 0``), but gives the K-th
+  visited bound ``tau_k``. A query the certificate would accept at ``tau_k`` gets, by bisection over the
+  (monotone) field bound, the smallest certifying ``reach``; the next round visits every cell with
+  ``L_j <= reach + margin`` — so the unvisited cells are all beyond reach — and keeps K. Sublinear for data near a
+  low-dimensional subspace (docs/benchmarks.md: 1-2.5% of the rows at small sigma, n = 200,000, rank 10).
 
-the squared distance between the embeddings ``e(u) = [P u, |P_perp u|]`` and ``e(v) = [P v, |P_perp v|]``. The
-flat search returns the K smallest lower bounds; every point it did not return has a lower bound, hence a
-distance, at least the K-th one (less a float32 rounding margin): that is ``tau``. The candidates' distances are
-then computed exactly. Where the certified error exceeds the tolerance, K doubles (up to ``k_max``) for queries whose
-dropped-fraction bound is already below ``give_up`` (1e-3); queries still uncertified use the exact streamed kernel
-(certificate 0). For data near a low-dimensional subspace the search
-costs ~p/D of the exact kernel; for full-rank data the bound is loose and the exact kernel runs (plus the search).
+Growth and give-up: a query not certified at ``tau_k`` either doubles K (up to ``k_max`` = min(1,024, M/4)) when its
+dropped-fraction bound at ``tau_k`` is already below ``give_up`` (1e-3; judged from K = 32 on) or goes to the exact
+streamed kernel at once (certificate 0), as do queries left after ``max_rounds`` rounds. For full-rank data the
+bound is loose and the exact kernel runs after one or two short searches.
 """
 
 from __future__ import annotations
@@ -41,54 +49,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
-
-class LowerBoundIndex:
-    """FAISS ``IndexFlatL2`` over the embeddings ``e(v) = [P v, |P_perp v|]`` (see module doc).
-
-    ``rank``: number of principal directions (default: the smallest capturing all but ``energy`` of the variance
-    of a subsample, at most ``max_rank``)."""
-
-    def __init__(
-        self, points, *, rank: int | None = None, max_rank: int = 64, energy: float = 1e-4, sample: int = 2048
-    ):
-        import faiss
-
-        self.points = points
-        n, D = points.n, points.dim
-        pick = torch.linspace(0, n - 1, min(n, sample)).round().long().unique()
-        sub = points.rows(pick.to(points.device), torch.float64)
-        _, sv, vt = torch.linalg.svd(sub, full_matrices=False)
-        if rank is None:
-            e = sv**2
-            tail = (e.sum() - torch.cumsum(e, 0)) / e.sum().clamp_min(1e-300)
-            rank = int((tail > energy).sum()) + 1
-        self.rank = p = max(1, min(int(rank), max_rank, D, vt.shape[0]))
-        self.basis = vt[:p].contiguous()  # (p, D) float64, orthonormal rows
-        emb = np.empty((n, p + 1), dtype=np.float32)
-        for a, v in points.chunks(torch.float64):
-            emb[a : a + v.shape[0]] = self._embed(v).cpu().numpy()
-        self.index = faiss.IndexFlatL2(p + 1)
-        self.index.add(emb)
-        self.r2max = float(points.radius) ** 2
-
-    def _embed(self, v: torch.Tensor) -> torch.Tensor:
-        v = v.to(device=self.basis.device, dtype=torch.float64)
-        pv = v @ self.basis.T
-        res = (v - pv @ self.basis).norm(dim=1, keepdim=True)
-        return torch.cat([pv, res], 1)
-
-    def search(self, u: torch.Tensor, k: int):
-        """``(idx (q, k) local rows, tau (q,) float64)``: every row not in ``idx`` has ``|u - v|^2 >= tau``."""
-        e = self._embed(u)
-        d2, idx = self.index.search(np.ascontiguousarray(e.cpu().numpy().astype(np.float32)), k)
-        d2 = torch.as_tensor(d2, dtype=torch.float64)
-        # float32 rounding of FAISS's |a|^2 + |b|^2 - 2 a.b (|e(u)| = |u|, |e(v)| <= R): a generous margin
-        margin = 1e-5 * ((e * e).sum(1).cpu() + self.r2max)
-        tau = (d2[:, -1] - margin).clamp_min(0)
-        return torch.as_tensor(idx, dtype=torch.long, device=self.points.device), tau.to(self.points.device)
+from .lower_bound_index import make_index
 
 
 class NeighbourTruncation:
@@ -98,30 +61,38 @@ class NeighbourTruncation:
       log kept mass, the log of the bound ``D_b`` on the dropped mass (every dropped row has squared distance
       ``>= tau``) and the kept-normalised value for the queries ``active`` with candidate rows ``rows`` (q, k, D)
       at squared distances ``r2`` (q, k); ``valid`` marks queries whose evaluation the truncation can certify;
+      ``log_t`` and the bound must be non-increasing in ``tau`` (every field's are);
     * ``bound(delta, log_ratio, value, active) -> (q,)``: error bound of the returned quantity;
     * ``exact(active) -> (log_s, value)``: the exact kernel for uncertified queries.
+
+    ``index``: ``"auto"``, ``"flat"`` or ``"ivf"`` (:func:`~smoothscore.scores.lower_bound_index.make_index`; its
+    keywords, e.g. ``nlist``, ``n_probe``, ``rank``, pass through).
     """
 
     def __init__(
         self,
         points,
         *,
-        k0: int = 32,
+        index: str = "auto",
+        k0: int | None = None,
         k_max: int = 1024,
         give_up: float = 1e-3,
+        max_rounds: int = 12,
         block_elements: int = 1 << 22,
         **index_kw,
     ):
-        self.points, self.k0, self.k_max, self.block_elements = points, int(k0), int(k_max), int(block_elements)
-        self.give_up = float(give_up)
-        self.index_kw = index_kw
+        self.points, self.k0, self.k_max, self.block_elements = points, k0, int(k_max), int(block_elements)
+        self.give_up, self.max_rounds = float(give_up), int(max_rounds)
+        self.index_kind, self.index_kw = index, index_kw
         self._index = None
         self.last_fraction_truncated = 0.0
+        #: statistics of the last call: search rounds, rows and cells scanned per query (summed over rounds)
+        self.last_stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
 
     @property
-    def index(self) -> LowerBoundIndex:
+    def index(self):
         if self._index is None:
-            self._index = LowerBoundIndex(self.points, **self.index_kw)
+            self._index = make_index(self.points, self.index_kind, **self.index_kw)
         return self._index
 
     def run(self, u: torch.Tensor, tol: float, kept: Callable, bound: Callable, exact: Callable):
@@ -130,39 +101,73 @@ class NeighbourTruncation:
         lse = torch.empty(N, dtype=u.dtype, device=u.device)
         val = torch.empty(N, D, dtype=u.dtype, device=u.device)
         cert = torch.zeros(N, dtype=torch.float64, device=u.device)
+        reach = torch.full((N,), -math.inf, dtype=torch.float64, device=u.device)
         active = torch.arange(N, device=u.device)
-        k = min(self.k0, n)
+        k = min(self.k0 or (16 if self.index.kind == "ivf" else 32), n)  # measured (docs/benchmarks.md)
         rest = []
         k_max = min(self.k_max, n // 4)
-        while active.numel() and k <= k_max:
-            idx, tau = self.index.search(u[active], k)
+        stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
+        while active.numel() and k <= k_max and stats["rounds"] < self.max_rounds:
+            idx, tau, tau_k = self.index.search(u[active], k, reach[active])
+            stats["rounds"] += 1
+            stats["points"] += self.index.last_points * active.numel() / N
+            stats["cells"] += self.index.last_cells * active.numel() / N
             qb = max(1, self.block_elements // (k * D))
-            still, gave_up = [], []
+            still, gave_up, grow = [], [], False
             for a in range(0, active.numel(), qb):
-                act, ix = active[a : a + qb], idx[a : a + qb]
+                act, ix, t, t_k = active[a : a + qb], idx[a : a + qb], tau[a : a + qb], tau_k[a : a + qb]
                 rows = self.points.rows(ix, u.dtype)  # (q, k, D)
-                r2 = ((rows - u[act, None]) ** 2).sum(2)
-                log_s, log_t, value, valid = kept(act, ix, r2, rows, tau[a : a + qb])
-                log_t = log_t.to(torch.float64)
-                ls = log_s.to(torch.float64)
-                log_ratio = torch.nn.functional.softplus(log_t - ls)  # log(1 + D_b / S)
-                delta = torch.exp(log_t - torch.logaddexp(ls, log_t))
-                b = bound(delta, log_ratio, value, act).to(torch.float64)
-                ok = b <= tol if valid is None else (b <= tol) & valid
+                r2 = (rows - u[act, None]).square_().sum(2)
+
+                def certify(t, act=act, ix=ix, r2=r2, rows=rows):
+                    log_s, log_t, value, valid = kept(act, ix, r2, rows, t)
+                    ls, log_t = log_s.to(torch.float64), log_t.to(torch.float64)
+                    log_ratio = torch.nn.functional.softplus(log_t - ls)  # log(1 + D_b / S)
+                    delta = torch.exp(log_t - torch.logaddexp(ls, log_t))
+                    b = bound(delta, log_ratio, value, act).to(torch.float64)
+                    ok = b <= tol if valid is None else (b <= tol) & valid
+                    return ok, delta, log_s, value, b
+
+                ok, delta, log_s, value, b = certify(t)
                 lse[act[ok]], val[act[ok]], cert[act[ok]] = log_s[ok], value[ok], b[ok]
-                # grow K only where the dropped fraction is already small; the rest go to the exact kernel at
-                # once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
-                hopeless = ~ok & (delta > self.give_up)
+                # unvisited cells limit tau (IVF): if the k-th bound alone would certify, visit the cells below the
+                # smallest certifying tau (bisection; the bound is monotone in tau) and keep k
+                cells = ~ok & (t < t_k)
+                more = torch.zeros_like(ok)
+                if bool(cells.any()):
+                    ok_k, delta_k = certify(torch.where(cells, t_k, t))[:2]
+                    more = cells & ok_k
+                    delta = torch.where(cells, delta_k, delta)
+                    if bool(more.any()):
+                        reach[act[more]] = self._needed(certify, t, t_k, r2.min(1).values, more)[more]
+                # grow K only where the dropped fraction is already small (judged from K = 32 on); the rest go to
+                # the exact kernel at once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
+                hopeless = ~ok & ~more & (delta > self.give_up) & (k >= min(32, k_max))
+                grow |= bool((~ok & ~more & ~hopeless).any())
                 gave_up.append(act[hopeless])
                 still.append(act[~ok & ~hopeless])
             active = torch.cat(still)
             rest.append(torch.cat(gave_up))
-            k *= 2
+            if grow:
+                k *= 2
         active = torch.cat(rest + [active])
         self.last_fraction_truncated = 1.0 - active.numel() / max(N, 1)
+        self.last_stats = stats
         if active.numel():
             lse[active], val[active] = exact(active)
         return lse, val, float(cert.max()) if N else 0.0
+
+    @staticmethod
+    def _needed(certify: Callable, lo: torch.Tensor, hi: torch.Tensor, r2min: torch.Tensor, sel: torch.Tensor):
+        """Smallest certifying tau, to 1/256 of the bracket, where ``sel`` (certified at ``hi``, not at ``lo``); the
+        bracket starts at the nearest candidate's squared distance (no smaller tau certifies a small tolerance)."""
+        hi = torch.where(sel, hi, lo)
+        mid = torch.minimum(torch.maximum(lo, r2min.to(lo.dtype)), hi)
+        for _ in range(9):
+            ok = certify(mid)[0]
+            hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
+            mid = 0.5 * (lo + hi)
+        return hi
 
 
 def log_count(n: int, k: int) -> float:

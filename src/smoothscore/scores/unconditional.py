@@ -57,6 +57,7 @@ from ..errors import ConfigError
 from . import sharding
 from .base import ScoreField
 from .empirical import DEFAULT_BLOCK_ELEMENTS, check_temperature, check_tolerance
+from .lower_bound_index import check_kind
 
 _WEIGHTINGS = {"sigma2": lambda s: 2.0 * np.log(s), "uniform": lambda s: np.zeros_like(s)}
 
@@ -95,6 +96,8 @@ class UnconditionalEmpiricalScore(ScoreField):
         clip_sigma_star: (optimal mode) clamp sigma* into ``[sigma_min, sigma_max]``.
         sigma_floor: lower bound on sigma* (guards queries exactly on a training point).
         tolerance: None (exact) or the largest certified score error of neighbour truncation (``last_certificate``).
+        truncation_index: ``"auto"``, ``"flat"`` or ``"ivf"``: candidate search of the truncation (as
+            :class:`~smoothscore.scores.empirical.EmpiricalScore`).
         shard: None (split across an initialised ``torch.distributed`` group), False, or ``(rank, world)``.
     """
 
@@ -119,8 +122,10 @@ class UnconditionalEmpiricalScore(ScoreField):
         block_elements: int = DEFAULT_BLOCK_ELEMENTS,
         tolerance: float | None = None,
         shard=None,
+        truncation_index: str = "auto",
     ):
         self._init_placement(dtype, device)
+        self.truncation_index = check_kind(truncation_index)
         local_only = k_neighbors is not None or tolerance is not None
         if local_only and shard not in (None, False):
             raise ConfigError("k_neighbors / tolerance are not combined with sharding; use shard=False")
@@ -264,7 +269,7 @@ class UnconditionalEmpiricalScore(ScoreField):
         from .truncation import NeighbourTruncation
 
         if self._truncator is None:
-            self._truncator = NeighbourTruncation(self.points)
+            self._truncator = NeighbourTruncation(self.points, index=self.truncation_index)
         n, unorm = self.n_train, u.norm(dim=1)
         callable_t = callable(self.temperature)
         T_fixed = None if callable_t else torch.full_like(unorm, self.temperature)
