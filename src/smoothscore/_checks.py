@@ -84,8 +84,11 @@ def check_sigma(sigma, n: int, *, dtype: torch.dtype, device: torch.device, name
             s = s.expand(n)
         elif s.dim() != 1 or s.shape[0] != n:
             raise ShapeError(f"{name} must be a float or have shape ({n},); got {tuple(s.shape)}")
-    if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
-        raise SigmaError(f"{name} must be positive and finite; got min {float(s.min()) if s.numel() else 'n/a'}")
+    if s.numel():
+        lo, hi = torch.aminmax(s)  # one reduction; NaN propagates to both and fails both comparisons
+        lo, hi = lo.item(), hi.item()
+        if not (lo > 0 and hi < math.inf):
+            raise SigmaError(f"{name} must be positive and finite; got min {lo}, max {hi}")
     return s
 
 
