@@ -125,3 +125,19 @@ def test_forward_mode_dual_queries_take_the_differentiable_path():
     h = 1e-6
     fd = (f.denoise(x + h * t, 0.5) - f.denoise(x - h * t, 0.5)) / (2 * h)
     assert out is not None and (out - fd).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("d", [64, 784])
+def test_per_query_sigma_form_keeps_the_float32_precision_contract(d):
+    """The foundation's contract (tests/test_empirical_precision.py: within 1e-4 of the data range of a float64
+    brute force, data 2e3 x the range off the origin) on the augmented-key form, reached by distinct sigmas."""
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(120, d, generator=g) * 2 - 1 + 2e3
+    f = ss.EmpiricalScore(train, device="cpu")
+    idx = torch.randint(0, 120, (32,), generator=g)
+    for s in torch.logspace(-3, 2, 8):
+        sv = float(s) * (1 + 0.5 * torch.rand(32, generator=g))
+        x = train[idx] + sv[:, None] * torch.randn(32, d, generator=g)
+        assert _kernel._uniform(f._inv(sv)) is None
+        ref = brute(train, x, 1 / sv.double() ** 2)
+        assert (f.denoise(x, sv).double() - ref).abs().max().item() / 2 < 1e-4
