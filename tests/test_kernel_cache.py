@@ -141,3 +141,14 @@ def test_per_query_sigma_form_keeps_the_float32_precision_contract(d):
         assert _kernel._uniform(f._inv(sv)) is None
         ref = brute(train, x, 1 / sv.double() ** 2)
         assert (f.denoise(x, sv).double() - ref).abs().max().item() / 2 < 1e-4
+
+
+def test_gradient_with_respect_to_sigma_takes_the_differentiable_path():
+    y, x, _ = data(4, n=50, d=4, offset=0.0)
+    f = ss.EmpiricalScore(y, dtype="float64", device="cpu")
+    x = x.double()
+    s = torch.full((len(x),), 0.7, dtype=torch.float64, requires_grad=True)
+    f.denoise(x, s).sum().backward()
+    h = 1e-6
+    fd = (f.denoise(x, 0.7 + h).sum() - f.denoise(x, 0.7 - h).sum()) / (2 * h)
+    assert abs(float(s.grad.sum()) - float(fd)) < 1e-6

@@ -90,7 +90,7 @@ def gaussian_stats(
 ):
     """``(lse (N,), mean (N, D) or None)`` over the rows of ``points`` (see module doc). ``logw``: local log mixture
     weights (n,), or None for uniform weights ``-log n_total`` (added to ``lse``)."""
-    method = pick_method(method, u, want_mean)
+    method = pick_method(method, u, want_mean) if is_plain(inv) else "gemm"  # a differentiable sigma too
     if method == "flash":
         lse, acc = _flash_stats(u, inv, points, logw)
     else:
