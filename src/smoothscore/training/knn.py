@@ -99,7 +99,7 @@ class KNNCache:
         enc_name = "" if space == "pixel" else getattr(encoder, "__qualname__", type(encoder).__name__)
         digest = hashlib.sha1()
         for _, blk in rows.chunks(chunk_bytes=chunk_bytes):
-            digest.update(blk.float().cpu().numpy().tobytes())
+            digest.update(np.ascontiguousarray(blk.float().cpu().numpy()))  # the same bytes, without a copy
         digest.update(f"{k}{space}{enc_name}".encode())
         key = digest.hexdigest()[:16]
         path = Path(cache_dir) / f"knn-{key}.npy" if cache_dir else None
@@ -121,7 +121,11 @@ class KNNCache:
                     f = torch.as_tensor(encoder(blk.reshape(-1, *rows.shape).float())).float().cpu()
                     parts.append(f / f.norm(dim=1, keepdim=True).clamp_min(1e-12))
             feats = torch.cat(parts)  # unit vectors: L2 ranking == cosine ranking
-        idx = NeighborIndex(feats, shard=shard, device=device, chunk_bytes=chunk_bytes).search(feats, self.k)[1]
+        # one search: keep=False streams the set's chunks past each block of queries instead of holding a centred
+        # copy of the whole set (issue 9 item 1: building adds at most 1.25x an in-memory set; with the copy kept
+        # it added 828 MB = 1.41x at 50,000 x 3,072, docs/benchmarks.md)
+        index = NeighborIndex(feats, shard=shard, device=device, chunk_bytes=chunk_bytes, keep=False)
+        idx = index.search(feats, self.k)[1]
         # make sure each sample is in its own list (exact duplicates may push it out)
         own = torch.arange(rows.n)
         has_self = (idx == own[:, None]).any(1)
