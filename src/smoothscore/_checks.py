@@ -30,9 +30,10 @@ def as_tensor(x, name: str, *, dtype: torch.dtype | None = None, device: torch.d
 
 
 def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
-    # fast path: one reduction (NaN/Inf propagate through the sum; an overflowing sum falls to the exact check),
-    # ~10x cheaper than isfinite().all() — this runs on every score call
-    if t.numel() and bool(torch.isfinite(t.sum())):
+    # fast path: one reduction read back as a Python float (NaN/Inf propagate through the sum; a sum of finite
+    # values that overflows to Inf falls through to the exact element-wise check, so finite input is never
+    # rejected), ~10x cheaper than isfinite().all() — this runs on every score call
+    if t.numel() and math.isfinite(t.sum().item()):
         return t
     if not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).sum())
@@ -70,7 +71,12 @@ def check_queries(x, trailing: Sequence[int], name: str = "x", *, dtype=None, de
 
 def check_sigma(sigma, n: int, *, dtype: torch.dtype, device: torch.device, name: str = "sigma") -> torch.Tensor:
     """A float or an (n,) tensor of positive finite noise levels -> (n,) tensor."""
+    if isinstance(sigma, (int, float)) and dtype in (torch.float32, torch.float64) and 1e-30 < sigma < 1e30:
+        # fast path (every sampler step): positive, finite and exactly so after rounding to float32/float64
+        return torch.full((n,), float(sigma), dtype=dtype, device=device)
     if isinstance(sigma, (int, float)):
+        if not float(sigma) <= torch.finfo(dtype).max:  # NaN, or overflows the dtype
+            raise SigmaError(f"{name} must be positive and finite; got {sigma}")
         s = torch.full((n,), float(sigma), dtype=dtype, device=device)
     else:
         s = as_tensor(sigma, name, dtype=dtype, device=device)
@@ -78,8 +84,11 @@ def check_sigma(sigma, n: int, *, dtype: torch.dtype, device: torch.device, name
             s = s.expand(n)
         elif s.dim() != 1 or s.shape[0] != n:
             raise ShapeError(f"{name} must be a float or have shape ({n},); got {tuple(s.shape)}")
-    if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
-        raise SigmaError(f"{name} must be positive and finite; got min {float(s.min()) if s.numel() else 'n/a'}")
+    if s.numel():
+        lo, hi = torch.aminmax(s)  # one reduction; NaN propagates to both and fails both comparisons
+        lo, hi = lo.item(), hi.item()
+        if not (lo > 0 and hi < math.inf):
+            raise SigmaError(f"{name} must be positive and finite; got min {lo}, max {hi}")
     return s
 
 

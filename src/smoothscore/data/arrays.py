@@ -11,6 +11,13 @@
 Each call re-centres one chunk at a time (``y_j - c`` in the compute dtype, with ``c`` rounded once to that dtype,
 as in the foundation's precision contract: the differences of nearby float32 numbers are exact, Sterbenz).
 
+Small sets only: the augmented keys ``[y_j - c, |y_j - c|^2 / 2 (, log pi_j)]`` of the CPU flash kernel are built
+once per dtype and kept (:meth:`PointSet.keys`) when they fit one streamed chunk (``chunk_bytes``, 32 MB by
+default) — at most one chunk's size per dtype, so the memory bounds of issue 9 (building adds <= 1.25x an in-memory
+set; a memory-mapped set adds <= 256 MB + one chunk) still hold. Larger or memory-mapped sets that do not fit are
+re-read and re-centred chunk by chunk on every call, as before. The rows are taken to be unchanged after the build
+(as for the centre and the norms computed then).
+
 Sharding: ``shard=(rank, world)`` keeps the contiguous slice ``[n * rank // world, n * (rank + 1) // world)``
 of the rows; when a ``torch.distributed`` process group is given the centre is all-reduced so that every rank
 centres (and rounds) with the same ``c`` (see :mod:`smoothscore.scores.sharding`).
@@ -117,6 +124,9 @@ class PointSet:
         self.center = mean if self.centred else torch.zeros_like(mean)
         self.center_c = self.center.to(dtype)
         self._scratch, self._scratch_whole = None, False
+        self._chunk_bytes = int(chunk_bytes)
+        self._half_sq_as: dict[torch.dtype, torch.Tensor] = {}  # half_sq per compute dtype (O(n) each)
+        self._keys: dict[tuple, tuple] = {}  # (dtype, extra) -> (log weights, cached augmented keys)
         # pass 2: half squared centred norms of the rows as the kernel will see them (dtype-rounded), squared and
         # summed in float64 in one preallocated buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
         self.half_sq = torch.empty(self.n, dtype=torch.float64, device=device)
@@ -178,6 +188,45 @@ class PointSet:
                 buf = torch.empty(b - a, width, dtype=dtype, device=self.device)
             self._fill(buf, y, c)
             yield a, buf
+
+    def half_sq_as(self, dtype: torch.dtype) -> torch.Tensor:
+        """``half_sq`` rounded to ``dtype`` (converted once per dtype and kept: n values)."""
+        t = self._half_sq_as.get(dtype)
+        if t is None:
+            t = self._half_sq_as[dtype] = self.half_sq.to(dtype)
+        return t
+
+    def keys(self, dtype: torch.dtype, logw: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start, k)``: augmented keys ``k = [y - c, |y - c|^2 / 2]`` (plus a column ``logw`` when given:
+        local log weights (n,)) of the rows ``start:start + len(k)``, in ``dtype``, for the CPU flash kernel.
+
+        Read-only for the caller. When the whole set's keys fit in one chunk (``chunk_bytes``) they are built on the
+        first call and kept (one tensor per dtype; rebuilt if another ``logw`` object is passed), so later calls on
+        a small set prepare nothing; otherwise they are streamed through the set's scratch chunk (valid until the
+        next chunk) and nothing is kept."""
+        e = 1 if logw is None else 2
+        width = self.dim + e
+        hit = self._keys.get((dtype, e))
+        if hit is not None and hit[0] is logw:
+            yield 0, hit[1]
+            return
+        hs = self.half_sq_as(dtype)
+        lw = None if logw is None else logw.to(dtype)
+        small = self.n * width * (torch.finfo(dtype).bits // 8) <= self._chunk_bytes
+        if small:
+            k = torch.empty(self.n, width, dtype=dtype, device=self.device)
+            self._fill(k, self._raw(0, self.n, dtype), self.center_c if dtype == self.dtype else self.center.to(dtype))
+            parts = [(0, k)]
+        else:
+            parts = self.chunks(dtype, extra=e, reuse=True)
+        for a, k in parts:
+            b = a + k.shape[0]
+            k[:, self.dim] = hs[a:b]
+            if lw is not None:
+                k[:, self.dim + 1] = lw[a:b]
+            if small:
+                self._keys[(dtype, e)] = (logw, k)
+            yield a, k
 
     def _fill(self, buf, y, c):
         if self.centred:

@@ -144,22 +144,26 @@ class NeighborIndex:
                 torch.sub(blk, c32, out=xc)
             yield start, blk, xc
 
-    def _refine(self, q64: torch.Tensor, rows: torch.Tensor, start: int, idx: torch.Tensor, d64: torch.Tensor) -> None:
+    def _refine(self, q: torch.Tensor, rows: torch.Tensor, start: int, idx: torch.Tensor, d64: torch.Tensor) -> None:
         """Fill the NaN entries of ``d64`` (candidates that just entered the running list, from the chunk ``rows``
-        starting at ``start``) with exact float64 distances, in blocks of ``REFINE_BYTES``."""
+        starting at ``start``) with exact float64 distances to the queries ``q``, in blocks of ``REFINE_BYTES``."""
         qi, kj = torch.isnan(d64).nonzero(as_tuple=True)
-        step = max(1, REFINE_BYTES // (8 * q64.shape[1]))
+        step = max(1, REFINE_BYTES // (8 * q.shape[1]))
         for s in range(0, qi.numel(), step):
             a, b = qi[s : s + step], kj[s : s + step]
             cand = rows[idx[a, b] - start].to(torch.float64)  # (m, D)
-            d64[a, b] = (cand - q64[a]).norm(dim=1)
+            d64[a, b] = cand.sub_(q[a].to(torch.float64)).norm(dim=1)
 
     def _search_block(self, q: torch.Tensor, kk: int, exact: bool) -> tuple[torch.Tensor, ...]:
         """This rank's running list of the ``kk`` nearest rows by FAISS's float32 distance (ties: smaller index),
         as ``(squared float32 distances, global indices, float64 distances)``; a candidate is refined in float64
         when it enters the list, while its chunk is in memory (so each row is read once per search)."""
-        q64 = q.to(self.device, torch.float64)
-        qc = (q64 - self.center.to(self.device)).float().contiguous()
+        # centred in float64 block by block: no float64 copy of the whole query block (issue 9 item 1)
+        q, c = q.to(self.device), self.center.to(self.device)
+        qc = torch.empty(q.shape, dtype=torch.float32, device=self.device)
+        step = max(1, REFINE_BYTES // (8 * q.shape[1]))
+        for s in range(0, q.shape[0], step):
+            qc[s : s + step] = q[s : s + step].to(torch.float64) - c
         shape = (q.shape[0], kk)
         run_d2 = torch.full(shape, float("inf"), dtype=torch.float32, device=self.device)
         run_i = torch.full(shape, -1, dtype=torch.long, device=self.device)
@@ -176,7 +180,7 @@ class NeighborIndex:
                 torch.cat([run_d64, new], 1),
             )
             if exact:
-                self._refine(q64, rows, start, run_i, run_d64)
+                self._refine(q, rows, start, run_i, run_d64)
         return run_d2.cpu(), run_i.cpu(), run_d64.cpu()
 
     def search(self, queries, k: int = 1, *, exact_refine: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

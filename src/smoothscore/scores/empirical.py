@@ -138,6 +138,12 @@ class EmpiricalScore(ScoreField):
         self._truncator = None
 
     # ------------------------------------------------------------------ internals
+    def _inv(self, s: torch.Tensor) -> torch.Tensor:
+        """Per-query ``1 / (sigma^2 T)`` (one product with a constant T: no temperature vector)."""
+        if callable(self.temperature):
+            return 1.0 / (s * s * self._temps(s))
+        return (s * s * self.temperature).reciprocal()
+
     def _temps(self, s: torch.Tensor) -> torch.Tensor:
         if callable(self.temperature):
             t = torch.as_tensor(self.temperature(s), dtype=self.dtype, device=self.device).expand_as(s)
@@ -205,7 +211,7 @@ class EmpiricalScore(ScoreField):
     def denoise(self, x, sigma) -> torch.Tensor:
         """Posterior mean ``E[y | x] = sum_j w_j y_j`` (Tweedie), shape of ``x``."""
         x, s, u = self._prep_flat(x, sigma)
-        inv = 1.0 / (s * s * self._temps(s))
+        inv = self._inv(s)
         _, mean = self._stats(
             u, inv, bound=lambda delta, log_ratio, mean_k, idx: delta * (self.points.radius + mean_k.norm(dim=1))
         )
@@ -214,7 +220,7 @@ class EmpiricalScore(ScoreField):
     def score(self, x, sigma) -> torch.Tensor:
         """``(denoise(x) - x) / sigma^2`` (Paper A Eq. 2; Paper B Eq. 2), shape of ``x``."""
         x, s, u = self._prep_flat(x, sigma)
-        inv = 1.0 / (s * s * self._temps(s))
+        inv = self._inv(s)
         s2 = s * s
         _, mean = self._stats(
             u,
@@ -248,14 +254,14 @@ class EmpiricalScore(ScoreField):
         (N, *dims) in data coordinates — both independent of the centre; merge the shards' pairs with
         :func:`smoothscore.scores.sharding.merge_partial_stats` (float64 recommended)."""
         x, s, u = self._prep_flat(x, sigma)
-        inv = 1.0 / (s * s * self._temps(s))
+        inv = self._inv(s)
         lse, mean = self._local(u, inv)
         return lse - 0.5 * (u * u).sum(1) * inv, (mean + self.center).reshape(x.shape)
 
     def weights(self, x, sigma) -> torch.Tensor:
         """Softmax weights ``(N, M_local)`` over this process's rows (diagnostics on small sets; memory O(N M))."""
         x, s, u = self._prep_flat(x, sigma)
-        inv = 1.0 / (s * s * self._temps(s))
+        inv = self._inv(s)
         lse, _ = self._stats(u, inv, want_mean=False)
         lw = -math.log(self.n_train) if self._logw is None else self._logw.to(self.dtype)
         logits = torch.cat(
