@@ -16,6 +16,20 @@ import torch
 # ==================================================================================================================
 
 
+#: Paper A's score-network settings shared by the network experiments (each states only what differs): an MLP
+#: outputting ``sigma * score``, sigma^2-weighted DSM with sigma log-uniform on ``[sqrt(t_min), 1]`` (t_min = 1e-5),
+#: Adam with no weight decay (the paper's "without explicit regularisation"); keys: :func:`train_score_net`
+SCORE_NET = {
+    "model": "mlp",
+    "batch": 256,
+    "lr": 1e-3,
+    "param": "sigma_score",
+    "sigma_min": math.sqrt(1e-5),
+    "sigma_max": 1.0,
+    "weight_decay": 0.0,
+}
+
+
 def noised_training_samples(train: torch.Tensor, t0: float, n: int, generator: torch.Generator) -> torch.Tensor:
     """``n`` draws from ``p_t0 = (1/n_train) sum_k N(y_k, t0 I)`` (Paper A, Sec. 2): where every denoising run
     starts."""

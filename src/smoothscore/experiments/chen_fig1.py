@@ -22,21 +22,12 @@ import math
 
 import numpy as np
 
+from ._chen_common import SCORE_NET
 from .base import experiment
 
 __all__ = ["analytic_far_share", "run"]
 
-_NET = {
-    "model": "mlp",
-    "depth": 2,
-    "width": 128,
-    "batch": 256,
-    "lr": 1e-3,
-    "param": "sigma_score",
-    "sigma_min": math.sqrt(1e-5),
-    "sigma_max": 1.0,
-    "weight_decay": 0.0,
-}
+_NET = dict(SCORE_NET, depth=2, width=128)
 
 
 def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: float, n_grid: int = 20001) -> float:

@@ -26,23 +26,14 @@ import math
 import numpy as np
 import torch
 
+from ._chen_common import SCORE_NET
 from .base import experiment
 
 __all__ = ["run"]
 
 # final weights (ema_decay 0): an EMA of 0.999 over 3,000 steps still mixes in early weights and blurs the small-sigma
 # normal contraction (measured: normal std 2.95 vs 1.30 sqrt(t_min); interpolating share 0.89 vs 0.73)
-_NET = {
-    "depth": 2,
-    "width": 256,
-    "batch": 512,
-    "lr": 1e-3,
-    "param": "sigma_score",
-    "sigma_min": math.sqrt(1e-5),
-    "sigma_max": 1.0,
-    "weight_decay": 0.0,
-    "ema_decay": 0.0,
-}
+_NET = dict(SCORE_NET, depth=2, width=256, batch=512, ema_decay=0.0)
 METHODS = ("ESF", "Smoothed PL-ESF", "NN")
 
 

@@ -24,6 +24,7 @@ import math
 import numpy as np
 import torch
 
+from ._chen_common import SCORE_NET
 from .base import experiment
 
 __all__ = ["angular_direction", "gap_position", "run"]
@@ -87,17 +88,7 @@ def _tangential_on_circle(field, n_angles: int, sigma: float, dtype):
 
 #: MLP score net, no weight decay (the paper's "without explicit regularisation"): sigma * score output trained by
 #: sigma^2-weighted DSM, sigma log-uniform on [sqrt(t_min), 1], Adam(W) with weight_decay 0, EMA weights
-_NET = {
-    "model": "mlp",
-    "depth": 2,
-    "width": 128,
-    "batch": 256,
-    "lr": 1e-3,
-    "param": "sigma_score",
-    "sigma_min": math.sqrt(1e-5),
-    "sigma_max": 1.0,
-    "weight_decay": 0.0,
-}
+_NET = dict(SCORE_NET, depth=2, width=128)
 
 
 @experiment(

@@ -24,6 +24,7 @@ import math
 import numpy as np
 import torch
 
+from ._chen_common import SCORE_NET
 from .base import experiment
 
 __all__ = ["stereographic", "inverse_stereographic", "projection_pole", "subspace_basis", "run"]
@@ -86,15 +87,7 @@ def _measure(x: torch.Tensor, basis: torch.Tensor, sub_train: torch.Tensor):
 
 #: score-net settings shared by both depths: sigma * score output, sigma^2-weighted DSM, sigma log-uniform on
 #: [sqrt(t_min), 0.3] (about twice sqrt(t0): the range the sampler visits), Adam, no weight decay
-_NET = {
-    "model": "mlp",
-    "batch": 256,
-    "lr": 1e-3,
-    "param": "sigma_score",
-    "sigma_min": math.sqrt(1e-5),
-    "sigma_max": 0.3,
-    "weight_decay": 0.0,
-}
+_NET = dict(SCORE_NET, sigma_max=0.3)
 
 
 @experiment(
