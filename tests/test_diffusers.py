@@ -266,3 +266,30 @@ def test_cli_sample_diffusers(saved_pipeline, tmp_path, capsys):
 def test_unsupported_scheduler_is_refused():
     with pytest.raises(ConfigError, match="not supported"):
         ss.DiffusersScore(tiny_unet(11), diffusers.FlowMatchEulerDiscreteScheduler(), device="cpu")
+
+
+def test_forward_ad_fallback_switches_attention_once_and_other_errors_propagate():
+    torch.manual_seed(11)
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+    ).eval()
+    field = ss.DiffusersScore(unet, diffusers.DDIMScheduler(num_train_timesteps=1000), device="cpu")
+    assert field._use_math_attention() is True  # wraps the attention processors ...
+    assert field._use_math_attention() is False  # ... once
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    before = field.denoise(x, 1.0)
+
+    def broken(*a, **k):
+        raise NotImplementedError("not the attention kernel")
+
+    field.model.forward = broken  # already switched: a NotImplementedError is another error and is not swallowed
+    with pytest.raises(NotImplementedError, match="not the attention kernel"):
+        field.denoise(x, 1.0)
+    assert before.shape == x.shape and bool(torch.isfinite(before).all())

@@ -203,17 +203,26 @@ class DiffusersScore(ScoreField):
     def _net(self, x_in: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
         timestep = timestep.to(x_in.dtype)
         # Forward-mode AD (torch.func.jvp, used by the expansiveness measures) is not implemented by PyTorch's fused
-        # attention kernels. When a call fails that way, this model's attention processors are switched once to the
-        # plain "math" kernel and the call is repeated; ordinary calls keep the fused kernel.
+        # attention kernels. The first call that fails that way switches this model's attention processors to the
+        # plain "math" kernel (_use_math_attention) and is repeated; ordinary calls keep the fused kernel. A failure
+        # after the switch (or in a model without attention processors) is another error and propagates.
         try:
             out = self.model(x_in, timestep).sample
         except NotImplementedError:
-            for m in self.model.modules():
-                if hasattr(m, "set_processor") and not isinstance(m.processor, _ForwardADAttention):
-                    m.set_processor(_ForwardADAttention(m.processor))
+            if not self._use_math_attention():
+                raise
             out = self.model(x_in, timestep).sample
         c = x_in.shape[1]
         return out[:, :c] if out.shape[1] == 2 * c else out
+
+    def _use_math_attention(self) -> bool:
+        """Wrap every attention processor not yet wrapped in :class:`_ForwardADAttention`; True if any was."""
+        switched = False
+        for m in self.model.modules():
+            if hasattr(m, "set_processor") and not isinstance(m.processor, _ForwardADAttention):
+                m.set_processor(_ForwardADAttention(m.processor))
+                switched = True
+        return switched
 
     # ------------------------------------------------------------------ the score-field contract
     def denoise(self, x, sigma) -> torch.Tensor:
