@@ -21,7 +21,7 @@ import torch
 
 from .io import atomic_write_json, atomic_write_text
 from .runner import merge_experiment, run_experiment, run_many  # noqa: F401 - the historical entry points
-from .verdict import INCONCLUSIVE, LEVEL, count
+from .verdict import INCONCLUSIVE, LEVEL, count, verdict_of
 
 
 def versions() -> dict[str, str]:
@@ -88,7 +88,7 @@ def write_summary(results: list[dict[str, Any]], out: Path) -> Path:
                 "claims_failed": n["fail"],
                 "claims_inconclusive": n[INCONCLUSIVE],
                 "claims_undecided": n[INCONCLUSIVE],
-                "inconclusive": [c["id"] for c in r["claims"] if _word(c) == INCONCLUSIVE],
+                "inconclusive": [c["id"] for c in r["claims"] if verdict_of(c) == INCONCLUSIVE],
             }
         )
     return atomic_write_json(Path(out) / "summary.json", {"experiments": rows})
@@ -118,13 +118,6 @@ def _with_ci(v: Any, ci: list[float] | None) -> str:
     return _fmt(v) + (f" <span class='small'>[{_fmt(ci[0])}, {_fmt(ci[1])}]</span>" if ci else "")
 
 
-def _word(c: dict[str, Any]) -> str:
-    """The three-valued verdict (also of a single-seed claim that has only the legacy ``passed``)."""
-    if c.get("verdict"):
-        return c["verdict"]
-    return "pass" if c.get("passed") is True else "fail" if c.get("passed") is False else INCONCLUSIVE
-
-
 def _seed_values(c: dict[str, Any]) -> str:
     values = c.get("values", [c["value"]])
     seeds = c.get("seeds", [None] * len(values))
@@ -144,7 +137,7 @@ def _summary(c: dict[str, Any]) -> str:
 
 
 def _claim_row(c: dict[str, Any], lead: str = "") -> str:
-    w = _word(c)
+    w = verdict_of(c)
     return (
         f"<tr class='{w}'>{lead}<td>{html.escape(c['statement'])}</td><td>{_seed_values(c)}</td>"
         f"<td>{_summary(c)}</td><td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td><td>{w.upper()}</td>"
@@ -237,7 +230,7 @@ def render_html(results: list[dict[str, Any]], out: Path) -> str:
         "the opposite holds likewise; otherwise (including a single seed) it is inconclusive. A deterministic "
         "claim has one value and passes or fails.</p>",
     ]
-    incon = [(r, c) for r, c in claims if _word(c) == INCONCLUSIVE]
+    incon = [(r, c) for r, c in claims if verdict_of(c) == INCONCLUSIVE]
     if incon:
         parts.append(f"<h2>Inconclusive claims ({len(incon)})</h2><table><tr><th>experiment</th>{_HEAD}</tr>")
         parts.extend(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .io import atomic_write_text
-from .verdict import FAIL, INCONCLUSIVE, PASS, count
+from .verdict import FAIL, INCONCLUSIVE, PASS, count, verdict_of
 
 
 def _num(v: Any) -> str:
@@ -24,12 +24,6 @@ def _num(v: Any) -> str:
 def _values(c: dict[str, Any]) -> str:
     vals = c.get("values") or [c.get("value")]
     return ", ".join(_num(v) for v in vals)
-
-
-def _verdict(c: dict[str, Any]) -> str:
-    if c.get("verdict"):
-        return c["verdict"]
-    return PASS if c.get("passed") is True else FAIL if c.get("passed") is False else INCONCLUSIVE
 
 
 def markdown_table(results: list[dict[str, Any]]) -> str:
@@ -48,9 +42,9 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
         cpu = r.get("cpu_s")
         cpu_total += float(cpu or 0.0)
         bad = [
-            f"{_verdict(c)}: `{c['id']}` ({_values(c)}) {c['op']} {_num(c['threshold'])}"
+            f"{verdict_of(c)}: `{c['id']}` ({_values(c)}) {c['op']} {_num(c['threshold'])}"
             for c in r["claims"]
-            if _verdict(c) != PASS
+            if verdict_of(c) != PASS
         ]
         seeds = r.get("seeds") or [r.get("seed")]
         lines.append(

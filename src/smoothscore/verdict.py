@@ -181,12 +181,16 @@ def merge_claims(per_seed: Sequence[dict[str, Any]], seeds: Sequence[int], *, tr
     return merged
 
 
+def verdict_of(c: dict[str, Any]) -> str:
+    """The three-valued verdict of a merged claim (also of an old single-seed claim that has only ``passed``)."""
+    if c.get("verdict"):
+        return c["verdict"]
+    return PASS if c.get("passed") is True else FAIL if c.get("passed") is False else INCONCLUSIVE
+
+
 def count(claims: Sequence[dict[str, Any]]) -> dict[str, int]:
     """``{"pass": n, "fail": n, "inconclusive": n}`` of merged claims."""
     out = dict.fromkeys(VERDICTS, 0)
     for c in claims:
-        out[
-            c.get("verdict")
-            or (PASS if c.get("passed") is True else FAIL if c.get("passed") is False else INCONCLUSIVE)
-        ] += 1
+        out[verdict_of(c)] += 1
     return out
