@@ -113,7 +113,8 @@ def test_shards_merged_equal_a_single_run(tmp_path):
     assert _no_cpu(md[one]) == _no_cpu(md[merged])
     rows = [line for line in md[one].splitlines() if line.startswith("| `")]
     assert [r.split("|")[1].strip() for r in rows] == ["`test-exact`", "`test-seeded`"]
-    assert rows[1].split("|")[2:7] == [" 3 ", rows[1].split("|")[3], " 2 ", " 0 ", " 1 "]
+    seeds, cpu, *counts = (x.strip() for x in rows[1].split("|")[2:7])
+    assert seeds == "3" and float(cpu) >= 0 and counts == ["2", "0", "1"]
     assert "inconclusive: `flip` (-1, 0, 1) > 0" in rows[1]
     assert "All: 3 of 4 claims pass, 0 fail, 1 inconclusive" in md[one]
     html = (one / "report.html").read_text()
