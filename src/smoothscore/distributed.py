@@ -8,6 +8,7 @@ command in :func:`process_group`, which also tears the group down at the end.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -109,6 +110,7 @@ def process_group() -> Iterator[tuple[int, int]]:
         if created and dist.is_initialized():
             if ok:  # every rank reaches this point: let all finish their last collective before tearing down
                 dist.barrier()
+            gc.collect()  # objects of the body in reference cycles (DDP reducers) let go of the group first
             dist.destroy_process_group()
 
 
