@@ -141,6 +141,20 @@ class RunContext:
     def get(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
 
+    @property
+    def precision(self) -> str:
+        """Arithmetic of the run's trained networks and of what they produce (training, sampling, the feature
+        classifier): config ``precision``, ``"float32"`` (default) or ``"float64"``. float32 rounding differs between
+        CPUs and thread counts and training amplifies it (two 2-core runs' UNets differ by ~1e-2 in weights after
+        1,200 steps), so only float64 gives the same trained networks -- and verdicts -- on every machine, at ~3x the
+        CPU time (docs/reports.md, "Verdicts on another machine")."""
+        p = str(self.config.get("precision") or "float32")
+        if p not in ("float32", "float64"):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"precision must be float32 or float64; got {p!r}")
+        return p
+
     # -- recording -----------------------------------------------------------
     def metric(self, name: str, value: Any, ci: list[float] | None = None) -> Any:
         """Record a metric; ``ci`` an optional ``[lo, hi]`` bootstrap interval over samples."""

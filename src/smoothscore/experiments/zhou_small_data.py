@@ -129,10 +129,11 @@ def train_method(ctx, method: str, train: torch.Tensor, loss, offset: int):
         lr=float(c["lr"]),
         ema_decay=float(c["ema_decay"]),
         seed=ctx.seed + offset,
+        dtype=ctx.precision,
     )
     t0 = time.perf_counter()
     res = fit(model, loss, train, cfg, device=ctx.device, progress=ctx.progress)
-    return NeuralScore(res.ema, device=ctx.device), time.perf_counter() - t0
+    return NeuralScore(res.ema, dtype=ctx.precision, device=ctx.device), time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------------------------- sampling
@@ -141,11 +142,12 @@ def draw_samples(ctx, field, kind: str, train: torch.Tensor, index: NeighborInde
     of the run's seeded initial noises at ``sigma_init`` -- the same noises for every model and sampler; all NaN
     when sampling diverged."""
     c = ctx.config
+    dt = getattr(torch, ctx.precision)
     x0 = init_noise(ctx, int(c["n_samples"]), train.shape[1:], c["sigma_init"])[:n].to(ctx.device)
     try:
-        return _run_sampler(ctx, field, kind, train, x0, index, snr=snr).detach().cpu().float()
+        return _run_sampler(ctx, field, kind, train, x0, index, snr=snr).detach().cpu().to(dt)
     except NonFiniteError:  # a diverging sample trips the sampler's neighbour search
-        return torch.full((x0.shape[0], *train.shape[1:]), float("nan"))
+        return torch.full((x0.shape[0], *train.shape[1:]), float("nan"), dtype=dt)
 
 
 def _run_sampler(ctx, field, kind, train, x0, index, snr=None):
@@ -270,7 +272,9 @@ def run(ctx):
         ctx.metric("train_class_counts", {int(k): int((train_ds.labels == k).sum()) for k in train_ds.labels.unique()})
     cache = ctx.path("cache")
     t0 = time.perf_counter()
-    scorer = QualityScorer.fit(train_ds, test, steps=int(c["classifier_steps"]), seed=ctx.seed, cache_dir=cache)
+    scorer = QualityScorer.fit(
+        train_ds, test, steps=int(c["classifier_steps"]), seed=ctx.seed, cache_dir=cache, dtype=ctx.precision
+    )
     ctx.metric("classifier_seconds", time.perf_counter() - t0)
     if train_ds.labels is not None and not scorer.model.autoencoder:
         classes = torch.unique(train_ds.labels)

@@ -57,7 +57,8 @@ class FeatureClassifier(nn.Module):
         was = self.training
         self.eval()
         with torch.no_grad():
-            out = torch.cat([self.body(x[i : i + 512].float()) for i in range(0, x.shape[0], 512)])
+            dt = self.head.weight.dtype  # float32, or float64 for a classifier trained with dtype="float64"
+            out = torch.cat([self.body(x[i : i + 512].to(dt)) for i in range(0, x.shape[0], 512)])
         self.train(was)
         return out
 
@@ -65,11 +66,11 @@ class FeatureClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def _key(x: torch.Tensor, labels, seed: int, steps: int) -> str:
+def _key(x: torch.Tensor, labels, seed: int, steps: int, dtype: str = "float32") -> str:
     h = hashlib.sha1(x.detach().cpu().float().numpy().tobytes())
     if labels is not None:
         h.update(labels.cpu().numpy().tobytes())
-    h.update(f"{seed}-{steps}".encode())
+    h.update(f"{seed}-{steps}".encode() + (b"" if dtype == "float32" else dtype.encode()))
     return h.hexdigest()[:16]
 
 
@@ -82,12 +83,17 @@ def train_feature_classifier(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     progress: bool = False,
+    dtype: str = "float32",
 ) -> FeatureClassifier:
     """Train the feature network on ``data`` (Dataset or tensor of images (N, C, H, W)); classifier with labels,
-    denoising autoencoder without. Cached as safetensors in ``cache_dir`` (keyed by data and settings)."""
+    denoising autoencoder without. Cached as safetensors in ``cache_dir`` (keyed by data and settings).
+    ``dtype="float64"`` trains (and later computes features) in float64, so that the features -- and the Frechet
+    distances and feature-space neighbours built on them -- do not depend on the machine's float32 rounding."""
+    if dtype not in ("float32", "float64"):
+        raise ConfigError(f"dtype must be float32 or float64; got {dtype!r}")
     x = data.x if hasattr(data, "x") else data
     labels = getattr(data, "labels", None)
-    x = check_points(x, "data").float()
+    x = check_points(x, "data").to(getattr(torch, dtype))
     if x.dim() != 4:
         raise ConfigError(f"the feature classifier needs images (N, C, H, W); got {tuple(x.shape)}")
     ae = labels is None or torch.unique(labels).numel() < 2
@@ -98,8 +104,9 @@ def train_feature_classifier(
         y, n_out = None, x[0].numel()
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = FeatureClassifier(x.shape[1], x.shape[2], n_out, autoencoder=ae)
-    path = Path(cache_dir) / f"feature-classifier-{_key(x, labels, seed, steps)}.safetensors" if cache_dir else None
+    model = FeatureClassifier(x.shape[1], x.shape[2], n_out, autoencoder=ae).to(x.dtype)
+    key = _key(x, labels, seed, steps, dtype)
+    path = Path(cache_dir) / f"feature-classifier-{key}.safetensors" if cache_dir else None
     if path is not None and path.exists():
         from safetensors.torch import load_file
 
@@ -111,7 +118,7 @@ def train_feature_classifier(
         xb = x[idx]
         # light augmentation: small shifts and noise, so features are not tied to exact pixels
         shift = torch.randint(-1, 2, (2,), generator=g).tolist()
-        xb = torch.roll(xb, shifts=shift, dims=(2, 3)) + 0.05 * torch.randn(xb.shape, generator=g)
+        xb = torch.roll(xb, shifts=shift, dims=(2, 3)) + 0.05 * torch.randn(xb.shape, generator=g).to(x.dtype)
         out = model(xb)
         loss = F.mse_loss(out, x[idx].flatten(1)) if ae else F.cross_entropy(out, y[idx])
         opt.zero_grad()

@@ -40,12 +40,18 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 0  # 0: only at the end (when out_dir is given)
     log_every: int = 50
+    #: arithmetic of the model, data and optimizer: "float32", or "float64" for runs whose result must not depend
+    #: on the machine (float32 rounding differs between CPUs and thread counts, and training amplifies it: see
+    #: docs/reports.md, "Verdicts on another machine")
+    dtype: str = "float32"
 
     def __post_init__(self):
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("steps >= 0, batch_size >= 1 and lr > 0 are required")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError("ema_decay must be in [0, 1)")
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"unknown training dtype {self.dtype!r}; known: float32, float64")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}; known: constant, cosine")
 
@@ -75,7 +81,8 @@ class Trainer:
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] == 0:
             raise ConfigError("training data must be a non-empty (N, *dims) tensor or Dataset")
         check_finite(x, "training data")
-        self.data = x.float()
+        self.dtype = getattr(torch, config.dtype)
+        self.data = x.to(self.dtype)
         self.cfg, self.loss, self.hooks = config, loss, list(hooks)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.device = torch.device(device)
@@ -86,7 +93,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if config.batch_size % self.world:
             raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.world} processes")
-        self.model = model.to(self.device)
+        self.model = model.to(self.device, self.dtype)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.net = self.model
         if self.world > 1:
