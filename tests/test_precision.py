@@ -125,3 +125,57 @@ def test_zhou_small_data_float64_same_values_and_verdicts_with_1_and_2_threads(t
                 assert abs(a - b) <= 1e-6 * max(1.0, abs(a)), (k, one[k][1], two[k][1])
             else:
                 assert a == b, (k, one[k][1], two[k][1])
+
+
+def _tiny(name: str) -> dict:
+    """The tiny overrides the experiments' own smoke tests use."""
+    from test_chen_experiments_b import _TINY_NET
+    from test_zhou_experiments_a import TINY as ZHOU
+    from test_zoo_experiment import TINY as ZOO
+
+    from smoothscore.experiments.base import load_all
+
+    quick = load_all().get(name).presets["quick"]
+    if name == "chen-fig2":
+        return {"lambdas": [1e-6, 3e-5], "steps": 30, "batch": 64, "width": 16}
+    if name == "chen-sphere":
+        return {"n_samples": 200, "n_steps": 20, "nets": {k: dict(v, **_TINY_NET) for k, v in quick["nets"].items()}}
+    if name.startswith("chen-"):
+        extra = {"chen-fig4": {"n_frames": 4, "n_gif": 50}, "chen-fig5": {"grid": 9, "n_angles": 90}}.get(name, {})
+        return {"n_samples": 200, "n_steps": 20, "net": dict(quick["net"], **_TINY_NET), **extra}
+    return {"zhou-small-data": TINY, "zoo-explains-network": ZOO}.get(name) or ZHOU[name]
+
+
+def test_every_training_experiment_takes_precision_float64(tmp_path):
+    """Every experiment that trains networks has ``precision`` in its presets and runs with float64 (tiny runs)."""
+    from smoothscore.experiments.base import load_all
+
+    reg = load_all()
+    trained = [n for n in reg.names() if reg.get(n).trains]
+    assert len(trained) >= 8
+    for name in trained:
+        assert all(cfg["precision"] == "float32" for cfg in reg.get(name).presets.values()), name
+        if name == "zhou-small-data":
+            continue  # run in float64 above
+        over = dict(_tiny(name), precision="float64")
+        r = run_experiment(name, "quick", tmp_path / name, progress=False, device="cpu", overrides=over)
+        assert r["status"] == "ok", (name, r["error"])
+
+
+def test_cli_precision_flag_and_bad_values(tmp_path, capsys):
+    from test_zhou_experiments_a import TINY as ZHOU
+
+    from smoothscore.cli import main
+
+    out = tmp_path / "o"
+    assert main(["reproduce", "zhou-expansiveness", "--set", 'precision="half"', "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "precision must be float32 or float64" in err and len(err.strip().splitlines()) == 1
+    assert main(["reproduce", "zhou-expansiveness", "--precision", "float16", "--out", str(out)]) == 2
+    assert not out.exists()
+    sets = [a for k, v in ZHOU["zhou-expansiveness"].items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    argv = ["reproduce", "zhou-expansiveness", "esf-memorizes", "--seeds", "0,1", "--precision", "float64"]
+    assert main([*argv, *sets, "--quiet", "--out", str(out)]) == 0
+    trained = json.loads((out / "zhou-expansiveness" / "results.json").read_text())
+    assert trained["config"]["precision"] == "float64" and trained["seeds"] == [0, 1]
+    assert "precision" not in json.loads((out / "esf-memorizes" / "results.json").read_text())["config"]

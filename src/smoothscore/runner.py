@@ -81,6 +81,8 @@ def experiment_config(name: str, preset: str, overrides: dict[str, Any] | None =
         raise ConfigError(f"experiment {name!r} has no preset {preset!r}; presets: {', '.join(spec.presets)}")
     config = {k: v for k, v in spec.presets[preset].items() if k != "seeds"}
     config.update(overrides or {})
+    if not spec.trains:  # nothing is trained: a run-wide precision (reproduce --precision) does not apply
+        config.pop("precision", None)
     return to_jsonable(config)
 
 

@@ -111,6 +111,7 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
         grad_clip=cfg.get("grad_clip"),
         seed=seed,
         lr_schedule="cosine",
+        dtype=ctx.precision,
     )
     t = time.time()
     res = Trainer(model, loss, train.float(), tc, device=ctx.device, progress=ctx.progress).fit()
@@ -119,7 +120,7 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
         "final_loss": res.history[-1][1] if res.history else None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    return NeuralScore(res.ema, data_shape=tuple(train.shape[1:]), device=ctx.device), info
+    return NeuralScore(res.ema, data_shape=tuple(train.shape[1:]), dtype=ctx.precision, device=ctx.device), info
 
 
 def line_training_set(cfg: dict):

@@ -144,7 +144,7 @@ def train_mlp(ctx, train: torch.Tensor, conditioned: bool, *, steps: int, width:
         model,
         loss,
         train,
-        TrainConfig(steps=steps, batch_size=64, lr=1e-3, ema_decay=0.99, seed=ctx.seed + offset),
+        TrainConfig(steps=steps, batch_size=64, lr=1e-3, ema_decay=0.99, seed=ctx.seed + offset, dtype=ctx.precision),
         progress=False,
     )
-    return NeuralScore(res.ema, device="cpu")
+    return NeuralScore(res.ema, dtype=ctx.precision, device="cpu")

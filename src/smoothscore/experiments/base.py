@@ -100,14 +100,16 @@ def experiment(
         if missing:
             raise ValueError(f"experiment {name}: presets missing {sorted(missing)}")
         desc = description or (fn.__doc__ or "").strip()
-        for p, cfg in presets.items():
+        # every experiment that trains networks takes ``precision`` (RunContext.precision): float32 unless set
+        full = {p: ({"precision": "float32"} | dict(cfg)) if trains else cfg for p, cfg in presets.items()}
+        for p, cfg in full.items():
             if "seeds" in cfg and (not trains or int(cfg["seeds"]) < 1):
                 raise ValueError(
                     f"experiment {name}: preset {p!r} has 'seeds' but "
                     + ("the experiment trains nothing" if not trains else "it is below 1")
                 )
         experiments.register(
-            name, ExperimentSpec(name, fn, title, tuple(groups), presets, desc, trains, dict(cost or {}))
+            name, ExperimentSpec(name, fn, title, tuple(groups), full, desc, trains, dict(cost or {}))
         )
         return fn
 
