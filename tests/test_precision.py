@@ -95,13 +95,13 @@ def _claim_values(results) -> dict[tuple[str, str], tuple[str, list]]:
 
 @pytest.mark.slow
 def test_zhou_small_data_float64_same_values_and_verdicts_with_1_and_2_threads(tmp_path, monkeypatch):
-    """Issue 10 item 4 with ``precision: float64``: zhou-small-data (quick preset with 400 training steps and 32
-    samples per model, seeds 0 and 1) with 1 and with 2 torch threads per job gives identical verdicts and the same
+    """Issue 10 item 4 with ``precision: float64``: zhou-small-data (quick preset with 200 training steps, 32
+    samples per model and no expansiveness / sampler-comparison extras, seeds 0 and 1) with 1 and with 2 torch threads per job gives identical verdicts and the same
     per-seed values to 1e-6 (float32: UNet weights differ by ~1e-2 and verdicts move, docs/reports.md)."""
     from smoothscore.report import run_many
 
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    over = {"precision": "float64", "steps": 400, "n_samples": 32}
+    over = {"precision": "float64", "steps": 200, "n_samples": 32, "expansiveness_sigmas": [], "compare_snrs": []}
     runs = {
         t: run_many(
             ["zhou-small-data"],
@@ -117,7 +117,7 @@ def test_zhou_small_data_float64_same_values_and_verdicts_with_1_and_2_threads(t
     }
     assert {r["threads"] for r in runs[1]} == {1} and {r["threads"] for r in runs[2]} == {2}
     one, two = _claim_values(runs[1]), _claim_values(runs[2])
-    assert one.keys() == two.keys() and len(one) >= 10
+    assert one.keys() == two.keys() and len(one) >= 6
     for k in one:
         assert one[k][0] == two[k][0], (k, one[k], two[k])
         for a, b in zip(one[k][1], two[k][1]):
