@@ -95,9 +95,10 @@ def _claim_values(results) -> dict[tuple[str, str], tuple[str, list]]:
 
 @pytest.mark.slow
 def test_zhou_small_data_float64_same_values_and_verdicts_with_1_and_2_threads(tmp_path, monkeypatch):
-    """Issue 10 item 4 with ``precision: float64``: zhou-small-data (quick preset with 200 training steps, 32
-    samples per model and no expansiveness / sampler-comparison extras, seeds 0 and 1) with 1 and with 2 torch threads per job gives identical verdicts and the same
-    per-seed values to 1e-6 (float32: UNet weights differ by ~1e-2 and verdicts move, docs/reports.md)."""
+    """Issue 10 item 4 with ``precision: float64``: zhou-small-data (quick preset with 200 training steps, 32 samples
+    per model and no expansiveness / sampler-comparison extras, seeds 0 and 1) with 1 and with 2 torch threads
+    per job gives identical verdicts and the same per-seed values to 1e-6 (float32: UNet weights differ by ~1e-2
+    and verdicts move, docs/reports.md)."""
     from smoothscore.report import run_many
 
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")

@@ -108,9 +108,7 @@ def experiment(
                     f"experiment {name}: preset {p!r} has 'seeds' but "
                     + ("the experiment trains nothing" if not trains else "it is below 1")
                 )
-        experiments.register(
-            name, ExperimentSpec(name, fn, title, tuple(groups), full, desc, trains, dict(cost or {}))
-        )
+        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), full, desc, trains, dict(cost or {})))
         return fn
 
     return deco
