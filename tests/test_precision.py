@@ -1,9 +1,9 @@
-"""``precision: float64`` for trained networks (issue 10, item 4): the trainer, the feature classifier and
-zhou-small-data run in float64 on request, and float64 training does not depend on the thread count (float32
-rounding does, and training amplifies it)."""
+"""``precision: float64`` for trained networks (issue 10, item 4): the trainer, the feature classifier and every
+training experiment run in float64 on request; float64 training of a small UNet with 1 and with 2 threads agrees to
+1e-9 after 30 steps where float32 differs by 1e-3. (Over the quick preset's 1,200 steps the unconditioned UNet's
+training is chaotic enough to amplify even float64 rounding to 5% of the weights: docs/reports.md.)"""
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -89,45 +89,6 @@ def test_zhou_small_data_float64_records_precision(tmp_path):
     assert r["metrics"]["conditioned.memorized_fraction"] >= 0
 
 
-def _claim_values(results) -> dict[tuple[str, str], tuple[str, list]]:
-    return {(r["experiment"], c["id"]): (c["verdict"], c["values"]) for r in results for c in r["claims"]}
-
-
-@pytest.mark.slow
-def test_zhou_small_data_float64_same_values_and_verdicts_with_1_and_2_threads(tmp_path, monkeypatch):
-    """Issue 10 item 4 with ``precision: float64``: zhou-small-data (quick preset with 200 training steps, 32 samples
-    per model and no expansiveness / sampler-comparison extras, seeds 0 and 1) with 1 and with 2 torch threads
-    per job gives identical verdicts and the same per-seed values to 1e-6 (float32: UNet weights differ by ~1e-2
-    and verdicts move, docs/reports.md)."""
-    from smoothscore.report import run_many
-
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    over = {"precision": "float64", "steps": 200, "n_samples": 32, "expansiveness_sigmas": [], "compare_snrs": []}
-    runs = {
-        t: run_many(
-            ["zhou-small-data"],
-            "quick",
-            tmp_path / f"t{t}",
-            seeds=[0, 1],
-            jobs=2,
-            threads=t,
-            progress=False,
-            overrides=over,
-        )
-        for t in (1, 2)
-    }
-    assert {r["threads"] for r in runs[1]} == {1} and {r["threads"] for r in runs[2]} == {2}
-    one, two = _claim_values(runs[1]), _claim_values(runs[2])
-    assert one.keys() == two.keys() and len(one) >= 6
-    for k in one:
-        assert one[k][0] == two[k][0], (k, one[k], two[k])
-        for a, b in zip(one[k][1], two[k][1]):
-            if isinstance(a, float) and not (math.isnan(a) and math.isnan(b)):
-                assert abs(a - b) <= 1e-6 * max(1.0, abs(a)), (k, one[k][1], two[k][1])
-            else:
-                assert a == b, (k, one[k][1], two[k][1])
-
-
 def _tiny(name: str) -> dict:
     """The tiny overrides the experiments' own smoke tests use."""
     from test_chen_experiments_b import _TINY_NET
@@ -152,7 +113,8 @@ def test_every_training_experiment_takes_precision_float64(tmp_path):
     from smoothscore.experiments.base import load_all
 
     reg = load_all()
-    trained = [n for n in reg.names() if reg.get(n).trains]
+    # the project's experiments (other test modules register dummy ones in the same process)
+    trained = [n for n in reg.names() if reg.get(n).trains and reg.get(n).fn.__module__.startswith("smoothscore.")]
     assert len(trained) >= 8
     for name in trained:
         assert all(cfg["precision"] == "float32" for cfg in reg.get(name).presets.values()), name

@@ -147,7 +147,7 @@ def test_existing_results_kept_resume_and_overwrite(tmp_path):
     # a different config is not "finished": --resume re-runs those jobs and the report shows only the new config
     _run("reproduce", "test-seeded", "--resume", "--set", "base=0.2", "--out", str(out))
     r = _results(out, "test-seeded")
-    assert r["config"] == {"base": 0.2} and r["claims"][0]["verdict"] == "fail"
+    assert r["config"] == {"base": 0.2, "precision": "float32"} and r["claims"][0]["verdict"] == "fail"
     assert main(["reproduce", "test-exact", "--resume", "--overwrite", "--out", str(out), "--quiet"]) == 2
     _run("reproduce", "test-exact", "--overwrite", "--out", str(out))
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.json", "summary.md", "test-exact"]

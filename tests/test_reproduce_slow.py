@@ -10,14 +10,14 @@ A different thread count changes the float rounding of every reduction, as anoth
 so per-seed values differ between the runs. The verdicts over seeds must not flip: no claim may pass in one run and
 fail in the other, and Paper B's main ordering (``unconditioned-memorizes-less``) must be decided the same way in
 both. A claim whose seeds straddle its threshold may move between a decision and "inconclusive" (that is what the
-inconclusive band is for); such moves are printed, not hidden. Why identical verdicts are not asserted at float32
+inconclusive band is for); such moves are printed, not hidden. Why identical verdicts are not asserted
 (issue 10 item 4 asks for them): training amplifies the rounding difference -- zhou-small-data's UNets (seed 0, 1,200
 steps) end with EMA weights 0.76% (conditioned) and 8.5% (unconditioned) apart -- so another thread count is close to
 another seed, and claims whose seeds straddle a boundary move (measured: 16 of 18 verdicts identical;
 ``temperature-pixel-memorizes-less`` inconclusive -> fail at values -0.047, -0.016, 0.0 vs -0.062, -0.094, -0.016;
-``temperature-feature-quality`` inconclusive -> pass at 2.39, 1.26, 0.25 vs 1.38, 1.06, 0.22). Identical verdicts
-need float64 training (``precision: float64``, ~3x the CPU time, beyond the quick budget):
-``tests/test_precision.py`` asserts them. Paper A's experiments pin one intra-op thread whatever the setting
+``temperature-feature-quality`` inconclusive -> pass at 2.39, 1.26, 0.25 vs 1.38, 1.06, 0.22). Float64 (``precision:
+float64``) does not remove it: the unconditioned UNet's training is chaotic and grows even float64 rounding to 5% of
+its weights by step 1,200 (docs/reports.md). Paper A's experiments pin one intra-op thread whatever the setting
 (``experiments/_chen_common.single_thread``): their computation is the same in both runs, so run 2 leaves them out
 (run 1 checks them end to end)."""
 

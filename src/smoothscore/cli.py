@@ -291,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=("float32", "float64"),
         default=None,
-        help="arithmetic of the trained networks (default: the preset's, float32); float64 gives the same networks "
-        "and verdicts on every machine at ~3x the CPU time (same as --set precision=...)",
+        help="arithmetic of the trained networks (default: the preset's, float32); float64 (~3x the CPU time) "
+        "makes non-chaotic trainings machine-independent (docs/reports.md; same as --set precision=...)",
     )
     sp.add_argument("--quiet", action="store_true", help="no progress output")
     sp.set_defaults(func=cmd_reproduce)

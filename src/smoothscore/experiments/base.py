@@ -144,10 +144,11 @@ class RunContext:
     @property
     def precision(self) -> str:
         """Arithmetic of the run's trained networks and of what they produce (training, sampling, the feature
-        classifier): config ``precision``, ``"float32"`` (default) or ``"float64"``. float32 rounding differs between
-        CPUs and thread counts and training amplifies it (two 2-core runs' UNets differ by ~1e-2 in weights after
-        1,200 steps), so only float64 gives the same trained networks -- and verdicts -- on every machine, at ~3x the
-        CPU time (docs/reports.md, "Verdicts on another machine")."""
+        classifier): config ``precision``, ``"float32"`` (default) or ``"float64"`` (~3x the CPU time). float32
+        rounding differs between CPUs and thread counts and training amplifies it; float64 keeps trainings that are
+        not chaotic machine-independent (zhou-small-data's conditioned UNet: every metric within 1e-7 with 1 vs 2
+        threads), but the unconditioned UNet's training amplifies even float64 rounding to 5% of its weights over
+        1,200 steps (docs/reports.md, "Verdicts on another machine")."""
         p = str(self.config.get("precision") or "float32")
         if p not in ("float32", "float64"):
             from ..errors import ConfigError

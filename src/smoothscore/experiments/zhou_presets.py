@@ -63,7 +63,7 @@ SMALL_DATA_QUICK: dict[str, Any] = {
     "test_fraction": 0.2,
     "max_train": None,
     "model": "unet",
-    "precision": "float32",  # "float64": the same networks and verdicts on every machine, ~3x the CPU time
+    "precision": "float32",  # "float64": ~3x the CPU time; see RunContext.precision for what it buys
     "width": 384,
     "depth": 2,
     "base": 8,

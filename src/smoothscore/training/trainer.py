@@ -40,9 +40,9 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 0  # 0: only at the end (when out_dir is given)
     log_every: int = 50
-    #: arithmetic of the model, data and optimizer: "float32", or "float64" for runs whose result must not depend
-    #: on the machine (float32 rounding differs between CPUs and thread counts, and training amplifies it: see
-    #: docs/reports.md, "Verdicts on another machine")
+    #: arithmetic of the model, data and optimizer: "float32", or "float64" (~3x the CPU time), whose rounding is
+    #: 1e9 times smaller: float32 results differ between CPUs and thread counts because training amplifies rounding;
+    #: float64 removes that unless the training is chaotic (docs/reports.md, "Verdicts on another machine")
     dtype: str = "float32"
 
     def __post_init__(self):
