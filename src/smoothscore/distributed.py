@@ -8,6 +8,7 @@ command in :func:`process_group`, which also tears the group down at the end.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import shutil
@@ -25,13 +26,26 @@ def backend() -> str:
     return "nccl" if torch.cuda.is_available() else "gloo"
 
 
+def _shutdown() -> None:
+    """At exit, tear down a group :func:`dist_info` initialised and nobody destroyed (a script that calls ``train``
+    under torchrun): collect garbage first so that no object (a DDP wrapper in a reference cycle, a field) keeps the
+    ``ProcessGroup`` alive into interpreter shutdown, where gloo's worker threads aborted the process now and then
+    ('terminate called without an active exception')."""
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
+        gc.collect()
+
+
 def dist_info() -> tuple[int, int]:
-    """(rank, world_size), initialising the process group from torchrun's environment when needed."""
+    """(rank, world_size), initialising the process group from torchrun's environment when needed (and registering
+    its teardown at exit)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         if backend() == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend())
+        atexit.register(_shutdown)
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
