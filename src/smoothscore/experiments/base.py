@@ -147,8 +147,8 @@ class RunContext:
         classifier): config ``precision``, ``"float32"`` (default) or ``"float64"`` (~3x the CPU time). float32
         rounding differs between CPUs and thread counts and training amplifies it; float64 keeps trainings that are
         not chaotic machine-independent (zhou-small-data's conditioned UNet: every metric within 2e-7 with 1 vs 2
-        threads), but the unconditioned UNet's training amplifies even float64 rounding to 5% of its weights over
-        1,200 steps (docs/reports.md, "Verdicts on another machine")."""
+        threads), but the unconditioned UNet's training at lr 2e-3 is chaotic and amplifies even float64 rounding to
+        5% of its weights over 1,200 steps (at lr 5e-4: 1.3e-12; docs/reports.md, "Verdicts on another machine")."""
         p = str(self.config.get("precision") or "float32")
         if p not in ("float32", "float64"):
             from ..errors import ConfigError
