@@ -82,13 +82,6 @@ def test_feature_classifier_float64_is_cached_apart(tmp_path):
         train_feature_classifier(ds, steps=3, dtype="half")
 
 
-def test_zhou_small_data_float64_records_precision(tmp_path):
-    run_experiment("zhou-small-data", "quick", tmp_path, progress=False, overrides=dict(TINY, precision="float64"))
-    r = json.loads((tmp_path / "zhou-small-data" / "results.json").read_text())
-    assert r["status"] == "ok" and r["config"]["precision"] == "float64"
-    assert r["metrics"]["conditioned.memorized_fraction"] >= 0
-
-
 def _tiny(name: str) -> dict:
     """The tiny overrides the experiments' own smoke tests use."""
     from test_chen_experiments_b import _TINY_NET
@@ -105,24 +98,56 @@ def _tiny(name: str) -> dict:
     if name.startswith("chen-"):
         extra = {"chen-fig4": {"n_frames": 4, "n_gif": 50}, "chen-fig5": {"grid": 9, "n_angles": 90}}.get(name, {})
         return {"n_samples": 200, "n_steps": 20, "net": dict(quick["net"], **_TINY_NET), **extra}
+    if name == "zhou-ode-overshoot":  # its quick preset trains no network (net_steps 0): train a tiny one
+        return dict(ZHOU[name], net_steps=5)
     return {"zhou-small-data": TINY, "zoo-explains-network": ZOO}.get(name) or ZHOU[name]
 
 
-def test_every_training_experiment_takes_precision_float64(tmp_path):
-    """Every experiment that trains networks has ``precision`` in its presets and runs with float64 (tiny runs)."""
+def test_every_training_experiment_takes_precision_float64(tmp_path, monkeypatch):
+    """Every experiment that trains networks has ``precision`` in its presets and, set to float64 (tiny runs),
+    trains, wraps and (zhou-small-data) classifies in float64: every Trainer, NeuralScore and feature classifier
+    it builds is float64, and results.json records it."""
     from smoothscore.experiments.base import load_all
+    from smoothscore.metrics import quality
+    from smoothscore.scores.neural import NeuralScore
+    from smoothscore.training.trainer import Trainer
 
+    seen: list[tuple[str, torch.dtype]] = []
+
+    def spy(cls, kind, dtype_of):
+        init = cls.__init__
+
+        def wrapped(self, *a, **k):
+            init(self, *a, **k)
+            seen.append((kind, dtype_of(self)))
+
+        monkeypatch.setattr(cls, "__init__", wrapped)
+
+    spy(Trainer, "trainer", lambda t: t.dtype)
+    spy(NeuralScore, "neural", lambda f: f.dtype)
+    fit_classifier = quality.train_feature_classifier
+
+    def classifier(*a, **k):
+        m = fit_classifier(*a, **k)
+        seen.append(("classifier", m.head.weight.dtype))
+        return m
+
+    monkeypatch.setattr(quality, "train_feature_classifier", classifier)
     reg = load_all()
     # the project's experiments (other test modules register dummy ones in the same process)
     trained = [n for n in reg.names() if reg.get(n).trains and reg.get(n).fn.__module__.startswith("smoothscore.")]
     assert len(trained) >= 8
     for name in trained:
         assert all(cfg["precision"] == "float32" for cfg in reg.get(name).presets.values()), name
-        if name == "zhou-small-data":
-            continue  # run in float64 above
+        seen.clear()
         over = dict(_tiny(name), precision="float64")
         r = run_experiment(name, "quick", tmp_path / name, progress=False, device="cpu", overrides=over)
         assert r["status"] == "ok", (name, r["error"])
+        assert json.loads((tmp_path / name / name / "results.json").read_text())["config"]["precision"] == "float64"
+        assert any(kind == "trainer" for kind, _ in seen), name
+        assert all(dt == torch.float64 for _, dt in seen), (name, seen)
+        if name == "zhou-small-data":
+            assert {kind for kind, _ in seen} == {"trainer", "neural", "classifier"}
 
 
 def test_cli_precision_flag_and_bad_values(tmp_path, capsys):

@@ -71,7 +71,7 @@ def cmd_reproduce(args) -> int:
     from ._checks import check_overrides, check_preset
     from .device import resolve_device
     from .distributed import is_main_process, rank_output_dir
-    from .experiments.base import IMPORT_ERRORS, load_all, resolve_names
+    from .experiments.base import IMPORT_ERRORS, check_precision, load_all, resolve_names
     from .runner import parse_seeds, parse_shard, plan, run_many
 
     names = resolve_names(args.names)  # unknown names fail here, before anything is written
@@ -86,8 +86,8 @@ def cmd_reproduce(args) -> int:
         overrides["data"] = args.data
     if args.precision:
         overrides["precision"] = args.precision
-    if overrides.get("precision", "float32") not in ("float32", "float64"):
-        raise ConfigError(f"precision must be float32 or float64; got {overrides['precision']!r}")
+    if "precision" in overrides:  # checked here so that a bad value exits 2 before any job starts
+        check_precision(overrides["precision"])
     seeds = parse_seeds(args.seeds) if args.seeds else None
     shard = parse_shard(args.shard) if args.shard else None
     plan(names, args.preset, seed=args.seed, seeds=seeds)

@@ -124,8 +124,7 @@ def process_group() -> Iterator[tuple[int, int]]:
         if created and dist.is_initialized():
             if ok:  # every rank reaches this point: let all finish their last collective before tearing down
                 dist.barrier()
-            gc.collect()  # objects of the body in reference cycles (DDP reducers) let go of the group first
-            dist.destroy_process_group()
+            _shutdown()
 
 
 @contextmanager

@@ -114,7 +114,7 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
         dtype=ctx.precision,
     )
     t = time.time()
-    res = Trainer(model, loss, train.float(), tc, device=ctx.device, progress=ctx.progress).fit()
+    res = Trainer(model, loss, train, tc, device=ctx.device, progress=ctx.progress).fit()
     info = {
         "train_seconds": round(time.time() - t, 2),
         "final_loss": res.history[-1][1] if res.history else None,

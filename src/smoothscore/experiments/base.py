@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from ..device import resolve_dtype
 from ..registry import Registry
 
 experiments: Registry = Registry("experiment")
@@ -114,6 +115,17 @@ def experiment(
     return deco
 
 
+def check_precision(value: Any) -> str:
+    """``value`` as a ``precision`` setting (float32 / float64); :class:`ConfigError` naming the key otherwise."""
+    from ..errors import ConfigError
+
+    try:
+        resolve_dtype(value)
+    except ConfigError:
+        raise ConfigError(f"precision must be float32 or float64; got {value!r}") from None
+    return str(value)
+
+
 @dataclass
 class RunContext:
     name: str
@@ -149,12 +161,12 @@ class RunContext:
         not chaotic machine-independent (zhou-small-data's conditioned UNet: every metric within 2e-7 with 1 vs 2
         threads), but the unconditioned UNet's training at lr 2e-3 is chaotic and amplifies even float64 rounding to
         5% of its weights over 1,200 steps (at lr 5e-4: 1.3e-12; docs/reports.md, "Verdicts on another machine")."""
-        p = str(self.config.get("precision") or "float32")
-        if p not in ("float32", "float64"):
-            from ..errors import ConfigError
+        return check_precision(self.config.get("precision") or "float32")
 
-            raise ConfigError(f"precision must be float32 or float64; got {p!r}")
-        return p
+    @property
+    def dtype(self) -> torch.dtype:
+        """:attr:`precision` as a torch dtype."""
+        return resolve_dtype(self.precision)
 
     # -- recording -----------------------------------------------------------
     def metric(self, name: str, value: Any, ci: list[float] | None = None) -> Any:

@@ -48,7 +48,7 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
     from ..training.losses import FixedTimeRegression
     from ..training.trainer import TrainConfig, Trainer
 
-    train = torch.tensor(POINTS, dtype=getattr(torch, ctx.precision))[:, None]
+    train = torch.tensor(POINTS, dtype=ctx.dtype)[:, None]
     loss = FixedTimeRegression(train, float(cfg["t"]), weight_decay=lam, scale="t2")
     tc = TrainConfig(
         steps=int(cfg["steps"]),
@@ -127,17 +127,16 @@ def _run(ctx) -> None:
         raise ConfigError("lambdas must be strictly increasing")
     x = np.linspace(-cfg["fit_range"], cfg["fit_range"], 3001)
     deltas = np.linspace(0.0025, 1.0, 400)
-    dt = getattr(torch, ctx.precision)
     rows = []
     for j, lam in enumerate(lams):
         net, data = _train(lam, cfg, ctx, offset=10 + j)
         with torch.no_grad():
-            fx = net(torch.tensor(x, dtype=dt, device=ctx.device)[:, None])[:, 0].double().cpu().numpy()
+            fx = net(torch.tensor(x, dtype=ctx.dtype, device=ctx.device)[:, None])[:, 0].double().cpu().numpy()
         d, mis = best_fit_delta(fx, x, t, deltas)
 
         def fnp(z, net=net):
             with torch.no_grad():
-                zz = torch.as_tensor(np.asarray(z), dtype=dt, device=ctx.device).reshape(-1, 1)
+                zz = torch.as_tensor(np.asarray(z), dtype=ctx.dtype, device=ctx.device).reshape(-1, 1)
                 return net(zz)[:, 0].double().cpu().numpy().reshape(np.shape(z))
 
         rows.append(

@@ -142,12 +142,11 @@ def draw_samples(ctx, field, kind: str, train: torch.Tensor, index: NeighborInde
     of the run's seeded initial noises at ``sigma_init`` -- the same noises for every model and sampler; all NaN
     when sampling diverged."""
     c = ctx.config
-    dt = getattr(torch, ctx.precision)
     x0 = init_noise(ctx, int(c["n_samples"]), train.shape[1:], c["sigma_init"])[:n].to(ctx.device)
     try:
-        return _run_sampler(ctx, field, kind, train, x0, index, snr=snr).detach().cpu().to(dt)
+        return _run_sampler(ctx, field, kind, train, x0, index, snr=snr).detach().cpu().to(ctx.dtype)
     except NonFiniteError:  # a diverging sample trips the sampler's neighbour search
-        return torch.full((x0.shape[0], *train.shape[1:]), float("nan"), dtype=dt)
+        return torch.full((x0.shape[0], *train.shape[1:]), float("nan"), dtype=ctx.dtype)
 
 
 def _run_sampler(ctx, field, kind, train, x0, index, snr=None):

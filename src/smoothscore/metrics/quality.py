@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_points
+from ..device import resolve_dtype
 from ..errors import ConfigError
 from .distances import frechet_distance, knn_precision_recall
 
@@ -66,11 +67,11 @@ class FeatureClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def _key(x: torch.Tensor, labels, seed: int, steps: int, dtype: str = "float32") -> str:
+def _key(x: torch.Tensor, labels, seed: int, steps: int, dtype: torch.dtype = torch.float32) -> str:
     h = hashlib.sha1(x.detach().cpu().float().numpy().tobytes())
     if labels is not None:
         h.update(labels.cpu().numpy().tobytes())
-    h.update(f"{seed}-{steps}".encode() + (b"" if dtype == "float32" else dtype.encode()))
+    h.update(f"{seed}-{steps}".encode() + (b"" if dtype == torch.float32 else str(dtype).encode()))
     return h.hexdigest()[:16]
 
 
@@ -89,11 +90,10 @@ def train_feature_classifier(
     denoising autoencoder without. Cached as safetensors in ``cache_dir`` (keyed by data and settings).
     ``dtype="float64"`` trains (and later computes features) in float64, so that the features -- and the Frechet
     distances and feature-space neighbours built on them -- do not depend on the machine's float32 rounding."""
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"dtype must be float32 or float64; got {dtype!r}")
+    dt = resolve_dtype(dtype)  # ConfigError for anything but float32 / float64
     x = data.x if hasattr(data, "x") else data
     labels = getattr(data, "labels", None)
-    x = check_points(x, "data").to(getattr(torch, dtype))
+    x = check_points(x, "data").to(dt)
     if x.dim() != 4:
         raise ConfigError(f"the feature classifier needs images (N, C, H, W); got {tuple(x.shape)}")
     ae = labels is None or torch.unique(labels).numel() < 2
@@ -105,7 +105,7 @@ def train_feature_classifier(
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = FeatureClassifier(x.shape[1], x.shape[2], n_out, autoencoder=ae).to(x.dtype)
-    key = _key(x, labels, seed, steps, dtype)
+    key = _key(x, labels, seed, steps, dt)
     path = Path(cache_dir) / f"feature-classifier-{key}.safetensors" if cache_dir else None
     if path is not None and path.exists():
         from safetensors.torch import load_file

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from .._checks import check_finite
+from ..device import resolve_dtype
 from ..distributed import dist_info  # noqa: F401  (re-exported: historical import path)
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkpoint
@@ -50,8 +51,7 @@ class TrainConfig:
             raise ConfigError("steps >= 0, batch_size >= 1 and lr > 0 are required")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError("ema_decay must be in [0, 1)")
-        if self.dtype not in ("float32", "float64"):
-            raise ConfigError(f"unknown training dtype {self.dtype!r}; known: float32, float64")
+        resolve_dtype(self.dtype)  # ConfigError for anything but float32 / float64
         if self.lr_schedule not in ("constant", "cosine"):
             raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}; known: constant, cosine")
 
@@ -81,7 +81,7 @@ class Trainer:
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] == 0:
             raise ConfigError("training data must be a non-empty (N, *dims) tensor or Dataset")
         check_finite(x, "training data")
-        self.dtype = getattr(torch, config.dtype)
+        self.dtype = resolve_dtype(config.dtype)
         self.data = x.to(self.dtype)
         self.cfg, self.loss, self.hooks = config, loss, list(hooks)
         self.out_dir = Path(out_dir) if out_dir is not None else None
