@@ -41,7 +41,7 @@ def test_schedule_and_sigma_grid():
 @pytest.mark.parametrize("clip", [True, False])
 def test_ve_ddim_equals_hand_written_vp_loop(clip):
     g = torch.Generator().manual_seed(0)
-    train = (torch.rand(20, 1, 4, 4, generator=g, dtype=torch.float64) * 2.4 - 1.2)  # some pixels beyond +-1
+    train = torch.rand(20, 1, 4, 4, generator=g, dtype=torch.float64) * 2.4 - 1.2  # some pixels beyond +-1
     field = EmpiricalScore(train, dtype="float64", device="cpu")
     noise = torch.randn(6, 1, 4, 4, generator=g, dtype=torch.float64)
 

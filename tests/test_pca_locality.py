@@ -60,6 +60,8 @@ def test_mask_all_ones_is_the_esf():
         pca = PCALocalityScore(train, mask=torch.ones(d, d, dtype=torch.float64), dtype="float64", device="cpu")
         esf = EmpiricalScore(train, dtype="float64", device="cpu")
         assert torch.allclose(pca.denoise(x, sigma), esf.denoise(x, sigma), atol=1e-12, rtol=0)
+        fast = PCALocalityScore(train, mask="ones", dtype="float64", device="cpu")  # no D x D product
+        assert torch.allclose(fast.denoise(x, sigma), esf.denoise(x, sigma), atol=1e-12, rtol=0)
 
 
 def test_wiener_mask_limits():

@@ -75,16 +75,23 @@ def _native_stderr_silenced():
 
 def step_memory(trainer) -> dict[str, float]:
     """Memory of one training step (see module docstring): ``peak_bytes`` and how it was measured."""
-    if trainer.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(trainer.device)
-        trainer.train_step()
+    return call_memory(trainer.train_step, trainer.device)
+
+
+def call_memory(fn, device) -> dict[str, float]:
+    """Memory of one call ``fn()`` on ``device`` (module docstring: CUDA peak, or on CPU the torch allocations
+    during the call plus the ``tracemalloc`` peak): ``peak_bytes`` and how it was measured."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
         torch.cuda.synchronize()
-        return {"peak_bytes": float(torch.cuda.max_memory_allocated(trainer.device)), "how": "cuda"}
+        return {"peak_bytes": float(torch.cuda.max_memory_allocated(device)), "how": "cuda"}
     from torch.profiler import ProfilerActivity, profile
 
     tracemalloc.start()
     with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        trainer.train_step()
+        fn()
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     alloc = sum(max(e.self_cpu_memory_usage, 0) for e in prof.key_averages())
@@ -92,7 +99,7 @@ def step_memory(trainer) -> dict[str, float]:
         "peak_bytes": float(alloc + py_peak),
         "torch_bytes": float(alloc),
         "python_peak_bytes": float(py_peak),
-        "how": "cpu: torch allocations per step + tracemalloc peak",
+        "how": "cpu: torch allocations per call + tracemalloc peak",
     }
 
 

@@ -9,14 +9,15 @@ With ``Sigma = U diag(lambda) U^T`` the training set's covariance over all ``D =
 binarised to ``|M| >= threshold * max|M|`` when ``mask_threshold > 0`` (their default 0.02; configs use 0.03-0.05).
 Every output coordinate ``p`` has its own softmax over the training images:
 
-    d_j(p) = sum_i M[i, p] (x_i - y_{j,i})^2,   w_j(p) = softmax_j(-d_j(p) / (2 sigma^2 T)),   D_p = sum_j w_j(p) y_{j,p}
+    d_j(p) = sum_i M[i, p] (x_i - y_{j,i})^2,  w_j(p) = softmax_j(-d_j(p) / (2 sigma^2 T)),  D_p = sum_j w_j(p) y_{j,p}
 
 (their ``delta @ mask`` with ``delta = (x_t - sqrt(alpha) y)^2``, ``logits = -delta_mask / (2 beta T)``, which is
 this formula after ``x_VE = x_t / sqrt(alpha)``). A mask of all ones gives every pixel the full distance: the ESF.
 One softmax runs over the whole training set (streamed log-sum-exp, :class:`~smoothscore.scores.local.
 StreamedSoftmax`); the reference code's ``WeightedStreamingSoftmax`` instead sums per-chunk softmaxes, which is
-exact only when the training set fits in one chunk. ``mask=`` may also be a fixed ``(D, D)`` tensor or a callable
-``sigma -> (D, D)`` (for tests and ablations).
+exact only when the training set fits in one chunk. ``mask=`` may also be ``"ones"`` (the ESF limit, computed
+without the ``D x D`` product: GoldDiff's golden subset on the optimal denoiser), a fixed ``(D, D)`` tensor or a
+callable ``sigma -> (D, D)`` (for tests and ablations).
 
 ``golden=`` (:class:`GoldenSubset`) switches on GoldDiff's golden subset (Shang et al., ICML 2026;
 ``shangxinyi/GoldDiff``, methods/base.py ``_get_knn_subset_and_distances``): an **approximate, uncertified** mode
@@ -81,14 +82,14 @@ class PCALocalityScore(ScoreField):
         self.block_elements = int(block_elements)
         flat = y.reshape(self.n_train, -1)
         self.train = flat.to(self.dtype)
-        if isinstance(mask, str):
-            if mask != "wiener":
-                raise ConfigError(f"mask must be 'wiener', a (D, D) tensor or a callable; got {mask!r}")
+        if isinstance(mask, str) and mask not in ("wiener", "ones"):
+            raise ConfigError(f"mask must be 'wiener', 'ones', a (D, D) tensor or a callable; got {mask!r}")
+        if isinstance(mask, str) and mask == "wiener":
             if self.n_train < 2:
                 raise ConfigError("the Wiener mask needs at least 2 training images (a covariance)")
             lam, vec = torch.linalg.eigh(torch.cov(flat.T))
             self._eig = (lam.clamp_min(0), vec)
-        elif not callable(mask):
+        elif not isinstance(mask, str) and not callable(mask):
             self._check_mask(torch.as_tensor(mask))
         self.mask = mask
         self._masks: dict[float, torch.Tensor] = {}
@@ -104,6 +105,8 @@ class PCALocalityScore(ScoreField):
     def mask_at(self, sigma: float) -> torch.Tensor:
         """The ``(D, D)`` locality mask used at noise level ``sigma`` (cached per sigma)."""
         key = float(sigma)
+        if isinstance(self.mask, str) and self.mask == "ones":
+            return torch.ones(self.dim, self.dim, dtype=self.dtype, device=self.device)
         if key not in self._masks:
             if isinstance(self.mask, str):
                 lam, vec = self._eig
@@ -123,7 +126,7 @@ class PCALocalityScore(ScoreField):
         out = torch.empty_like(q)
         for val in s.unique().tolist():
             sel = torch.nonzero(s == val).flatten()
-            m = self.mask_at(val)
+            m = None if isinstance(self.mask, str) and self.mask == "ones" else self.mask_at(val)
             if self.golden is None:
                 out[sel] = self._softmax_all(q[sel], val, m)
             else:
@@ -134,7 +137,10 @@ class PCALocalityScore(ScoreField):
     def _logits(self, q, cand, sigma, m):
         """``-sum_i M[i, p] (q_i - y_i)^2 / (2 sigma^2 T)`` as ``(Q, D, B)``; ``cand`` (B, D) or (Q, B, D)."""
         delta = (q[:, None] - cand) ** 2
-        return -(delta @ m).transpose(1, 2) / (2 * sigma * sigma * self.temperature)
+        inv = 1.0 / (2 * sigma * sigma * self.temperature)
+        if m is None:  # mask of ones: every coordinate gets the full distance (ESF)
+            return (-delta.sum(-1) * inv)[:, None, :].expand(-1, q.shape[1], -1)
+        return -(delta @ m).transpose(1, 2) * inv
 
     def _softmax_all(self, q, sigma, m):
         n, d = q.shape
