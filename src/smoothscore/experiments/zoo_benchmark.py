@@ -297,7 +297,7 @@ def _figure(ctx, rows, finals):
         "GoldDiff's protocol: r^2 of each analytic denoiser's final images against the "
         "UNet's (left) and time per DDIM step (right), same 128 initial noises.",
     )
-    n_show = 8
+    n_show = min(8, len(finals["UNet"]))
     fig, axes = plt.subplots(len(finals), n_show, figsize=(n_show * 0.9, len(finals) * 0.95), squeeze=False)
     for r, (name, img) in enumerate(finals.items()):
         for i in range(n_show):
