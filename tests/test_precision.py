@@ -100,6 +100,8 @@ def _tiny(name: str) -> dict:
         return {"n_samples": 200, "n_steps": 20, "net": dict(quick["net"], **_TINY_NET), **extra}
     if name == "zhou-ode-overshoot":  # its quick preset trains no network (net_steps 0): train a tiny one
         return dict(ZHOU[name], net_steps=5)
+    if name == "zoo-benchmark":
+        return {"n_train": 40, "steps": 2, "batch_size": 8, "base": 8, "n_noise": 3, "ddim_steps": 2}
     return {"zhou-small-data": TINY, "zoo-explains-network": ZOO}.get(name) or ZHOU[name]
 
 

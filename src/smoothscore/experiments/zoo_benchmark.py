@@ -132,7 +132,7 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
     return x.float()
 
 
-def _fields(c, train, device) -> dict[str, object]:
+def _fields(c, train, device, dtype) -> dict[str, object]:
     from ..scores import EmpiricalScore, EquivariantLocalScore
     from ..scores.gaussian import GaussianScore
     from ..scores.golden_subset import GoldenSubset
@@ -144,16 +144,16 @@ def _fields(c, train, device) -> dict[str, object]:
     flat = train.reshape(n, -1).double()
     thr = float(c["mask_threshold"])
     return {
-        "optimal": EmpiricalScore(train, device=device),
-        "optimal-truncated": EmpiricalScore(train, tolerance=float(c["tolerance"]), device=device),
+        "optimal": EmpiricalScore(train, device=device, dtype=dtype),
+        "optimal-truncated": EmpiricalScore(train, tolerance=float(c["tolerance"]), device=device, dtype=dtype),
         "optimal-golden": PCALocalityScore(
-            train, mask="ones", golden=GoldenSubset(k_min, k_max, low_res=low), device=device
+            train, mask="ones", golden=GoldenSubset(k_min, k_max, low_res=low), device=device, dtype=dtype
         ),
-        "Wiener": GaussianScore(flat.mean(0).reshape(train.shape[1:]), torch.cov(flat.T), device=device),
-        "ELS": EquivariantLocalScore(train, int(c["els_k"]), padding="zeros", device=device),
-        "PCA-locality": PCALocalityScore(train, mask_threshold=thr, device=device),
+        "Wiener": GaussianScore(flat.mean(0).reshape(train.shape[1:]), torch.cov(flat.T), device=device, dtype=dtype),
+        "ELS": EquivariantLocalScore(train, int(c["els_k"]), padding="zeros", device=device, dtype=dtype),
+        "PCA-locality": PCALocalityScore(train, mask_threshold=thr, device=device, dtype=dtype),
         "PCA-locality-golden": PCALocalityScore(
-            train, mask_threshold=thr, golden=GoldenSubset(k_min, k_max, low_res=low), device=device
+            train, mask_threshold=thr, golden=GoldenSubset(k_min, k_max, low_res=low), device=device, dtype=dtype
         ),
     }
 
@@ -219,7 +219,7 @@ def _run(ctx):
     finals = {"UNet": ref}
     mid = float(ddim_sigmas(n_steps)[n_steps // 2])
     probe = vp_to_ve(noise[:16], mid)
-    for name, f in _fields(c, train, dev).items():
+    for name, f in _fields(c, train, dev, ctx.precision).items():
         img, t = protocol(f, noise, n_steps)
         finals[name] = img
         mem = call_memory(lambda f=f: f.denoise(probe, mid), dev)
