@@ -156,3 +156,14 @@ def test_bad_inputs():
         GoldenSubset(5, 2)
     with pytest.raises(ConfigError):
         PCALocalityScore(train, golden=GoldenSubset(2, 4, low_res=3))
+
+
+def test_golden_fast_esf_path_equals_the_ones_tensor():
+    train = _data(n=40, shape=(1, 4, 4), seed=6)
+    x = train[:5] + 0.3
+    a = PCALocalityScore(train, mask="ones", golden=GoldenSubset(4, 8, seed=3), dtype="float64", device="cpu")
+    b = PCALocalityScore(
+        train, mask=torch.ones(16, 16, dtype=torch.float64), golden=GoldenSubset(4, 8, seed=3), dtype="float64"
+    )
+    for sigma in (0.1, 1.0):
+        assert torch.allclose(a.denoise(x, sigma), b.denoise(x, sigma), atol=1e-12, rtol=0)

@@ -67,3 +67,12 @@ def test_zoo_benchmark_quick_preset(tmp_path):
     run_experiment("zoo-benchmark", "quick", tmp_path, progress=False, overrides={"seeds": 1})
     r = _check(tmp_path)
     assert all(c["passed"] is not None for c in r["claims"])
+
+
+def test_denoiser_subset_and_random_data(tmp_path):
+    over = dict(TINY, data="random", image_size=8, n_train=30, denoisers=["optimal", "Wiener"])
+    run_experiment("zoo-benchmark", "quick", tmp_path, progress=False, overrides=over)
+    r = json.loads((tmp_path / "zoo-benchmark" / "results.json").read_text())
+    assert r["status"] == "ok", r.get("error")
+    assert set(r["metrics"]["table"]) == {"UNet", "optimal", "Wiener"} and r["claims"] == []
+    assert r["metrics"]["dimension"] == 192

@@ -60,6 +60,7 @@ BENCH_QUICK = dict(
     low_res=None,
     els_k=5,
     tolerance=1e-4,
+    denoisers=None,  # None: all of DENOISERS
     seeds=2,
 )
 BENCH_PAPER = dict(
@@ -109,8 +110,11 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 def load_bench_data(c, seed: int) -> torch.Tensor:
     """Training images in [-1, 1]: ``digits`` (sklearn), ``lfw`` (scikit-image's bundled ``lfw_subset``, 200 faces
-    25 x 25) or ``folder:PATH``."""
+    25 x 25), ``folder:PATH`` or ``random`` (uniform, 3 channels: for timing checks)."""
     spec, size = str(c["data"]), int(c["image_size"])
+    if spec == "random":  # uniform noise images (3, size, size): timing / memory checks only
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(int(c.get("n_train") or 1000), 3, size, size, generator=g) * 2 - 1
     if spec == "digits":
         from ..data.digits import load_digits
 
@@ -120,7 +124,10 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
             from skimage.data import lfw_subset
         except ImportError as e:
             raise MissingDependencyError("data=lfw needs scikit-image (pip install scikit-image)") from e
-        x = torch.as_tensor(lfw_subset(), dtype=torch.float32)[:, None] * 2 - 1
+        from ..data.folder import resize_images
+
+        x = torch.as_tensor(lfw_subset(), dtype=torch.float32)[:, None] * 2 - 1  # 25 x 25: the UNet needs 4 | size
+        x = resize_images(x, (1, size, size)) if x.shape[-1] != size else x
     elif spec.startswith("folder:"):
         from ..data.dataset import load_dataset
 
@@ -219,7 +226,13 @@ def _run(ctx):
     finals = {"UNet": ref}
     mid = float(ddim_sigmas(n_steps)[n_steps // 2])
     probe = vp_to_ve(noise[:16], mid)
+    chosen = list(c.get("denoisers") or DENOISERS)
+    unknown = set(chosen) - set(DENOISERS)
+    if unknown:
+        raise ConfigError(f"unknown denoisers {sorted(unknown)}; known: {', '.join(DENOISERS)}")
     for name, f in _fields(c, train, dev, ctx.precision).items():
+        if name not in chosen:
+            continue
         img, t = protocol(f, noise, n_steps)
         finals[name] = img
         mem = call_memory(lambda f=f: f.denoise(probe, mid), dev)
@@ -229,12 +242,9 @@ def _run(ctx):
             "r2": golddiff_r2(img, ref),
             "peak_bytes_16_queries": mem["peak_bytes"],
         }
-    ctx.metric("memory_how", mem["how"])
-    for a, b in (
-        ("optimal-golden", "optimal"),
-        ("PCA-locality-golden", "PCA-locality"),
-        ("optimal-truncated", "optimal"),
-    ):
+    ctx.metric("memory_how", call_memory(lambda: None, dev)["how"])
+    pairs = (("optimal-golden", "optimal"), ("PCA-locality-golden", "PCA-locality"), ("optimal-truncated", "optimal"))
+    for a, b in (p for p in pairs if p[0] in rows and p[1] in rows):
         rows[a]["speedup_vs_" + b] = rows[b]["seconds_per_step"] / max(rows[a]["seconds_per_step"], 1e-12)
         rows[a]["r2_vs_" + b] = golddiff_r2(finals[a], finals[b])
         rows[a]["max_abs_vs_" + b] = float((finals[a] - finals[b]).abs().max())
@@ -253,6 +263,9 @@ def _run(ctx):
 
 
 def _claims(ctx, rows):
+    if not {"optimal", "PCA-locality", "PCA-locality-golden"} <= set(rows):
+        ctx.note("claims need the optimal, PCA-locality and PCA-locality-golden denoisers: not decided")
+        return
     p, e = rows["PCA-locality"]["r2"], rows["optimal"]["r2"]
     ctx.claim(
         "pca-locality-explains-unet-better-than-optimal",

@@ -159,6 +159,10 @@ class PCALocalityScore(ScoreField):
     def _softmax_subset(self, q, sigma, m, idx):
         n, d = q.shape
         k = idx.shape[1]
+        if m is None:  # ESF mask: one softmax per query over its subset
+            y = self.train[idx]  # (Q, K, D)
+            w = torch.softmax(-((q[:, None] - y) ** 2).sum(-1) / (2 * sigma * sigma * self.temperature), dim=1)
+            return torch.einsum("qk,qkd->qd", w, y)
         bb = max(1, min(k, self.block_elements // (n * d)))
         acc = StreamedSoftmax((n, d), 1, self.dtype, self.device)
         for b in range(0, k, bb):
