@@ -6,14 +6,18 @@
 # It installs nothing: it uses ${PYTHON:-python3} as found (torch with CUDA, numpy, faiss-cpu, scipy, scikit-learn,
 # matplotlib, pot, safetensors, rich, pillow, pytest -- the project's dependencies) with PYTHONPATH=src, and says
 # which import is missing if one is. Sections, each under its own time limit (seconds, env: T_TESTS, T_BENCH,
-# T_CIFAR):
+# T_CIFAR, T_ZOO):
 #   1. the machine (nvidia-smi, torch / CUDA versions);
 #   2. `pytest -m gpu` (tests/test_gpu.py: exact scores, samplers, trainer and KNN cache against the CPU);
 #   3. the project's benchmarks (benchmarks/run_all.py, i.e. `make bench`), on whatever device they pick;
 #   4. CIFAR-10 shape (50,000 x 3,072, synthetic data in [-1, 1]) on the GPU: EmpiricalScore.denoise for 256 queries
 #      (float32, float64) beside the bare GEMM pair timed in the same run, peak GPU memory; sampling throughput
 #      (Heun on the exact score; PC with a paper-sized UNet); the KNN cache (50,000 x 50,000 search) on the GPU
-#      beside FAISS on the CPU.
+#      beside FAISS on the CPU;
+#   5. GoldDiff's protocol at CIFAR size (issue 20): experiment zoo-benchmark (fixed 128 noises, DDIM 10 steps,
+#      MSE / r^2 vs a UNet, time per step, peak GPU memory) on data/cifar10 when that folder exists, else on random
+#      3x32x32 images; n_train (env ZOO_N, default 500), UNet steps (ZOO_STEPS) and the denoiser list sized to T_ZOO
+#      (default 600 s; untested on a GPU so far: dry-run on CPU with ZOO_N=40 ZOO_STEPS=2 ZOO_NOISE=4).
 # Everything goes to OUT_FILE (markdown), ready to paste into docs/benchmarks.md ("GPU" section).
 set -u
 OUT="${1:-gpu_check.out.md}"
@@ -132,6 +136,40 @@ d, i = NeighborIndex(train, device=dev).search(train[:1000], 10)
 dc, ic = NeighborIndex(cpu_train).search(cpu_train[:1000], 10)
 print(f"neighbour indices GPU == CPU: {bool(torch.equal(i, ic))}; max |distance difference| "
       f"{float((d - dc).abs().max()):.2e}")
+EOF
+section "GoldDiff's protocol at CIFAR size (zoo-benchmark, issue 20)"
+run "${T_ZOO:-600}" "$PY" - <<'EOF'
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from smoothscore.report import run_experiment
+
+data = "folder:data/cifar10" if Path("data/cifar10").is_dir() else "random"
+n = int(os.environ.get("ZOO_N", "500"))  # PCA-locality costs 128 n D^2 per step (D = 3,072): 2.4e15 at 500
+over = {
+    "data": data, "image_size": 32, "n_train": n, "base": 32, "steps": int(os.environ.get("ZOO_STEPS", "1500")), "batch_size": 128, "lr": 1e-3,
+    "ema_decay": 0.999, "seeds": 1, "n_noise": int(os.environ.get("ZOO_NOISE", "128")), "low_res": 16, "mask_threshold": 0.03,
+    # ELS at 32x32x3 costs ~HW times the ESF per call: left out here (see benchmarks/bench_zoo.py for its cost)
+    "denoisers": ["optimal", "optimal-truncated", "optimal-golden", "Wiener", "PCA-locality", "PCA-locality-golden"],
+}
+out = Path(tempfile.mkdtemp())
+run_experiment("zoo-benchmark", "paper", out, progress=False, overrides=over)
+r = json.loads((out / "zoo-benchmark" / "results.json").read_text())
+dev = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (dry run)"
+print(f"status {r['status']} {r.get('error') or ''}; data {data}, n_train {n}, {over['n_noise']} noises, DDIM 10, "
+      f"{dev}")
+print("| denoiser | r^2 vs UNet | MSE vs UNet | ms / step | peak memory, 16 queries (MiB) | speed-up vs exact kind |")
+print("|---|---|---|---|---|---|")
+for name, row in r["metrics"].get("table", {}).items():
+    sp = next((f"{v:.2f}x" for k, v in row.items() if k.startswith("speedup_vs_")), "")
+    print(f"| {name} | {row['r2']:.3f} | {row['mse']:.4f} | {row['seconds_per_step'] * 1e3:.1f} | "
+          f"{row.get('peak_bytes_16_queries', 0) / 2**20:.0f} | {sp} |")
+for c in r["claims"]:
+    print(f"claim {c['id']}: value {c['value']:.3g} {c['op']} {c['threshold']} -> passed {c['passed']}")
 EOF
 log ""
 log "Done. Paste the tables above into docs/benchmarks.md (section GPU) with this machine's name."
