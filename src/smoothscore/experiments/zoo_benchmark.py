@@ -200,7 +200,7 @@ def protocol(field, noise_vp: torch.Tensor, n_steps: int):
     groups=("zoo",),
     presets={"quick": BENCH_QUICK, "paper": BENCH_PAPER},
     trains=True,
-    cost={"quick": 60},
+    cost={"quick": 25},  # CPU s of one seed, measured (scheduling only)
 )
 def run(ctx):
     """Train a conditioned UNet; run every analytic denoiser and the UNet through GoldDiff's fixed-noise DDIM
