@@ -47,10 +47,12 @@ bound is loose and the exact kernel runs after one or two short searches.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import torch
 
+from ..errors import ConfigError
 from .lower_bound_index import make_index
 
 
@@ -79,9 +81,16 @@ class NeighbourTruncation:
         give_up: float = 1e-3,
         max_rounds: int = 12,
         block_elements: int = 1 << 22,
+        policy: str = "auto",
+        pilot: int = 128,
+        work_budget: float = 0.25,
         **index_kw,
     ):
         self.points, self.k0, self.k_max, self.block_elements = points, k0, int(k_max), int(block_elements)
+        self.policy, self.pilot, self.work_budget = check_policy(policy), max(1, int(pilot)), float(work_budget)
+        self._memo: dict = {}  # key -> [truncated / exact time ratio, calls since measured]
+        self._rates: dict = {}  # size bucket -> seconds per query of the exact kernel (fixed costs included)
+        self.last_decision = ""
         self.give_up, self.max_rounds = float(give_up), int(max_rounds)
         self.index_kind, self.index_kw = index, index_kw
         self._index = None
@@ -90,28 +99,103 @@ class NeighbourTruncation:
         self.last_stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
 
     @property
+    def judge_k(self) -> int:
+        """K from which a query whose dropped fraction exceeds ``give_up`` goes to the exact kernel."""
+        return 8 if self.index.kind == "dense" else 32
+
+    @property
     def index(self):
         if self._index is None:
             self._index = make_index(self.points, self.index_kind, **self.index_kw)
         return self._index
 
-    def run(self, u: torch.Tensor, tol: float, kept: Callable, bound: Callable, exact: Callable):
+    def run(self, u: torch.Tensor, tol: float, kept: Callable, bound: Callable, exact: Callable, key=None):
+        """``(lse (N,), value (N, D), certificate)``; the certificate is 0 for queries the exact kernel served.
+
+        ``policy="always"`` truncates every call. ``"auto"`` (default) is never much slower than the exact kernel
+        (module doc, "Never slower than exact"): calls with the same ``key`` (the fields pass the noise level,
+        bucketed) reuse the last verdict; otherwise a pilot of the first queries is truncated and timed against the
+        exact kernel's time per query, and the rest go to whichever was faster."""
         N, D = u.shape
-        n = self.points.n
+        every = torch.arange(N, device=u.device)
+        memo = self._memo.get(key) if key is not None and self.policy == "auto" else None
+        if memo is not None and memo[0] >= PAYS and memo[1] < REPROBE:  # exact paid here: no pilot
+            memo[1] += 1
+            lse, val = self._timed_exact(exact, every)
+            return self._done(lse, val, 0.0, N, N, "exact (remembered)")
         lse = torch.empty(N, dtype=u.dtype, device=u.device)
         val = torch.empty(N, D, dtype=u.dtype, device=u.device)
+        if self.policy == "always" or N == 0:
+            cert, left = self._rounds(u, every, lse, val, tol, kept, bound, exact)
+            return self._done(lse, val, cert, left, N, "truncated")
+        if memo is not None and memo[0] < PAYS:  # truncation paid here: all of it, timed to keep the verdict
+            t0 = time.perf_counter()
+            cert, left = self._rounds(u, every, lse, val, tol, kept, bound, exact)
+            ratio = self._ratio(time.perf_counter() - t0, N)
+            memo[0] = ratio if math.isfinite(ratio) else memo[0]  # no exact timing at this size: keep the verdict
+            return self._done(lse, val, cert, left, N, "truncated (remembered)")
+        P = N if N <= 2 * self.pilot else max(self.pilot, N // 16)
+        pilot = every[:P]
+        _ = self.index  # built (once) outside the timing
+        t0 = time.perf_counter()
+        cert, left = self._rounds(u, pilot, lse, val, tol, kept, bound, exact)
+        t_pilot = time.perf_counter() - t0
+        if _bucket(P) not in self._rates:  # calibrate once per size: the exact kernel on the pilot
+            self._timed_exact(exact, pilot)
+        ratio = self._ratio(t_pilot, P)
+        if key is not None:
+            self._memo[key] = [ratio, 0]
+        rest = every[P:]
+        if not rest.numel():
+            return self._done(lse, val, cert, left, N, "pilot")
+        if ratio < PAYS:
+            c2, left2 = self._rounds(u, rest, lse, val, tol, kept, bound, exact)
+            return self._done(lse, val, max(cert, c2), left + left2, N, "pilot, truncated")
+        lse[rest], val[rest] = self._timed_exact(exact, rest)
+        return self._done(lse, val, cert, left + rest.numel(), N, "pilot, exact")
+
+    def _timed_exact(self, exact: Callable, act: torch.Tensor):
+        """``exact(act)``, timed: the exact kernel's seconds per query, smallest seen per size bucket."""
+        t0 = time.perf_counter()
+        out = exact(act)
+        if act.numel():
+            b, rate = _bucket(act.numel()), (time.perf_counter() - t0) / act.numel()
+            self._rates[b] = min(self._rates.get(b, math.inf), rate)
+        return out
+
+    def _ratio(self, seconds: float, queries: int) -> float:
+        """Truncated / exact seconds per query at this call size (``inf`` before the exact kernel was timed at a
+        size of the same bucket: exact is chosen)."""
+        rate = self._rates.get(_bucket(queries)) if queries else None
+        return math.inf if rate is None else seconds / queries / rate
+
+    def _done(self, lse, val, cert, left, N, decision):
+        self.last_fraction_truncated = 1.0 - left / max(N, 1)
+        self.last_decision = decision
+        if left == N:
+            cert = 0.0
+        return lse, val, cert
+
+    def _rounds(self, u, sel, lse, val, tol, kept, bound, exact):
+        """The search rounds (module doc) for the queries ``sel``; results written into ``lse``, ``val``; returns
+        ``(largest certificate, queries sent to the exact kernel)``."""
+        N, D = u.shape
+        n = self.points.n
         cert = torch.zeros(N, dtype=torch.float64, device=u.device)
         reach = torch.full((N,), -math.inf, dtype=torch.float64, device=u.device)
-        active = torch.arange(N, device=u.device)
-        k = min(self.k0 or (16 if self.index.kind == "ivf" else 32), n)  # measured (docs/benchmarks.md)
+        active, n_sel = sel, max(sel.numel(), 1)
+        work, budget = 0.0, self.work_budget * 2 * n * D  # per query, in multiply-adds; exact: 2 n D
+        p1 = self.index.rank + 1
+        k = min(self.k0 or {"ivf": 16, "dense": 4}.get(self.index.kind, 32), n)  # measured (docs/benchmarks.md)
         rest = []
         k_max = min(self.k_max, n // 4)
         stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
         while active.numel() and k <= k_max and stats["rounds"] < self.max_rounds:
             idx, tau, tau_k = self.index.search(u[active], k, reach[active])
             stats["rounds"] += 1
-            stats["points"] += self.index.last_points * active.numel() / N
-            stats["cells"] += self.index.last_cells * active.numel() / N
+            stats["points"] += self.index.last_points * active.numel() / n_sel
+            stats["cells"] += self.index.last_cells * active.numel() / n_sel
+            work += self.index.last_points * p1 + 3 * k * D  # bounds scanned; gather, distances, weighted sum
             qb = max(1, self.block_elements // (k * D))
             still, gave_up, grow = [], [], False
             for a in range(0, active.numel(), qb):
@@ -142,7 +226,7 @@ class NeighbourTruncation:
                         reach[act[more]] = self._needed(certify, t, t_k, r2.min(1).values, more)[more]
                 # grow K only where the dropped fraction is already small (judged from K = 32 on); the rest go to
                 # the exact kernel at once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
-                hopeless = ~ok & ~more & (delta > self.give_up) & (k >= min(32, k_max))
+                hopeless = ~ok & ~more & (delta > self.give_up) & (k >= min(self.judge_k, k_max))
                 grow |= bool((~ok & ~more & ~hopeless).any())
                 gave_up.append(act[hopeless])
                 still.append(act[~ok & ~hopeless])
@@ -150,12 +234,15 @@ class NeighbourTruncation:
             rest.append(torch.cat(gave_up))
             if grow:
                 k *= 2
+            # work budget: a further round would cost (at least) what this one did; past the budget the queries
+            # left go to the exact kernel (measured: growth rounds on real images cost up to 12x the exact kernel)
+            if 2 * work > budget:
+                break
         active = torch.cat(rest + [active])
-        self.last_fraction_truncated = 1.0 - active.numel() / max(N, 1)
         self.last_stats = stats
         if active.numel():
-            lse[active], val[active] = exact(active)
-        return lse, val, float(cert.max()) if N else 0.0
+            lse[active], val[active] = self._timed_exact(exact, active)
+        return float(cert.max()) if N else 0.0, active.numel()
 
     @staticmethod
     def _needed(certify: Callable, lo: torch.Tensor, hi: torch.Tensor, r2min: torch.Tensor, sel: torch.Tensor):
@@ -168,6 +255,30 @@ class NeighbourTruncation:
             hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
             mid = 0.5 * (lo + hi)
         return hi
+
+
+#: truncation is kept where it took less than this fraction of the exact kernel's time (a margin for timing noise)
+PAYS = 0.9
+#: a remembered "exact" verdict is re-measured (by a pilot) after this many calls
+REPROBE = 16
+
+
+def _bucket(queries: int) -> int:
+    """Call-size bucket for timings (powers of 2: a call's fixed costs weigh alike within one)."""
+    return int(queries).bit_length()
+
+
+def check_policy(policy: str) -> str:
+    """``policy`` if ``"auto"`` or ``"always"``, else :class:`ConfigError`."""
+    if policy not in ("auto", "always"):
+        raise ConfigError(f"truncation policy must be 'auto' or 'always'; got {policy!r}")
+    return policy
+
+
+def noise_key(inv: torch.Tensor):
+    """Memo key of a call: ``1 / (sigma^2 T)`` of its first query, in buckets of 2^(1/4) (sigma within ~9%)."""
+    v = float(inv[0]) if inv.numel() else 1.0
+    return round(4 * math.log2(v)) if v > 0 and math.isfinite(v) else None
 
 
 def log_count(n: int, k: int) -> float:
