@@ -23,6 +23,7 @@ import torch
 
 from .lower_bound_index import FlatLowerBoundIndex
 
+
 def dense_rank_cap(dim: int) -> int:
     """Default cap on the PCA rank of the dense index: ``max(8, dim // 16)`` (bound GEMM <= 1/16 of the exact
     kernel's work per query for dim >= 128)."""

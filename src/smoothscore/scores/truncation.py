@@ -81,9 +81,9 @@ class NeighbourTruncation:
         give_up: float = 1e-3,
         max_rounds: int = 12,
         block_elements: int = 1 << 22,
-        policy: str = "auto",
+        policy: str = "always",
         pilot: int = 128,
-        work_budget: float = 0.25,
+        work_budget: float = 1.0,
         **index_kw,
     ):
         self.points, self.k0, self.k_max, self.block_elements = points, k0, int(k_max), int(block_elements)
@@ -99,11 +99,6 @@ class NeighbourTruncation:
         self.last_stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
 
     @property
-    def judge_k(self) -> int:
-        """K from which a query whose dropped fraction exceeds ``give_up`` goes to the exact kernel."""
-        return 8 if self.index.kind == "dense" else 32
-
-    @property
     def index(self):
         if self._index is None:
             self._index = make_index(self.points, self.index_kind, **self.index_kw)
@@ -112,12 +107,14 @@ class NeighbourTruncation:
     def run(self, u: torch.Tensor, tol: float, kept: Callable, bound: Callable, exact: Callable, key=None):
         """``(lse (N,), value (N, D), certificate)``; the certificate is 0 for queries the exact kernel served.
 
-        ``policy="always"`` truncates every call. ``"auto"`` (default) is never much slower than the exact kernel
-        (module doc, "Never slower than exact"): calls with the same ``key`` (the fields pass the noise level,
-        bucketed) reuse the last verdict; otherwise a pilot of the first queries is truncated and timed against the
-        exact kernel's time per query, and the rest go to whichever was faster."""
+        ``exact(act)`` receives query indices in increasing order (all N of them: ``arange(N)``, no gather needed).
+        ``policy="always"`` (default) truncates every call. ``"auto"`` (``EmpiricalScore``'s default) is never much
+        slower than the exact kernel (module doc, "Never slower than exact"): calls with the same ``key`` (the fields
+        pass the noise level, bucketed) reuse the last verdict; otherwise a pilot of the first queries is truncated
+        and timed against the exact kernel's time per query at that size, and the rest go to whichever was faster."""
         N, D = u.shape
         every = torch.arange(N, device=u.device)
+        key = None if key is None else (key, _bucket(N))  # a verdict holds for calls of similar size
         memo = self._memo.get(key) if key is not None and self.policy == "auto" else None
         if memo is not None and memo[0] >= PAYS and memo[1] < REPROBE:  # exact paid here: no pilot
             memo[1] += 1
@@ -226,7 +223,7 @@ class NeighbourTruncation:
                         reach[act[more]] = self._needed(certify, t, t_k, r2.min(1).values, more)[more]
                 # grow K only where the dropped fraction is already small (judged from K = 32 on); the rest go to
                 # the exact kernel at once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
-                hopeless = ~ok & ~more & (delta > self.give_up) & (k >= min(self.judge_k, k_max))
+                hopeless = ~ok & ~more & (delta > self.give_up) & (k >= min(32, k_max))
                 grow |= bool((~ok & ~more & ~hopeless).any())
                 gave_up.append(act[hopeless])
                 still.append(act[~ok & ~hopeless])
@@ -238,7 +235,7 @@ class NeighbourTruncation:
             # left go to the exact kernel (measured: growth rounds on real images cost up to 12x the exact kernel)
             if 2 * work > budget:
                 break
-        active = torch.cat(rest + [active])
+        active = torch.cat(rest + [active]).sort().values  # in order: all N of them is the identity (no gather)
         self.last_stats = stats
         if active.numel():
             lse[active], val[active] = self._timed_exact(exact, active)
