@@ -41,7 +41,7 @@ def test_auto_picks_exact_on_full_rank_large_sigma_and_remembers():
     assert tr._truncator.last_decision == "pilot, exact" and tr.last_fraction_truncated == 0.0
     assert tr.last_certificate == 0.0 and (out - ref).norm(dim=1).max() <= RND
     assert tr._truncator._memo[((True, noise_key(torch.tensor([1 / 9.0]))), 9)][0] >= PAYS  # 300 queries: bucket 9
-    for i in range(REPROBE):  # remembered: no pilot, exact kernel only, then measured again
+    for _ in range(REPROBE):  # remembered: no pilot, exact kernel only, then measured again
         out = tr.denoise(x, 3.0)
         assert tr._truncator.last_decision == "exact (remembered)" and (out - ref).norm(dim=1).max() <= RND
     tr.denoise(x, 3.0)

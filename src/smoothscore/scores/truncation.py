@@ -41,7 +41,24 @@ are then computed exactly.
 Growth and give-up: a query not certified at ``tau_k`` either doubles K (up to ``k_max`` = min(1,024, M/4)) when its
 dropped-fraction bound at ``tau_k`` is already below ``give_up`` (1e-3; judged from K = 32 on) or goes to the exact
 streamed kernel at once (certificate 0), as do queries left after ``max_rounds`` rounds. For full-rank data the
-bound is loose and the exact kernel runs after one or two short searches.
+bound is loose and the exact kernel runs after one or two short searches. A round is not started once the work
+spent (rows bounded times p + 1, plus 3 K D per candidate round) exceeds half of the exact kernel's 2 n D
+multiply-adds per query (``work_budget``): growth rounds on real images measured up to 12x the exact kernel.
+
+Never slower than exact (issue 20, item 1; ``policy="auto"``, ``EmpiricalScore``'s default). Whether the bound pays
+depends on the data (rank, residual norms) and on sigma, and the fields cannot know it in advance; so the decision is
+measured. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in buckets of 2^(1/4)
+(:func:`noise_key`) and the call size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to
+2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it (wall clock) against the exact kernel's time per
+query at that size (measured once per size bucket, on the pilot, then the smallest time seen), and runs the rest
+truncated if the pilot took less than ``PAYS`` = 0.9 of the exact time, else exactly. A remembered "exact" verdict
+skips the pilot (and is re-measured after ``REPROBE`` = 16 calls); a remembered "truncated" verdict truncates the
+whole call and updates the ratio. Every path keeps the certificate: queries served by truncation carry their bound,
+those served by the exact kernel 0, and ``last_certificate`` is the largest. Costs: the first call of a size bucket
+runs the exact kernel on the pilot once more (calibration); a first call at a noise level where truncation loses
+pays at most the pilot's excess. Verdicts are timing-based, so which path a call takes may differ between runs; the
+result never differs by more than the certificate. ``policy="always"`` (the class default; the unconditional
+fields) truncates every call as before.
 """
 
 from __future__ import annotations
