@@ -49,11 +49,13 @@ Never slower than exact (issue 20, item 1; ``policy="auto"``, ``EmpiricalScore``
 depends on the data (rank, residual norms) and on sigma, and the fields cannot know it in advance; so the decision is
 measured. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in buckets of 2^(1/4)
 (:func:`noise_key`) and the call size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to
-2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it (wall clock) against the exact kernel's time per
+2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it against the exact kernel's time per
 query at that size (measured once per size bucket, on the pilot, then the smallest time seen), and runs the rest
 truncated if the pilot took less than ``PAYS`` = 0.9 of the exact time, else exactly. A remembered "exact" verdict
 skips the pilot (and is re-measured after ``REPROBE`` = 16 calls); a remembered "truncated" verdict truncates the
-whole call and updates the ratio. Every path keeps the certificate: queries served by truncation carry their bound,
+whole call, times it, and holds until a call measures slower than exact (hysteresis: 0.9 to enter, 1 to leave).
+Times are CPU seconds of the process on the CPU (``time.process_time``: other jobs' load counts less), wall seconds
+after a CUDA synchronisation on a GPU. Every path keeps the certificate: queries served by truncation carry their bound,
 those served by the exact kernel 0, and ``last_certificate`` is the largest. Costs: the first call of a size bucket
 runs the exact kernel on the pilot once more (calibration); a first call at a noise level where truncation loses
 pays at most the pilot's excess. Verdicts are timing-based, so which path a call takes may differ between runs; the
@@ -143,17 +145,19 @@ class NeighbourTruncation:
             cert, left = self._rounds(u, every, lse, val, tol, kept, bound, exact)
             return self._done(lse, val, cert, left, N, "truncated")
         if memo is not None and memo[0] < PAYS:  # truncation paid here: all of it, timed to keep the verdict
-            t0 = time.perf_counter()
+            t0 = self._clock()
             cert, left = self._rounds(u, every, lse, val, tol, kept, bound, exact)
-            ratio = self._ratio(time.perf_counter() - t0, N)
-            memo[0] = ratio if math.isfinite(ratio) else memo[0]  # no exact timing at this size: keep the verdict
+            ratio = self._ratio(self._clock() - t0, N)
+            # hysteresis: a verdict for truncation is dropped only once it is measured slower than exact (PAYS to
+            # enter, 1 to leave: timing noise does not flip it); no exact timing at this size: keep the verdict
+            memo[0] = (ratio if ratio < 1 else math.inf) if math.isfinite(ratio) else memo[0]
             return self._done(lse, val, cert, left, N, "truncated (remembered)")
         P = N if N <= 2 * self.pilot else max(self.pilot, N // 16)
         pilot = every[:P]
         _ = self.index  # built (once) outside the timing
-        t0 = time.perf_counter()
+        t0 = self._clock()
         cert, left = self._rounds(u, pilot, lse, val, tol, kept, bound, exact)
-        t_pilot = time.perf_counter() - t0
+        t_pilot = self._clock() - t0
         if _bucket(P) not in self._rates:  # calibrate once per size: the exact kernel on the pilot
             self._timed_exact(exact, pilot)
         ratio = self._ratio(t_pilot, P)
@@ -168,12 +172,20 @@ class NeighbourTruncation:
         lse[rest], val[rest] = self._timed_exact(exact, rest)
         return self._done(lse, val, cert, left + rest.numel(), N, "pilot, exact")
 
+    def _clock(self) -> float:
+        """CPU seconds of this process on the CPU (other jobs' load counts less), wall seconds after a CUDA
+        synchronisation on a GPU."""
+        if self.points.device.type == "cuda":
+            torch.cuda.synchronize(self.points.device)
+            return time.perf_counter()
+        return time.process_time()
+
     def _timed_exact(self, exact: Callable, act: torch.Tensor):
         """``exact(act)``, timed: the exact kernel's seconds per query, smallest seen per size bucket."""
-        t0 = time.perf_counter()
+        t0 = self._clock()
         out = exact(act)
         if act.numel():
-            b, rate = _bucket(act.numel()), (time.perf_counter() - t0) / act.numel()
+            b, rate = _bucket(act.numel()), (self._clock() - t0) / act.numel()
             self._rates[b] = min(self._rates.get(b, math.inf), rate)
         return out
 
