@@ -12,7 +12,8 @@ The library is timed with one float sigma (its common-sigma form) and, at d <= 1
 sigmas (its augmented-key form). Set ``SMOOTHSCORE_BENCH_SMALL=1`` for a quick run (drops the 200,000-point
 shape), ``SMOOTHSCORE_BENCH_ONLY=speed``, ``=truncation`` or ``=adaptive`` (truncated / exact on every row, real
 images included; ``SMOOTHSCORE_BENCH_SETS=images`` for those rows alone) for one part,
-``SMOOTHSCORE_BENCH_ROWS=0,0,0`` to repeat grid rows (indices into the grid; each repeat a separate measurement, for the spread near 1.00).
+``SMOOTHSCORE_BENCH_ROWS=0,0,0`` to repeat grid rows (indices into the grid; each repeat a separate measurement,
+for the spread near 1.00).
 """
 
 from __future__ import annotations

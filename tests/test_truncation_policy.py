@@ -112,4 +112,3 @@ def test_dense_index_certificate_covers_every_row_on_images(dtype):
         # the returned rows are the k smallest lower bounds (the nearest row among them for k >= 4)
         if k >= 4:
             assert bool((idx == d2.argmin(1, keepdim=True)).any(1).float().mean() > 0.95)
-
