@@ -190,9 +190,12 @@ class EmpiricalScore(ScoreField):
                 self.points, index=self.truncation_index, policy=self.truncation_policy
             )
         n, logw = self.n_train, self._logw
-        uu = 0.5 * (u * u).sum(1) * inv  # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2
+        half_uu = []  # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2, computed on the truncated path only
 
         def kept(act, ix, r2, rows, tau):
+            if not half_uu:
+                half_uu.append(0.5 * (u * u).sum(1) * inv)
+            uu = half_uu[0]
             k = ix.shape[1]
             logit = (-math.log(n) if logw is None else logw[ix].to(u.dtype)) - 0.5 * r2 * inv[act, None]
             ls = torch.logsumexp(logit, 1)

@@ -52,7 +52,7 @@ measured. A call's verdict is remembered per key — the noise level ``1 / (sigm
 2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it against the exact kernel's time per
 query at that size (measured once per size bucket, on the pilot, then the smallest time seen), and runs the rest
 truncated if the pilot took less than ``PAYS`` = 0.9 of the exact time, else exactly. A remembered "exact" verdict
-skips the pilot (and is re-measured after ``REPROBE`` = 16 calls); a remembered "truncated" verdict truncates the
+skips the pilot (and is re-measured after ``REPROBE`` = 64 calls); a remembered "truncated" verdict truncates the
 whole call, times it, and holds until a call measures slower than exact (hysteresis: 0.9 to enter, 1 to leave).
 Times are CPU seconds of the process on the CPU (``time.process_time``: other jobs' load counts less), wall seconds
 after a CUDA synchronisation on a GPU. Every path keeps the certificate: queries served by truncation carry their bound,
@@ -286,7 +286,7 @@ class NeighbourTruncation:
 #: truncation is kept where it took less than this fraction of the exact kernel's time (a margin for timing noise)
 PAYS = 0.9
 #: a remembered "exact" verdict is re-measured (by a pilot) after this many calls
-REPROBE = 16
+REPROBE = 64
 
 
 def _bucket(queries: int) -> int:
