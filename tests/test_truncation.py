@@ -17,7 +17,7 @@ from smoothscore.sampling import sample
 from smoothscore.scores.lower_bound_index import IVF_MAX_RANK, IVF_MIN_POINTS, make_index, resolve_kind
 
 RND = 1e-10  # float64 rounding of the references (cdist uses the GEMM form) at data scale ~3
-KINDS = ["flat", "ivf"]
+KINDS = ["dense", "flat", "ivf"]
 
 
 def low_dim(n=4000, D=32, r=3, noise=1e-3, seed=0):
@@ -41,7 +41,9 @@ def brute_denoise(y, x, sigma, T=1.0, w=None):
 def test_esf_truncated_within_certificate(tol, kind):
     y, g = low_dim()
     x = y[:40] + 0.03 * torch.randn(40, y.shape[1], generator=g, dtype=torch.float64)
-    tr = ss.EmpiricalScore(y, tolerance=tol, dtype="float64", device="cpu", truncation_index=kind)
+    tr = ss.EmpiricalScore(
+        y, tolerance=tol, dtype="float64", device="cpu", truncation_index=kind, truncation_policy="always"
+    )
     used = set()
     for sigma in (0.02, 0.1, 0.3, 3.0):
         ref, ref_lse = brute_denoise(y, x, sigma)
@@ -61,7 +63,7 @@ def test_esf_truncation_with_weights_and_temperature(kind):
     y, g = low_dim(n=2000, seed=1)
     w = torch.rand(len(y), generator=g, dtype=torch.float64)
     x = y[:30] + 0.05 * torch.randn(30, y.shape[1], generator=g, dtype=torch.float64)
-    kw = dict(dtype="float64", device="cpu", truncation_index=kind)
+    kw = dict(dtype="float64", device="cpu", truncation_index=kind, truncation_policy="always")
     tr = ss.EmpiricalScore(y, temperature=2.0, tolerance=1e-6, weights=w, **kw)
     ref, _ = brute_denoise(y, x, 0.05, T=2.0, w=w)
     err = (tr.denoise(x, 0.05) - ref).norm(dim=1).max()
@@ -106,7 +108,9 @@ def test_sampler_switches_between_truncated_and_exact_and_matches(kind):
     sigmas = ss.noise.geometric_schedule(25, 0.01, 20.0)
     x0 = 20.0 * torch.randn(16, y.shape[1], generator=g, dtype=torch.float64) + 2.0
     ex = ss.EmpiricalScore(y, dtype="float64", device="cpu")
-    tr = ss.EmpiricalScore(y, tolerance=1e-8, dtype="float64", device="cpu", truncation_index=kind)
+    tr = ss.EmpiricalScore(
+        y, tolerance=1e-8, dtype="float64", device="cpu", truncation_index=kind, truncation_policy="always"
+    )
     log = []
     a = sample(ex, x0, sigmas, method="euler")
     b = sample(
@@ -163,7 +167,7 @@ def test_truncation_permutation_invariant(kind):
     y, g = low_dim(n=3000, seed=6)
     x = y[:25] + 0.03 * torch.randn(25, y.shape[1], generator=g, dtype=torch.float64)
     perm = torch.randperm(len(y), generator=g)
-    kw = dict(tolerance=1e-7, dtype="float64", device="cpu", truncation_index=kind)
+    kw = dict(tolerance=1e-7, dtype="float64", device="cpu", truncation_index=kind, truncation_policy="always")
     a, b = ss.EmpiricalScore(y, **kw), ss.EmpiricalScore(y[perm], **kw)
     for sigma in (0.02, 0.1):  # all truncated / some truncated
         da, db = a.denoise(x, sigma), b.denoise(x, sigma)
@@ -174,7 +178,9 @@ def test_truncation_permutation_invariant(kind):
 def test_ivf_visits_cells_incrementally_and_falls_back_to_exact():
     y, g = low_dim(n=4000, D=32, r=3, noise=1e-3, seed=7)
     x = y[:32] + 0.02 * torch.randn(32, y.shape[1], generator=g, dtype=torch.float64)
-    tr = ss.EmpiricalScore(y, tolerance=1e-8, dtype="float64", device="cpu", truncation_index="ivf")
+    tr = ss.EmpiricalScore(
+        y, tolerance=1e-8, dtype="float64", device="cpu", truncation_index="ivf", truncation_policy="always"
+    )
     ref, _ = brute_denoise(y, x, 0.02)
     err = (tr.denoise(x, 0.02) - ref).norm(dim=1).max()
     st, index = tr._truncator.last_stats, tr._truncator.index
@@ -193,9 +199,11 @@ def test_ivf_visits_cells_incrementally_and_falls_back_to_exact():
 def test_truncation_index_keyword():
     with pytest.raises(ConfigError, match="truncation_index"):
         ss.EmpiricalScore(torch.zeros(10, 2), tolerance=1e-6, truncation_index="hnsw")
+    with pytest.raises(ConfigError, match="policy"):
+        ss.EmpiricalScore(torch.zeros(10, 2), tolerance=1e-6, truncation_policy="never")
     with pytest.raises(ConfigError, match="truncation_index"):
         ss.UnconditionalEmpiricalScore(torch.zeros(10, 2), tolerance=1e-6, truncation_index="hnsw")
-    assert resolve_kind("auto", IVF_MIN_POINTS - 1, 3) == "flat" and resolve_kind("auto", IVF_MIN_POINTS, 3) == "ivf"
+    assert resolve_kind("auto", IVF_MIN_POINTS - 1, 3) == "dense" and resolve_kind("auto", IVF_MIN_POINTS, 3) == "ivf"
     assert resolve_kind("auto", IVF_MIN_POINTS, IVF_MAX_RANK + 1) == "flat"  # high intrinsic dimension: flat
     assert resolve_kind("ivf", 10, 64) == "ivf" and resolve_kind("flat", 10**7, 3) == "flat"
 
@@ -207,7 +215,9 @@ def test_truncation_on_gpu_within_certificate(kind):
     # rows and kernel on the GPU, the FAISS search on the CPU: the float64 result is within the certificate
     y, g = low_dim(n=3000, seed=10)
     x = y[:32] + 0.03 * torch.randn(32, y.shape[1], generator=g, dtype=torch.float64)
-    tr = ss.EmpiricalScore(y, tolerance=1e-8, dtype="float64", device="cuda", truncation_index=kind)
+    tr = ss.EmpiricalScore(
+        y, tolerance=1e-8, dtype="float64", device="cuda", truncation_index=kind, truncation_policy="always"
+    )
     ref, _ = brute_denoise(y, x, 0.02)
     err = (tr.denoise(x.cuda(), 0.02).cpu() - ref).norm(dim=1).max()
     assert tr.last_fraction_truncated == 1.0 and err <= tr.last_certificate + RND

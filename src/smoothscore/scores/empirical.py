@@ -45,6 +45,7 @@ from . import sharding
 from ._kernel import gaussian_stats
 from .base import ScoreField
 from .lower_bound_index import check_kind
+from .truncation import check_policy
 
 #: default number of (query, training point) logits held at once by the GEMM backend
 DEFAULT_BLOCK_ELEMENTS = 1 << 18  # measured fastest on CPU (benchmarks/bench_empirical.py)
@@ -81,9 +82,12 @@ class EmpiricalScore(ScoreField):
             returning one temperature per query (e.g. ``lambda s: (c / s).clamp(min=1)``).
         tolerance: None (exact) or the largest error allowed by certified neighbour truncation (see
             :mod:`smoothscore.scores.truncation`; the bound of the last call is ``last_certificate``).
-        truncation_index: candidate search of the truncation: ``"auto"`` (IVF from 20,000 points of PCA rank <= 16,
-            else flat),
-            ``"flat"`` or ``"ivf"`` (:mod:`smoothscore.scores.lower_bound_index`).
+        truncation_index: candidate search of the truncation: ``"auto"`` (dense below 20,000 points, IVF from there
+            at PCA rank <= 16, else flat), ``"dense"``, ``"flat"`` or ``"ivf"``
+            (:mod:`smoothscore.scores.lower_bound_index`, :mod:`smoothscore.scores.dense_bound_index`).
+        truncation_policy: ``"auto"`` (default: per call, truncate only where a timed pilot shows it beats the
+            exact kernel; never much slower than ``tolerance=None``) or ``"always"``
+            (:mod:`smoothscore.scores.truncation`). Either way ``last_certificate`` bounds the error.
         weights: optional non-negative mixture weights ``pi_j`` (default uniform); duplicating a point is
             equivalent to doubling its weight.
         dtype: ``"float32"`` (default) or ``"float64"`` for exact work near ties.
@@ -107,10 +111,12 @@ class EmpiricalScore(ScoreField):
         shard=None,
         method: str = "auto",
         truncation_index: str = "auto",
+        truncation_policy: str = "auto",
     ):
         self._init_placement(dtype, device)
         self.temperature = check_temperature(temperature)
         self.truncation_index = check_kind(truncation_index)
+        self.truncation_policy = check_policy(truncation_policy)
         auto_off = tolerance is not None and shard is None  # truncation is local: no automatic sharding
         self.shard, self._group = sharding.resolve_shard(False if auto_off else shard)
         self.tolerance = check_tolerance(tolerance, self.shard)
@@ -177,14 +183,19 @@ class EmpiricalScore(ScoreField):
     def _truncated(self, u, inv, want_mean, bound):
         """Certified truncation (module :mod:`~smoothscore.scores.truncation`): kept mass exact over the candidates,
         dropped mass ``<= pi_drop exp(-tau / (2 sigma^2 T))``; results in the kernel's convention."""
-        from .truncation import NeighbourTruncation
+        from .truncation import NeighbourTruncation, noise_key
 
         if self._truncator is None:
-            self._truncator = NeighbourTruncation(self.points, index=self.truncation_index)
+            self._truncator = NeighbourTruncation(
+                self.points, index=self.truncation_index, policy=self.truncation_policy
+            )
         n, logw = self.n_train, self._logw
-        uu = 0.5 * (u * u).sum(1) * inv  # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2
+        half_uu = []  # lse(kernel) = lse(-r^2 inv / 2) + |u|^2 inv / 2, computed on the truncated path only
 
         def kept(act, ix, r2, rows, tau):
+            if not half_uu:
+                half_uu.append(0.5 * (u * u).sum(1) * inv)
+            uu = half_uu[0]
             k = ix.shape[1]
             logit = (-math.log(n) if logw is None else logw[ix].to(u.dtype)) - 0.5 * r2 * inv[act, None]
             ls = torch.logsumexp(logit, 1)
@@ -197,10 +208,11 @@ class EmpiricalScore(ScoreField):
             return ls + uu[act], log_t, torch.bmm(w[:, None], rows)[:, 0], None
 
         def exact(act):
-            lse, mean = self._local(u[act], inv[act], want_mean)
-            return lse, (mean if mean is not None else torch.zeros_like(u[act]))
+            ua, ia = (u, inv) if act.numel() == u.shape[0] else (u[act], inv[act])  # all: no gather
+            lse, mean = self._local(ua, ia, want_mean)
+            return lse, (mean if mean is not None else torch.zeros_like(ua))
 
-        return self._truncator.run(u, self.tolerance, kept, bound, exact)
+        return self._truncator.run(u, self.tolerance, kept, bound, exact, key=(want_mean, noise_key(inv)))
 
     def _prep_flat(self, x, sigma):
         x, s = self.prepare(x, sigma)

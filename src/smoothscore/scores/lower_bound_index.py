@@ -99,7 +99,9 @@ class FlatLowerBoundIndex:
     def _embed(self, v: torch.Tensor) -> torch.Tensor:
         v = v.to(device=self.basis.device, dtype=torch.float64)
         pv = v @ self.basis.T
-        res = (v - pv @ self.basis).norm(dim=1, keepdim=True)
+        # |P_perp v|^2 = |v|^2 - |P v|^2 (one product; float64 cancellation moves the norm by <= ~1e-7 |v|, far
+        # inside the float32 margins of the searches)
+        res = ((v * v).sum(1, keepdim=True) - (pv * pv).sum(1, keepdim=True)).clamp_min_(0).sqrt_()
         return torch.cat([pv, res], 1)
 
     def _margin(self, e: torch.Tensor) -> torch.Tensor:
@@ -237,17 +239,20 @@ class IVFLowerBoundIndex(FlatLowerBoundIndex):
 
 
 def check_kind(kind: str) -> str:
-    """``kind`` if it names an index (``"auto"``, ``"flat"``, ``"ivf"``), else :class:`ConfigError`."""
-    if kind not in ("auto", "flat", "ivf"):
-        raise ConfigError(f"truncation_index must be 'auto', 'flat' or 'ivf'; got {kind!r}")
+    """``kind`` if it names an index (``"auto"``, ``"dense"``, ``"flat"``, ``"ivf"``), else :class:`ConfigError`."""
+    if kind not in ("auto", "dense", "flat", "ivf"):
+        raise ConfigError(f"truncation_index must be 'auto', 'dense', 'flat' or 'ivf'; got {kind!r}")
     return kind
 
 
 def resolve_kind(kind: str, n: int, rank: int | None = None) -> str:
-    """``"flat"`` or ``"ivf"`` for ``n`` rows of PCA rank ``rank`` (``"auto"``: IVF from ``IVF_MIN_POINTS`` rows
-    when the rank is at most ``IVF_MAX_RANK``)."""
+    """``"dense"``, ``"flat"`` or ``"ivf"`` for ``n`` rows of PCA rank ``rank`` (``"auto"``: the dense index of
+    :mod:`~smoothscore.scores.dense_bound_index` below ``IVF_MIN_POINTS`` rows, IVF from there when the rank is at
+    most ``IVF_MAX_RANK``, else flat)."""
     if check_kind(kind) == "auto":
-        return "ivf" if n >= IVF_MIN_POINTS and (rank is None or rank <= IVF_MAX_RANK) else "flat"
+        if n < IVF_MIN_POINTS:
+            return "dense"
+        return "ivf" if rank is None or rank <= IVF_MAX_RANK else "flat"
     return kind
 
 
@@ -258,6 +263,11 @@ def make_index(points, kind: str = "auto", **kw):
     basis = None
     if check_kind(kind) == "auto" and points.n >= IVF_MIN_POINTS:
         basis = principal_basis(points, **kw)
-    if resolve_kind(kind, points.n, None if basis is None else basis.shape[0]) == "flat":
+    resolved = resolve_kind(kind, points.n, None if basis is None else basis.shape[0])
+    if resolved == "dense":
+        from .dense_bound_index import DenseLowerBoundIndex
+
+        return DenseLowerBoundIndex(points, basis=basis, **kw)
+    if resolved == "flat":
         return FlatLowerBoundIndex(points, basis=basis, **kw)
     return IVFLowerBoundIndex(points, basis=basis, **ivf_kw, **kw)

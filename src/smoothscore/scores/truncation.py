@@ -41,16 +41,37 @@ are then computed exactly.
 Growth and give-up: a query not certified at ``tau_k`` either doubles K (up to ``k_max`` = min(1,024, M/4)) when its
 dropped-fraction bound at ``tau_k`` is already below ``give_up`` (1e-3; judged from K = 32 on) or goes to the exact
 streamed kernel at once (certificate 0), as do queries left after ``max_rounds`` rounds. For full-rank data the
-bound is loose and the exact kernel runs after one or two short searches.
+bound is loose and the exact kernel runs after one or two short searches. A round is not started once the work
+spent (rows bounded times p + 1, plus 3 K D per candidate round) exceeds half of the exact kernel's 2 n D
+multiply-adds per query (``work_budget``): growth rounds on real images measured up to 12x the exact kernel.
+
+Never slower than exact (issue 20, item 1; ``policy="auto"``, ``EmpiricalScore``'s default). Whether the bound pays
+depends on the data (rank, residual norms) and on sigma, and the fields cannot know it in advance; so the decision is
+measured. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in buckets of 2^(1/4)
+(:func:`noise_key`) and the call size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to
+2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it against the exact kernel's time per
+query at that size (measured once per size bucket, on the pilot, then the smallest time seen), and runs the rest
+truncated if the pilot took less than ``PAYS`` = 0.9 of the exact time, else exactly. A remembered "exact" verdict
+skips the pilot (and is re-measured after ``REPROBE`` = 64 calls); a remembered "truncated" verdict truncates the
+whole call, times it, and holds until a call measures slower than exact (hysteresis: 0.9 to enter, 1 to leave).
+Times are CPU seconds of the process on the CPU (``time.process_time``: other jobs' load counts less), wall seconds
+after a CUDA synchronisation on a GPU. Every path keeps the certificate: queries served by truncation carry their bound,
+those served by the exact kernel 0, and ``last_certificate`` is the largest. Costs: the first call of a size bucket
+runs the exact kernel on the pilot once more (calibration); a first call at a noise level where truncation loses
+pays at most the pilot's excess. Verdicts are timing-based, so which path a call takes may differ between runs; the
+result never differs by more than the certificate. ``policy="always"`` (the class default; the unconditional
+fields) truncates every call as before.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import torch
 
+from ..errors import ConfigError
 from .lower_bound_index import make_index
 
 
@@ -79,9 +100,16 @@ class NeighbourTruncation:
         give_up: float = 1e-3,
         max_rounds: int = 12,
         block_elements: int = 1 << 22,
+        policy: str = "always",
+        pilot: int = 128,
+        work_budget: float = 1.0,
         **index_kw,
     ):
         self.points, self.k0, self.k_max, self.block_elements = points, k0, int(k_max), int(block_elements)
+        self.policy, self.pilot, self.work_budget = check_policy(policy), max(1, int(pilot)), float(work_budget)
+        self._memo: dict = {}  # key -> [truncated / exact time ratio, calls since measured]
+        self._rates: dict = {}  # size bucket -> seconds per query of the exact kernel (fixed costs included)
+        self.last_decision = ""
         self.give_up, self.max_rounds = float(give_up), int(max_rounds)
         self.index_kind, self.index_kw = index, index_kw
         self._index = None
@@ -95,23 +123,105 @@ class NeighbourTruncation:
             self._index = make_index(self.points, self.index_kind, **self.index_kw)
         return self._index
 
-    def run(self, u: torch.Tensor, tol: float, kept: Callable, bound: Callable, exact: Callable):
+    def run(self, u: torch.Tensor, tol: float, kept: Callable, bound: Callable, exact: Callable, key=None):
+        """``(lse (N,), value (N, D), certificate)``; the certificate is 0 for queries the exact kernel served.
+
+        ``exact(act)`` receives query indices in increasing order (all N of them: ``arange(N)``, no gather needed).
+        ``policy="always"`` (default) truncates every call. ``"auto"`` (``EmpiricalScore``'s default) is never much
+        slower than the exact kernel (module doc, "Never slower than exact"): calls with the same ``key`` (the fields
+        pass the noise level, bucketed) reuse the last verdict; otherwise a pilot of the first queries is truncated
+        and timed against the exact kernel's time per query at that size, and the rest go to whichever was faster."""
         N, D = u.shape
-        n = self.points.n
+        every = torch.arange(N, device=u.device)
+        key = None if key is None else (key, _bucket(N))  # a verdict holds for calls of similar size
+        memo = self._memo.get(key) if key is not None and self.policy == "auto" else None
+        if memo is not None and memo[0] >= PAYS and memo[1] < REPROBE:  # exact paid here: no pilot
+            memo[1] += 1
+            lse, val = self._timed_exact(exact, every)
+            return self._done(lse, val, 0.0, N, N, "exact (remembered)")
         lse = torch.empty(N, dtype=u.dtype, device=u.device)
         val = torch.empty(N, D, dtype=u.dtype, device=u.device)
+        if self.policy == "always" or N == 0:
+            cert, left = self._rounds(u, every, lse, val, tol, kept, bound, exact)
+            return self._done(lse, val, cert, left, N, "truncated")
+        if memo is not None and memo[0] < PAYS:  # truncation paid here: all of it, timed to keep the verdict
+            t0 = self._clock()
+            cert, left = self._rounds(u, every, lse, val, tol, kept, bound, exact)
+            ratio = self._ratio(self._clock() - t0, N)
+            # hysteresis: a verdict for truncation is dropped only once it is measured slower than exact (PAYS to
+            # enter, 1 to leave: timing noise does not flip it); no exact timing at this size: keep the verdict
+            memo[0] = (ratio if ratio < 1 else math.inf) if math.isfinite(ratio) else memo[0]
+            return self._done(lse, val, cert, left, N, "truncated (remembered)")
+        P = N if N <= 2 * self.pilot else max(self.pilot, N // 16)
+        pilot = every[:P]
+        _ = self.index  # built (once) outside the timing
+        t0 = self._clock()
+        cert, left = self._rounds(u, pilot, lse, val, tol, kept, bound, exact)
+        t_pilot = self._clock() - t0
+        if _bucket(P) not in self._rates:  # calibrate once per size: the exact kernel on the pilot
+            self._timed_exact(exact, pilot)
+        ratio = self._ratio(t_pilot, P)
+        if key is not None:
+            self._memo[key] = [ratio, 0]
+        rest = every[P:]
+        if not rest.numel():
+            return self._done(lse, val, cert, left, N, "pilot")
+        if ratio < PAYS:
+            c2, left2 = self._rounds(u, rest, lse, val, tol, kept, bound, exact)
+            return self._done(lse, val, max(cert, c2), left + left2, N, "pilot, truncated")
+        lse[rest], val[rest] = self._timed_exact(exact, rest)
+        return self._done(lse, val, cert, left + rest.numel(), N, "pilot, exact")
+
+    def _clock(self) -> float:
+        """CPU seconds of this process on the CPU (other jobs' load counts less), wall seconds after a CUDA
+        synchronisation on a GPU."""
+        if self.points.device.type == "cuda":
+            torch.cuda.synchronize(self.points.device)
+            return time.perf_counter()
+        return time.process_time()
+
+    def _timed_exact(self, exact: Callable, act: torch.Tensor):
+        """``exact(act)``, timed: the exact kernel's seconds per query, smallest seen per size bucket."""
+        t0 = self._clock()
+        out = exact(act)
+        if act.numel():
+            b, rate = _bucket(act.numel()), (self._clock() - t0) / act.numel()
+            self._rates[b] = min(self._rates.get(b, math.inf), rate)
+        return out
+
+    def _ratio(self, seconds: float, queries: int) -> float:
+        """Truncated / exact seconds per query at this call size (``inf`` before the exact kernel was timed at a
+        size of the same bucket: exact is chosen)."""
+        rate = self._rates.get(_bucket(queries)) if queries else None
+        return math.inf if rate is None else seconds / queries / rate
+
+    def _done(self, lse, val, cert, left, N, decision):
+        self.last_fraction_truncated = 1.0 - left / max(N, 1)
+        self.last_decision = decision
+        if left == N:
+            cert = 0.0
+        return lse, val, cert
+
+    def _rounds(self, u, sel, lse, val, tol, kept, bound, exact):
+        """The search rounds (module doc) for the queries ``sel``; results written into ``lse``, ``val``; returns
+        ``(largest certificate, queries sent to the exact kernel)``."""
+        N, D = u.shape
+        n = self.points.n
         cert = torch.zeros(N, dtype=torch.float64, device=u.device)
         reach = torch.full((N,), -math.inf, dtype=torch.float64, device=u.device)
-        active = torch.arange(N, device=u.device)
-        k = min(self.k0 or (16 if self.index.kind == "ivf" else 32), n)  # measured (docs/benchmarks.md)
+        active, n_sel = sel, max(sel.numel(), 1)
+        work, budget = 0.0, self.work_budget * 2 * n * D  # per query, in multiply-adds; exact: 2 n D
+        p1 = self.index.rank + 1
+        k = min(self.k0 or {"ivf": 16, "dense": 4}.get(self.index.kind, 32), n)  # measured (docs/benchmarks.md)
         rest = []
         k_max = min(self.k_max, n // 4)
         stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
         while active.numel() and k <= k_max and stats["rounds"] < self.max_rounds:
             idx, tau, tau_k = self.index.search(u[active], k, reach[active])
             stats["rounds"] += 1
-            stats["points"] += self.index.last_points * active.numel() / N
-            stats["cells"] += self.index.last_cells * active.numel() / N
+            stats["points"] += self.index.last_points * active.numel() / n_sel
+            stats["cells"] += self.index.last_cells * active.numel() / n_sel
+            work += self.index.last_points * p1 + 3 * k * D  # bounds scanned; gather, distances, weighted sum
             qb = max(1, self.block_elements // (k * D))
             still, gave_up, grow = [], [], False
             for a in range(0, active.numel(), qb):
@@ -150,12 +260,15 @@ class NeighbourTruncation:
             rest.append(torch.cat(gave_up))
             if grow:
                 k *= 2
-        active = torch.cat(rest + [active])
-        self.last_fraction_truncated = 1.0 - active.numel() / max(N, 1)
+            # work budget: a further round would cost (at least) what this one did; past the budget the queries
+            # left go to the exact kernel (measured: growth rounds on real images cost up to 12x the exact kernel)
+            if 2 * work > budget:
+                break
+        active = torch.cat(rest + [active]).sort().values  # in order: all N of them is the identity (no gather)
         self.last_stats = stats
         if active.numel():
-            lse[active], val[active] = exact(active)
-        return lse, val, float(cert.max()) if N else 0.0
+            lse[active], val[active] = self._timed_exact(exact, active)
+        return float(cert.max()) if N else 0.0, active.numel()
 
     @staticmethod
     def _needed(certify: Callable, lo: torch.Tensor, hi: torch.Tensor, r2min: torch.Tensor, sel: torch.Tensor):
@@ -168,6 +281,30 @@ class NeighbourTruncation:
             hi, lo = torch.where(ok, mid, hi), torch.where(ok, lo, mid)
             mid = 0.5 * (lo + hi)
         return hi
+
+
+#: truncation is kept where it took less than this fraction of the exact kernel's time (a margin for timing noise)
+PAYS = 0.9
+#: a remembered "exact" verdict is re-measured (by a pilot) after this many calls
+REPROBE = 64
+
+
+def _bucket(queries: int) -> int:
+    """Call-size bucket for timings (powers of 2: a call's fixed costs weigh alike within one)."""
+    return int(queries).bit_length()
+
+
+def check_policy(policy: str) -> str:
+    """``policy`` if ``"auto"`` or ``"always"``, else :class:`ConfigError`."""
+    if policy not in ("auto", "always"):
+        raise ConfigError(f"truncation policy must be 'auto' or 'always'; got {policy!r}")
+    return policy
+
+
+def noise_key(inv: torch.Tensor):
+    """Memo key of a call: ``1 / (sigma^2 T)`` of its first query, in buckets of 2^(1/4) (sigma within ~9%)."""
+    v = float(inv[0]) if inv.numel() else 1.0
+    return round(4 * math.log2(v)) if v > 0 and math.isfinite(v) else None
 
 
 def log_count(n: int, k: int) -> float:
