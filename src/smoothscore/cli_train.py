@@ -38,7 +38,10 @@ def add_train_parser(sub) -> None:
         help="dsm, dsm_continuous, unconditioned, temperature, t_weighted "
         "(default: dsm when conditioned, unconditioned otherwise)",
     )
-    p.add_argument("--param", default=None, choices=["score", "sigma_score", "edm"], help="output parameterisation")
+    p.add_argument("--param", default=None, choices=["score", "sigma_score", "edm", "sigma_scaled"],
+        help="output parameterisation (default: sigma_score when conditioned; sigma_scaled = F(x)/sigma, Paper B's "
+        "code, when unconditioned; score = sigma-free F(x))",
+    )
     p.add_argument("--width", type=int, default=256, help="MLP / two-layer width")
     p.add_argument("--depth", type=int, default=3, help="MLP hidden layers")
     p.add_argument("--base", type=int, default=32, help="UNet base channels")
@@ -238,6 +241,7 @@ def cmd_train(args) -> int:
         "sigma_min": args.sigma_min,
         "sigma_max": sigma_max,
         "conditioning": args.conditioning,
+        "param": model.param,
         "model": args.model,
         "train_config": vars(cfg),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
