@@ -98,6 +98,7 @@ def _pc_median_nn(field, train, seed):
     return float(d.median()) if bool(ok.all()) else math.inf
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_pc_with_sigma_scaled_minimiser_ends_on_the_data_while_pmn_does_not(seed):
     """The issue's measurement: 20 digits in [-1, 1], the paper's PC (1 corrector step, snr 0.16, 1000 geometric

@@ -68,4 +68,9 @@ __all__ = [
     "build_model",
     "ScoreModel",
     "UNCONDITIONED_PAPER_PARAM",
-    "UNCONDITIONED_SIGMA_FREE_PARAM", "TwoLayerReLU", "MLP", "UNet", "SigmaEmbedding"]
+    "UNCONDITIONED_SIGMA_FREE_PARAM",
+    "TwoLayerReLU",
+    "MLP",
+    "UNet",
+    "SigmaEmbedding",
+]
