@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from smoothscore.data.digits import load_digits
-from smoothscore.errors import ConfigError
+from smoothscore.errors import ConfigError, SigmaError
 from smoothscore.nets import UNCONDITIONED_PAPER_PARAM, build_model
 from smoothscore.noise import sigma_schedule
 from smoothscore.sampling import sample
@@ -72,7 +72,7 @@ def test_score_model_sigma_scaled_divides_by_the_given_sigma_and_loss_is_officia
     sig = torch.tensor([0.5, 2.0, 10.0], dtype=torch.float64)
     torch.testing.assert_close(m(x, sig), m.net(x) / sig[:, None])
     field = NeuralScore(m, dtype="float64", device="cpu")
-    with pytest.raises(Exception):
+    with pytest.raises(SigmaError):
         field.score(x)  # needs sigma
     loss = UnconditionedDSM(sigma_min=0.01, sigma_max=50.0, n_levels=1000)
     noise = loss.draw(3, (4,), torch.Generator().manual_seed(0))

@@ -45,7 +45,8 @@ def build_model(
 
     ``conditioning``: ``"sigma"`` (noise input) or ``"none"`` (Paper B's noise unconditioning). ``param`` defaults to
     ``"sigma_score"`` when conditioned and ``"sigma_scaled"`` (:data:`UNCONDITIONED_PAPER_PARAM`, Paper B's code:
-    ``F(x) / sigma``) otherwise; ``param="score"`` keeps the sigma-free ``F(x)``. The returned model's ``config`` rebuilds it.
+    ``F(x) / sigma``) otherwise; ``param="score"`` keeps the sigma-free ``F(x)``. The returned model's ``config``
+    rebuilds it.
     """
     if conditioning not in ("sigma", "none"):
         raise ConfigError(f"conditioning must be 'sigma' or 'none'; got {conditioning!r}")
