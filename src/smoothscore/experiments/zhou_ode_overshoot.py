@@ -15,7 +15,8 @@ the Euler ODE, PC and sigma* samplers as well (by default the authors' parameter
 
 Second field (issue 17): PC with the exact minimiser of the authors' code's loss used as ``F*(x) / sigma_sched``
 (:class:`~smoothscore.scores.sigma_scaled.SigmaScaledEmpiricalScore`, row ``PC, F*/sigma (authors')``): the
-scheduled sigma enters the score, so the predictor contracts a level error instead of overshooting. The quick preset leaves it out: a few hundred CPU steps give a
+scheduled sigma enters the score, so the predictor contracts a level error instead of overshooting.
+The quick preset leaves the trained MLP out: a few hundred CPU steps give a
 network whose score is far from the data's (measured with 600 steps: the ODE barely moved the samples and PC
 diverged), which would test the training budget, not the sampler.
 """
