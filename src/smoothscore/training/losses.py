@@ -26,7 +26,8 @@ def _bc(v, x):
 def model_score(model, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """``model(x, sigma)`` when the model's score needs sigma (conditioned, or unconditioned ``sigma_scaled``),
     else ``model(x)`` (sigma-free unconditioned nets and plain modules without ``needs_sigma``/``conditioned``)."""
-    need = getattr(model, "needs_sigma", getattr(model, "conditioned", False))
+    inner = getattr(model, "module", model)  # DistributedDataParallel keeps the attributes on .module
+    need = getattr(inner, "needs_sigma", getattr(inner, "conditioned", False))
     return model(x, sigma) if need else model(x)
 
 
