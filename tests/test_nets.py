@@ -42,9 +42,12 @@ def test_parameterisations_are_separate_from_architectures():
     assert torch.allclose(m(x, s), m.net(x, s) / s[:, None], atol=1e-6)
     raw = build_model("mlp", (3,), param="score")
     assert torch.allclose(raw(x, s), raw.net(x, s))
-    unc = build_model("mlp", (3,), conditioning="none")
-    assert unc.param == "score" and not unc.conditioned
-    assert torch.allclose(unc(x), unc.net(x))  # no division by sigma anywhere
+    unc = build_model("mlp", (3,), conditioning="none")  # Paper B's code: F(x) / sigma, the net sees x only
+    assert unc.param == "sigma_scaled" and not unc.conditioned and unc.needs_sigma
+    assert torch.allclose(unc(x, s), unc.net(x) / s[:, None])
+    free = build_model("mlp", (3,), conditioning="none", param="score")
+    assert free.param == "score" and not free.conditioned
+    assert torch.allclose(free(x), free.net(x))  # sigma-free: no division by sigma anywhere
     with pytest.raises(ConfigError):
         m(x)  # conditioned model needs sigma
 

@@ -52,9 +52,11 @@ def test_checkpoint_roundtrip_model_and_ema(tmp_path):
 def test_unconditioned_field_ignores_sigma_and_samples(tmp_path):
     r, ck = _trained(tmp_path, conditioning="none")
     f = NeuralScore.from_checkpoint(ck, device="cpu")
-    assert not f.conditioned
+    assert not f.conditioned and f.param == "sigma_scaled" and f.needs_sigma  # the authors' F(x) / sigma
     x = torch.randn(5, 3)
-    assert torch.equal(f.score(x), f.score(x, 0.3)) and torch.equal(f.score(x, 0.3), f.score(x, 7.0))
+    torch.testing.assert_close(0.3 * f.score(x, 0.3), 7.0 * f.score(x, 7.0))  # the net never sees sigma
+    free = NeuralScore(build_model("mlp", (3,), conditioning="none", param="score", width=16), device="cpu")
+    assert torch.equal(free.score(x), free.score(x, 0.3)) and torch.equal(free.score(x, 0.3), free.score(x, 7.0))
     sig = ss.sigma_schedule("edm", 8, 0.1, 2.0)
     out = ss.sample(f, 2.0 * torch.randn(4, 3), sig, method="pc", generator=torch.Generator().manual_seed(0))
     assert out.shape == (4, 3) and torch.isfinite(out).all()

@@ -79,7 +79,8 @@ def test_zhou_ode_overshoot_smoke(tmp_path):
     r = json.loads((tmp_path / "zhou-ode-overshoot" / "results.json").read_text())
     assert r["status"] == "ok"
     claims = {c["id"]: c for c in r["claims"]}
-    assert len(claims) == 6 and all(isinstance(c["value"], float) for c in claims.values())
+    assert len(claims) == 8 and all(isinstance(c["value"], float) for c in claims.values())
+    assert "pc-sigma-scaled-near-data[late start]" in claims  # the authors' F*/sigma_sched under PC
     assert claims["ode-overshoots"]["passed"] is True  # the overshoot is large even on a tiny run
     assert claims["sigma-star-near-data[late start]"]["passed"] is True
     assert (tmp_path / "zhou-ode-overshoot" / "trajectory_distance.png").exists()

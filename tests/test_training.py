@@ -49,7 +49,7 @@ def weighted_rel_error(net_fn, ref_fn, loss, data, n=4000, seed=1):
 def test_unconditioned_mlp_learns_the_noise_blind_optimum():
     torch.manual_seed(0)
     loss = UnconditionedDSM(0.2, 2.0, 8)
-    m = build_model("mlp", (2,), conditioning="none", width=64, depth=3)
+    m = build_model("mlp", (2,), conditioning="none", param="score", width=64, depth=3)  # sigma-free s = F(x)
     r = train(
         m, loss, MU, TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100), progress=False
     )
@@ -63,6 +63,27 @@ def test_unconditioned_mlp_learns_the_noise_blind_optimum():
         lambda x, s: esf.score(x, s), lambda x, s: pmn_score(x, MU, loss.sigmas.levels), loss, MU
     )
     assert err_esf > 0.05
+
+
+def test_sigma_scaled_mlp_learns_the_authors_loss_minimiser():
+    """Paper B's code's parameterisation s = F(x)/sigma: the trained F matches F* = -E[z|x] (exact, float64)."""
+    from smoothscore.scores.sigma_scaled import SigmaScaledEmpiricalScore
+
+    torch.manual_seed(0)
+    loss = UnconditionedDSM(0.2, 2.0, 8)
+    m = build_model("mlp", (2,), conditioning="none", width=64, depth=3)
+    assert m.param == "sigma_scaled"
+    r = train(
+        m, loss, MU, TrainConfig(steps=1200, batch_size=256, lr=3e-3, ema_decay=0.995, warmup_steps=100), progress=False
+    )
+    fstar = SigmaScaledEmpiricalScore(MU.double(), sigmas=loss.sigmas.levels, dtype="float64", device="cpu")
+    # sigma^2-weighted relative L2 of the scores = relative L2 of F against F* (the excess loss, relative)
+    err = weighted_rel_error(lambda x, s: r.ema(x, s), lambda x, s: fstar.score(x.double(), s), loss, MU)
+    assert err < 0.02
+    pmn = weighted_rel_error(
+        lambda x, s: fstar.score(x.double(), s), lambda x, s: pmn_score(x, MU, loss.sigmas.levels), loss, MU
+    )
+    assert pmn > 0.05  # the sigma-free p_MN score is a different field
 
 
 def test_conditioned_mlp_matches_gaussian_score():
@@ -172,7 +193,11 @@ def test_unconditioned_networks_have_no_noise_input():
         m = build_model(name, shape, conditioning="none")
         assert not any("emb" in n for n, _ in m.named_parameters())
         x = torch.randn(2, *shape)
-        assert torch.equal(m(x), m(x, torch.tensor([0.1, 9.0])))
+        sig = torch.tensor([0.1, 9.0])
+        # the default (authors' code) divides the sigma-blind output by the given sigma
+        assert torch.allclose(m(x, sig), m.net(x) / sig.reshape(-1, *([1] * len(shape))))
+        free = build_model(name, shape, conditioning="none", param="score")
+        assert torch.equal(free(x), free(x, sig))
     with pytest.raises(UnknownNameError):
         build_model("transformer", (4,))
     with pytest.raises(ConfigError):

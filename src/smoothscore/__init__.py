@@ -29,6 +29,7 @@ _LAZY = {
     "GaussianScore": "smoothscore.scores.gaussian",
     "SmoothedPLScore": "smoothscore.scores.smoothed_pl",
     "UnconditionalEmpiricalScore": "smoothscore.scores.unconditional",
+    "SigmaScaledEmpiricalScore": "smoothscore.scores.sigma_scaled",
     "NeuralScore": "smoothscore.scores.neural",
     "LocalEmpiricalScore": "smoothscore.scores.local",
     "EquivariantLocalScore": "smoothscore.scores.local",

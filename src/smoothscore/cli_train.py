@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -38,7 +37,13 @@ def add_train_parser(sub) -> None:
         help="dsm, dsm_continuous, unconditioned, temperature, t_weighted "
         "(default: dsm when conditioned, unconditioned otherwise)",
     )
-    p.add_argument("--param", default=None, choices=["score", "sigma_score", "edm"], help="output parameterisation")
+    p.add_argument(
+        "--param",
+        default=None,
+        choices=["score", "sigma_score", "edm", "sigma_scaled"],
+        help="output parameterisation (default: sigma_score when conditioned; sigma_scaled = F(x)/sigma, Paper B's "
+        "code, when unconditioned; score = sigma-free F(x))",
+    )
     p.add_argument("--width", type=int, default=256, help="MLP / two-layer width")
     p.add_argument("--depth", type=int, default=3, help="MLP hidden layers")
     p.add_argument("--base", type=int, default=32, help="UNet base channels")
@@ -238,6 +243,7 @@ def cmd_train(args) -> int:
         "sigma_min": args.sigma_min,
         "sigma_max": sigma_max,
         "conditioning": args.conditioning,
+        "param": model.param,
         "model": args.model,
         "train_config": vars(cfg),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -330,11 +336,13 @@ def cmd_sample(args) -> int:
         xs = sample(field, x0.to(device), sigmas, method=method, generator=g, progress=not args.quiet, **opts).cpu()
     ok = torch.isfinite(xs.reshape(xs.shape[0], -1)).all(1)
     n_bad = int((~ok).sum())
-    if n_bad and is_main_process():
-        print(
-            f"warning: {n_bad} of {args.n} samples diverged (non-finite); the audit uses the other {args.n - n_bad}."
-            " Try more --steps, another --sampler, or a longer-trained model.",
-            file=sys.stderr,
+    if n_bad:  # never silently: one line, exit 2, nothing written
+        from .errors import NonFiniteError
+
+        other = "sigma_star" if method != "sigma_star" else "pc"
+        raise NonFiniteError(
+            f"{n_bad} of {args.n} samples diverged (non-finite) with the {method} sampler; try --sampler {other}, "
+            "more --steps, or a longer-trained model"
         )
     good = xs[ok]
     if len(good):

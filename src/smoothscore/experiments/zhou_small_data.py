@@ -171,7 +171,8 @@ def _run_sampler(ctx, field, kind, train, x0, index, snr=None):
                 float(c["sigma_init"]),
                 append_zero=kind == "heun",
             )
-            opts = {"snr": float(c["snr"] if snr is None else snr)} if kind == "pc" else {}
+            # PC as score_sde / Paper B's code run it: noise_removal (denoised last step)
+            opts = {"snr": float(c["snr"] if snr is None else snr), "denoise_last": True} if kind == "pc" else {}
             out = sample(field, x0, sig, method=kind, generator=ctx.generator(2, device=ctx.device), **opts)
         else:
             raise ConfigError(f"unknown sampler {kind!r} for zhou-small-data; known: heun, pc, em, sigma_star")

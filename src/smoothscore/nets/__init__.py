@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from ..registry import Registry
 from .embedding import SigmaEmbedding
 from .mlp import MLP, TwoLayerReLU
-from .score_model import ScoreModel
+from .score_model import UNCONDITIONED_PAPER_PARAM, UNCONDITIONED_SIGMA_FREE_PARAM, ScoreModel
 from .unet import UNet
 
 models: Registry = Registry("model")
@@ -44,12 +44,14 @@ def build_model(
     """Build a :class:`ScoreModel` by architecture name (``two-layer``, ``mlp``, ``unet``).
 
     ``conditioning``: ``"sigma"`` (noise input) or ``"none"`` (Paper B's noise unconditioning). ``param`` defaults to
-    ``"sigma_score"`` when conditioned and ``"score"`` otherwise. The returned model's ``config`` rebuilds it.
+    ``"sigma_score"`` when conditioned and ``"sigma_scaled"`` (:data:`UNCONDITIONED_PAPER_PARAM`, Paper B's code:
+    ``F(x) / sigma``) otherwise; ``param="score"`` keeps the sigma-free ``F(x)``. The returned model's ``config``
+    rebuilds it.
     """
     if conditioning not in ("sigma", "none"):
         raise ConfigError(f"conditioning must be 'sigma' or 'none'; got {conditioning!r}")
     cond = conditioning == "sigma"
-    param = param or ("sigma_score" if cond else "score")
+    param = param or ("sigma_score" if cond else UNCONDITIONED_PAPER_PARAM)
     net = models.get(name)(tuple(data_shape), cond, **kw)
     cfg = {
         "name": name,
@@ -62,4 +64,14 @@ def build_model(
     return ScoreModel(net, param, sigma_data, config=cfg)
 
 
-__all__ = ["models", "build_model", "ScoreModel", "TwoLayerReLU", "MLP", "UNet", "SigmaEmbedding"]
+__all__ = [
+    "models",
+    "build_model",
+    "ScoreModel",
+    "UNCONDITIONED_PAPER_PARAM",
+    "UNCONDITIONED_SIGMA_FREE_PARAM",
+    "TwoLayerReLU",
+    "MLP",
+    "UNet",
+    "SigmaEmbedding",
+]

@@ -1,6 +1,7 @@
 """A trained network as a score field (the contract every sampler and metric takes).
 
-Unconditioned models (Paper B's noise unconditioning) ignore sigma; it may be omitted."""
+Unconditioned models (Paper B's noise unconditioning) with the sigma-free ``param="score"`` ignore sigma (it may be
+omitted); with Paper B's ``"sigma_scaled"`` the network ignores sigma but the score is ``F(x) / sigma``."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ class NeuralScore(ScoreField):
         self._init_placement(dtype, device)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.conditioned = bool(getattr(model, "conditioned", True))
+        self.needs_sigma = bool(getattr(model, "needs_sigma", self.conditioned))
+        self.param = getattr(model, "param", None)
         cfg = getattr(model, "config", {}) or {}
         self.data_shape = tuple(data_shape or cfg.get("data_shape") or ()) or None
 
     def score(self, x, sigma=None) -> torch.Tensor:
-        x, s = self.prepare(x, sigma, need_sigma=self.conditioned)
-        return self.model(x, s) if self.conditioned else self.model(x)
+        x, s = self.prepare(x, sigma, need_sigma=self.needs_sigma)
+        return self.model(x, s) if self.needs_sigma else self.model(x)
 
     def denoise(self, x, sigma) -> torch.Tensor:
         x, s = self.prepare(x, sigma)

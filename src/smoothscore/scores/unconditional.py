@@ -167,6 +167,7 @@ class UnconditionalEmpiricalScore(ScoreField):
         self.levels = torch.as_tensor(lv, dtype=torch.float64, device=self.device)
         self._c = torch.as_tensor(c, dtype=torch.float64, device=self.device)
         self._inv2 = 1.0 / self.levels**2
+        self._comp = self._inv2  # per-level coefficient of (mu_j - x) in the field (1/sigma_i^2: the p_MN score)
         self.center = self.points.center
         if mode == "exact":
             self._b_max = float(self._inv2.max())
@@ -203,7 +204,7 @@ class UnconditionalEmpiricalScore(ScoreField):
             logit = (self._c - r2[:, a : a + step, None] * (0.5 * self._inv2)) / T[:, None, None]  # (q, c', L)
             g = torch.logsumexp(logit, dim=2)
             gs.append(g)
-            bs.append((torch.exp(logit - g[..., None]) * self._inv2).sum(2))
+            bs.append((torch.exp(logit - g[..., None]) * self._comp).sum(2))
         return torch.cat(gs, 1), torch.cat(bs, 1)
 
     def _r2(self, u, uu, v, a):

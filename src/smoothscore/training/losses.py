@@ -23,6 +23,14 @@ def _bc(v, x):
     return v.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
 
 
+def model_score(model, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """``model(x, sigma)`` when the model's score needs sigma (conditioned, or unconditioned ``sigma_scaled``),
+    else ``model(x)`` (sigma-free unconditioned nets and plain modules without ``needs_sigma``/``conditioned``)."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel keeps the attributes on .module
+    need = getattr(inner, "needs_sigma", getattr(inner, "conditioned", False))
+    return model(x, sigma) if need else model(x)
+
+
 class SigmaSampler:
     """Noise levels: ``n_levels`` discrete levels log-uniform on [sigma_min, sigma_max] (Paper B trains on N = 1000),
     or continuous log-uniform when ``n_levels`` is None."""
@@ -81,14 +89,18 @@ losses.register("dsm_continuous", lambda **kw: ConditionedDSM(**{"n_levels": Non
 
 @losses.register("unconditioned")
 class UnconditionedDSM(DSMBase):
-    """Paper B Eq. 9: the same targets and weights, but the network sees no noise level: ``s(x)``. Its minimiser is
-    the score of the unified mixture ``p_MN`` (sigma^2-weighted mixture over the levels)."""
+    """Paper B Eq. 9: the same targets and weights, but the network sees no noise level.
+
+    With the sigma-free ``s = F(x)`` (``param="score"``) the minimiser is the score of the unified mixture ``p_MN``
+    (sigma^2-weighted mixture over the levels). With Paper B's code's ``s = F(x) / sigma`` (``param="sigma_scaled"``,
+    the model's ``needs_sigma``) the loss is ``1/2 |F(x~) + z|^2`` (``Code/losses.py``) and the minimiser is
+    ``F* = -E[z | x~]`` (:class:`~smoothscore.scores.unconditional.SigmaScaledEmpiricalScore`)."""
 
     conditioned = False
 
     def compute(self, model, x0, idx, noise):
         x, sigma, eps = self._noisy(x0, noise)
-        return self._dsm(model(x), sigma, eps).mean()
+        return self._dsm(model_score(model, x, sigma), sigma, eps).mean()
 
 
 @losses.register("t_weighted")
@@ -141,11 +153,7 @@ class FixedTimeRegression:
         x = x0.double() + math.sqrt(self.t) * noise["eps"].to(x0.device)
         target = self.esf.score(x.cpu(), math.sqrt(self.t)).to(x0.device, x0.dtype)
         x = x.to(x0.dtype)
-        f = (
-            model(x, torch.full((x.shape[0],), math.sqrt(self.t), dtype=x.dtype, device=x.device))
-            if getattr(model, "conditioned", False)
-            else model(x)
-        )
+        f = model_score(model, x, torch.full((x.shape[0],), math.sqrt(self.t), dtype=x.dtype, device=x.device))
         w = self.t if self.scale == "t" else self.t**2
         data = w * (f - target).reshape(x.shape[0], -1).pow(2).sum(1).mean()
         if self.weight_decay:

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from .knn import KNNCache
-from .losses import UnconditionedDSM, _bc, losses
+from .losses import UnconditionedDSM, _bc, losses, model_score
 
 VARIANTS = ("sigma_star", "scheduled")
 
@@ -85,7 +85,7 @@ class TemperatureKNNLoss(UnconditionedDSM):
 
     def compute(self, model, x0, idx, noise):
         x, sigma, eps = self._noisy(x0, noise)
-        s = model(x)
+        s = model_score(model, x, sigma)
         r_plain = _bc(sigma, s) * s + eps
         low = sigma <= self.sigma_collapse
         if bool(low.any()):
