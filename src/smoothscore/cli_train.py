@@ -64,6 +64,16 @@ def add_train_parser(sub) -> None:
         help="replace the run in --out (its checkpoint, run.json and samples/) with a fresh one",
     )
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument(
+        "--watch-memorization",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N steps sample a few images and audit memorization against the training set (printed, "
+        "memorization_curve.json / .png in --out; onset: first step whose lower 90%% bound reaches --watch-level)",
+    )
+    p.add_argument("--watch-samples", type=int, default=32, help="samples per memorization audit")
+    p.add_argument("--watch-level", type=float, default=0.1, help="onset level of the memorized fraction")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -249,8 +259,19 @@ def cmd_train(args) -> int:
     if not args.resume and is_main_process():  # under torchrun only rank 0 writes
         atomic_write_json(out / RUN_FILE, run)
     t0 = time.time()
+    watch = _watch(args, x, sigma_max, out, device) if args.watch_memorization else None
     try:
-        res = train(model, loss, x, cfg, out_dir=out, resume=args.resume, device=device, progress=not args.quiet)
+        res = train(
+            model,
+            loss,
+            x,
+            cfg,
+            out_dir=out,
+            resume=args.resume,
+            device=device,
+            progress=not args.quiet and watch is None,
+            hooks=[watch.hook()] if watch else (),
+        )
     except SmoothScoreError:  # bad input found by the trainer: leave no partial run behind
         if created and not (out / "checkpoint.json").exists():
             shutil.rmtree(out, ignore_errors=True)
@@ -258,7 +279,50 @@ def cmd_train(args) -> int:
     last = res.history[-1][1] if res.history else float("nan")
     if is_main_process():
         print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
+        if watch is not None:
+            _watch_report(watch, out)
     return 0
+
+
+def _watch(args, x, sigma_max: float, out: Path, device):
+    """The memorization audit of ``train --watch-memorization`` (rank 0 prints; the curve is resumed with the run)."""
+    from .distributed import is_main_process
+    from .training.memorization_watch import MemorizationWatch
+
+    if args.watch_samples < 1:
+        raise ConfigError(f"--watch-samples must be positive; got {args.watch_samples}")
+    if args.watch_memorization < 1:
+        raise ConfigError(f"--watch-memorization must be positive; got {args.watch_memorization}")
+    return MemorizationWatch(
+        x,
+        every=args.watch_memorization,
+        sigma_min=args.sigma_min,
+        sigma_max=sigma_max,
+        n_samples=args.watch_samples,
+        level=args.watch_level,
+        seed=args.seed,
+        out_dir=out if is_main_process() else None,
+        resume=args.resume,
+        echo=(lambda line: print(line, flush=True)) if is_main_process() else None,
+        device=device,
+    )
+
+
+def _watch_report(watch, out: Path) -> None:
+    from .io import atomic_savefig
+    from .plotting_memorization import onset_figure
+
+    on = watch.onset
+    fig = onset_figure({"samples": watch.curve}, watch.level, {"samples": on}, title="memorization during training")
+    atomic_savefig(out / "memorization_curve.png", fig, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    print(
+        f"memorization onset (lower 90% bound >= {watch.level:g}): "
+        + (f"step {on}" if on is not None else "not reached")
+        + f"; curve in {out / 'memorization_curve.json'}"
+    )
 
 
 def _open_diffusers(args, mdir: Path, device):
