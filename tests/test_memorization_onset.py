@@ -112,4 +112,5 @@ def test_train_watch_memorization_prints_plots_and_resume_keeps_the_curve(tiny_s
 def test_train_watch_bad_values_exit_2(tiny_set, tmp_path):
     assert _train(tiny_set, tmp_path / "a", 4, "--watch-samples", "0") == 2
     assert main(["audit", "--train", str(tiny_set), "--out", str(tmp_path / "b")]) == 2  # neither --samples nor --model
-    assert main(["audit", "--train", str(tiny_set), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "c")]) == 2
+    nope = str(tmp_path / "nope")
+    assert main(["audit", "--train", str(tiny_set), "--model", nope, "--out", str(tmp_path / "c")]) == 2

@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import ConfigError, ShapeError
@@ -119,9 +120,12 @@ def cmd_audit_model(args) -> int:
         raise ConfigError(f"--threshold must be in (0, 1]; got {args.threshold}")
     device = resolve_device(args.device)
     field, run = _open_model(args, device)
-    train = torch.as_tensor(load_train(args.train)).float()
+    raw = load_train(args.train)  # an .npy training set comes memory-mapped (read-only): copied here
+    train = raw.float() if isinstance(raw, torch.Tensor) else torch.from_numpy(np.array(raw, dtype=np.float32))
     if field.data_shape is not None and tuple(field.data_shape) != tuple(train.shape[1:]):
-        raise ShapeError(f"the model takes shape {tuple(field.data_shape)}; the training set has {tuple(train.shape[1:])}")
+        raise ShapeError(
+            f"the model takes shape {tuple(field.data_shape)}; the training set has {tuple(train.shape[1:])}"
+        )
     smin = float(run.get("sigma_min") or 0.01)
     smax = float(args.sigma_max or run.get("sigma_max") or 0)
     if not smax > smin:

@@ -40,8 +40,8 @@ UNCOND_PARAM: str | None = None
 QUICK = {
     "data": "digits",
     "image_size": 8,
-    "set_sizes": [2, 4, 8],
-    "steps": 2000,
+    "set_sizes": [2, 3, 4, 6],
+    "steps": 4000,
     "audit_every": 250,
     "n_samples": 32,
     "sampler_steps": 32,
@@ -163,8 +163,8 @@ def fit_line(x, y, level: float = 0.9) -> dict:
         return {"slope": float("nan"), "intercept": float("nan"), "ci": [float("nan"), float("nan")], "n": int(x.size)}
     r = linregress(x, y)
     half = float(t.ppf((1 + level) / 2, x.size - 2)) * r.stderr if x.size > 2 else 0.0
-    return {"slope": float(r.slope), "intercept": float(r.intercept), "ci": [r.slope - half, r.slope + half],
-            "n": int(x.size)}  # fmt: skip
+    ci = [float(r.slope - half), float(r.slope + half)]
+    return {"slope": float(r.slope), "intercept": float(r.intercept), "ci": ci, "n": int(x.size)}
 
 
 def summarize(sizes, steps, watches: dict, c) -> dict:
@@ -216,7 +216,7 @@ def _claims(ctx, summ, sizes):
             f["slope"],
             ">",
             0.0,
-            details=f"tau_mem {dict(zip(sizes, s['tau_mem']))}, slope interval {f['ci']}",
+            details=f"tau_mem {dict(zip(sizes, s['tau_mem']))}, slope interval {[round(float(v), 4) for v in f['ci']]}",
             ci=f["ci"] if f["n"] > 2 else None,
         )
         ctx.claim(
@@ -225,7 +225,7 @@ def _claims(ctx, summ, sizes):
             abs(lg["slope"] - 1.0),
             "<=",
             0.5,
-            details=f"exponent {lg['slope']:.3g}, 90% interval {lg['ci']}"
+            details=f"exponent {lg['slope']:.3g}, 90% interval {[round(float(v), 4) for v in lg['ci']]}"
             + (" (contains 1)" if lg["ci"][0] <= 1 <= lg["ci"][1] else ""),
         )
     base = summ.get("conditioned")

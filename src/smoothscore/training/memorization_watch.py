@@ -41,11 +41,20 @@ def onset_step(curve, level: float = ONSET_LEVEL) -> int | None:
 
 
 def quick_samples(
-    field, train: torch.Tensor, n: int, *, sigma_min: float, sigma_max: float, generator, steps: int = 32, index=None, alpha: float = 0.3
+    field,
+    train: torch.Tensor,
+    n: int,
+    *,
+    sigma_min: float,
+    sigma_max: float,
+    generator,
+    steps: int = 32,
+    index=None,
+    alpha: float = 0.3,
 ) -> torch.Tensor:
     """``n`` samples of ``field`` from seeded noise at ``sigma_max``: Heun PF-ODE on ``steps`` EDM levels (plus the
-    final step to the denoiser) when the field is noise-conditioned, else ``2 * steps`` sigma* steps (step size ``alpha``,
-    the noise level estimated from the nearest training points). Returned on the CPU, not clamped."""
+    final step to the denoiser) when the field is noise-conditioned, else ``2 * steps`` sigma* steps (step size
+    ``alpha``, the noise level estimated from the nearest training points). Returned on the CPU, not clamped."""
     from ..noise import sigma_schedule
     from ..sampling import sample
 
@@ -133,7 +142,8 @@ class MemorizationWatch:
         from ..metrics import NeighborIndex
 
         self.train, self.every, self.n_samples, self.steps = train, int(every), int(n_samples), int(steps)
-        self.sigma_min, self.sigma_max, self.level, self.threshold = float(sigma_min), float(sigma_max), level, threshold
+        self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
+        self.level, self.threshold = level, threshold
         self.seed, self.echo, self.dtype, self.device = int(seed), echo, dtype, device
         self.index = NeighborIndex(train, shard=False)
         self.out_dir = Path(out_dir) if out_dir is not None else None
