@@ -135,14 +135,8 @@ def train_watched(ctx, method: str, train: torch.Tensor, offset: int) -> Memoriz
         dtype=ctx.dtype,
         device=ctx.device,
     )
-    cfg = TrainConfig(
-        steps=int(c["steps"]),
-        batch_size=int(c["batch_size"]),
-        lr=float(c["lr"]),
-        ema_decay=float(c["ema_decay"]),
-        seed=ctx.seed + offset,
-        dtype=ctx.precision,
-    )
+    hyper = {"steps": int(c["steps"]), "batch_size": int(c["batch_size"]), "lr": float(c["lr"])}
+    cfg = TrainConfig(**hyper, ema_decay=float(c["ema_decay"]), seed=ctx.seed + offset, dtype=ctx.precision)
     fit(model, loss, train, cfg, device=ctx.device, progress=False, hooks=[watch.hook()])
     return watch
 

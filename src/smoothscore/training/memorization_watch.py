@@ -65,17 +65,8 @@ def quick_samples(
             sig = sigma_schedule("edm", int(steps), float(sigma_min), float(sigma_max), append_zero=True)
             out = sample(field, x0, sig, method="heun", generator=generator)
         else:
-            out = sample(
-                field,
-                x0,
-                [1.0, 0.5],
-                method="sigma_star",
-                train=train,
-                index=index,
-                alpha=float(alpha),
-                n_steps=2 * int(steps),
-                generator=generator,
-            )
+            opts = {"train": train, "index": index, "alpha": float(alpha), "n_steps": 2 * int(steps)}
+            out = sample(field, x0, [1.0, 0.5], method="sigma_star", generator=generator, **opts)
     return out.detach().cpu()
 
 
