@@ -114,3 +114,19 @@ def test_train_watch_bad_values_exit_2(tiny_set, tmp_path):
     assert main(["audit", "--train", str(tiny_set), "--out", str(tmp_path / "b")]) == 2  # neither --samples nor --model
     nope = str(tmp_path / "nope")
     assert main(["audit", "--train", str(tiny_set), "--model", nope, "--out", str(tmp_path / "c")]) == 2
+
+
+#: the micro config of memorization-phase for fast smoke tests (also used by test_precision's float64 sweep)
+TINY = {"set_sizes": [2, 3], "steps": 4, "audit_every": 2, "n_samples": 4, "sampler_steps": 2, "width": 8, "depth": 1}
+
+
+def test_memorization_phase_micro_config_runs_and_records_every_piece(tmp_path):
+    from smoothscore.runner import run_experiment
+
+    r = run_experiment("memorization-phase", "quick", tmp_path, progress=False, device="cpu", overrides=TINY)
+    assert r["status"] == "ok", r["error"]
+    m = r["metrics"]
+    assert m["audit_steps"] == [2, 4] and m["set_sizes"] == [2, 3]
+    for meth in ("conditioned", "unconditioned", "temperature"):
+        assert np.array(m[f"{meth}.fraction"], dtype=float).shape == (2, 2)
+    assert len(r["claims"]) == 8 and len(r["figures"]) == 7

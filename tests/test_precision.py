@@ -85,6 +85,7 @@ def test_feature_classifier_float64_is_cached_apart(tmp_path):
 def _tiny(name: str) -> dict:
     """The tiny overrides the experiments' own smoke tests use."""
     from test_chen_experiments_b import _TINY_NET
+    from test_memorization_onset import TINY as MEM
     from test_zhou_experiments_a import TINY as ZHOU
     from test_zoo_experiment import TINY as ZOO
 
@@ -100,7 +101,7 @@ def _tiny(name: str) -> dict:
         return {"n_samples": 200, "n_steps": 20, "net": dict(quick["net"], **_TINY_NET), **extra}
     if name == "zhou-ode-overshoot":  # its quick preset trains no network (net_steps 0): train a tiny one
         return dict(ZHOU[name], net_steps=5)
-    return {"zhou-small-data": TINY, "zoo-explains-network": ZOO}.get(name) or ZHOU[name]
+    return {"zhou-small-data": TINY, "zoo-explains-network": ZOO, "memorization-phase": MEM}.get(name) or ZHOU[name]
 
 
 def test_every_training_experiment_takes_precision_float64(tmp_path, monkeypatch):
