@@ -129,4 +129,7 @@ def test_memorization_phase_micro_config_runs_and_records_every_piece(tmp_path):
     assert m["audit_steps"] == [2, 4] and m["set_sizes"] == [2, 3]
     for meth in ("conditioned", "unconditioned", "temperature"):
         assert np.array(m[f"{meth}.fraction"], dtype=float).shape == (2, 2)
-    assert len(r["claims"]) == 8 and len(r["figures"]) == 7
+    names = {f["path"] for f in r["figures"]}  # a neighbour figure is left out when every sample diverged
+    assert (
+        len(r["claims"]) == 8 and {"phase_diagram.png", "onset_conditioned.png", "nn_boundary_conditioned.png"} <= names
+    )

@@ -43,7 +43,7 @@ def test_memorization_phase_tiny_config_decides_its_claims(tmp_path):
         assert len(m[f"{meth}.emm"]) == 2 and all(e in (0, 2, 3, 4) for e in m[f"{meth}.emm"])
         lo, hi = zip(*m[f"{meth}.emm_ci"])
         assert all(a <= e <= b for a, e, b in zip(lo, m[f"{meth}.emm"], hi))
-    for f in ("phase_diagram.png", "onset_conditioned.png", "nn_boundary_temperature.png"):
+    for f in ("phase_diagram.png", "onset_conditioned.png", "nn_boundary_conditioned.png"):
         assert (tmp_path / "memorization-phase" / "seed-0" / f).stat().st_size > 2000
 
 

@@ -261,8 +261,13 @@ def _figures(ctx, summ, sizes, steps, watches, train, c):
         )  # fmt: skip
         b = summ[m]["emm"][-1]
         i = sizes.index(b) if b in sizes else 0
+        xs = ws[i].last_samples
+        xs = xs[torch.isfinite(xs.reshape(xs.shape[0], -1)).all(1)]
+        if not len(xs):
+            ctx.note(f"{m}: every sample at n={sizes[i]} diverged at the last audit; no neighbour figure")
+            continue
         ctx.save_figure(
-            nearest_neighbor_figure(ws[i].last_samples, train[: sizes[i]], k=min(3, sizes[i]), n_show=6,
+            nearest_neighbor_figure(xs, train[: sizes[i]], k=min(3, sizes[i]), n_show=6,
                                     title=f"{m}, n={sizes[i]}, step {steps[-1]}"),
             f"nn_boundary_{m}",
             f"{m}: samples at the boundary (n = {sizes[i]}, the final-step EMM or the smallest set) beside their "
@@ -302,6 +307,7 @@ def run(ctx):
     for m, s in summ.items():
         for k in ("fraction", "emm", "emm_ci", "tau_mem", "tau_fit", "tau_loglog"):
             ctx.metric(f"{m}.{k}", s[k])
+        ctx.metric(f"{m}.diverged", [[p["diverged"] for p in w.curve] for w in watches[m]])
         ctx.finding(
             f"boundary-{m}",
             f"{m}: final-step EMM (largest n with memorized fraction >= {c['emm_level']:g}) = {s['emm'][-1]}, "
