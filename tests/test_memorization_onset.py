@@ -133,3 +133,19 @@ def test_memorization_phase_micro_config_runs_and_records_every_piece(tmp_path):
     assert (
         len(r["claims"]) == 8 and {"phase_diagram.png", "onset_conditioned.png", "nn_boundary_conditioned.png"} <= names
     )
+
+
+def test_audit_model_of_a_diffusers_pipeline_writes_the_page(tmp_path):
+    diffusers = pytest.importorskip("diffusers")  # the `test` extra installs it
+    from test_diffusers import tiny_unet
+
+    sched = diffusers.DDPMScheduler(num_train_timesteps=200, prediction_type="epsilon")
+    diffusers.DDPMPipeline(unet=tiny_unet(8), scheduler=sched).save_pretrained(tmp_path / "pipe")
+    np.save(tmp_path / "train.npy", np.random.default_rng(0).uniform(-1, 1, (10, 1, 8, 8)).astype(np.float32))
+    out = tmp_path / "audit"
+    argv = ["audit", "--model", f"diffusers:{tmp_path / 'pipe'}", "--train", str(tmp_path / "train.npy"), "--n", "6"]
+    assert main([*argv, "--steps", "4", "--device", "cpu", "--out", str(out)]) == 0
+    res = json.loads((out / "audit.json").read_text())
+    assert res["n_samples"] == 6 and res["n_train"] == 10 and res["sampler"] == "heun"
+    page = (out / "audit.html").read_text()
+    assert "memorized" in page and page.count("data:image/png;base64,") == 2
