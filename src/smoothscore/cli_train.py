@@ -259,7 +259,9 @@ def cmd_train(args) -> int:
     if not args.resume and is_main_process():  # under torchrun only rank 0 writes
         atomic_write_json(out / RUN_FILE, run)
     t0 = time.time()
-    watch = _watch(args, x, sigma_max, out, device) if args.watch_memorization else None
+    from .cli_watch import watch_for, watch_report
+
+    watch = watch_for(args, x, sigma_max, out, device) if args.watch_memorization else None
     try:
         res = train(
             model,
@@ -280,49 +282,8 @@ def cmd_train(args) -> int:
     if is_main_process():
         print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
         if watch is not None:
-            _watch_report(watch, out)
+            watch_report(watch, out)
     return 0
-
-
-def _watch(args, x, sigma_max: float, out: Path, device):
-    """The memorization audit of ``train --watch-memorization`` (rank 0 prints; the curve is resumed with the run)."""
-    from .distributed import is_main_process
-    from .training.memorization_watch import MemorizationWatch
-
-    if args.watch_samples < 1:
-        raise ConfigError(f"--watch-samples must be positive; got {args.watch_samples}")
-    if args.watch_memorization < 1:
-        raise ConfigError(f"--watch-memorization must be positive; got {args.watch_memorization}")
-    return MemorizationWatch(
-        x,
-        every=args.watch_memorization,
-        sigma_min=args.sigma_min,
-        sigma_max=sigma_max,
-        n_samples=args.watch_samples,
-        level=args.watch_level,
-        seed=args.seed,
-        out_dir=out if is_main_process() else None,
-        resume=args.resume,
-        echo=(lambda line: print(line, flush=True)) if is_main_process() else None,
-        device=device,
-    )
-
-
-def _watch_report(watch, out: Path) -> None:
-    from .io import atomic_savefig
-    from .plotting_memorization import onset_figure
-
-    on = watch.onset
-    fig = onset_figure({"samples": watch.curve}, watch.level, {"samples": on}, title="memorization during training")
-    atomic_savefig(out / "memorization_curve.png", fig, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    print(
-        f"memorization onset (lower 90% bound >= {watch.level:g}): "
-        + (f"step {on}" if on is not None else "not reached")
-        + f"; curve in {out / 'memorization_curve.json'}"
-    )
 
 
 def _open_diffusers(args, mdir: Path, device):
