@@ -85,6 +85,7 @@ def test_feature_classifier_float64_is_cached_apart(tmp_path):
 def _tiny(name: str) -> dict:
     """The tiny overrides the experiments' own smoke tests use."""
     from test_chen_experiments_b import _TINY_NET
+    from test_memorization_onset import TINY as MEM
     from test_zhou_experiments_a import TINY as ZHOU
     from test_zoo_experiment import TINY as ZOO
 
@@ -102,7 +103,7 @@ def _tiny(name: str) -> dict:
         return dict(ZHOU[name], net_steps=5)
     if name == "zoo-benchmark":
         return {"n_train": 40, "steps": 2, "batch_size": 8, "base": 8, "n_noise": 3, "ddim_steps": 2}
-    return {"zhou-small-data": TINY, "zoo-explains-network": ZOO}.get(name) or ZHOU[name]
+    return {"zhou-small-data": TINY, "zoo-explains-network": ZOO, "memorization-phase": MEM}.get(name) or ZHOU[name]
 
 
 def test_every_training_experiment_takes_precision_float64(tmp_path, monkeypatch):

@@ -159,6 +159,16 @@ def load_train(spec: str):
 def cmd_audit(args) -> int:
     import torch
 
+    if (args.samples is None) == (args.model is None):
+        raise ConfigError("audit needs exactly one of --samples and --model")
+    if args.model is not None:
+        from .audit_model import cmd_audit_model
+
+        args.diffusers = args.model.startswith("diffusers:")
+        args.model = args.model.removeprefix("diffusers:")
+        args.data = None
+        return cmd_audit_model(args)
+
     from .data.dataset import load_samples
     from .distributed import is_main_process
     from .io import atomic_savefig, atomic_write_json, check_output_dir
@@ -312,7 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
         "audit", help="memorization audit of samples against a training set", formatter_class=_fmt_help()
     )
     sp.add_argument("--train", required=True, help="training data: digits, digits16, folder:PATH, FILE.npz/.npy")
-    sp.add_argument("--samples", required=True, help="samples: FILE.npz/.npy or a folder of images")
+    sp.add_argument("--samples", default=None, help="samples: FILE.npz/.npy or a folder of images")
+    sp.add_argument(
+        "--model",
+        default=None,
+        help="instead of --samples: a `smoothscore train` folder or diffusers:PATH; it is sampled and audit.html "
+        "written (fraction with its interval, d1/d2 histogram, most-copied training images)",
+    )
+    sp.add_argument("--n", type=int, default=64, help="--model: samples drawn")
+    sp.add_argument("--steps", type=int, default=32, help="--model: sampler steps")
+    sp.add_argument("--seed", type=int, default=0, help="--model: sampling seed")
+    sp.add_argument("--sigma-max", type=float, default=None, help="--model: initial noise (default: the trained max)")
+    sp.add_argument("--device", default="auto", help="--model: auto, cpu, cuda")
     sp.add_argument("--threshold", type=float, default=1 / 3, help="memorized when d(NN1)/d(NN2) < threshold")
     sp.add_argument("--out", default="runs/audit", help="output folder (audit.json, nearest_neighbors.png)")
     sp.add_argument("--n-show", type=int, default=8, help="samples shown in the nearest-neighbour figure")

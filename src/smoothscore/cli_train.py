@@ -69,6 +69,16 @@ def add_train_parser(sub) -> None:
         help="replace the run in --out (its checkpoint, run.json and samples/) with a fresh one",
     )
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument(
+        "--watch-memorization",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N steps sample a few images and audit memorization against the training set (printed, "
+        "memorization_curve.json / .png in --out; onset: first step whose lower 90%% bound reaches --watch-level)",
+    )
+    p.add_argument("--watch-samples", type=int, default=32, help="samples per memorization audit")
+    p.add_argument("--watch-level", type=float, default=0.1, help="onset level of the memorized fraction")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -255,8 +265,21 @@ def cmd_train(args) -> int:
     if not args.resume and is_main_process():  # under torchrun only rank 0 writes
         atomic_write_json(out / RUN_FILE, run)
     t0 = time.time()
+    from .cli_watch import watch_for, watch_report
+
+    watch = watch_for(args, x, sigma_max, out, device) if args.watch_memorization else None
     try:
-        res = train(model, loss, x, cfg, out_dir=out, resume=args.resume, device=device, progress=not args.quiet)
+        res = train(
+            model,
+            loss,
+            x,
+            cfg,
+            out_dir=out,
+            resume=args.resume,
+            device=device,
+            progress=not args.quiet and watch is None,
+            hooks=[watch.hook()] if watch else (),
+        )
     except SmoothScoreError:  # bad input found by the trainer: leave no partial run behind
         if created and not (out / "checkpoint.json").exists():
             shutil.rmtree(out, ignore_errors=True)
@@ -264,6 +287,8 @@ def cmd_train(args) -> int:
     last = res.history[-1][1] if res.history else float("nan")
     if is_main_process():
         print(f"trained {res.step} steps in {time.time() - t0:.1f}s (final loss {last:.4g}); checkpoint in {out}")
+        if watch is not None:
+            watch_report(watch, out)
     return 0
 
 
