@@ -29,13 +29,14 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..nets.score_model import UNCONDITIONED_PAPER_PARAM
 from ..training.memorization_watch import MemorizationWatch, onset_step
 from .base import experiment
 
 METHODS = ("conditioned", "unconditioned", "temperature")
-#: the unconditioned networks' output parameterisation (None: build_model's default for conditioning "none", the
-#: sigma-free "score"); one constant so that Paper B's sigma-scaled parameterisation can be switched in
-UNCOND_PARAM: str | None = None
+#: the unconditioned networks' output parameterisation: Paper B's code's ``F(x) / sigma`` (``"sigma_scaled"``);
+#: ``--set uncond_param=score`` trains the sigma-free form instead
+UNCOND_PARAM: str = UNCONDITIONED_PAPER_PARAM
 
 QUICK = {
     "data": "digits",
@@ -278,7 +279,7 @@ def _figures(ctx, summ, sizes, steps, watches, train, c):
 @experiment(
     "memorization-phase",
     title="Where memorization begins: onset during training and the (set size x steps) phase diagram per method",
-    groups=("zhou", "memorization"),
+    groups=("memorization",),
     presets={"quick": QUICK, "paper": PAPER},
     trains=True,
     cost={"quick": 240},
