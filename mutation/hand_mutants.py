@@ -1,0 +1,107 @@
+"""The hand mutants of issue 18 (the 21 that survived the suite of the time, and the explicit-shard bug), each with
+the test that must kill it. ``python mutation/hand_mutants.py [--only ID ...]`` applies each mutant to a copy of
+``src/`` (never the working tree), runs its killing tests against that copy and prints one line per mutant;
+exit status 1 when one survives. ``make mutants-hand`` runs it.
+
+A mutant is ``(id, file under src/smoothscore, original text, mutated text, test node ids)``; the original text must
+occur exactly once in the file (else the entry is stale and reported as such)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+T = "tests/"
+
+MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
+    (
+        "shard-centre",
+        "data/arrays.py",
+        "n_pass = self.n_total if whole is not None else self.n",
+        "n_pass = self.n",
+        [T + "test_shard_centre.py"],
+    ),
+    (
+        "esf-dropped-count",
+        "scores/empirical.py",
+        "math.log((n - k) / n) if n > k",
+        "math.log(k / n) if n > k",
+        [T + "test_truncation_tight.py::test_esf_certificate_is_tight_uniform_and_weighted"],
+    ),
+    (
+        "unconditional-log-count",
+        "scores/unconditional.py",
+        "log_t = (math.log(n - ix.shape[1]) if n > ix.shape[1] else -math.inf) + g_tau",
+        "log_t = g_tau",
+        [T + "test_truncation_tight.py::test_unconditional_certificate_is_tight"],
+    ),
+    (
+        "esf-weighted-kept-pi",
+        "scores/empirical.py",
+        "torch.log((1 - torch.exp(logw[ix]).sum(1)).clamp_min(0) + 1e-15)",
+        "torch.log(torch.exp(logw[ix]).sum(1).clamp_min(0) + 1e-15)",
+        [T + "test_truncation_tight.py::test_esf_certificate_is_tight_uniform_and_weighted"],
+    ),
+    (
+        "flat-margin",
+        "scores/lower_bound_index.py",
+        "return 1e-5 * ((e * e).sum(1) + self.r2max)",
+        "return 0.0 * ((e * e).sum(1) + self.r2max)",
+        [T + "test_truncation_tight.py::test_flat_index_margin_covers_float32_ties"],
+    ),
+]
+
+
+def _apply(tree: Path, rel: str, old: str, new: str) -> str | None:
+    p = tree / "src" / "smoothscore" / rel
+    text = p.read_text()
+    if text.count(old) != 1:
+        return f"stale: the original text occurs {text.count(old)} times in {rel}"
+    p.write_text(text.replace(old, new))
+    return None
+
+
+def run_one(mutant, timeout: int = 600) -> tuple[str, str, str]:
+    mid, rel, old, new, tests = mutant
+    with tempfile.TemporaryDirectory(prefix=f"hand-mutant-{mid}-") as tmp:
+        tree = Path(tmp)
+        shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        bad = _apply(tree, rel, old, new)
+        if bad:
+            return mid, "STALE", bad
+        env = dict(os.environ, PYTHONPATH=str(tree / "src"), OMP_NUM_THREADS="1")
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *tests]
+        try:
+            r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return mid, "KILLED", "timeout"
+        last = (r.stdout.strip().splitlines() or [""])[-1]
+        if r.returncode == 1:
+            return mid, "KILLED", last
+        if r.returncode == 0:
+            return mid, "SURVIVED", last
+        return mid, "ERROR", f"pytest exit {r.returncode}: {last}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="mutant ids to run (default: all)")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args(argv)
+    todo = [m for m in MUTANTS if not args.only or m[0] in args.only]
+    with ThreadPoolExecutor(args.jobs) as ex:
+        results = list(ex.map(run_one, todo))
+    for (mid, status, detail), m in zip(results, todo):
+        print(f"{status:8s} {mid:28s} {m[1]:32s} {detail}")
+    return 0 if all(s == "KILLED" for _, s, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
