@@ -56,6 +56,62 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         "return 0.0 * ((e * e).sum(1) + self.r2max)",
         [T + "test_truncation_tight.py::test_flat_index_margin_covers_float32_ties"],
     ),
+    (
+        "kernel-gemm-half-sq-float32",
+        "scores/_kernel.py",
+        "points.half_sq_as(u.dtype), lw, want_mean",
+        "points.half_sq_as(torch.float32).to(u.dtype), lw, want_mean",
+        [T + "test_esf_float64_mixed.py"],
+    ),
+    (
+        "kernel-flash-half-sq-float32",
+        "scores/_kernel.py",
+        "hs = points.half_sq_as(u.dtype)",
+        "hs = points.half_sq_as(torch.float32).to(u.dtype)",
+        [T + "test_esf_float64_mixed.py"],
+    ),
+    (
+        "verdict-fail-ignores-upper-bound",
+        "verdict.py",
+        "fails = m_hi < 0 or (strict and m_hi <= 0)",
+        "fails = True",
+        [T + "test_verdict_bounds.py"],
+    ),
+    (
+        "merge-ignores-config",
+        "runner.py",
+        'r["preset"] == preset and r["config"] == config and r["seed"] in seeds',
+        'r["preset"] == preset and r["seed"] in seeds',
+        [T + "test_report_merge_folders.py::test_stale_config_of_a_killed_rerun_is_not_merged"],
+    ),
+    (
+        "merge-ignores-planned-seeds",
+        "runner.py",
+        'r["preset"] == preset and r["config"] == config and r["seed"] in seeds',
+        'r["preset"] == preset and r["config"] == config',
+        [T + "test_report_merge_folders.py::test_seed_outside_the_latest_plan_is_not_merged"],
+    ),
+    (
+        "merge-earlier-folder-wins",
+        "runner.py",
+        "if src.resolve() != dst.resolve():",
+        "if src.resolve() != dst.resolve() and not dst.exists():",
+        [T + "test_report_merge_folders.py::test_the_later_folder_copy_of_a_job_wins"],
+    ),
+    (
+        "memorization-fraction-flipped",
+        "metrics/memorization.py",
+        "(nn_ratio(samples, train) < threshold)",
+        "(nn_ratio(samples, train) > threshold)",
+        [T + "test_memorization_ratios.py"],
+    ),
+    (
+        "memorization-audit-third-neighbour",
+        "metrics/memorization.py",
+        "r = _ratio(d)",
+        "r = d[:, 0] / d[:, 2]",
+        [T + "test_memorization_ratios.py"],
+    ),
 ]
 
 
