@@ -112,6 +112,48 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         "r = d[:, 0] / d[:, 2]",
         [T + "test_memorization_ratios.py"],
     ),
+    (
+        "resnet-weights-only-dropped",
+        "training/knn.py",
+        'torch.load(path, map_location="cpu", weights_only=True)',
+        'torch.load(path, map_location="cpu", weights_only=False)',
+        [T + "test_safe_loading_runtime.py"],
+    ),
+    (
+        "diffusers-wrong-half",
+        "scores/diffusers.py",
+        "return out[:, :c] if out.shape[1] == 2 * c else out",
+        "return out[:, c:] if out.shape[1] == 2 * c else out",
+        [T + "test_diffusers_conversion.py"],
+    ),
+    (
+        "diffusers-continuous-formula",
+        "scores/diffusers.py",
+        "return 0.25 * sigma.log()",
+        "return 0.5 * sigma.log()",
+        [T + "test_diffusers_conversion.py"],
+    ),
+    (
+        "diffusers-no-clamp",
+        "scores/diffusers.py",
+        "ls = sigma.to(torch.float64).log().clamp(float(tab[0]), float(tab[-1]))",
+        "ls = sigma.to(torch.float64).log()",
+        [T + "test_diffusers_conversion.py"],
+    ),
+    (
+        "diffusers-use-safetensors-dropped",
+        "scores/diffusers.py",
+        "model_cls.from_pretrained(model_dir, use_safetensors=True, local_files_only=True)",
+        "model_cls.from_pretrained(model_dir, local_files_only=True)",
+        [T + "test_diffusers_conversion.py"],
+    ),
+    (
+        "diffusers-from-pretrained-dtype",
+        "scores/diffusers.py",
+        "return cls(model, scheduler, dtype=dtype, device=device)",
+        "return cls(model, scheduler, device=device)",
+        [T + "test_diffusers_conversion.py"],
+    ),
 ]
 
 
