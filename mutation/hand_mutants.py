@@ -154,6 +154,20 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         "return cls(model, scheduler, device=device)",
         [T + "test_diffusers_conversion.py"],
     ),
+    (
+        "unconditional-min-r2-not-reduced",
+        "scores/unconditional.py",
+        "return -sharding.all_reduce_max(-best, self._group)",
+        "return best",
+        [T + "test_sharded_reductions.py"],
+    ),
+    (
+        "rank-output-dir-every-rank",
+        "distributed.py",
+        "    if is_main_process():\n        yield Path(out)",
+        "    if True:\n        yield Path(out)",
+        [T + "test_sharded_reductions.py"],
+    ),
 ]
 
 
