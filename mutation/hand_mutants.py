@@ -168,6 +168,20 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         "    if True:\n        yield Path(out)",
         [T + "test_sharded_reductions.py"],
     ),
+    (
+        "unconditional-callable-t-validity",
+        "scores/unconditional.py",
+        "valid = r2min <= tau if callable_t else None",
+        "valid = None",
+        [T + "test_truncation_tight.py::test_callable_temperature_not_served_when_the_nearest_row_may_be_dropped"],
+    ),
+    (
+        "truncation-certificate-zero",
+        "scores/truncation.py",
+        "lse[act[ok]], val[act[ok]], cert[act[ok]] = log_s[ok], value[ok], b[ok]",
+        "lse[act[ok]], val[act[ok]], cert[act[ok]] = log_s[ok], value[ok], 0.0 * b[ok]",
+        [T + "test_truncation_tight.py"],
+    ),
 ]
 
 

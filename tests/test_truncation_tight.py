@@ -74,3 +74,30 @@ def test_flat_index_margin_covers_float32_ties():
     nearest_dropped = torch.where(dropped, d2, math.inf).min(1).values
     assert bool((nearest_dropped >= tau).all())
     assert bool((nearest_dropped - tau <= 2e-5 * ((u * u).sum(1) + pts.radius**2)).all())
+
+
+def test_callable_temperature_not_served_when_the_nearest_row_may_be_dropped():
+    # rank-2 lower bounds (the residual carries < 1e-4 of the variance): 40 decoys share the query's plane position
+    # but have the opposite residual (lower bound ~1e-4, true distance^2 ~ 4 rho^2), the true nearest row is 0.04 away
+    # in the plane. The kept set is the decoys, its nearest distance exceeds tau, so T(sigma_nn) cannot be certified:
+    # the query must go to the exact kernel however large the tolerance (a T from a decoy is wrong)
+    g = torch.Generator().manual_seed(0)
+    D, rho = 6, 0.03
+    plane = torch.zeros(2000, D, dtype=torch.float64)
+    plane[:, :2] = torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    plane[:, 2:] = 1e-5 * torch.randn(2000, D - 2, generator=g, dtype=torch.float64)
+    q = torch.zeros(1, D, dtype=torch.float64)
+    q[0, 2] = rho
+    decoys = torch.zeros(40, D, dtype=torch.float64)
+    decoys[:, :2] = 0.01 * torch.randn(40, 2, generator=g, dtype=torch.float64)
+    decoys[:, 2] = -rho
+    near = q.clone()
+    near[0, 0] = 0.04
+    y = torch.cat([plane, decoys, near])
+    kw = dict(sigma_min=0.01, sigma_max=0.5, temperature=lambda s: 1.0 + 2.0 * s, dtype="float64", device="cpu")
+    ex = ss.UnconditionalEmpiricalScore(y, **kw)
+    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e12, truncation_index="flat", **kw)
+    assert make_index(tr.points, "flat").rank == 2
+    got = tr.score(q)
+    assert tr.last_fraction_truncated == 0.0 and tr.last_certificate == 0.0
+    torch.testing.assert_close(got, ex.score(q), rtol=1e-12, atol=1e-12)
