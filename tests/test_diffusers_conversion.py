@@ -10,9 +10,10 @@ import torch
 
 diffusers = pytest.importorskip("diffusers")
 
+from test_diffusers import tiny_unet, vp_sigma  # noqa: E402
+
 import smoothscore as ss  # noqa: E402
 from smoothscore.errors import CheckpointError  # noqa: E402
-from test_diffusers import tiny_unet, vp_sigma  # noqa: E402
 
 
 def test_two_c_channel_output_keeps_the_first_half():

@@ -1,6 +1,7 @@
 """float64 ESF against float64 brute force where the softmax weights are mixed (issue 18): at sigma = 10 on data of
-spread 3 in d = 64 the largest weight is < 0.9 and every query has > 20 weights above 1e-3, so a float32 rounding of ``|y|^2 / 2`` anywhere in the float64 kernel
-(relative 6e-8 of ~300, i.e. logit errors ~1e-7) moves the mean by ~1e-6 of the data range; the bound is 1e-12."""
+spread 3 in d = 64 the largest weight is < 0.9 and every query has > 20 weights above 1e-3, so a float32 rounding of
+``|y|^2 / 2`` anywhere in the float64 kernel (relative 6e-8 of ~300, i.e. logit errors ~1e-7) moves the mean by ~1e-6
+of the data range; the bound is 1e-12."""
 
 import pytest
 import torch

@@ -5,6 +5,7 @@ and 1 and away from the threshold, so ``<`` vs ``>`` and the 2nd vs the 3rd neig
 import pytest
 import torch
 
+from smoothscore.errors import ConfigError
 from smoothscore.metrics import memorization_fraction, nn_ratio
 from smoothscore.metrics.memorization import memorization_audit
 
@@ -26,3 +27,10 @@ def test_audit_divides_by_the_second_neighbour():
     assert a["ratios"].tolist() == pytest.approx(RATIOS, abs=1e-6)
     assert a["memorized_fraction"] == pytest.approx(3 / 5)
     assert a["dist"][:, 2].tolist() == pytest.approx([2.8, 2.6, 2.7, 5.0, 8.0], abs=1e-5)
+
+
+def test_threshold_one_is_allowed_and_counts_every_non_tie():
+    assert memorization_fraction(SAMPLES, TRAIN, threshold=1.0) == 1.0  # every ratio < 1 here
+    assert memorization_audit(SAMPLES, TRAIN, threshold=1.0)["memorized_fraction"] == 1.0
+    with pytest.raises(ConfigError):
+        memorization_fraction(SAMPLES, TRAIN, threshold=1.0 + 1e-9)
