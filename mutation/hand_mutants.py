@@ -182,6 +182,21 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         "lse[act[ok]], val[act[ok]], cert[act[ok]] = log_s[ok], value[ok], 0.0 * b[ok]",
         [T + "test_truncation_tight.py"],
     ),
+    # survivors of the sampled cosmic-ray run (docs/mutation.md), killed since
+    (
+        "cr-kernel-grad-and",
+        "scores/_kernel.py",
+        "grad = not is_plain(u) or not is_plain(inv)",
+        "grad = not is_plain(u) and not is_plain(inv)",
+        [T + "test_core_mutants.py::test_gemm_kernel_gradient_in_sigma_over_several_chunks"],
+    ),
+    (
+        "cr-knn-diameter-div",
+        "scores/knn_score.py",
+        "(self._flat - self._flat.mean(0)).norm(dim=1).max()",
+        "(self._flat / self._flat.mean(0)).norm(dim=1).max()",
+        [T + "test_core_mutants.py::test_knn_score_diameter_bound_is_twice_the_radius_about_the_mean"],
+    ),
 ]
 
 
