@@ -197,6 +197,20 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         "(self._flat / self._flat.mean(0)).norm(dim=1).max()",
         [T + "test_core_mutants.py::test_knn_score_diameter_bound_is_twice_the_radius_about_the_mean"],
     ),
+    (
+        "cr-closest-pairs-not",
+        "metrics/expansiveness.py",
+        "        if len(i0) == n:\n            break",
+        "        if not len(i0) == n:\n            break",
+        [T + "test_core_mutants.py::test_closest_pairs_hand_values"],
+    ),
+    (
+        "cr-sigma-star-noise-bound",
+        "sampling/sigma_star.py",
+        "if not (alpha > 0) or noise < 0:",
+        "if not (alpha > 0) or noise < -1:",
+        [T + "test_core_mutants.py::test_sigma_star_sampler_refuses_negative_noise"],
+    ),
 ]
 
 

@@ -34,3 +34,25 @@ def test_knn_score_diameter_bound_is_twice_the_radius_about_the_mean():
     field = ss.KNNScore(y, k=2)
     # mean 4/3: the farthest point is 5/3 away, the bound 10/3 >= the true diameter 3
     assert abs(field.diameter_bound - 10 / 3) <= 1e-12
+
+
+def test_closest_pairs_hand_values():
+    from smoothscore.metrics.expansiveness import closest_pairs
+
+    y = torch.tensor([[0.0], [0.1], [1.0], [1.3], [3.0], [3.6], [10.0]], dtype=torch.float64)
+    mu0, mu1 = closest_pairs(y, 2)  # gaps 0.1 (0, 0.1) and 0.3 (1, 1.3), each pair once
+    pairs = sorted(tuple(sorted((float(a), float(b)))) for a, b in zip(mu0[:, 0], mu1[:, 0]))
+    assert pairs == [(0.0, 0.1), (1.0, 1.3)]
+    assert len(closest_pairs(y, 3)[0]) == 3
+
+
+def test_sigma_star_sampler_refuses_negative_noise():
+    import pytest
+
+    from smoothscore.errors import ConfigError
+    from smoothscore.sampling import sample
+
+    train = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    field = ss.UnconditionalEmpiricalScore(train, mode="optimal", device="cpu")
+    with pytest.raises(ConfigError, match="noise non-negative"):
+        sample(field, train[:2].clone(), [1.0, 0.1], method="sigma_star", train=train, noise=-0.5)
