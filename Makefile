@@ -53,7 +53,7 @@ mutants: $(VENV)/.installed-mutation
 	$(PY) mutation/run.py --jobs $(PYTEST_WORKERS)
 
 # CI's bounded share: a deterministic sample of MUTANTS_CI mutants over all core modules, fails below 90% killed
-MUTANTS_CI ?= 40
+MUTANTS_CI ?= 24
 mutants-ci: $(VENV)/.installed-mutation
 	$(PY) mutation/run.py --total $(MUTANTS_CI) --jobs $(PYTEST_WORKERS) --timeout 240
 

@@ -220,7 +220,11 @@ def main(argv=None) -> int:
     # job then runs whole modules in its own copy of the tree (the session files live beside the copy they mutate)
     jobs = max(1, args.jobs)
     trees = [make_tree(args.work, f"tree{w}") for w in range(jobs)]
-    states = {n: prepare_module(trees[i % jobs], n, modules[n], ops, eq, args.timeout) for i, n in enumerate(names)}
+    with ThreadPoolExecutor(jobs) as ex:
+        made = ex.map(
+            lambda a: prepare_module(trees[a[0] % jobs], a[1], modules[a[1]], ops, eq, args.timeout), enumerate(names)
+        )
+        states = {st["module"]: st for st in made}
     chosen = None
     if args.sample is not None:
         chosen = {j for st in states.values() for _, j in st["candidates"][: args.sample]}
