@@ -10,7 +10,7 @@ PRESET ?= quick
 JOBS   ?= 2
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-slow bench install install-test clean docs lint tutorials
+.PHONY: demo test test-slow bench install install-test clean docs lint tutorials mutants mutants-ci mutants-hand
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-mutation: $(VENV)/.installed-test
+	$(PIP) install -q -e ".[test,mutation]"
 	touch $@
 
 $(VENV)/.installed-docs: $(VENV)/.installed
@@ -42,6 +46,20 @@ test-slow: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
+
+# mutation testing (docs/mutation.md): every mutant of the core modules against its module's tests; writes
+# build/mutants/kill_rates.md (the table of docs/mutation.md) and build/mutants/survivors.md. Hours on 2 cores.
+mutants: $(VENV)/.installed-mutation
+	$(PY) mutation/run.py --jobs $(PYTEST_WORKERS)
+
+# CI's bounded share: a deterministic sample of MUTANTS_CI mutants over all core modules, fails below 90% killed
+MUTANTS_CI ?= 24
+mutants-ci: $(VENV)/.installed-mutation
+	$(PY) mutation/run.py --total $(MUTANTS_CI) --jobs $(PYTEST_WORKERS) --timeout 240
+
+# the hand mutants of issue 18, each against the test written to kill it
+mutants-hand: $(VENV)/.installed-test
+	$(PY) mutation/hand_mutants.py --jobs $(PYTEST_WORKERS)
 
 # the documentation site (mkdocs-material + mkdocstrings), warnings as errors, into site/
 docs: $(VENV)/.installed-docs

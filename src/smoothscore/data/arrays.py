@@ -87,9 +87,12 @@ class PointSet:
         self._file = None
         if isinstance(arr, np.ndarray) and not self.on_disk:
             arr = torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype.kind == "f" else torch.as_tensor(arr)
+        whole = None  # all rows, when an explicit shard has no group to all-reduce the centre over
         if isinstance(arr, torch.Tensor):
             if not torch.is_floating_point(arr):
                 arr = arr.to(torch.get_default_dtype())
+            if group is None and (hi - lo) < self.n_total:
+                whole = arr.reshape(self.n_total, self.dim)
             arr = arr.reshape(self.n_total, self.dim)[lo:hi]
             if arr.device != device:  # one move to the compute device (dtype kept: converted per chunk)
                 arr = arr.to(device)
@@ -97,17 +100,22 @@ class PointSet:
             self._file = file_rows(arr)  # chunks are read from the file (page cache), not through the mapping
             self._base = arr.reshape(self.n_total, self.dim)
             arr = self._base[lo:hi]
+            if group is None and (hi - lo) < self.n_total:
+                whole = self._base
         self._data = arr
         itemsize = torch.finfo(dtype).bits // 8
         self.chunk_rows = max(1, min(self.n, int(chunk_bytes) // (itemsize * self.dim)))
         self.group = group
         # pass 1: finiteness, float64 sums of the rows and of their squares (all-reduced over ranks), through one
-        # preallocated float64 buffer (fresh per-chunk temporaries fragment the heap and RSS grows)
+        # preallocated float64 buffer (fresh per-chunk temporaries fragment the heap and RSS grows). An explicit
+        # shard without a process group sums every row itself: the centre is then the same global mean as under
+        # torchrun (the slice's partial fields merge with merge_partial_stats), not local sum / n_total.
         build_rows = max(1, self.chunk_rows // 8)
-        buf = torch.empty(min(build_rows, self.n), self.dim, dtype=torch.float64, device=device)
+        n_pass = self.n_total if whole is not None else self.n
+        buf = torch.empty(min(build_rows, n_pass), self.dim, dtype=torch.float64, device=device)
         stats = torch.zeros(self.dim + 1, dtype=torch.float64, device=device)
-        for a in range(0, self.n, build_rows):
-            y = self._raw(a, min(self.n, a + build_rows), dtype)
+        for a in range(0, n_pass, build_rows):
+            y = self._raw(a, min(n_pass, a + build_rows), dtype, whole)
             if not bool(torch.isfinite(y).all()):
                 raise NonFiniteError(f"{name} contains NaN/Inf value(s)")
             b = buf[: y.shape[0]]
@@ -141,10 +149,13 @@ class PointSet:
         self.radius = float(all_reduce_max(rad, group).mul(2).sqrt())
 
     # ------------------------------------------------------------------ access
-    def _raw(self, a: int, b: int, dtype: torch.dtype) -> torch.Tensor:
+    def _raw(self, a: int, b: int, dtype: torch.dtype, whole=None) -> torch.Tensor:
+        """Local rows ``[a, b)`` in ``dtype`` on the device (global rows of ``whole``, the unsliced set, if given)."""
+        if whole is not None and isinstance(whole, torch.Tensor):
+            return whole[a:b].to(device=self.device, dtype=dtype)
         if isinstance(self._data, torch.Tensor):
             return self._data[a:b].to(device=self.device, dtype=dtype)
-        lo = self.offset
+        lo = 0 if whole is not None else self.offset
         d = read_rows(self._base, lo + a, lo + b, _NP[dtype], file=self._file)  # a fresh, writable copy
         return torch.from_numpy(d).to(self.device)
 
