@@ -108,8 +108,8 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     (
         "memorization-audit-third-neighbour",
         "metrics/memorization.py",
-        "r = _ratio(d)",
-        "r = d[:, 0] / d[:, 2]",
+        "r = _distinct_ratio(samples, index, d, i)\n    return {",
+        "r = d[:, 0] / d[:, 2]\n    return {",
         [T + "test_memorization_ratios.py"],
     ),
     (
