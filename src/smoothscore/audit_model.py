@@ -109,7 +109,7 @@ def cmd_audit_model(args) -> int:
     from .cli import load_train
     from .device import resolve_device
     from .distributed import is_main_process
-    from .io import atomic_write, atomic_write_json, check_output_dir
+    from .io import atomic_write_json, atomic_write_text, check_output_dir
     from .plotting_memorization import ratio_histogram
     from .training.memorization_watch import audit_point, quick_samples
 
@@ -151,7 +151,7 @@ def cmd_audit_model(args) -> int:
     if not is_main_process():
         return 0
     page = render_page(res, _png(ratio_histogram(p["ratio"], args.threshold)), _png(copies_figure(train, xs, groups)))
-    atomic_write(out / "audit.html", lambda tmp: Path(tmp).write_text(page))
+    atomic_write_text(out / "audit.html", page)
     atomic_write_json(out / "audit.json", res)
     print(
         f"memorized fraction {p['fraction']:.3f} [{p['ci'][0]:.3f}, {p['ci'][1]:.3f}] of {args.n} samples; "
