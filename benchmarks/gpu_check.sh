@@ -67,7 +67,7 @@ import time
 import torch
 
 import smoothscore as ss
-from smoothscore.metrics import NeighborIndex
+from smoothscore.search import NeighborIndex
 from smoothscore.training import KNNCache
 
 dev = torch.device("cuda")

@@ -31,8 +31,8 @@ import torch
 
 import smoothscore as ss
 from smoothscore.metrics import memorization_audit
-from smoothscore.metrics.neighbors import NeighborIndex
 from smoothscore.scores.temperature import KNNTemperatureScore, temperature_smoothed
+from smoothscore.search.neighbors import NeighborIndex
 from smoothscore.training.knn import KNNCache
 
 

@@ -51,7 +51,7 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     ),
     (
         "flat-margin",
-        "scores/lower_bound_index.py",
+        "search/lower_bound_index.py",
         "return 1e-5 * ((e * e).sum(1) + self.r2max)",
         "return 0.0 * ((e * e).sum(1) + self.r2max)",
         [T + "test_truncation_tight.py::test_flat_index_margin_covers_float32_ties"],
@@ -79,14 +79,14 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     ),
     (
         "merge-ignores-config",
-        "runner.py",
+        "merge.py",
         'r["preset"] == preset and r["config"] == config and r["seed"] in seeds',
         'r["preset"] == preset and r["seed"] in seeds',
         [T + "test_report_merge_folders.py::test_stale_config_of_a_killed_rerun_is_not_merged"],
     ),
     (
         "merge-ignores-planned-seeds",
-        "runner.py",
+        "merge.py",
         'r["preset"] == preset and r["config"] == config and r["seed"] in seeds',
         'r["preset"] == preset and r["config"] == config',
         [T + "test_report_merge_folders.py::test_seed_outside_the_latest_plan_is_not_merged"],

@@ -14,13 +14,14 @@ import smoothscore as ss
 from smoothscore import errors as E
 from smoothscore._checks import check_overrides, check_preset
 from smoothscore.data import load_dataset, load_image_folder
-from smoothscore.data.dataset import load_samples
+from smoothscore.data.loading import load_samples
 from smoothscore.io import atomic_write, atomic_write_json, ensure_output_dir
-from smoothscore.metrics import NeighborIndex, memorization_fraction, nn_ratio
+from smoothscore.metrics import memorization_fraction, nn_ratio
 from smoothscore.nets import build_model, models
 from smoothscore.noise import schedules, sigma_schedule
 from smoothscore.sampling import sample, samplers
 from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature
+from smoothscore.search import NeighborIndex
 from smoothscore.training import KNNCache, losses
 from smoothscore.training.checkpoint import load_checkpoint, load_state_strict
 

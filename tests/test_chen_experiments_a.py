@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from smoothscore.report import run_experiment
+from smoothscore.runner import run_experiment
 
 
 def _run(name, tmp_path, overrides):

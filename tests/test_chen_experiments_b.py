@@ -111,7 +111,7 @@ _TINY_NET = {"steps": 30, "batch": 64, "width": 32}
 
 
 def _smoke(tmp_path, name, overrides):
-    from smoothscore.report import run_experiment
+    from smoothscore.runner import run_experiment
 
     res = run_experiment(name, "quick", tmp_path, overrides=overrides, progress=False, device="cpu")
     assert res["status"] == "ok", res["error"]

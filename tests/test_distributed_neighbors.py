@@ -13,14 +13,14 @@ import numpy as np
 import torch
 
 from smoothscore.cli import main
-from smoothscore.metrics import NeighborIndex
+from smoothscore.search import NeighborIndex
 from smoothscore.training import KNNCache
 
 JOB = textwrap.dedent("""
     import sys
     import numpy as np, torch, torch.distributed as dist
     from smoothscore.distributed import dist_info
-    from smoothscore.metrics import NeighborIndex
+    from smoothscore.search import NeighborIndex
     from smoothscore.training import KNNCache
 
     tmp = sys.argv[1]

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import smoothscore as ss
-from smoothscore.metrics import NeighborIndex
+from smoothscore.search import NeighborIndex
 from smoothscore.training import KNNCache, TrainConfig, UnconditionedDSM, train
 
 pytestmark = [

@@ -7,16 +7,15 @@ from PIL import Image
 import smoothscore as ss
 from smoothscore.errors import ConfigError, EmptyDataError, ShapeError
 from smoothscore.metrics import (
-    NeighborIndex,
     distance_summary,
     frechet_distance,
     knn_precision_recall,
     memorization_fraction,
-    nearest_neighbors,
     nn_ratio,
     wasserstein_1d,
     wasserstein_2d,
 )
+from smoothscore.search import NeighborIndex, nearest_neighbors
 
 
 def test_memorization_reference_R3():

@@ -11,7 +11,8 @@ import torch
 
 from smoothscore.cli import main
 from smoothscore.errors import NonFiniteError
-from smoothscore.metrics import NeighborIndex, memorization_audit, memorization_fraction, nearest_neighbors
+from smoothscore.metrics import memorization_audit, memorization_fraction
+from smoothscore.search import NeighborIndex, nearest_neighbors
 from smoothscore.training import KNNCache
 
 
@@ -168,7 +169,7 @@ def test_torch_flat_search_used_on_gpus_matches_faiss():
     """The GEMM-form search that replaces FAISS on a CUDA device, run here on CPU tensors against FAISS."""
     import faiss
 
-    from smoothscore.metrics.neighbors import _torch_knn
+    from smoothscore.search.neighbors import _torch_knn
 
     g = torch.Generator().manual_seed(4)
     xc, qc = torch.randn(3000, 20, generator=g), torch.randn(70, 20, generator=g)

@@ -14,7 +14,7 @@ from smoothscore.errors import ConfigError
 from smoothscore.experiments.base import RunContext
 from smoothscore.metrics.quality import train_feature_classifier
 from smoothscore.nets import build_model
-from smoothscore.report import run_experiment
+from smoothscore.runner import run_experiment
 from smoothscore.training import ConditionedDSM, TrainConfig, train
 
 

@@ -10,7 +10,8 @@ import pytest  # noqa: E402
 
 from smoothscore.errors import ConfigError  # noqa: E402
 from smoothscore.experiments.base import experiment, experiments  # noqa: E402
-from smoothscore.report import load_results, run_many  # noqa: E402
+from smoothscore.report import load_results  # noqa: E402
+from smoothscore.runner import run_many  # noqa: E402
 
 if "test-dummy" not in experiments:
 

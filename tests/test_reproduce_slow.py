@@ -27,7 +27,7 @@ import os
 import pytest
 
 from smoothscore.experiments.base import load_all, resolve_names
-from smoothscore.report import run_many
+from smoothscore.runner import run_many
 from smoothscore.verdict import VERDICTS
 
 

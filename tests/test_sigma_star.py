@@ -5,10 +5,10 @@ import torch
 
 from smoothscore.data import load_digits
 from smoothscore.errors import ConfigError
-from smoothscore.metrics import NeighborIndex
 from smoothscore.sampling import sample
 from smoothscore.sampling.sigma_star import sample_sigma_star
 from smoothscore.scores.unconditional import UnconditionalEmpiricalScore
+from smoothscore.search import NeighborIndex
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ def test_sigma_star_helper_and_guard():
 def test_zhou_ode_overshoot_smoke(tmp_path):
     import json
 
-    from smoothscore.report import run_experiment
+    from smoothscore.runner import run_experiment
 
     run_experiment(
         "zhou-ode-overshoot",

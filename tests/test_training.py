@@ -9,6 +9,7 @@ import torch
 import smoothscore as ss
 from smoothscore.errors import CheckpointError, ConfigError, NonFiniteError, UnknownNameError
 from smoothscore.nets import build_model
+from smoothscore.scores.temperature import temperature_target
 from smoothscore.training import (
     ConditionedDSM,
     FixedTimeRegression,
@@ -16,7 +17,6 @@ from smoothscore.training import (
     TrainConfig,
     TWeightedDSM,
     UnconditionedDSM,
-    temperature_target,
     train,
 )
 

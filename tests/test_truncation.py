@@ -14,7 +14,7 @@ import smoothscore as ss
 from smoothscore.data.arrays import PointSet
 from smoothscore.errors import ConfigError
 from smoothscore.sampling import sample
-from smoothscore.scores.lower_bound_index import IVF_MAX_RANK, IVF_MIN_POINTS, make_index, resolve_kind
+from smoothscore.search.lower_bound_index import IVF_MAX_RANK, IVF_MIN_POINTS, make_index, resolve_kind
 
 RND = 1e-10  # float64 rounding of the references (cdist uses the GEMM form) at data scale ~3
 KINDS = ["dense", "flat", "ivf"]

@@ -12,8 +12,8 @@ import torch
 import smoothscore as ss
 from smoothscore.data.arrays import PointSet
 from smoothscore.errors import ConfigError
-from smoothscore.scores.dense_bound_index import DenseLowerBoundIndex, dense_rank_cap
 from smoothscore.scores.truncation import PAYS, REPROBE, NeighbourTruncation, check_policy, noise_key
+from smoothscore.search.dense_bound_index import DenseLowerBoundIndex, dense_rank_cap
 
 RND = 1e-10
 

@@ -15,7 +15,7 @@ import torch
 
 import smoothscore as ss
 from smoothscore.data.arrays import PointSet
-from smoothscore.scores.lower_bound_index import make_index
+from smoothscore.search.lower_bound_index import make_index
 
 N, K = 2000, 32
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from smoothscore.report import run_experiment
+from smoothscore.runner import run_experiment
 
 TINY = {
     "zhou-dominance": {"n_train": 60, "n_queries": 12, "sigmas": [0.05, 0.2, 0.5, 1.0, 3.0, 5.0], "n_levels": 200},

@@ -9,7 +9,7 @@ import torch
 from smoothscore.errors import ConfigError, DataError
 from smoothscore.experiments.zhou_presets import paper_preset
 from smoothscore.experiments.zhou_small_data import load_small_data
-from smoothscore.report import run_experiment
+from smoothscore.runner import run_experiment
 
 TINY = {
     "n_majority": 16,

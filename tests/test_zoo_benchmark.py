@@ -8,7 +8,7 @@ import torch
 
 from smoothscore.experiments.base import load_all
 from smoothscore.experiments.zoo_benchmark import DENOISERS, golddiff_mse, golddiff_r2, protocol, to_unit
-from smoothscore.report import run_experiment
+from smoothscore.runner import run_experiment
 from smoothscore.scores import FunctionScore
 
 TINY = {"n_train": 60, "steps": 2, "batch_size": 8, "base": 8, "n_noise": 4, "ddim_steps": 3, "seeds": 1}

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from smoothscore.experiments.base import load_all
-from smoothscore.report import run_experiment
+from smoothscore.runner import run_experiment
 
 TINY = {
     "steps": 2,

@@ -51,6 +51,7 @@ _SUBMODULES = {
     "nets",
     "training",
     "sampling",
+    "search",
     "scores",
     "experiments",
     "noise",

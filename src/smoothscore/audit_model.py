@@ -106,7 +106,7 @@ def _open_model(args, device):
 
 def cmd_audit_model(args) -> int:
     """``audit --model``: sample, measure, write ``audit.json`` and ``audit.html``."""
-    from .cli import load_train
+    from .data.loading import load_train
     from .device import resolve_device
     from .distributed import is_main_process
     from .io import atomic_write_json, atomic_write_text, check_output_dir

@@ -6,6 +6,9 @@ Subcommands: ``list``, ``reproduce``, ``report``, ``audit``, ``train``, ``sample
 Started by ``torchrun`` (``torchrun --nproc_per_node N -m smoothscore ...``), every command runs in a process group
 (:func:`smoothscore.distributed.process_group`): training is data-parallel, nearest-neighbour searches are sharded
 across the ranks, and only rank 0 writes outputs and prints.
+
+Imports of the library sit inside the command functions on purpose: ``smoothscore --help``, ``list`` and argument
+errors answer without importing torch (a few seconds), and each command loads only what it uses.
 """
 
 from __future__ import annotations
@@ -140,22 +143,6 @@ def cmd_report(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- audit
-def load_train(spec: str):
-    """The training set of ``audit``: an ``.npy`` file is opened memory-mapped (streamed, never loaded whole);
-    anything else through :func:`smoothscore.data.load_dataset` (validated: finite, at least two points)."""
-    from ._checks import check_points
-    from .data import load_dataset
-    from .data.rows import Rows, open_npy
-    from .errors import EmptyDataError
-
-    if spec.endswith(".npy"):
-        rows = Rows(open_npy(spec), f"training set {spec}")
-        if rows.n < 2:
-            raise EmptyDataError(f"training set {spec} has {rows.n} point(s); at least 2 are needed")
-        return rows.data
-    return check_points(load_dataset(spec).x, f"training set {spec}", min_points=2)
-
-
 def cmd_audit(args) -> int:
     import torch
 
@@ -169,11 +156,12 @@ def cmd_audit(args) -> int:
         args.data = None
         return cmd_audit_model(args)
 
-    from .data.dataset import load_samples
+    from .data.loading import load_samples, load_train
     from .distributed import is_main_process
     from .io import atomic_savefig, atomic_write_json, check_output_dir
-    from .metrics import NeighborIndex, memorization_audit
+    from .metrics import memorization_audit
     from .plotting import nearest_neighbor_figure
+    from .search import NeighborIndex
 
     out = check_output_dir(Path(args.out), "--out")
     if not 0 < args.threshold <= 1:

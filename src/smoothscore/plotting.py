@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .data.rows import Rows  # noqa: E402
-from .metrics.neighbors import NeighborIndex  # noqa: E402
+from .search.neighbors import NeighborIndex  # noqa: E402
 
 
 def _is_image(shape) -> bool:

@@ -1,5 +1,6 @@
 """The report of a result folder: ``summary.json`` and one self-contained ``report.html`` over **every** experiment
-present in the folder (running experiments, seeds and merging them is :mod:`smoothscore.runner`'s).
+present in the folder (running experiments is :mod:`smoothscore.runner`'s, merging their seeds
+:mod:`smoothscore.merge`'s).
 
 The report shows, for each claim, its per-seed values (with bootstrap intervals over samples where recorded), the
 mean and spread over seeds, the threshold and the verdict (pass / fail / inconclusive, :mod:`smoothscore.verdict`);
@@ -12,39 +13,12 @@ from __future__ import annotations
 import base64
 import html
 import json
-import platform
-import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .io import atomic_write_json, atomic_write_text
-from .runner import merge_experiment, run_experiment, run_many  # noqa: F401 - the historical entry points
+from .merge import merge_experiment
 from .verdict import INCONCLUSIVE, LEVEL, count, verdict_of
-
-
-def versions() -> dict[str, str]:
-    import numpy
-
-    out = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-    }
-    try:
-        from importlib.metadata import version
-
-        out["smoothscore"] = version("smoothscore")
-    except Exception:  # pragma: no cover - not installed as a distribution
-        out["smoothscore"] = "unknown"
-    for mod in ("faiss", "ot", "sklearn", "scipy", "matplotlib"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception:
-            pass
-    return out
 
 
 def load_results(out: Path) -> list[dict[str, Any]]:

@@ -22,25 +22,31 @@ Layout of an output folder ``OUT`` (every job writes only its own folder, so sha
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import json
+import multiprocessing as mp
 import os
-import resource
 import shutil
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .device import describe_device, resolve_device
 from .errors import ConfigError, DataError, SmoothScoreError
+from .experiments.base import RunContext, load_all
 from .io import atomic_write_json, to_jsonable
-from .verdict import count, merge_claims
-
-JOB_PREFIX = "seed-"
+from .merge import JOB_PREFIX, merge_experiment
+from .provenance import cpu_seconds, versions
+from .report import write_report
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def experiment_config(name: str, preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The preset merged with ``overrides`` (the ``"seeds"`` count is the runner's, not the experiment's)."""
-    from .experiments.base import load_all
-
     spec = load_all().get(name)
     if preset not in spec.presets:
         raise ConfigError(f"experiment {name!r} has no preset {preset!r}; presets: {', '.join(spec.presets)}")
@@ -88,8 +92,6 @@ def experiment_config(name: str, preset: str, overrides: dict[str, Any] | None =
 
 def plan(names: Sequence[str], preset: str, *, seed: int = 0, seeds: Sequence[int] | None = None) -> list[Job]:
     """Every (experiment, seed) job, experiments in the given order, seeds ascending."""
-    from .experiments.base import load_all
-
     reg = load_all()
     out: list[Job] = []
     for n in names:
@@ -112,19 +114,12 @@ def longest_first(jobs: Sequence[Job], preset: str) -> list[Job]:
     (``@experiment(cost=...)``) descending, then training experiments before the others, else as planned. Greedy
     longest-processing-time order: no long job starts last, so the idle tail of the other processes stays short
     (measured: the quick preset on 2 processes, see README)."""
-    from .experiments.base import load_all
-
     reg = load_all()
     return sorted(jobs, key=lambda j: (-reg.get(j.experiment).job_cost(preset), not reg.get(j.experiment).trains))
 
 
 def job_dir(out: Path, job: Job) -> Path:
     return Path(out) / job.experiment / f"{JOB_PREFIX}{job.seed}"
-
-
-def _cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def run_experiment(
@@ -142,10 +137,6 @@ def run_experiment(
     """Run one registered experiment for one seed and write ``results.json`` into ``folder`` (default
     ``out_dir/name``); returns the results dict. An experiment bug is recorded (status ``error``), bad input
     (:class:`~smoothscore.errors.SmoothScoreError`) is raised after removing the folders this call created."""
-    from .device import describe_device, resolve_device
-    from .experiments.base import RunContext, load_all
-    from .report import versions
-
     spec = load_all().get(name)
     config = experiment_config(name, preset, overrides)
     dev = resolve_device(device)
@@ -154,7 +145,7 @@ def run_experiment(
     created = [d for d in (folder.parent.parent, folder.parent, folder) if not d.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     status, error = "ok", None
-    t0, c0 = time.time(), _cpu_seconds()
+    t0, c0 = time.time(), cpu_seconds()
     torch.manual_seed(seed)
     try:
         spec.fn(ctx)
@@ -180,7 +171,7 @@ def run_experiment(
         "command": " ".join(sys.argv),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)),
         "duration_s": round(time.time() - t0, 2),
-        "cpu_s": round(_cpu_seconds() - c0, 2),
+        "cpu_s": round(cpu_seconds() - c0, 2),
         "status": status,
         "error": error,
         "metrics": ctx.metrics,
@@ -199,8 +190,6 @@ def _run_job(
     job: Job, preset: str, out: Path, kw: dict[str, Any], threads: int | None, modules: Sequence[str] = ()
 ) -> dict[str, Any]:
     """One job in this process (also the entry point of ``--jobs`` worker processes)."""
-    import importlib
-
     for m in modules:  # experiments registered outside smoothscore.experiments (plugins, tests)
         importlib.import_module(m)
     before = torch.get_num_threads()
@@ -218,9 +207,6 @@ def _worker_init() -> None:
     """A ``--jobs`` worker dies with its parent (Linux ``PR_SET_PDEATHSIG``): a killed ``reproduce`` leaves no
     orphan still writing into the folder that ``--resume`` will use."""
     try:
-        import ctypes
-        import signal
-
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
     except (OSError, AttributeError):  # not Linux: orphans finish their current job, then exit
         pass
@@ -274,9 +260,6 @@ def run_many(
 ) -> list[dict[str, Any]]:
     """Run the (experiment, seed) jobs of ``names`` into ``out``, merge each experiment's seeds and write the report
     of every experiment in ``out``; returns the merged results of ``names`` (see the module docstring)."""
-    from .experiments.base import load_all
-    from .report import write_report
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"output folder {out} exists and is not a folder")
@@ -314,9 +297,6 @@ def run_many(
             say(f"running {j.experiment} seed {j.seed} (preset {preset}) ...")
             report(j, _run_job(j, preset, out, kw, threads))
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
         say(f"running {len(todo)} jobs in {jobs} processes, {threads} torch thread(s) each ...")
         first = longest_first(todo, preset)
         with ProcessPoolExecutor(
@@ -338,97 +318,9 @@ def run_many(
     return [merged[n] for n in names if merged[n] is not None]
 
 
-# --------------------------------------------------------------------------------------------------- merge
-def job_results(exp_dir: Path) -> list[dict[str, Any]]:
-    """Every job ``results.json`` under ``exp_dir`` (with ``_dir``, its folder name), by seed."""
-    out = []
-    for p in sorted(Path(exp_dir).glob(f"{JOB_PREFIX}*/results.json")):
-        try:
-            r = json.loads(p.read_text())
-        except ValueError:
-            continue  # an unreadable job is re-run by --resume and ignored here
-        r["_dir"] = p.parent.name
-        out.append(r)
-    return sorted(out, key=lambda r: r["seed"])
-
-
-def merge_experiment(
-    exp_dir: Path,
-    *,
-    seeds: Sequence[int] | None = None,
-    preset: str | None = None,
-    config: dict[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    """Merge the seed jobs of one experiment folder into ``exp_dir/results.json`` (returned; ``None`` when there is
-    no job). Only jobs with the given preset and config are merged (default: those of the most recent job), and
-    only the given seeds (default: the most recent job's plan); seeds of the plan without a job are listed in
-    ``missing_seeds``."""
-    exp_dir = Path(exp_dir)
-    runs = job_results(exp_dir)
-    if not runs:
-        return None
-    latest = max(runs, key=lambda r: r.get("started", ""))
-    preset = latest["preset"] if preset is None else preset
-    config = latest["config"] if config is None else to_jsonable(config)
-    seeds = list(latest.get("seeds") or [latest["seed"]]) if seeds is None else list(seeds)
-    runs = [r for r in runs if r["preset"] == preset and r["config"] == config and r["seed"] in seeds]
-    if not runs:
-        return None
-    first = runs[0]
-    trains = bool(first.get("trains"))
-    done = [r["seed"] for r in runs]
-    notes = list(first.get("notes", []))
-    missing = [s for s in seeds if s not in done]
-    if missing:
-        notes.append(f"seeds {missing} of the plan {seeds} have no result yet; verdicts use seeds {done}")
-    if trains and len(done) > 1:
-        notes.append(f"figures, metrics and findings shown are seed {first['seed']}'s; claims merge seeds {done}")
-    errors = [f"seed {r['seed']}: {r['error']}" for r in runs if r["status"] != "ok"]
-    figures = [dict(f, path=f"{first['_dir']}/{f['path']}") for f in first.get("figures", [])]
-    merged = {
-        "experiment": first["experiment"],
-        "title": first["title"],
-        "groups": first["groups"],
-        "description": first["description"],
-        "trains": trains,
-        "preset": preset,
-        "config": config,
-        "seed": first["seed"],
-        "seeds": done,
-        "planned_seeds": seeds,
-        "missing_seeds": missing,
-        "device": first["device"],
-        "threads": first.get("threads"),
-        "versions": first["versions"],
-        "command": first["command"],
-        "started": min(r["started"] for r in runs),
-        "duration_s": round(sum(r["duration_s"] for r in runs), 2),
-        "cpu_s": round(sum(r.get("cpu_s") or 0.0 for r in runs), 2),
-        "status": "ok" if not errors else "error",
-        "error": "\n".join(errors) or None,
-        "metrics": first["metrics"],
-        "intervals": first.get("intervals", {}),
-        "claims": merge_claims(runs, done, trains=trains),
-        "findings": first["findings"],
-        "figures": figures,
-        "notes": notes,
-        "runs": [
-            {k: r.get(k) for k in ("seed", "status", "started", "duration_s", "cpu_s", "device", "threads", "command")}
-            | {"dir": r["_dir"]}
-            for r in runs
-        ],
-    }
-    merged["verdicts"] = count(merged["claims"])
-    merged = to_jsonable(merged)
-    atomic_write_json(exp_dir / "results.json", merged)
-    return merged
-
-
 def merge_folders(dirs: Sequence[Path], out: Path) -> list[dict[str, Any]]:
     """Copy the job folders of every result folder in ``dirs`` into ``out`` (a later folder's job replaces an
     earlier one's), merge each experiment and write the report of ``out``; returns the merged results."""
-    from .report import write_report
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"output folder {out} exists and is not a folder")

@@ -1,8 +1,9 @@
 """Training data: synthetic manifolds (line, circle, sphere, mixtures), scikit-learn digits, image folders, arrays."""
 
-from .dataset import Dataset, datasets, load_array_file, load_dataset
+from .dataset import Dataset, datasets
 from .digits import load_digits
 from .folder import load_image_folder
+from .loading import load_array_file, load_dataset
 from .synthetic import circle_points, gaussian_mixture, line_points, sphere_points
 
 __all__ = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, ShapeError
 from .dataset import Dataset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -96,8 +96,6 @@ def resize_images(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """Images (N, C, H, W) in [-1, 1] converted to ``shape`` = (C', H', W'): bicubic (antialiased) resizing, RGB ->
     grey by ITU-R 601 luma (PIL's ``convert("L")``), grey -> RGB by replication. Raises :class:`ShapeError` for
     anything that is not a 1- or 3-channel image batch."""
-    from ..errors import ShapeError
-
     shape = tuple(int(v) for v in shape)
     if x.dim() != 4 or len(shape) != 3 or x.shape[1] not in (1, 3) or shape[0] not in (1, 3):
         raise ShapeError(f"only images (N, 1 or 3, H, W) can be resized; got {tuple(x.shape[1:])} -> {shape}")

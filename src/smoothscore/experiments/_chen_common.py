@@ -57,7 +57,7 @@ def denoise_from(
 
 def nearest_train_distance(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
     """Euclidean distance (N,) from each sample to its nearest training point (exact search, float64)."""
-    from ..metrics import nearest_neighbors
+    from ..search import nearest_neighbors
 
     d, _ = nearest_neighbors(
         samples.reshape(samples.shape[0], -1).double(), train.reshape(train.shape[0], -1).double(), k=1

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 
 from ..data import load_digits
-from ..metrics import NeighborIndex, distance_summary, memorization_fraction
+from ..metrics import distance_summary, memorization_fraction
 from ..sampling import sample
+from ..search import NeighborIndex
 
 #: defaults shared by the experiments (digits upsampled to 16x16: d = 256)
 BASE = {"image_size": 16, "n_train": 200, "n_test": 64, "sigma_min": 0.01, "sigma_max": 50.0, "sigma_init": 20.0}

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ..metrics import NeighborIndex
 from ..scores.empirical import EmpiricalScore
+from ..search import NeighborIndex
 from ..theory import dominance as dom
 from ._zhou_common import load_split
 from .base import experiment

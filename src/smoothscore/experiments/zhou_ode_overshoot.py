@@ -26,11 +26,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from ..metrics import NeighborIndex, distance_summary
+from ..metrics import distance_summary
 from ..metrics.bootstrap import median_interval
 from ..noise import sigma_schedule
 from ..scores.sigma_scaled import SigmaScaledEmpiricalScore
 from ..scores.unconditional import UnconditionalEmpiricalScore
+from ..search import NeighborIndex
 from ._zhou_common import BASE, init_noise, load_split, run_sampler, train_mlp, yerr
 from .base import experiment
 

@@ -25,10 +25,10 @@ import torch
 
 from ..data import Dataset, load_dataset, load_digits
 from ..errors import ConfigError, DataError, NonFiniteError
-from ..metrics import NeighborIndex
 from ..noise import sigma_schedule
 from ..plotting import nearest_neighbor_figure
 from ..sampling import sample
+from ..search import NeighborIndex
 from ._zhou_common import init_noise, sample_intervals, sample_report, sigma_star_run, yerr
 from .base import experiment
 from .zhou_presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset

@@ -129,7 +129,7 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
         x = torch.as_tensor(lfw_subset(), dtype=torch.float32)[:, None] * 2 - 1  # 25 x 25: the UNet needs 4 | size
         x = resize_images(x, (1, size, size)) if x.shape[-1] != size else x
     elif spec.startswith("folder:"):
-        from ..data.dataset import load_dataset
+        from ..data import load_dataset
 
         x = load_dataset(spec, size=size).x
     else:

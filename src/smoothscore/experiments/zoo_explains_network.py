@@ -26,10 +26,10 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from ..metrics import NeighborIndex
 from ..metrics.agreement import denoiser_agreement, pearson_r, r_squared
 from ..noise import sigma_schedule
 from ..sampling import sample
+from ..search import NeighborIndex
 from ._chen_common import single_thread
 from ._zhou_common import init_noise, sample_report
 from .base import experiment

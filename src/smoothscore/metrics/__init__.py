@@ -1,15 +1,12 @@
-"""Metrics: nearest neighbours, memorization, distances between sample sets; ``expansiveness`` and ``quality``
+"""Metrics: memorization, distances between sample sets; ``expansiveness`` and ``quality``
 submodules are loaded on first use (``smoothscore.metrics.expansiveness``)."""
 
 import importlib as _importlib
 
 from .distances import frechet_distance, knn_precision_recall, wasserstein_1d, wasserstein_2d
 from .memorization import distance_summary, memorization_audit, memorization_fraction, nn_ratio
-from .neighbors import NeighborIndex, nearest_neighbors
 
 __all__ = [
-    "NeighborIndex",
-    "nearest_neighbors",
     "nn_ratio",
     "memorization_fraction",
     "distance_summary",

@@ -74,7 +74,7 @@ def memorized_fraction_interval(samples, train, threshold: float = 1 / 3, **kw) 
 
 def nn_distance_interval(samples, train, **kw) -> list[float]:
     """Interval of the median distance of a sample to its nearest training point (``distance_summary``'s median)."""
-    from .neighbors import nearest_neighbors
+    from ..search.neighbors import nearest_neighbors
 
     d, _ = nearest_neighbors(samples, train, k=1)
     return median_interval(d[:, 0], **kw)

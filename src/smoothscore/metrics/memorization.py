@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError, EmptyDataError
-from .neighbors import NeighborIndex
+from ..search.neighbors import NeighborIndex
 
 
 def _search(samples, train, k: int):

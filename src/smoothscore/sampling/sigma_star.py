@@ -3,7 +3,7 @@
 A scheduled sampler moves by ``(sigma_n^2 - sigma_{n+1}^2) s(x_n)`` while an unconditional model acts at the
 sample's *real* noise level ``sigma_n* = |x_n - mu*| / sqrt(d)`` (mu* the nearest training point); when
 ``sigma_n >> sigma_n*`` the step overshoots. This sampler replaces the scheduled level by sigma_n*, found by one
-nearest-neighbour search per step (:class:`~smoothscore.metrics.NeighborIndex`):
+nearest-neighbour search per step (:class:`~smoothscore.search.NeighborIndex`):
 
     x_{n+1} = x_n + alpha sigma_n*^2 s(x_n)  [+ noise * sqrt(alpha) sigma_n* z].
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from ..metrics.neighbors import NeighborIndex
+from ..search.neighbors import NeighborIndex
 from .base import randn_like, samplers
 
 

@@ -41,10 +41,10 @@ import torch
 from .._checks import as_tensor, check_finite
 from ..data.arrays import PointSet
 from ..errors import ConfigError, ShapeError
+from ..search.lower_bound_index import check_kind
 from . import sharding
 from ._kernel import gaussian_stats
 from .base import ScoreField
-from .lower_bound_index import check_kind
 from .truncation import check_policy
 
 #: default number of (query, training point) logits held at once by the GEMM backend
@@ -84,7 +84,7 @@ class EmpiricalScore(ScoreField):
             :mod:`smoothscore.scores.truncation`; the bound of the last call is ``last_certificate``).
         truncation_index: candidate search of the truncation: ``"auto"`` (dense below 20,000 points, IVF from there
             at PCA rank <= 16, else flat), ``"dense"``, ``"flat"`` or ``"ivf"``
-            (:mod:`smoothscore.scores.lower_bound_index`, :mod:`smoothscore.scores.dense_bound_index`).
+            (:mod:`smoothscore.search.lower_bound_index`, :mod:`smoothscore.search.dense_bound_index`).
         truncation_policy: ``"auto"`` (default: per call, truncate only where a timed pilot shows it beats the
             exact kernel; never much slower than ``tolerance=None``) or ``"always"``
             (:mod:`smoothscore.scores.truncation`). Either way ``last_certificate`` bounds the error.

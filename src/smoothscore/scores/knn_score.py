@@ -42,7 +42,7 @@ class KNNScore(ScoreField):
         dtype="float32",
         device="auto",
     ):
-        from ..metrics.neighbors import NeighborIndex
+        from ..search.neighbors import NeighborIndex
 
         self._init_placement(dtype, device)
         y = check_points(train, "train", dtype=torch.float64, device="cpu")

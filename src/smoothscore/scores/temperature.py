@@ -11,7 +11,7 @@ Three forms, one name each:
   array, memmap or ``.npy`` path) the neighbour-restricted Eq. 10 form
   ``score_T(x) = sum_{j <= K} w*_(j)(x; T) (-(x - mu_(j)) / sigma*_(j)^2)`` over *given* neighbour indices
   (e.g. the K nearest training samples of the clean sample, as in training; or, at sampling time, of the query).
-  It evaluates :func:`smoothscore.training.temperature_target` (one implementation of Eq. 10 for training
+  It evaluates :func:`temperature_target` (one implementation of Eq. 10 for training
   targets and exact fields), variants ``"sigma_star"`` (adopted, Eq. 10 as written) and ``"scheduled"``
   (the authors' code).
 """
@@ -28,6 +28,38 @@ from ..errors import ConfigError, ShapeError
 from .base import ScoreField
 from .empirical import EmpiricalScore
 from .unconditional import UnconditionalEmpiricalScore
+
+VARIANTS = ("sigma_star", "scheduled")
+
+
+def temperature_target(
+    x: torch.Tensor, neigh: torch.Tensor, sigma: torch.Tensor, T: torch.Tensor, variant: str = "sigma_star"
+) -> torch.Tensor:
+    """Eq. 10 target for noisy ``x`` (B, *dims), neighbour images ``neigh`` (B, K, *dims), levels and temperatures (B,).
+
+    Computed in the wider of the two dtypes (float32 in training, float64 when either input is float64).
+    Constants common to all K neighbours drop out of the softmax, so with
+    ``r_j^2 = |x - mu_j|^2``: ``sigma_star`` uses logits ``-(d - 2) ln(r_j^2) / (2T)`` and components
+    ``-(d - 2)(x - mu_j) / r_j^2``; ``scheduled`` uses logits ``-d ln(r_j^2) / (2T)`` and ``-(x - mu_j) / sigma_i^2``.
+    The weighted sum is one batched matrix product (no (B, K, D) temporaries beyond the differences).
+    """
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown temperature variant {variant!r}; known: {', '.join(VARIANTS)}")
+    b, k = x.shape[0], neigh.shape[1]
+    dt = torch.promote_types(x.dtype, neigh.dtype)
+    diff = x.reshape(b, 1, -1).to(dt) - neigh.reshape(b, k, -1).to(dt)  # (B, K, D)
+    d = diff.shape[-1]
+    r2 = diff.square().sum(-1).clamp_min(1e-20)  # guard sigma* = 0 (x exactly on a neighbour)
+    Tv = T.to(dt)[:, None]
+    if variant == "sigma_star":
+        if d <= 2:
+            raise ConfigError("the optimal-level (sigma*) variant needs d > 2")
+        w = torch.softmax(-(d - 2) * 0.5 * r2.log() / Tv, dim=1)
+        coef = w * (d - 2) / r2  # w_j / sigma*_j^2
+    else:
+        w = torch.softmax(-(d * 0.5) * r2.log() / Tv, dim=1)
+        coef = w / sigma.to(dt).square()[:, None]
+    return -torch.bmm(coef[:, None, :], diff).reshape(x.shape).to(x.dtype)
 
 
 def sigma_schedule_temperature(c: float) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -73,8 +105,8 @@ class KNNTemperatureScore(ScoreField):
         # streamed store (tensor, array, memmap or .npy path): no float64 copy; neighbours gathered per call
         self.points = PointSet(train, dtype=torch.float64, device=self.device)
         self._source, self.data_shape = train, self.points.data_shape
-        if variant not in ("sigma_star", "scheduled"):
-            raise ConfigError(f"unknown variant {variant!r}; known: sigma_star, scheduled")
+        if variant not in VARIANTS:
+            raise ConfigError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
         if not callable(temperature) and not float(temperature) > 0:
             raise ConfigError(f"temperature must be positive; got {temperature}")
         self.temperature, self.variant = temperature, variant
@@ -84,7 +116,7 @@ class KNNTemperatureScore(ScoreField):
 
     def neighbors(self, x) -> torch.Tensor:
         """Indices (N, k) of the k nearest training points of ``x`` (exact, FAISS + float64 refinement)."""
-        from ..metrics.neighbors import NeighborIndex
+        from ..search.neighbors import NeighborIndex
 
         if self._index is None:
             src = self._source
@@ -92,8 +124,6 @@ class KNNTemperatureScore(ScoreField):
         return self._index.search(torch.as_tensor(x).detach().cpu(), self.k)[1].to(self.device)
 
     def score(self, x, sigma, neighbors=None) -> torch.Tensor:
-        from ..training.temperature_loss import temperature_target
-
         x, s = self.prepare(x, sigma)
         idx = self.neighbors(x) if neighbors is None else torch.as_tensor(neighbors, device=self.device).long()
         if idx.dim() != 2 or idx.shape[0] != x.shape[0]:

@@ -21,7 +21,7 @@ each field, tested against float64 brute force):
 * unconditional score ``s = sum_j w_j b_j (y_j - x)`` with ``b_j <= b_max``: ``|s - s_K| <= delta
   (b_max (|x - c| + R) + |s_K|)``.
 
-Finding the candidates (:mod:`~smoothscore.scores.lower_bound_index`): the K nearest by a **lower bound** on the
+Finding the candidates (:mod:`~smoothscore.search.lower_bound_index`): the K nearest by a **lower bound** on the
 distance, the squared distance between the (p + 1)-dim embeddings ``e(u) = [P u, |P_perp u|]`` and
 ``e(v) = [P v, |P_perp v|]`` (P: top-p principal directions, ``u = x - c``, ``v = y - c``). An index search returns
 the candidates and ``tau`` with **every row not returned at squared distance >= tau**; the candidates' distances
@@ -72,7 +72,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ConfigError
-from .lower_bound_index import make_index
+from ..search.lower_bound_index import make_index
 
 
 class NeighbourTruncation:
@@ -86,7 +86,7 @@ class NeighbourTruncation:
     * ``bound(delta, log_ratio, value, active) -> (q,)``: error bound of the returned quantity;
     * ``exact(active) -> (log_s, value)``: the exact kernel for uncertified queries.
 
-    ``index``: ``"auto"``, ``"flat"`` or ``"ivf"`` (:func:`~smoothscore.scores.lower_bound_index.make_index`; its
+    ``index``: ``"auto"``, ``"flat"`` or ``"ivf"`` (:func:`~smoothscore.search.lower_bound_index.make_index`; its
     keywords, e.g. ``nlist``, ``n_probe``, ``rank``, pass through).
     """
 

@@ -54,10 +54,10 @@ import torch
 from .._checks import check_k
 from ..data.arrays import PointSet
 from ..errors import ConfigError
+from ..search.lower_bound_index import check_kind
 from . import sharding
 from .base import ScoreField
 from .empirical import DEFAULT_BLOCK_ELEMENTS, check_temperature, check_tolerance
-from .lower_bound_index import check_kind
 
 _WEIGHTINGS = {"sigma2": lambda s: 2.0 * np.log(s), "uniform": lambda s: np.zeros_like(s)}
 

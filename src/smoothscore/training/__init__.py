@@ -2,7 +2,7 @@
 
 from .knn import KNNCache, default_encoder
 from .losses import ConditionedDSM, FixedTimeRegression, SigmaSampler, TWeightedDSM, UnconditionedDSM, losses
-from .temperature_loss import TemperatureKNNLoss, temperature_target
+from .temperature_loss import TemperatureKNNLoss
 from .trainer import TrainConfig, Trainer, TrainResult, train
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "TWeightedDSM",
     "FixedTimeRegression",
     "TemperatureKNNLoss",
-    "temperature_target",
     "SigmaSampler",
     "KNNCache",
     "default_encoder",

@@ -68,7 +68,7 @@ class KNNCache:
     """``index[i]``: the K nearest training samples of training sample i (itself first). ``train`` is a tensor
     (N, *dims), a Dataset (its labels then train the default feature encoder), or -- pixel space, or feature space
     with an ``encoder`` -- a memory-mapped ``.npy`` (or its path), streamed in chunks of ``chunk_bytes`` and never
-    loaded whole (:class:`~smoothscore.metrics.neighbors.NeighborIndex`; float64 refinement of the candidates).
+    loaded whole (:class:`~smoothscore.search.neighbors.NeighborIndex`; float64 refinement of the candidates).
 
     Under ``torchrun`` each rank searches its slice of the set and the lists are merged exactly (``shard``, default:
     when a process group with more than one rank runs); every rank then holds the whole index. ``device``: where the
@@ -87,7 +87,7 @@ class KNNCache:
         device="cpu",
         chunk_bytes: int = CHUNK_BYTES,
     ):
-        from ..metrics.neighbors import NeighborIndex
+        from ..search.neighbors import NeighborIndex
 
         dataset = train
         rows = Rows(train, "train")

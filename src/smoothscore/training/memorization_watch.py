@@ -74,8 +74,8 @@ def audit_point(samples: torch.Tensor, train, *, threshold: float = 1 / 3, n_boo
     """One audit: ``fraction``, ``ci`` (its 90% bootstrap interval), ``median_ratio`` and ``median_ratio_ci`` of
     d1/d2, and per sample its nearest training ``nn`` index and ``ratio``. Diverged (non-finite) samples count as
     not memorized (they copy nothing)."""
-    from ..metrics import NeighborIndex
     from ..metrics.bootstrap import mean_interval, median_interval
+    from ..search import NeighborIndex
 
     flat = samples.reshape(samples.shape[0], -1)
     ok = torch.isfinite(flat).all(1)
@@ -130,7 +130,7 @@ class MemorizationWatch:
             raise ConfigError(f"every, n_samples and steps must be positive; got {every}, {n_samples}, {steps}")
         if not 0 < level <= 1:
             raise ConfigError(f"onset level must be in (0, 1]; got {level}")
-        from ..metrics import NeighborIndex
+        from ..search import NeighborIndex
 
         self.train, self.every, self.n_samples, self.steps = train, int(every), int(n_samples), int(steps)
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)

@@ -2,7 +2,8 @@
 
 Above ``sigma_collapse`` the loss is the unconditioned Eq. 9. Below it, the target is the temperature-smoothed
 score over the K nearest training samples of the *clean* sample mu (neighbour lists precomputed once,
-:class:`~smoothscore.training.knn.KNNCache`):
+:class:`~smoothscore.training.knn.KNNCache`; the target is
+:func:`smoothscore.scores.temperature.temperature_target`):
 
     score_T(x) = sum_{j <= K} w_j(x; T) * c_j(x),     w = softmax_j(f_j / T),     T_i = max(sigma_collapse / sigma_i, 1)
 
@@ -20,40 +21,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
+from ..scores.temperature import temperature_target
 from .knn import KNNCache
 from .losses import UnconditionedDSM, _bc, losses, model_score
-
-VARIANTS = ("sigma_star", "scheduled")
-
-
-def temperature_target(
-    x: torch.Tensor, neigh: torch.Tensor, sigma: torch.Tensor, T: torch.Tensor, variant: str = "sigma_star"
-) -> torch.Tensor:
-    """Eq. 10 target for noisy ``x`` (B, *dims), neighbour images ``neigh`` (B, K, *dims), levels and temperatures (B,).
-
-    Computed in the wider of the two dtypes (float32 in training, float64 when either input is float64).
-    Constants common to all K neighbours drop out of the softmax, so with
-    ``r_j^2 = |x - mu_j|^2``: ``sigma_star`` uses logits ``-(d - 2) ln(r_j^2) / (2T)`` and components
-    ``-(d - 2)(x - mu_j) / r_j^2``; ``scheduled`` uses logits ``-d ln(r_j^2) / (2T)`` and ``-(x - mu_j) / sigma_i^2``.
-    The weighted sum is one batched matrix product (no (B, K, D) temporaries beyond the differences).
-    """
-    if variant not in VARIANTS:
-        raise ConfigError(f"unknown temperature variant {variant!r}; known: {', '.join(VARIANTS)}")
-    b, k = x.shape[0], neigh.shape[1]
-    dt = torch.promote_types(x.dtype, neigh.dtype)
-    diff = x.reshape(b, 1, -1).to(dt) - neigh.reshape(b, k, -1).to(dt)  # (B, K, D)
-    d = diff.shape[-1]
-    r2 = diff.square().sum(-1).clamp_min(1e-20)  # guard sigma* = 0 (x exactly on a neighbour)
-    Tv = T.to(dt)[:, None]
-    if variant == "sigma_star":
-        if d <= 2:
-            raise ConfigError("the optimal-level (sigma*) variant needs d > 2")
-        w = torch.softmax(-(d - 2) * 0.5 * r2.log() / Tv, dim=1)
-        coef = w * (d - 2) / r2  # w_j / sigma*_j^2
-    else:
-        w = torch.softmax(-(d * 0.5) * r2.log() / Tv, dim=1)
-        coef = w / sigma.to(dt).square()[:, None]
-    return -torch.bmm(coef[:, None, :], diff).reshape(x.shape).to(x.dtype)
 
 
 @losses.register("temperature")

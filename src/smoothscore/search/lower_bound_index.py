@@ -247,7 +247,7 @@ def check_kind(kind: str) -> str:
 
 def resolve_kind(kind: str, n: int, rank: int | None = None) -> str:
     """``"dense"``, ``"flat"`` or ``"ivf"`` for ``n`` rows of PCA rank ``rank`` (``"auto"``: the dense index of
-    :mod:`~smoothscore.scores.dense_bound_index` below ``IVF_MIN_POINTS`` rows, IVF from there when the rank is at
+    :mod:`~smoothscore.search.dense_bound_index` below ``IVF_MIN_POINTS`` rows, IVF from there when the rank is at
     most ``IVF_MAX_RANK``, else flat)."""
     if check_kind(kind) == "auto":
         if n < IVF_MIN_POINTS:

@@ -1,13 +1,13 @@
 """Dense lower-bound candidate search for small training sets (issue 20, item 2).
 
-Same contract as :mod:`~smoothscore.scores.lower_bound_index`: ``search(u, k, reach) -> (idx, tau, tau_k)`` with
+Same contract as :mod:`~smoothscore.search.lower_bound_index`: ``search(u, k, reach) -> (idx, tau, tau_k)`` with
 **every row not in ``idx`` at squared distance >= tau**. The lower bound is the same PCA-plus-residual one,
 
     |u - v|^2 >= |P u - P v|^2 + (|P_perp u| - |P_perp v|)^2 = |e(u) - e(v)|^2,   e(w) = [P w, |P_perp w|],
 
 (P: top-p principal directions, orthonormal rows), but evaluated for all rows at once by one float32 GEMM in the
 (p + 1)-dim embedding space and a ``torch.topk`` of ``k + 1`` values: ``tau`` is the (k + 1)-th smallest bound less
-the float32 margin ``1e-5 (|u|^2 + R^2)`` of :class:`~smoothscore.scores.lower_bound_index.FlatLowerBoundIndex`
+the float32 margin ``1e-5 (|u|^2 + R^2)`` of :class:`~smoothscore.search.lower_bound_index.FlatLowerBoundIndex`
 (the expansion ``|a|^2 + |b|^2 - 2 a.b`` in float32 and the float32 rounding of the stored embeddings are far
 below it for p <= 64). No FAISS call and no heap: on real image sets (digits, faces: a few thousand rows) FAISS's
 flat search with small k cost 35 ms for 2,048 queries x 1,797 rows in 17 dims, the GEMM + top-k a few ms.
@@ -32,7 +32,7 @@ def dense_rank_cap(dim: int) -> int:
 
 class DenseLowerBoundIndex(FlatLowerBoundIndex):
     """All lower bounds by one float32 GEMM per query block, the ``k`` smallest by ``torch.topk`` (module doc).
-    ``basis``/keywords: as :class:`~smoothscore.scores.lower_bound_index.FlatLowerBoundIndex` (``max_rank``
+    ``basis``/keywords: as :class:`~smoothscore.search.lower_bound_index.FlatLowerBoundIndex` (``max_rank``
     defaults to :func:`dense_rank_cap`)."""
 
     kind = "dense"
