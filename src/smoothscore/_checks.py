@@ -110,16 +110,6 @@ def check_k(k, n: int, name: str = "K", what: str = "the data set") -> int:
     return int(k)
 
 
-def check_name(name: str, known: Sequence[str], what: str) -> str:
-    """``name`` when it is in ``known``; otherwise :class:`~smoothscore.errors.UnknownNameError` with the closest
-    names ("did you mean")."""
-    from .errors import UnknownNameError
-
-    if name not in known:
-        raise UnknownNameError(f"unknown {what} {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}")
-    return name
-
-
 def check_preset(presets: Mapping[str, Any], preset: str, experiment: str) -> str:
     """``preset`` when ``experiment`` defines it; :class:`~smoothscore.errors.ConfigError` with "did you mean"."""
     if preset not in presets:

@@ -305,8 +305,3 @@ def noise_key(inv: torch.Tensor):
     """Memo key of a call: ``1 / (sigma^2 T)`` of its first query, in buckets of 2^(1/4) (sigma within ~9%)."""
     v = float(inv[0]) if inv.numel() else 1.0
     return round(4 * math.log2(v)) if v > 0 and math.isfinite(v) else None
-
-
-def log_count(n: int, k: int) -> float:
-    """``log(n - k)`` (``-inf`` when nothing is dropped)."""
-    return math.log(n - k) if n > k else -math.inf

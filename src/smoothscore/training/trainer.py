@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from .._checks import check_finite
 from ..device import resolve_dtype
-from ..distributed import dist_info  # noqa: F401  (re-exported: historical import path)
+from ..distributed import dist_info
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkpoint
 
