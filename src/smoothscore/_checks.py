@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ConfigError, EmptyDataError, NonFiniteError, ShapeError, SigmaError, did_you_mean
+from .errors import ConfigError, EmptyDataError, NonFiniteError, ShapeError, SigmaError, UnknownNameError, did_you_mean
 
 
 def as_tensor(x, name: str, *, dtype: torch.dtype | None = None, device: torch.device | None = None) -> torch.Tensor:
@@ -132,8 +132,6 @@ def check_overrides(configs: Mapping[str, Mapping[str, Any]], overrides: Mapping
     preset's (a string where a number is expected, a number where a flag is, a list where a number is, ...) a
     :class:`~smoothscore.errors.ConfigError`, as is a non-finite number. ``None`` preset values accept anything.
     Returns the overrides, with integral floats given for integer keys turned into ints."""
-    from .errors import UnknownNameError
-
     known = sorted({k for c in configs.values() for k in c})
     out = dict(overrides)
     for key, value in overrides.items():

@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from .errors import ConfigError
+
 
 def backend() -> str:
     """``nccl`` when CUDA is available, else ``gloo``."""
@@ -69,8 +71,6 @@ def shard_bounds(n: int, rank: int, world: int, *, check: bool = False) -> tuple
     ``check=True`` raises :class:`~smoothscore.errors.ConfigError` unless ``0 <= rank < world`` are ints and every
     rank gets at least one row (``world <= n``)."""
     if check:
-        from .errors import ConfigError
-
         if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
             raise ConfigError(f"shard must be (rank, world) with 0 <= rank < world; got ({rank}, {world})")
         if world > n:

@@ -6,6 +6,8 @@ stderr and exit code 2. Programming errors (bugs) are left as ordinary exception
 
 from __future__ import annotations
 
+import difflib
+
 
 class SmoothScoreError(Exception):
     """Base class of all errors caused by input the user gave (shapes, values, names, files)."""
@@ -57,8 +59,6 @@ class OutputError(SmoothScoreError):
 
 def did_you_mean(name: object, known) -> str:
     """``" (did you mean 'x'?)"`` for the closest of ``known`` to ``name`` (difflib), else ``""``."""
-    import difflib
-
     hits = difflib.get_close_matches(str(name), [str(k) for k in known], n=3, cutoff=0.6)
     if not hits:
         return ""

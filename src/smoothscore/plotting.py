@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .data.rows import Rows  # noqa: E402
+from .io import atomic_write  # noqa: E402
 from .search.neighbors import NeighborIndex  # noqa: E402
 
 
@@ -111,8 +112,6 @@ def image_grid_figure(x, nrow: int = 8, title: str = ""):
 def save_image_grid(path: str | Path, x, nrow: int = 8, scale: int = 4) -> Path:
     """Write images as a PNG grid (PIL, nearest upscaling by ``scale``), atomically."""
     from PIL import Image
-
-    from .io import atomic_write
 
     grid = (_grid_array(x, nrow) * 255).round().astype(np.uint8)
     im = Image.fromarray(grid)

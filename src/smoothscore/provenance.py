@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import resource
 import sys
+from importlib.metadata import version
 
 import numpy
 import torch
@@ -19,8 +20,6 @@ def versions() -> dict[str, str]:
         "numpy": numpy.__version__,
     }
     try:
-        from importlib.metadata import version
-
         out["smoothscore"] = version("smoothscore")
     except Exception:  # pragma: no cover - not installed as a distribution
         out["smoothscore"] = "unknown"

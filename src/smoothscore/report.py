@@ -18,6 +18,7 @@ from typing import Any
 
 from .io import atomic_write_json, atomic_write_text
 from .merge import merge_experiment
+from .report_markdown import write_markdown
 from .verdict import INCONCLUSIVE, LEVEL, count, verdict_of
 
 
@@ -38,8 +39,6 @@ def load_results(out: Path) -> list[dict[str, Any]]:
 def write_report(out: Path) -> list[dict[str, Any]]:
     """Write ``summary.json``, ``summary.md`` and ``report.html`` of every experiment in ``out``; returns their
     results."""
-    from .report_markdown import write_markdown
-
     results = load_results(out)
     write_summary(results, out)
     write_markdown(results, out)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .._checks import as_tensor
+from ..distributed import all_reduce_max, all_reduce_sum, shard_bounds
 from ..errors import DataError, NonFiniteError, ShapeError
 from .rows import CHUNK_BYTES, check_rows, file_rows, open_npy, read_rows
 
@@ -73,8 +74,6 @@ class PointSet:
         group=None,
         chunk_bytes: int = CHUNK_BYTES,
     ):
-        from ..distributed import all_reduce_max, all_reduce_sum, shard_bounds
-
         arr = check_rows(open_array(data, name), name)
         self.name, self.dtype, self.device = name, dtype, device
         self.data_shape = tuple(int(s) for s in arr.shape[1:])

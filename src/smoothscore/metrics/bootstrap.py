@@ -16,6 +16,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..search.neighbors import nearest_neighbors
+from .distances import frechet_distance
+from .memorization import nn_ratio
 
 #: default confidence level and number of resamples
 LEVEL = 0.9
@@ -67,15 +70,11 @@ def median_interval(per_sample, *, n_boot: int = N_BOOT, level: float = LEVEL, s
 
 def memorized_fraction_interval(samples, train, threshold: float = 1 / 3, **kw) -> list[float]:
     """Interval of :func:`smoothscore.metrics.memorization_fraction` (resampling the samples)."""
-    from .memorization import nn_ratio
-
     return mean_interval((nn_ratio(samples, train) < threshold).double(), **kw)
 
 
 def nn_distance_interval(samples, train, **kw) -> list[float]:
     """Interval of the median distance of a sample to its nearest training point (``distance_summary``'s median)."""
-    from ..search.neighbors import nearest_neighbors
-
     d, _ = nearest_neighbors(samples, train, k=1)
     return median_interval(d[:, 0], **kw)
 
@@ -85,8 +84,6 @@ def frechet_interval(
 ) -> list[float]:
     """Interval of :func:`smoothscore.metrics.frechet_distance` (resampling ``feats_samples``; the reference set is
     fixed). 200 resamples by default: each one is a matrix square root."""
-    from .distances import frechet_distance
-
     a = (
         feats_samples.detach().cpu().double()
         if isinstance(feats_samples, torch.Tensor)

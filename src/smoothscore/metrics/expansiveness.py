@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ConfigError, ShapeError
+from ..search.neighbors import NeighborIndex
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -140,8 +141,6 @@ def spectral_norm(
 def closest_pairs(train: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n`` training points with the smallest nearest-neighbour gap and their nearest neighbours
     ``(mu0, mu1)`` (each pair once), the pairs gamma_ex is measured on."""
-    from ..search.neighbors import NeighborIndex
-
     dist, idx = NeighborIndex(train).search(train, 2)
     order = dist[:, 1].argsort()
     seen, i0, i1 = set(), [], []

@@ -23,6 +23,7 @@ from torch import nn
 from .._checks import check_points
 from ..device import resolve_dtype
 from ..errors import ConfigError
+from ..io import atomic_write
 from .distances import frechet_distance, knn_precision_recall
 
 
@@ -127,8 +128,6 @@ def train_feature_classifier(
     model.eval()
     if path is not None:
         from safetensors.torch import save_file
-
-        from ..io import atomic_write
 
         atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp))
     return model

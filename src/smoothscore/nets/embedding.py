@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from ..errors import UnknownNameError
+
 
 class SigmaEmbedding(nn.Module):
     """Features of ``c_noise = log(sigma) / 4`` (EDM's noise conditioning input).
@@ -18,8 +20,6 @@ class SigmaEmbedding(nn.Module):
     def __init__(self, dim: int = 64, kind: str = "fourier", scale: float = 4.0, seed: int = 0):
         super().__init__()
         if kind not in ("fourier", "log_sigma"):
-            from ..errors import UnknownNameError
-
             raise UnknownNameError(f"unknown sigma embedding {kind!r}; known: fourier, log_sigma")
         self.kind, self.dim = kind, dim
         g = torch.Generator().manual_seed(seed)

@@ -15,6 +15,7 @@ import torch
 
 from .._checks import as_tensor, check_finite
 from ..errors import ShapeError, SigmaError
+from ..io import live_display
 from ..registry import Registry
 
 samplers: Registry = Registry("sampler")
@@ -99,8 +100,6 @@ def sample(
     bar = None
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from ..io import live_display
 
         bar = Progress(
             TextColumn(f"[bold]sampling ({method})"),

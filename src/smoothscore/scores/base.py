@@ -14,6 +14,7 @@ import torch
 
 from .._checks import bcast, check_queries, check_sigma
 from ..device import resolve_device, resolve_dtype
+from ..errors import SigmaError
 
 
 class ScoreField:
@@ -37,8 +38,6 @@ class ScoreField:
             x = check_queries(x, torch.as_tensor(x).shape[1:], dtype=self.dtype, device=self.device)
         if sigma is None:
             if need_sigma:
-                from ..errors import SigmaError
-
                 raise SigmaError(f"{type(self).__name__} needs a noise level sigma")
             return x, None
         return x, check_sigma(sigma, x.shape[0], dtype=self.dtype, device=self.device)

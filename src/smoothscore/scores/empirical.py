@@ -45,7 +45,7 @@ from ..search.lower_bound_index import check_kind
 from . import sharding
 from ._kernel import gaussian_stats
 from .base import ScoreField
-from .truncation import check_policy
+from .truncation import NeighbourTruncation, check_policy, noise_key
 
 #: default number of (query, training point) logits held at once by the GEMM backend
 DEFAULT_BLOCK_ELEMENTS = 1 << 18  # measured fastest on CPU (benchmarks/bench_empirical.py)
@@ -183,8 +183,6 @@ class EmpiricalScore(ScoreField):
     def _truncated(self, u, inv, want_mean, bound):
         """Certified truncation (module :mod:`~smoothscore.scores.truncation`): kept mass exact over the candidates,
         dropped mass ``<= pi_drop exp(-tau / (2 sigma^2 T))``; results in the kernel's convention."""
-        from .truncation import NeighbourTruncation, noise_key
-
         if self._truncator is None:
             self._truncator = NeighbourTruncation(
                 self.points, index=self.truncation_index, policy=self.truncation_policy

@@ -22,6 +22,7 @@ import torch
 
 from .._checks import check_points
 from ..errors import ConfigError
+from ..search.neighbors import NeighborIndex
 from .base import ScoreField
 
 
@@ -42,8 +43,6 @@ class KNNScore(ScoreField):
         dtype="float32",
         device="auto",
     ):
-        from ..search.neighbors import NeighborIndex
-
         self._init_placement(dtype, device)
         y = check_points(train, "train", dtype=torch.float64, device="cpu")
         self.data_shape = tuple(y.shape[1:])

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
+from ..metrics.agreement import cosine_similarity
+from ..sampling import sample
+from .local import EquivariantLocalScore, LocalEmpiricalScore
 
 
 @dataclass
@@ -57,10 +60,6 @@ def calibrate_patch_size(
     (a final 0 is skipped for the calibration). Returns ``(schedule, table)``: a :class:`PatchSizeSchedule` over the
     grid's positive levels and ``table = {"sigmas", "ks", "cosine": (seeds, levels, len(ks)) list}``.
     """
-    from ..metrics.agreement import cosine_similarity
-    from ..sampling import sample
-    from .local import EquivariantLocalScore, LocalEmpiricalScore
-
     if machine not in ("els", "ls"):
         raise ConfigError(f"machine must be 'els' or 'ls'; got {machine!r}")
     ks = [int(k) for k in ks]

@@ -25,6 +25,7 @@ import torch
 from .._checks import check_k
 from ..data.arrays import PointSet
 from ..errors import ConfigError, ShapeError
+from ..search.neighbors import NeighborIndex
 from .base import ScoreField
 from .empirical import EmpiricalScore
 from .unconditional import UnconditionalEmpiricalScore
@@ -116,8 +117,6 @@ class KNNTemperatureScore(ScoreField):
 
     def neighbors(self, x) -> torch.Tensor:
         """Indices (N, k) of the k nearest training points of ``x`` (exact, FAISS + float64 refinement)."""
-        from ..search.neighbors import NeighborIndex
-
         if self._index is None:
             src = self._source
             self._index = NeighborIndex(src.detach().cpu() if isinstance(src, torch.Tensor) else src)

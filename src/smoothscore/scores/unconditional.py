@@ -53,11 +53,12 @@ import torch
 
 from .._checks import check_k
 from ..data.arrays import PointSet
-from ..errors import ConfigError
+from ..errors import ConfigError, SigmaError
 from ..search.lower_bound_index import check_kind
 from . import sharding
 from .base import ScoreField
 from .empirical import DEFAULT_BLOCK_ELEMENTS, check_temperature, check_tolerance
+from .truncation import NeighbourTruncation
 
 _WEIGHTINGS = {"sigma2": lambda s: 2.0 * np.log(s), "uniform": lambda s: np.zeros_like(s)}
 
@@ -156,8 +157,6 @@ class UnconditionalEmpiricalScore(ScoreField):
         else:
             lv = np.asarray(torch.as_tensor(sigmas, dtype=torch.float64).flatten().cpu(), dtype=np.float64)
             if lv.size == 0 or not np.all(np.isfinite(lv)) or np.any(lv <= 0):
-                from ..errors import SigmaError
-
                 raise SigmaError("sigmas must be a non-empty array of positive finite levels")
             lq = np.zeros_like(lv)
         self.sigma_min, self.sigma_max = float(lv.min()), float(lv.max())
@@ -267,8 +266,6 @@ class UnconditionalEmpiricalScore(ScoreField):
         return torch.logsumexp(g, 1), ((w * b)[..., None] * (cen - u[:, None])).sum(1), T, w
 
     def _truncated(self, u, want):
-        from .truncation import NeighbourTruncation
-
         if self._truncator is None:
             self._truncator = NeighbourTruncation(self.points, index=self.truncation_index)
         n, unorm = self.n_train, u.norm(dim=1)

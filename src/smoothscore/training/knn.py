@@ -20,6 +20,9 @@ import torch
 from ..data.rows import CHUNK_BYTES, Rows
 from ..distributed import is_main_process
 from ..errors import ConfigError
+from ..io import atomic_save_npy
+from ..metrics.quality import train_feature_classifier
+from ..search.neighbors import NeighborIndex
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's ImageNet weights file name
 
@@ -59,7 +62,6 @@ def default_encoder(
     enc = _resnet18_encoder() if prefer_resnet else None
     if enc is not None:
         return enc
-    from ..metrics.quality import train_feature_classifier
 
     return train_feature_classifier(data, seed=seed, cache_dir=cache_dir).features
 
@@ -87,8 +89,6 @@ class KNNCache:
         device="cpu",
         chunk_bytes: int = CHUNK_BYTES,
     ):
-        from ..search.neighbors import NeighborIndex
-
         dataset = train
         rows = Rows(train, "train")
         if not 1 <= k <= rows.n:
@@ -137,8 +137,6 @@ class KNNCache:
         idx[~has_self, -1] = own[~has_self]
         self.index = idx
         if path is not None and is_main_process():
-            from ..io import atomic_save_npy
-
             atomic_save_npy(path, self.index.numpy())
 
     def neighbors_of(self, idx: torch.Tensor) -> torch.Tensor:

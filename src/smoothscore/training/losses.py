@@ -15,6 +15,7 @@ import torch
 from ..errors import ConfigError
 from ..noise import log_uniform_sigmas
 from ..registry import Registry
+from ..scores.empirical import EmpiricalScore
 
 losses: Registry = Registry("loss")
 
@@ -137,8 +138,6 @@ class FixedTimeRegression:
     conditioned = False
 
     def __init__(self, train, t: float, weight_decay: float = 0.0, scale: str = "t", dtype="float64"):
-        from ..scores.empirical import EmpiricalScore
-
         if t <= 0:
             raise ConfigError("t must be positive")
         if scale not in ("t", "t2"):

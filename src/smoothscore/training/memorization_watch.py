@@ -22,6 +22,12 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from ..io import atomic_write_json
+from ..metrics.bootstrap import mean_interval, median_interval
+from ..noise import sigma_schedule
+from ..sampling import sample
+from ..scores.neural import NeuralScore
+from ..search import NeighborIndex
 
 #: default level of the onset rule (lower 90% bound of the memorized fraction)
 ONSET_LEVEL = 0.1
@@ -55,9 +61,6 @@ def quick_samples(
     """``n`` samples of ``field`` from seeded noise at ``sigma_max``: Heun PF-ODE on ``steps`` EDM levels (plus the
     final step to the denoiser) when the field is noise-conditioned, else ``2 * steps`` sigma* steps (step size
     ``alpha``, the noise level estimated from the nearest training points). Returned on the CPU, not clamped."""
-    from ..noise import sigma_schedule
-    from ..sampling import sample
-
     shape = tuple(train.shape[1:])
     x0 = float(sigma_max) * torch.randn(n, *shape, generator=generator)
     with torch.no_grad():
@@ -74,9 +77,6 @@ def audit_point(samples: torch.Tensor, train, *, threshold: float = 1 / 3, n_boo
     """One audit: ``fraction``, ``ci`` (its 90% bootstrap interval), ``median_ratio`` and ``median_ratio_ci`` of
     d1/d2, and per sample its nearest training ``nn`` index and ``ratio``. Diverged (non-finite) samples count as
     not memorized (they copy nothing)."""
-    from ..metrics.bootstrap import mean_interval, median_interval
-    from ..search import NeighborIndex
-
     flat = samples.reshape(samples.shape[0], -1)
     ok = torch.isfinite(flat).all(1)
     ratio = torch.full((samples.shape[0],), float("inf"), dtype=torch.float64)
@@ -130,7 +130,6 @@ class MemorizationWatch:
             raise ConfigError(f"every, n_samples and steps must be positive; got {every}, {n_samples}, {steps}")
         if not 0 < level <= 1:
             raise ConfigError(f"onset level must be in (0, 1]; got {level}")
-        from ..search import NeighborIndex
 
         self.train, self.every, self.n_samples, self.steps = train, int(every), int(n_samples), int(steps)
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
@@ -146,8 +145,6 @@ class MemorizationWatch:
         return (self.every, self)
 
     def __call__(self, step: int, model, ema) -> dict:
-        from ..scores.neural import NeuralScore
-
         t0 = time.perf_counter()
         field = NeuralScore(ema, dtype=self.dtype, device=self.device)
         g = torch.Generator().manual_seed(self.seed)
@@ -180,7 +177,6 @@ class MemorizationWatch:
     def save(self) -> None:
         if self.out_dir is None:
             return
-        from ..io import atomic_write_json
 
         atomic_write_json(
             self.out_dir / CURVE_FILE,

@@ -24,6 +24,7 @@ from .._checks import check_finite
 from ..device import resolve_dtype
 from ..distributed import dist_info
 from ..errors import CheckpointError, ConfigError
+from ..io import live_display
 from .checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkpoint
 
 
@@ -201,8 +202,6 @@ class Trainer:
         bar = None
         if self.progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            from ..io import live_display
 
             bar = Progress(
                 TextColumn("[bold]training"),
