@@ -16,7 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cli_train import RUN_FILE, _open_diffusers
+from .data.loading import load_train
+from .device import resolve_device
+from .distributed import is_main_process
 from .errors import ConfigError, ShapeError
+from .io import atomic_write_json, atomic_write_text, check_output_dir
+from .plotting import _to_img
+from .plotting_memorization import ratio_histogram
+from .scores.neural import NeuralScore
+from .training.memorization_watch import audit_point, quick_samples
 
 
 def most_copied(nn: list[int], ratio: list[float], threshold: float, top: int = 6) -> list[tuple[int, list[int]]]:
@@ -32,9 +41,8 @@ def most_copied(nn: list[int], ratio: list[float], threshold: float, top: int = 
 
 def copies_figure(train, samples, groups, n_copies: int = 6):
     """One row per training image of ``groups`` (``most_copied``'s output): the training image, then its copies."""
+    # lazy: pyplot after smoothscore.plotting selected the Agg backend
     import matplotlib.pyplot as plt
-
-    from .plotting import _to_img
 
     rows = max(1, len(groups))
     fig, axes = plt.subplots(rows, n_copies + 1, figsize=(1.2 * (n_copies + 1), 1.3 * rows), squeeze=False)
@@ -53,6 +61,7 @@ def copies_figure(train, samples, groups, n_copies: int = 6):
 
 
 def _png(fig) -> bytes:
+    # lazy: pyplot after smoothscore.plotting selected the Agg backend
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -88,9 +97,6 @@ def render_page(res: dict, hist_png: bytes, copies_png: bytes) -> str:
 
 
 def _open_model(args, device):
-    from .cli_train import RUN_FILE, _open_diffusers
-    from .scores.neural import NeuralScore
-
     mdir = Path(args.model)
     if getattr(args, "diffusers", False):
         args.data = args.data or args.train
@@ -106,13 +112,6 @@ def _open_model(args, device):
 
 def cmd_audit_model(args) -> int:
     """``audit --model``: sample, measure, write ``audit.json`` and ``audit.html``."""
-    from .data.loading import load_train
-    from .device import resolve_device
-    from .distributed import is_main_process
-    from .io import atomic_write_json, atomic_write_text, check_output_dir
-    from .plotting_memorization import ratio_histogram
-    from .training.memorization_watch import audit_point, quick_samples
-
     out = check_output_dir(Path(args.out), "--out")
     if args.n < 1 or args.steps < 1:
         raise ConfigError(f"--n and --steps must be positive; got {args.n}, {args.steps}")

@@ -1,5 +1,8 @@
 """``smoothscore train`` and ``smoothscore sample``: train a score model on one's own data and sample from it, with
-a memorization audit of the samples against the training set."""
+a memorization audit of the samples against the training set.
+
+The CLI imports this module whenever it builds its parser, so the library's imports sit inside the command
+functions: ``smoothscore --help`` and argument errors answer without importing torch."""
 
 from __future__ import annotations
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .distributed import is_main_process
 from .errors import ConfigError
+from .io import atomic_savefig
+from .plotting_memorization import onset_figure
+from .training.memorization_watch import MemorizationWatch
 
 
 def watch_for(args, x, sigma_max: float, out: Path, device):
     """The memorization audit of ``train --watch-memorization`` (rank 0 prints; the curve is resumed with the run)."""
-    from .distributed import is_main_process
-    from .training.memorization_watch import MemorizationWatch
-
     if args.watch_samples < 1:
         raise ConfigError(f"--watch-samples must be positive; got {args.watch_samples}")
     if args.watch_memorization < 1:
@@ -33,12 +34,10 @@ def watch_for(args, x, sigma_max: float, out: Path, device):
 
 
 def watch_report(watch, out: Path) -> None:
-    from .io import atomic_savefig
-    from .plotting_memorization import onset_figure
-
     on = watch.onset
     fig = onset_figure({"samples": watch.curve}, watch.level, {"samples": on}, title="memorization during training")
     atomic_savefig(out / "memorization_curve.png", fig, format="png", dpi=110, bbox_inches="tight")
+    # lazy: pyplot after smoothscore.plotting selected the Agg backend
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -125,6 +125,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_save_npz(path: str | Path, **arrays) -> Path:
     """``numpy.savez`` atomically (load back with ``allow_pickle=False``)."""
+    # lazy: io stays importable without numpy and torch (CLI start-up)
     import numpy as np
 
     def w(tmp: str) -> None:
@@ -136,6 +137,7 @@ def atomic_save_npz(path: str | Path, **arrays) -> Path:
 
 def atomic_save_npy(path: str | Path, array) -> Path:
     """``numpy.save`` atomically (never pickles: object arrays are refused)."""
+    # lazy: io stays importable without numpy and torch (CLI start-up)
     import numpy as np
 
     def w(tmp: str) -> None:
@@ -154,6 +156,7 @@ def atomic_savefig(path: str | Path, fig, **kw) -> Path:
 def live_display() -> bool:
     """Whether progress bars may redraw in place: a terminal or a notebook. Piped output (CI logs, ``| tee``) gets
     no bar at all -- no carriage returns, control codes or blank lines -- only the commands' result lines."""
+    # lazy: rich loads only when asked whether a display is live
     from rich.console import Console
 
     c = Console()
@@ -161,6 +164,7 @@ def live_display() -> bool:
 
 
 def _json_default(o: Any):
+    # lazy: io stays importable without numpy and torch (CLI start-up)
     import numpy as np
     import torch
 

@@ -111,6 +111,7 @@ def image_grid_figure(x, nrow: int = 8, title: str = ""):
 
 def save_image_grid(path: str | Path, x, nrow: int = 8, scale: int = 4) -> Path:
     """Write images as a PNG grid (PIL, nearest upscaling by ``scale``), atomically."""
+    # lazy: Pillow loads only when images are read or written
     from PIL import Image
 
     grid = (_grid_array(x, nrow) * 255).round().astype(np.uint8)

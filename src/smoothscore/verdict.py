@@ -66,6 +66,7 @@ def to_passed(verdict: str) -> bool | None:
 
 def t_quantile(level: float, dof: int) -> float:
     """Student-t quantile (scipy)."""
+    # lazy: scipy loads only when a verdict needs its t quantile
     from scipy.stats import t
 
     return float(t.ppf(level, dof))

@@ -27,6 +27,7 @@ def load_digits(
     class (imbalanced sets); otherwise ``n`` images are drawn at random (all when None). Draws are seeded and
     returned in a seeded random order.
     """
+    # lazy: scikit-learn loads only when the digits are read
     from sklearn.datasets import load_digits as _sk
 
     d = _sk()

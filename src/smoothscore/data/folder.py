@@ -28,6 +28,7 @@ def load_image_folder(
     :class:`DataError` naming them. ``info`` records the files' own sizes (``source_sizes``, (H, W)) and modes
     (``source_modes``), so a caller can say what was converted.
     """
+    # lazy: Pillow loads only when images are read or written
     from PIL import Image, UnidentifiedImageError
 
     root = Path(path)

@@ -22,6 +22,7 @@ def _subsample(a: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 
 def wasserstein_1d(a, b, p: int = 1) -> float:
     """W_p between two 1-D empirical distributions (uniform weights), ``ot.wasserstein_1d``."""
+    # lazy: POT loads only when a Wasserstein distance is computed
     import ot
 
     x, y = _np(a, "a"), _np(b, "b")
@@ -33,6 +34,7 @@ def wasserstein_1d(a, b, p: int = 1) -> float:
 def wasserstein_2d(a, b, *, max_points: int | None = 2000, seed: int = 0) -> float:
     """W_2 between two empirical distributions in any dimension (exact OT, ``ot.emd2`` on uniform weights); sets
     larger than ``max_points`` are subsampled (seeded)."""
+    # lazy: POT loads only when a Wasserstein distance is computed
     import ot
 
     x, y = _subsample(_np(a, "a"), max_points, seed), _subsample(_np(b, "b"), max_points, seed + 1)
@@ -45,6 +47,7 @@ def wasserstein_2d(a, b, *, max_points: int | None = 2000, seed: int = 0) -> flo
 def frechet_distance(feats_a, feats_b) -> float:
     """``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^{1/2})`` (Heusel et al. 2017), float64, scipy ``sqrtm``;
     a tiny ridge is added when the product is singular, and the imaginary round-off discarded."""
+    # lazy: scipy loads only when it is needed
     from scipy import linalg
 
     a, b = _np(feats_a, "feats_a"), _np(feats_b, "feats_b")

@@ -111,6 +111,7 @@ def spectral_norm(
 ) -> torch.Tensor:
     """Largest singular value of ``I + eta J(x)`` per sample, ``(N,)``, by power iteration on
     ``M^T M`` using ``torch.func.jvp`` (``M v``) and ``torch.func.vjp`` (``M^T u``). Needs a differentiable field."""
+    # lazy: torch.func loads only for Jacobian products
     from torch.func import jvp, vjp
 
     if n_iter < 1:

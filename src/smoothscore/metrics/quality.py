@@ -109,6 +109,7 @@ def train_feature_classifier(
     key = _key(x, labels, seed, steps, dt)
     path = Path(cache_dir) / f"feature-classifier-{key}.safetensors" if cache_dir else None
     if path is not None and path.exists():
+        # lazy: safetensors loads only when a file is read or written
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(path)))
@@ -127,6 +128,7 @@ def train_feature_classifier(
         opt.step()
     model.eval()
     if path is not None:
+        # lazy: safetensors loads only when a file is read or written
         from safetensors.torch import save_file
 
         atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp))

@@ -99,6 +99,7 @@ def sample(
 
     bar = None
     if progress:
+        # lazy: rich loads only when a progress bar is shown
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         bar = Progress(

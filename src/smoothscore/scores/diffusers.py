@@ -41,6 +41,7 @@ _VP_PREDICTIONS = ("epsilon", "sample", "v_prediction")
 def import_diffusers():
     """Import the optional ``diffusers`` package, or raise a one-line :class:`MissingDependencyError`."""
     try:
+        # lazy: optional: the diffusers extra
         import diffusers
     except ImportError:
         raise MissingDependencyError(f"diffusers is not installed; it is the optional extra: {INSTALL_HINT}") from None
@@ -88,6 +89,7 @@ class _ForwardADAttention:
         self.inner = inner
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+        # lazy: only when a diffusers UNet runs on CUDA
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
         with sdpa_kernel(SDPBackend.MATH):

@@ -51,6 +51,7 @@ def resolve_shard(shard):
     collective), never the ``ProcessGroup`` object: a field that held the object kept gloo's worker threads alive past
     ``destroy_process_group`` into interpreter shutdown, where they aborted the process now and then ('terminate
     called without an active exception'; 7 of 90 two-rank runs on a loaded 2-core machine, 0 of 80 without)."""
+    # lazy: torch.distributed loads only under a process group
     import torch.distributed as dist
 
     live = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1

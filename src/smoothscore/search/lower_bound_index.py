@@ -91,6 +91,7 @@ class FlatLowerBoundIndex:
         self._build(emb)
 
     def _build(self, emb: np.ndarray) -> None:
+        # lazy: faiss loads only when a search runs
         import faiss
 
         self.index = faiss.IndexFlatL2(emb.shape[1])
@@ -141,6 +142,7 @@ class IVFLowerBoundIndex(FlatLowerBoundIndex):
         super().__init__(points, **kw)
 
     def _build(self, emb: np.ndarray) -> None:
+        # lazy: faiss loads only when a search runs
         import faiss
 
         n, d = emb.shape
@@ -265,6 +267,7 @@ def make_index(points, kind: str = "auto", **kw):
         basis = principal_basis(points, **kw)
     resolved = resolve_kind(kind, points.n, None if basis is None else basis.shape[0])
     if resolved == "dense":
+        # lazy: cycle: dense_bound_index builds on FlatLowerBoundIndex
         from .dense_bound_index import DenseLowerBoundIndex
 
         return DenseLowerBoundIndex(points, basis=basis, **kw)

@@ -71,6 +71,7 @@ def _flat_knn(qc: torch.Tensor, xc: torch.Tensor, k: int) -> tuple[torch.Tensor,
     FAISS's exact search on the CPU, the same GEMM form in torch on a GPU."""
     if qc.device.type != "cpu":
         return _torch_knn(qc, xc, k)
+    # lazy: faiss loads only when a search runs
     import faiss
 
     d2, idx = faiss.knn(qc.numpy(), xc.numpy(), k)

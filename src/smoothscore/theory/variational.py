@@ -56,6 +56,7 @@ def min_nonsmoothness(
     eps: float, t: float, points=(-1.0, 1.0), *, window: float = 6.0, n_per_point: int = 401, solver: str = "CLARABEL"
 ) -> VariationalResult:
     """Solve ``r*_{t,eps} = min R[f] s.t. L_t[f] <= eps`` over PL functions on the grid (see module docstring)."""
+    # lazy: cvxpy (slow to import) loads only when the variational problem is solved
     import cvxpy as cp
 
     if not eps > 0:

@@ -20,6 +20,7 @@ WEIGHTS, SIDECAR = "checkpoint.safetensors", "checkpoint.json"
 
 
 def save_checkpoint(out_dir: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    # lazy: safetensors loads only when a file is read or written
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -37,6 +38,7 @@ def save_checkpoint(out_dir: str | Path, tensors: dict[str, torch.Tensor], meta:
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read a checkpoint folder (or its .safetensors / .json file). Raises :class:`CheckpointError` when files are
     missing, truncated, not safetensors, or inconsistent."""
+    # lazy: safetensors loads only when a file is read or written
     from safetensors import SafetensorError, safe_open
 
     p = Path(path)

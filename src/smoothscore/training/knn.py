@@ -30,6 +30,7 @@ RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's ImageNet weights file n
 def _resnet18_encoder() -> Callable | None:
     """ImageNet ResNet-18 penultimate (512-d) features, or None when torchvision or its local weights are missing."""
     try:
+        # lazy: optional: torchvision may be missing
         import torchvision
     except ImportError:
         return None

@@ -201,6 +201,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         bar = None
         if self.progress:
+            # lazy: rich loads only when a progress bar is shown
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             bar = Progress(
