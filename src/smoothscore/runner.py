@@ -110,10 +110,9 @@ def shard(jobs: Sequence[Job], i: int, n: int) -> list[Job]:
 
 
 def longest_first(jobs: Sequence[Job], preset: str) -> list[Job]:
-    """``jobs`` in the order a pool of processes should start them: by the experiments' measured cost per job
+    """``jobs`` in the order a pool of processes should start them: by the experiments' cost per job
     (``@experiment(cost=...)``) descending, then training experiments before the others, else as planned. Greedy
-    longest-processing-time order: no long job starts last, so the idle tail of the other processes stays short
-    (measured: the quick preset on 2 processes, see README)."""
+    longest-processing-time order: no long job starts last, so the idle tail of the other processes stays short."""
     reg = load_all()
     return sorted(jobs, key=lambda j: (-reg.get(j.experiment).job_cost(preset), not reg.get(j.experiment).trains))
 

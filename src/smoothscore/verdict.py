@@ -1,13 +1,13 @@
-"""The verdict rule: a claim measured over several training seeds gets ``"pass"``, ``"fail"`` or ``"inconclusive"``.
+"""The verdict rule: a claim evaluated over several training seeds gets ``"pass"``, ``"fail"`` or ``"inconclusive"``.
 
 A claim is ``value op threshold`` with ``op`` in ``>=, >, <=, <`` (numbers) or ``==, is`` (exact values).
 
-Rule (**adopted**, issue 10; one rule for every experiment):
+Rule (**adopted**; one rule for every experiment):
 
 * **Deterministic claims** (experiments that train no network, and claims a training experiment marks
   ``deterministic=True``: exact scores, closed forms) keep one value: ``pass`` when ``value op threshold`` holds,
   ``fail`` when it does not, ``inconclusive`` only when the value is missing or NaN.
-* **Seeded claims** (claims on trained networks), measured in ``n`` seeds with margins
+* **Seeded claims** (claims on trained networks), evaluated in ``n`` seeds with margins
   ``m_i = value_i - threshold`` (``threshold - value_i`` for ``<=``/``<``), mean ``m`` and sample standard
   deviation ``s``, and the one-sided 90% Student-t bounds ``L = m - t(0.9, n-1) s / sqrt(n)``,
   ``U = m + t(0.9, n-1) s / sqrt(n)``:
@@ -60,7 +60,7 @@ def holds(value: Any, op: str, threshold: Any) -> bool | None:
 
 
 def to_passed(verdict: str) -> bool | None:
-    """The legacy ``passed`` field: ``True``/``False`` for pass/fail, ``None`` for inconclusive."""
+    """The ``passed`` field beside ``verdict``: ``True``/``False`` for pass/fail, ``None`` for inconclusive."""
     return True if verdict == PASS else False if verdict == FAIL else None
 
 
@@ -133,8 +133,8 @@ def merge_claims(per_seed: Sequence[dict[str, Any]], seeds: Sequence[int], *, tr
     ``per_seed[i]`` is the ``results.json`` dict of seed ``seeds[i]``. A claim is seeded when the experiment
     ``trains`` and the claim is not marked ``deterministic``; a deterministic claim keeps the first seed's value
     (a note in ``details`` records it when other seeds disagree). Each merged claim has ``values`` (one per seed that
-    measured it), ``seeds``, ``value`` (the mean for several seeded values), ``mean``, ``spread``, ``bound``,
-    ``verdict``, ``passed`` (legacy: True/False/None) and ``cis`` (per-seed bootstrap intervals over samples, when
+    recorded it), ``seeds``, ``value`` (the mean for several seeded values), ``mean``, ``spread``, ``bound``,
+    ``verdict``, ``passed`` (True/False/None) and ``cis`` (per-seed bootstrap intervals over samples, when
     the experiment recorded them).
     """
     order: list[str] = []

@@ -13,10 +13,10 @@ as in the foundation's precision contract: the differences of nearby float32 num
 
 Small sets only: the augmented keys ``[y_j - c, |y_j - c|^2 / 2 (, log pi_j)]`` of the CPU flash kernel are built
 once per dtype and kept (:meth:`PointSet.keys`) when they fit one streamed chunk (``chunk_bytes``, 32 MB by
-default) — at most one chunk's size per dtype, so the memory bounds of issue 9 (building adds <= 1.25x an in-memory
-set; a memory-mapped set adds <= 256 MB + one chunk) still hold. Larger or memory-mapped sets that do not fit are
-re-read and re-centred chunk by chunk on every call, as before. The rows are taken to be unchanged after the build
-(as for the centre and the norms computed then).
+default) — at most one chunk's size per dtype, so the memory bounds of docs/benchmarks.md (building adds
+<= 1.25x an in-memory set; a memory-mapped set adds <= 256 MB + one chunk) still hold. Larger or memory-mapped sets
+that do not fit are re-read and re-centred chunk by chunk on every call. The rows are taken to be unchanged after
+the build (as for the centre and the norms computed then).
 
 Sharding: ``shard=(rank, world)`` keeps the contiguous slice ``[n * rank // world, n * (rank + 1) // world)``
 of the rows; when a ``torch.distributed`` process group is given the centre is all-reduced so that every rank

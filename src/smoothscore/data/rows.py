@@ -1,6 +1,6 @@
 """Row access to an (N, *dims) data set wherever it lives -- a tensor, a NumPy array, a memory-mapped ``.npy``
 (``np.load(path, mmap_mode="r", allow_pickle=False)``) or the path of an ``.npy`` file (opened memory-mapped) --
-read in chunks of rows, so that a set larger than RAM is streamed and never loaded whole (issue 9, item 1).
+read in chunks of rows, so that a set larger than RAM is streamed and never loaded whole.
 
 A chunk read from a tensor is a view (no copy); a chunk read from a memory map is one copy of those rows. Rows come
 back as float32 unless the source is float64 (kept: the float64 precision contract of the callers).

@@ -5,7 +5,7 @@ recomputed on ``n_boot`` resamples drawn with replacement; the two-sided ``level
 ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the recomputed values. The resampling indices come from a
 fixed generator (``numpy.random.default_rng(seed)``, ``seed = 0`` unless given), so the same samples always give the
 same interval on every machine. The interval measures the uncertainty from the finite number of *samples*; the
-seed-to-seed spread of trained networks is measured separately (:mod:`smoothscore.verdict`).
+seed-to-seed spread of trained networks is judged separately (:mod:`smoothscore.verdict`).
 """
 
 from __future__ import annotations

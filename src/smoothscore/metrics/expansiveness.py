@@ -141,7 +141,7 @@ def spectral_norm(
 
 def closest_pairs(train: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n`` training points with the smallest nearest-neighbour gap and their nearest neighbours
-    ``(mu0, mu1)`` (each pair once), the pairs gamma_ex is measured on."""
+    ``(mu0, mu1)`` (each pair once), the pairs gamma_ex is evaluated on."""
     dist, idx = NeighborIndex(train).search(train, 2)
     order = dist[:, 1].argsort()
     seen, i0, i1 = set(), [], []

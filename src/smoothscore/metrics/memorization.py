@@ -4,7 +4,7 @@ The criterion (Paper B, Sec. 5, after Gu et al. 2023; reference code ``sail-sg/D
 ``torch.topk(cdist, k=2)`` then ``d1 / d2 < 1/3``): a sample is *memorized* when the ratio of the L2 distance (pixel
 space) to its nearest training image over the distance to the second nearest is below 1/3.
 
-Duplicated training images (adopted rule, issue 17): the second neighbour is the nearest training image *distinct*
+Duplicated training images (adopted rule): the second neighbour is the nearest training image *distinct*
 from the nearest one; exact copies of the nearest image (stored twice or more) are skipped. Without it a sample
 near an image stored twice has ``d2 = d1`` and ratio 1 (never memorized), and an exact copy has ``0 / 0``:
 DiffMemorize's code gets NaN there and counts it as *not* memorized; here its ratio is 0 (memorized), and a sample

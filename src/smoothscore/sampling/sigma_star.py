@@ -10,12 +10,12 @@ nearest-neighbour search per step (:class:`~smoothscore.search.NeighborIndex`):
 The number of steps is ``n_steps`` (default: one per interval of the ``sigmas`` grid, whose values are otherwise
 unused). A sample exactly on a training point has ``sigma* = 0`` and stays put (guard).
 
-Step guard (issue 17). The step size ``alpha sigma*^2`` is sized for a score that scales as ``(mu* - x) / sigma*^2``
+Step guard. The step size ``alpha sigma*^2`` is sized for a score that scales as ``(mu* - x) / sigma*^2``
 (the exact score moves a fraction ~alpha of the way to the data). A barely trained network's output instead grows
-with ``|x|``, so the step grows like ``|x|^3``: 8 of 8 samples of a 30-step MLP overflowed to Inf within 7 steps.
+with ``|x|``, so the step grows like ``|x|^3`` and overflows within a few steps (docs/paper-b.md).
 The sampler descends sigma*, so without noise a step that *raises* a sample's sigma* (moves it away from the
-training set) or is non-finite is undone and that sample's step size halved (backtracking, one NN search per step
-as before); with ``noise > 0`` only non-finite steps are undone. Exact scores never trigger it in the tests.
+training set) or is non-finite is undone and that sample's step size halved (backtracking, one NN search per step);
+with ``noise > 0`` only non-finite steps are undone. Exact scores never trigger it in the tests.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ The per-query ``inv_i`` is folded into the queries. Two backends compute one chu
   has the same ``inv`` (a float sigma, or a sampler's constant sigma vector) the keys and values are the centred
   rows themselves (the stored rows, no copy, when the set needs no centring), ``inv`` is the kernel's scale and
   ``log pi_j - inv |v_j|^2 / 2`` a broadcast (1, chunk) mask: ``logit_ij = inv (u_i . v_j) + mask_j``
-  (head dimension D, measured 7-9% faster than D + 1 at d = 64 and 256). With per-query ``inv_i`` the bias
+  (head dimension D rather than D + 1; docs/numerics.md). With per-query ``inv_i`` the bias
   enters the product as one extra key column, ``logit_ij = [inv_i u_i, -inv_i] . [v_j, |v_j|^2 / 2]`` (plus
   ``[1] . [log pi_j]`` for non-uniform weights), the augmented keys kept for small sets
   (:meth:`~smoothscore.data.arrays.PointSet.keys`);
@@ -22,7 +22,7 @@ The per-query ``inv_i`` is folded into the queries. Two backends compute one chu
   they need no centring), one max pass, an in-place ``exp``, ``P V`` (any device, autograd, and the only form
   used for ``log_prob``).
 
-``"auto"`` picks flash on CPU for ``D <= FLASH_MAX_DIM`` (measured crossover, ``benchmarks/bench_empirical.py``)
+``"auto"`` picks flash on CPU for ``D <= FLASH_MAX_DIM`` (the crossover of ``benchmarks/bench_empirical.py``)
 and gemm otherwise. Both give the same numbers to rounding (``tests/test_empirical_kernel.py``).
 """
 
@@ -33,7 +33,7 @@ import math
 import torch
 from torch.autograd import forward_ad
 
-#: above this dimension the blocked GEMM form is faster than the CPU flash kernel (measured; docs/benchmarks.md)
+#: above this dimension the blocked GEMM form is faster than the CPU flash kernel (docs/benchmarks.md)
 FLASH_MAX_DIM = 1024  # flash 1.04x / gemm 1.10x the GEMM pair at d = 784; flash ~1.5x, gemm ~1.0x at d = 3072
 
 
@@ -42,7 +42,7 @@ def _flash_op():
     return getattr(op, "default", op)
 
 
-_FLASH = _flash_op()  # looked up once (per-call overhead, issue 9 item 2)
+_FLASH = _flash_op()  # looked up once, not per call
 
 
 def is_plain(u: torch.Tensor) -> bool:
@@ -155,7 +155,7 @@ def _gemm_stats(u, inv, points, hs, lw, want_mean, block_elements):
     grad = not is_plain(u) or not is_plain(inv)
     qu = u * inv[:, None]
     qb = max(1, min(n_q, 1024))
-    cb = max(256, block_elements // qb)  # (256 queries, 1024 rows) measured fastest at d = 3072
+    cb = max(256, block_elements // qb)  # (256 queries, 1024 rows) at the default: docs/benchmarks.md
     blocks = [(a0, min(n_q, a0 + qb)) for a0 in range(0, n_q, qb)]
     ms = [torch.full((b0 - a0,), -math.inf, dtype=u.dtype, device=u.device) for a0, b0 in blocks]
     ss = [torch.zeros_like(m) for m in ms]

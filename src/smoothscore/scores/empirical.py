@@ -15,14 +15,13 @@ Numerics. Distances use the GEMM form on *centred* coordinates: with ``c`` the t
 ``v_j = y_j - c``, the logits are ``(u.v_j - |v_j|^2 / 2) / (sigma^2 T)`` (the ``|u|^2`` term is constant per query
 and cancels in the softmax). Centring removes the catastrophic cancellation that ``|x|^2 - 2 x.y + |y|^2`` suffers
 when data lie far from the origin; float32 then keeps the denoiser within 1e-4 of the data range of a float64
-reference for queries ``y + sigma * eps`` at every sigma (measured: ~1e-6 near the origin, ~3e-5 at offsets of
-1e3 x the range, where the float32 output's own rounding dominates; tested up to d = 3072).
+reference for queries ``y + sigma * eps`` at every sigma, also for data far from the origin (docs/numerics.md;
+``tests/test_empirical_precision.py``).
 Near an exact tie between two training points at small sigma the softmax weight is a steep function of a logit
 *difference* of size ``O(|y_1 - y_2| * dx / sigma^2)``, and float32 rounding of the inputs alone makes it
-inaccurate (measured: ~8e-4 of the range for two points at +-1 and sigma = sqrt(1e-5), Paper A's t_min); pass
-``dtype="float64"`` there (error ~4e-9; ``tests/test_empirical_precision.py``).
+inaccurate (Paper A's t_min is such a case); pass ``dtype="float64"`` there (docs/numerics.md).
 
-Scale (issue 9). The training set is a :class:`~smoothscore.data.arrays.PointSet`: a tensor, array, ``np.memmap``
+Scale. The training set is a :class:`~smoothscore.data.arrays.PointSet`: a tensor, array, ``np.memmap``
 or a path to a ``.npy`` file, streamed chunk by chunk (no float64 or centred copy; the field adds O(M) memory).
 The kernel (:mod:`smoothscore.scores._kernel`) folds ``inv_i`` into the queries and ``-|v_j|^2/2`` into an
 extra key column, and runs PyTorch's fused CPU flash-attention kernel chunk by chunk (small d) or blocked GEMMs
@@ -48,7 +47,7 @@ from .base import ScoreField
 from .truncation import NeighbourTruncation, check_policy, noise_key
 
 #: default number of (query, training point) logits held at once by the GEMM backend
-DEFAULT_BLOCK_ELEMENTS = 1 << 18  # measured fastest on CPU (benchmarks/bench_empirical.py)
+DEFAULT_BLOCK_ELEMENTS = 1 << 18  # the fastest on CPU in benchmarks/bench_empirical.py
 
 
 def check_temperature(temperature):

@@ -13,7 +13,7 @@ posterior mean ``F*(x) = -E[z | x]`` under the joint law of (level, centre) give
 
 the ``weighting="uniform"`` mixture of :mod:`~smoothscore.scores.unconditional` with components ``1/sigma_i``
 instead of ``1/sigma_i^2``. :meth:`SigmaScaledEmpiricalScore.score` returns ``F*(x) / sigma``. Why it matters
-(measured in ``docs/paper-b.md``): with the sigma-free p_MN score a scheduled step ``sigma_i^2 s`` overshoots by
+(docs/paper-b.md): with the sigma-free p_MN score a scheduled step ``sigma_i^2 s`` overshoots by
 ``sigma_i^2 / sigma*^2`` when the sample's own level sigma* lags the schedule; with ``F*/sigma_i`` the predictor
 moves by ``~ (sigma_i^2 - sigma_{i+1}^2)/sigma_i * |z|``, contracting the level error, and the Langevin corrector
 pulls sigma* toward the schedule.

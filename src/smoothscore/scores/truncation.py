@@ -1,4 +1,4 @@
-"""Certified neighbour truncation of the exact scores (issue 9, item 3).
+"""Certified neighbour truncation of the exact scores.
 
 Every exact score here is a softmax over training points whose per-point weight is a **non-increasing function of
 the squared distance** ``r_j^2 = |x - y_j|^2``:
@@ -43,24 +43,24 @@ dropped-fraction bound at ``tau_k`` is already below ``give_up`` (1e-3; judged f
 streamed kernel at once (certificate 0), as do queries left after ``max_rounds`` rounds. For full-rank data the
 bound is loose and the exact kernel runs after one or two short searches. A round is not started once the work
 spent (rows bounded times p + 1, plus 3 K D per candidate round) exceeds half of the exact kernel's 2 n D
-multiply-adds per query (``work_budget``): growth rounds on real images measured up to 12x the exact kernel.
+multiply-adds per query (``work_budget``), which bounds the work of the growth rounds (docs/benchmarks.md).
 
-Never slower than exact (issue 20, item 1; ``policy="auto"``, ``EmpiricalScore``'s default). Whether the bound pays
+Never slower than exact (``policy="auto"``, ``EmpiricalScore``'s default). Whether the bound pays
 depends on the data (rank, residual norms) and on sigma, and the fields cannot know it in advance; so the decision is
-measured. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in buckets of 2^(1/4)
+timed. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in buckets of 2^(1/4)
 (:func:`noise_key`) and the call size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to
 2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it against the exact kernel's time per
-query at that size (measured once per size bucket, on the pilot, then the smallest time seen), and runs the rest
+query at that size (timed once per size bucket, on the pilot, then the smallest time seen), and runs the rest
 truncated if the pilot took less than ``PAYS`` = 0.9 of the exact time, else exactly. A remembered "exact" verdict
-skips the pilot (and is re-measured after ``REPROBE`` = 64 calls); a remembered "truncated" verdict truncates the
-whole call, times it, and holds until a call measures slower than exact (hysteresis: 0.9 to enter, 1 to leave).
+skips the pilot (and is timed again after ``REPROBE`` = 64 calls); a remembered "truncated" verdict truncates the
+whole call, times it, and holds until a call is timed slower than exact (hysteresis: 0.9 to enter, 1 to leave).
 Times are CPU seconds of the process on the CPU (``time.process_time``: other jobs' load counts less), wall seconds
 after a CUDA synchronisation on a GPU. Every path keeps the certificate: queries served by truncation carry their bound,
 those served by the exact kernel 0, and ``last_certificate`` is the largest. Costs: the first call of a size bucket
 runs the exact kernel on the pilot once more (calibration); a first call at a noise level where truncation loses
 pays at most the pilot's excess. Verdicts are timing-based, so which path a call takes may differ between runs; the
 result never differs by more than the certificate. ``policy="always"`` (the class default; the unconditional
-fields) truncates every call as before.
+fields) truncates every call.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class NeighbourTruncation:
     ):
         self.points, self.k0, self.k_max, self.block_elements = points, k0, int(k_max), int(block_elements)
         self.policy, self.pilot, self.work_budget = check_policy(policy), max(1, int(pilot)), float(work_budget)
-        self._memo: dict = {}  # key -> [truncated / exact time ratio, calls since measured]
+        self._memo: dict = {}  # key -> [truncated / exact time ratio, calls since timed]
         self._rates: dict = {}  # size bucket -> seconds per query of the exact kernel (fixed costs included)
         self.last_decision = ""
         self.give_up, self.max_rounds = float(give_up), int(max_rounds)
@@ -148,7 +148,7 @@ class NeighbourTruncation:
             t0 = self._clock()
             cert, left = self._rounds(u, every, lse, val, tol, kept, bound, exact)
             ratio = self._ratio(self._clock() - t0, N)
-            # hysteresis: a verdict for truncation is dropped only once it is measured slower than exact (PAYS to
+            # hysteresis: a verdict for truncation is dropped only once it is timed slower than exact (PAYS to
             # enter, 1 to leave: timing noise does not flip it); no exact timing at this size: keep the verdict
             memo[0] = (ratio if ratio < 1 else math.inf) if math.isfinite(ratio) else memo[0]
             return self._done(lse, val, cert, left, N, "truncated (remembered)")
@@ -212,7 +212,7 @@ class NeighbourTruncation:
         active, n_sel = sel, max(sel.numel(), 1)
         work, budget = 0.0, self.work_budget * 2 * n * D  # per query, in multiply-adds; exact: 2 n D
         p1 = self.index.rank + 1
-        k = min(self.k0 or {"ivf": 16, "dense": 4}.get(self.index.kind, 32), n)  # measured (docs/benchmarks.md)
+        k = min(self.k0 or {"ivf": 16, "dense": 4}.get(self.index.kind, 32), n)  # docs/benchmarks.md
         rest = []
         k_max = min(self.k_max, n // 4)
         stats = {"rounds": 0, "points": 0.0, "cells": 0.0}
@@ -251,7 +251,7 @@ class NeighbourTruncation:
                     if bool(more.any()):
                         reach[act[more]] = self._needed(certify, t, t_k, r2.min(1).values, more)[more]
                 # grow K only where the dropped fraction is already small (judged from K = 32 on); the rest go to
-                # the exact kernel at once (measured: doubling up to k_max at large sigma cost 10x the exact kernel)
+                # the exact kernel at once (doubling up to k_max at large sigma costs more than the exact kernel)
                 hopeless = ~ok & ~more & (delta > self.give_up) & (k >= min(32, k_max))
                 grow |= bool((~ok & ~more & ~hopeless).any())
                 gave_up.append(act[hopeless])
@@ -261,7 +261,7 @@ class NeighbourTruncation:
             if grow:
                 k *= 2
             # work budget: a further round would cost (at least) what this one did; past the budget the queries
-            # left go to the exact kernel (measured: growth rounds on real images cost up to 12x the exact kernel)
+            # left go to the exact kernel
             if 2 * work > budget:
                 break
         active = torch.cat(rest + [active]).sort().values  # in order: all N of them is the identity (no gather)
@@ -285,7 +285,7 @@ class NeighbourTruncation:
 
 #: truncation is kept where it took less than this fraction of the exact kernel's time (a margin for timing noise)
 PAYS = 0.9
-#: a remembered "exact" verdict is re-measured (by a pilot) after this many calls
+#: a remembered "exact" verdict is timed again (by a pilot) after this many calls
 REPROBE = 64
 
 

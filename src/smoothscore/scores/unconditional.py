@@ -32,7 +32,7 @@ levels are streamed over centre chunks so that at most ``block_elements`` (query
 once. ``sigma* = 0`` (a query exactly on a training point) is guarded by ``sigma_floor``.
 The field ignores sigma (``conditioned = False``).
 
-Scale (issue 9): the training set is a streamed :class:`~smoothscore.data.arrays.PointSet` (tensor, array,
+Scale: the training set is a streamed :class:`~smoothscore.data.arrays.PointSet` (tensor, array,
 memmap or ``.npy`` path; float64 distances per chunk, no float64 copy of the set) and the per-centre log-weights
 enter an online log-sum-exp over chunks. ``tolerance=`` certifies neighbour truncation: every per-centre weight
 ``exp(g(r^2) / T)`` is non-increasing in ``r^2`` (exact mode: a log-sum of decreasing Gaussian terms; optimal mode:

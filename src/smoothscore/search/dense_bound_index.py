@@ -1,4 +1,4 @@
-"""Dense lower-bound candidate search for small training sets (issue 20, item 2).
+"""Dense lower-bound candidate search for small training sets.
 
 Same contract as :mod:`~smoothscore.search.lower_bound_index`: ``search(u, k, reach) -> (idx, tau, tau_k)`` with
 **every row not in ``idx`` at squared distance >= tau**. The lower bound is the same PCA-plus-residual one,

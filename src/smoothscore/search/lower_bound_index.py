@@ -44,9 +44,9 @@ import torch
 
 from ..errors import ConfigError
 
-#: below this many rows the flat index is used by ``kind="auto"`` (measured: docs/benchmarks.md)
+#: below this many rows the flat index is used by ``kind="auto"`` (docs/benchmarks.md)
 IVF_MIN_POINTS = 20_000
-#: ``kind="auto"`` uses the flat index above this PCA rank (measured: at rank 32 the cells no longer pay)
+#: ``kind="auto"`` uses the flat index above this PCA rank, where the cells no longer pay (docs/benchmarks.md)
 IVF_MAX_RANK = 16
 #: default cap on the IVF cells (k-means training and the per-query cell bounds grow with their number)
 MAX_CELLS = 16_384
@@ -129,7 +129,7 @@ class FlatLowerBoundIndex:
 
 class IVFLowerBoundIndex(FlatLowerBoundIndex):
     """FAISS ``IndexIVFFlat`` over the embeddings with certified cell bounds (module doc). ``nlist``: number of
-    k-means cells (default ``n // 32``, at most ``MAX_CELLS``: measured, docs/benchmarks.md); ``n_probe``: cells of
+    k-means cells (default ``n // 32``, at most ``MAX_CELLS``: docs/benchmarks.md); ``n_probe``: cells of
     nearest centroid visited by a query without a reach; ``niter``, ``seed``: k-means."""
 
     kind = "ivf"

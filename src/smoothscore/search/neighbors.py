@@ -3,7 +3,7 @@ recomputed directly in float64. FAISS's squared distances use the GEMM form in f
 near-duplicates -- exactly the memorized samples this library measures -- so the refinement matters: after it a
 sample 1e-4 away from a training image in d = 3072 has its distance right to ~1e-12 relative.
 
-Streaming (issue 9, item 1): the training set may be a tensor, an array, a memory-mapped ``.npy``
+Streaming: the training set may be a tensor, an array, a memory-mapped ``.npy``
 (``np.load(path, mmap_mode="r", allow_pickle=False)``) or the ``.npy`` path itself. It is never copied whole: it
 is read in chunks of
 ``chunk_bytes``; each chunk is searched for every query's ``k + candidates`` nearest rows and merged into a running
@@ -16,7 +16,7 @@ A set held in memory as a tensor (or one that fits in one chunk) is prepared onc
 kept (1x the set's size more for float32 data, filled chunk by chunk; ``keep=False`` turns it off) and searched in
 one piece, so repeated searches (samplers) cost one FAISS call; a memory-mapped set is re-read at each search.
 
-Sharding (issue 9, item 4): under ``torchrun`` (a ``torch.distributed`` group with more than one rank) each rank
+Sharding: under ``torchrun`` (a ``torch.distributed`` group with more than one rank) each rank
 searches only its contiguous slice of the training set; the per-rank lists (global indices, float32 and float64
 distances) are merged after an ``all_gather`` into exactly the one-process list. ``search`` is then a collective:
 every rank calls it with the same queries. ``shard=False`` keeps a search local.
@@ -159,7 +159,7 @@ class NeighborIndex:
         """This rank's running list of the ``kk`` nearest rows by FAISS's float32 distance (ties: smaller index),
         as ``(squared float32 distances, global indices, float64 distances)``; a candidate is refined in float64
         when it enters the list, while its chunk is in memory (so each row is read once per search)."""
-        # centred in float64 block by block: no float64 copy of the whole query block (issue 9 item 1)
+        # centred in float64 block by block: no float64 copy of the whole query block
         q, c = q.to(self.device), self.center.to(self.device)
         qc = torch.empty(q.shape, dtype=torch.float32, device=self.device)
         step = max(1, REFINE_BYTES // (8 * q.shape[1]))

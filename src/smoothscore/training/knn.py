@@ -123,12 +123,10 @@ class KNNCache:
                     parts.append(f / f.norm(dim=1, keepdim=True).clamp_min(1e-12))
             feats = torch.cat(parts)  # unit vectors: L2 ranking == cosine ranking
         # one search: keep=False streams the set's chunks past each block of queries instead of holding a centred
-        # copy of the whole set (issue 9 item 1: building adds at most 1.25x an in-memory set; with the copy kept
-        # it added 828 MB = 1.41x at 50,000 x 3,072, docs/benchmarks.md)
+        # copy of the whole set (memory: docs/benchmarks.md, "Peak memory")
         index = NeighborIndex(feats, shard=shard, device=device, chunk_bytes=chunk_bytes, keep=False)
-        # one block of queries at a time (a quarter chunk: 2 x 24 MB less at the default, for ~4x more streamed passes
-        # over the set, cheap next to the search), keeping only its K indices (not the candidates' float32/float64
-        # distances of all N queries: ~N x 18 x 20 bytes, several copies while merging -- 55 MB more at 50,000 rows)
+        # one block of queries at a time (a quarter chunk), keeping only its K indices, not the candidates'
+        # float32/float64 distances of all N queries
         qrows = feats if isinstance(feats, Rows) else Rows(feats, "features")
         blocks = qrows.chunks(chunk_bytes=max(1, chunk_bytes // 4))
         idx = torch.cat([index.search(blk.reshape(-1, *qrows.shape), self.k)[1] for _, blk in blocks])
