@@ -183,8 +183,9 @@ def cmd_train(args) -> int:
     from .device import resolve_device
     from .distributed import is_main_process
     from .io import atomic_write_json, check_output_dir
-    from .nets import build_model
-    from .training import TrainConfig, losses, train
+    from .seeding import derive_seed
+    from .training import TrainConfig, losses
+    from .training.score_net import build_seeded, loss_from_registry, train_score_net
 
     out = Path(args.out)
     check_output_dir(out, "--out")
@@ -209,42 +210,30 @@ def cmd_train(args) -> int:
     if getattr(loss_cls, "conditioned", True) != (args.conditioning == "sigma") and loss_name != "t_weighted":
         need = "sigma" if args.conditioning == "none" else "none"
         raise ConfigError(f"loss {loss_name!r} needs --conditioning {need}")
-    if loss_name == "temperature":
-        # feature space: the default encoder (local ResNet-18 weights, else a small classifier trained on the data)
-        loss = loss_cls(
-            data,
-            k=args.k,
-            sigma_collapse=args.sigma_collapse,
-            space=args.knn_space,
-            variant=args.variant,
-            sigma_min=args.sigma_min,
-            sigma_max=sigma_max,
-            n_levels=args.n_levels,
-        )
-    elif loss_name == "t_weighted":
-        loss = loss_cls(t_min=args.sigma_min**2, t_max=sigma_max**2)
-    elif loss_name == "fixed_t":
-        raise ConfigError("fixed_t is Paper A's 1-D protocol; use the chen-fig2 experiment")
-    else:
-        loss = loss_cls(sigma_min=args.sigma_min, sigma_max=sigma_max, n_levels=args.n_levels)
-    torch.manual_seed(args.seed)
-    kw = (
-        {"width": args.width}
-        if args.model == "two-layer"
-        else {"width": args.width, "depth": args.depth}
-        if args.model == "mlp"
-        else {"base": args.base}
+    # the temperature loss's feature space: the default encoder (local ResNet-18 weights, else a small classifier)
+    loss = loss_from_registry(
+        loss_name,
+        data,
+        sigma_min=args.sigma_min,
+        sigma_max=sigma_max,
+        n_levels=args.n_levels,
+        k=args.k,
+        sigma_collapse=args.sigma_collapse,
+        space=args.knn_space,
+        variant=args.variant,
     )
-    model = build_model(args.model, tuple(x.shape[1:]), conditioning=args.conditioning, param=args.param, **kw)
+    net = {"model": args.model, "conditioning": args.conditioning, "param": args.param}
+    net |= {"width": args.width, "depth": args.depth, "base": args.base}
     cfg = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
         warmup_steps=args.warmup,
         ema_decay=args.ema,
-        seed=args.seed,
+        seed=derive_seed(args.seed, "batches"),
         checkpoint_every=args.checkpoint_every,
     )
+    model = build_seeded(net, x.shape[1:], derive_seed(args.seed, "init"))
     run = {
         "data": args.data,
         "size": args.size,
@@ -254,6 +243,7 @@ def cmd_train(args) -> int:
         "sigma_max": sigma_max,
         "conditioning": args.conditioning,
         "param": model.param,
+        "seed": args.seed,
         "model": args.model,
         "train_config": vars(cfg),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -269,7 +259,7 @@ def cmd_train(args) -> int:
 
     watch = watch_for(args, x, sigma_max, out, device) if args.watch_memorization else None
     try:
-        res = train(
+        res = train_score_net(
             model,
             loss,
             x,

@@ -20,6 +20,7 @@ trains nothing runs one seed and each claim keeps one value. :mod:`smoothscore.r
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ from typing import Any
 
 import torch
 
-from ..device import resolve_dtype
+from ..device import intra_op_threads, resolve_dtype
+from ..errors import ConfigError
 from ..registry import Registry
+from ..seeding import derive_seed, numpy_rng, torch_generator
 
 experiments: Registry = Registry("experiment")
 
@@ -71,6 +74,8 @@ class ExperimentSpec:
     description: str = ""
     trains: bool = False
     cost: dict[str, float] = field(default_factory=dict)  # CPU seconds of one job per preset (scheduling only)
+    threads: int | None = None  # intra-op CPU threads while it runs (None: the process setting)
+    streams: tuple[str, ...] = ()  # the random streams it draws from (``family:*`` admits any member)
 
     def job_cost(self, preset: str) -> float:
         """Expected CPU seconds of one (experiment, seed) job at ``preset`` (0 when unknown)."""
@@ -91,25 +96,43 @@ def experiment(
     description: str = "",
     trains: bool = False,
     cost: dict[str, float] | None = None,
+    threads: int | None = None,
+    streams: tuple | list = (),
 ):
-    """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``; ``trains=True``
-    for an experiment that trains networks (run over seeds; a preset's ``"seeds"`` key is its default count).
-    ``cost``: measured CPU seconds of one job (one seed) per preset, used only to start the longest jobs first."""
+    """Register ``fn(ctx)`` as experiment ``name``.
+
+    ``presets`` must contain ``quick`` (complete) and ``paper``; every preset other than ``quick`` lists only what
+    differs from ``quick`` (it is merged over a copy of it). ``trains=True`` for an experiment that trains networks
+    (run over seeds; a preset's ``"seeds"`` key is its default count). ``cost``: CPU seconds of one job (one seed)
+    per preset, used only to start the longest jobs first. ``threads``: intra-op CPU threads while ``fn`` runs
+    (small-tensor experiments take 1: threading buys nothing there and costs much on a shared machine).
+    ``streams``: the names of the random streams ``fn`` draws (:meth:`RunContext.seed_for`); a name ending in
+    ``:*`` admits every ``family:member``. A stream not declared raises :class:`ConfigError` when drawn."""
 
     def deco(fn):
         missing = {"quick", "paper"} - set(presets)
         if missing:
             raise ValueError(f"experiment {name}: presets missing {sorted(missing)}")
         desc = description or (fn.__doc__ or "").strip()
+        merged = {p: cfg if p == "quick" else {**presets["quick"], **cfg} for p, cfg in presets.items()}
         # every experiment that trains networks takes ``precision`` (RunContext.precision): float32 unless set
-        full = {p: ({"precision": "float32"} | dict(cfg)) if trains else cfg for p, cfg in presets.items()}
+        full = {p: ({"precision": "float32"} | dict(cfg)) if trains else cfg for p, cfg in merged.items()}
         for p, cfg in full.items():
             if "seeds" in cfg and (not trains or int(cfg["seeds"]) < 1):
                 raise ValueError(
                     f"experiment {name}: preset {p!r} has 'seeds' but "
                     + ("the experiment trains nothing" if not trains else "it is below 1")
                 )
-        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), full, desc, trains, dict(cost or {})))
+        declared = tuple(streams)
+
+        @functools.wraps(fn)
+        def run(ctx):
+            ctx.streams = declared
+            with intra_op_threads(threads):
+                return fn(ctx)
+
+        spec = ExperimentSpec(name, run, title, tuple(groups), full, desc, trains, dict(cost or {}), threads, declared)
+        experiments.register(name, spec)
         return fn
 
     return deco
@@ -117,8 +140,6 @@ def experiment(
 
 def check_precision(value: Any) -> str:
     """``value`` as a ``precision`` setting (float32 / float64); :class:`ConfigError` naming the key otherwise."""
-    from ..errors import ConfigError
-
     try:
         resolve_dtype(value)
     except ConfigError:
@@ -142,13 +163,36 @@ class RunContext:
     intervals: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    #: random streams the experiment declared (``None``: any name); set by :func:`experiment`'s wrapper
+    streams: tuple[str, ...] | None = None
+    #: every stream name drawn so far
+    streams_used: set[str] = field(default_factory=set)
 
     # -- randomness ----------------------------------------------------------
-    def generator(self, offset: int = 0, device: torch.device | str | None = "cpu") -> torch.Generator:
-        """A torch Generator seeded from the run seed (``offset`` separates independent streams)."""
-        g = torch.Generator(device=device or "cpu")
-        g.manual_seed(int(self.seed) * 1000003 + int(offset))
-        return g
+    def seed_for(self, name: str) -> int:
+        """The seed of random stream ``name`` of this run (:func:`smoothscore.seeding.derive_seed`): the same for
+        the same ``(ctx.seed, name)``, independent of every other stream and seed."""
+        self._check_stream(name)
+        return derive_seed(self.seed, name)
+
+    def rng(self, name: str):
+        """A numpy Generator on random stream ``name`` (:func:`smoothscore.seeding.numpy_rng`)."""
+        self._check_stream(name)
+        return numpy_rng(self.seed, name)
+
+    def generator(self, name: str, device: torch.device | str | None = "cpu") -> torch.Generator:
+        """A torch Generator on random stream ``name`` (seeded with :meth:`seed_for`)."""
+        self._check_stream(name)
+        return torch_generator(self.seed, name, device)
+
+    def _check_stream(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise ConfigError(f"a random stream is named by a string; got {name!r}")
+        if self.streams is not None and not stream_declared(name, self.streams):
+            raise ConfigError(
+                f"experiment {self.name}: random stream {name!r} is not declared; declared: {', '.join(self.streams)}"
+            )
+        self.streams_used.add(name)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
@@ -246,25 +290,32 @@ class RunContext:
         self.figures.append(Figure(name, caption, kind))
 
 
+def stream_declared(name: str, declared) -> bool:
+    """Whether stream ``name`` is in ``declared`` (exactly, or as a member of a declared ``family:*``)."""
+    return name in declared or (":" in name and name.split(":", 1)[0] + ":*" in declared)
+
+
 #: modules that failed to import (name -> error line); one broken experiment must not stop the others
 IMPORT_ERRORS: dict[str, str] = {}
 
 
 def load_all() -> Registry:
-    """Import every module of :mod:`smoothscore.experiments` so that each registers itself. A module that fails to
-    import is recorded in :data:`IMPORT_ERRORS` (shown by ``smoothscore list`` and ``reproduce``; a test asserts
-    there are none) instead of breaking every run."""
+    """Import every module of :mod:`smoothscore.experiments` and of its packages (``chen``, ``zhou``, ``zoo``) so
+    that each registers itself. A module that fails to import is recorded in :data:`IMPORT_ERRORS` (shown by
+    ``smoothscore list`` and ``reproduce``; a test asserts there are none) instead of breaking every run."""
     import importlib
     import pkgutil
 
     from .. import experiments as pkg
 
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if not mod.name.startswith("_") and mod.name != "base":
+    prefix = f"{pkg.__name__}."
+    for mod in pkgutil.walk_packages(pkg.__path__, prefix, onerror=lambda name: None):
+        short = mod.name[len(prefix) :]
+        if not mod.ispkg and short != "base" and not short.rsplit(".", 1)[-1].startswith("_"):
             try:
-                importlib.import_module(f"{pkg.__name__}.{mod.name}")
+                importlib.import_module(mod.name)
             except Exception as e:  # noqa: BLE001 - reported, not hidden
-                IMPORT_ERRORS[mod.name] = f"{type(e).__name__}: {e}"
+                IMPORT_ERRORS[short] = f"{type(e).__name__}: {e}"
     return experiments
 
 

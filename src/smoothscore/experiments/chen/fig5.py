@@ -24,8 +24,8 @@ import math
 import numpy as np
 import torch
 
-from ._chen_common import SCORE_NET
-from .base import experiment
+from ..base import experiment
+from .protocol import SCORE_NET
 
 __all__ = ["angular_direction", "gap_position", "run"]
 
@@ -120,33 +120,28 @@ _NET = dict(SCORE_NET, depth=2, width=128)
             "seeds": 3,
         },
     },
-    cost={"quick": 7},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 7},  # CPU s of one seed (scheduling only)
+    threads=1,
+    streams=("p_t0", "init:circle", "batches:circle"),
 )
 def run(ctx) -> None:
     """n points evenly spaced on the unit circle: NN-learned (no weight decay) vs exact ESF denoising and fields."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
-    from ..data import circle_points
-    from ..scores.empirical import EmpiricalScore
-    from ._chen_common import denoise_from, fraction, nearest_train_distance, noised_training_samples, train_score_net
+    from ...data import circle_points
+    from ...scores.empirical import EmpiricalScore
+    from .protocol import denoise_from, fraction, nearest_train_distance, noised_training_samples, train_net
 
     cfg = ctx.config
     n, t0, t_min = int(cfg["n_points"]), float(cfg["t0"]), float(cfg["t_min"])
     r_min = math.sqrt(t_min)
     train = circle_points(n)  # unit circle, first point at angle 0
     esf = EmpiricalScore(train, dtype="float64", device="cpu")
-    net, info = train_score_net(train, cfg["net"], ctx, offset=1, name="circle")
+    net, info = train_net(train, cfg["net"], ctx, name="circle")
     for k, v in info.items():
         ctx.metric(f"nn_{k}", v)
 
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
     nn_end, _ = denoise_from(net, x0, t0, t_min, cfg["n_steps"])
     esf_end, _ = denoise_from(esf, x0.double(), t0, t_min, cfg["n_steps"])
     nn_end, esf_end = nn_end.double(), esf_end.double()

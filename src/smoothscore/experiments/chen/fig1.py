@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
-from ._chen_common import SCORE_NET
-from .base import experiment
+from ..base import experiment
+from .protocol import SCORE_NET
 
 __all__ = ["analytic_far_share", "run"]
 
@@ -37,7 +37,7 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     closed form through the exact outer flow ``x_s = y + (x_t0 - y) sqrt(s/t0)``)."""
     from scipy.stats import norm
 
-    from ..theory.smoothing_dynamics import geometry, pushforward_density
+    from ...theory.smoothing_dynamics import geometry, pushforward_density
 
     g = geometry(positions)
     total = 0.0
@@ -84,37 +84,32 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
             "seeds": 3,
         },
     },
-    cost={"quick": 19},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 19},  # CPU s of one seed (scheduling only)
+    threads=1,
+    streams=("p_t0", "init:*", "batches:*"),
 )
 def run(ctx) -> None:
     """Points on a line in R^2: p_t0, exact-ESF-denoised, Smoothed-PL-ESF-denoised and NN-denoised densities."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
-    from ..scores.empirical import EmpiricalScore
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ..theory.smoothing_dynamics import mixture_pdf, pushforward_density
-    from ._chen_common import (
+    from ...scores.empirical import EmpiricalScore
+    from ...scores.smoothed_pl import SmoothedPLScore
+    from ...theory.smoothing_dynamics import mixture_pdf, pushforward_density
+    from .protocol import (
         denoise_from,
         fraction,
         line_decompose,
         line_training_set,
         nearest_train_distance,
         noised_training_samples,
-        train_score_net,
+        train_net,
     )
 
     cfg = ctx.config
     t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
     r_min = math.sqrt(t_min)
     positions, direction, train = line_training_set(cfg)
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
 
     fields = {
         "exact ESF": EmpiricalScore(train, dtype="float64", device="cpu"),
@@ -125,8 +120,8 @@ def _run(ctx) -> None:
     net_cfg = dict(cfg["net"])
     variants = [net_cfg["param"]] + [p for p in cfg.get("ablation", []) if p != net_cfg["param"]]
     nets = {}
-    for j, param in enumerate(variants):
-        nets[param], info = train_score_net(train, dict(net_cfg, param=param), ctx, offset=10 + j, name=param)
+    for param in variants:
+        nets[param], info = train_net(train, dict(net_cfg, param=param), ctx, name=param)
         for key, v in info.items():
             ctx.metric(f"nn_{param}_{key}", v)
     fields[f"NN-learned ({variants[0]})"] = nets[variants[0]]
@@ -265,7 +260,7 @@ def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, tr
     """Interpolating share and normal RMS of NN-learned scores that differ only in their parameterisation."""
     import matplotlib.pyplot as plt
 
-    from ._chen_common import denoise_from, fraction, line_decompose, nearest_train_distance
+    from .protocol import denoise_from, fraction, line_decompose, nearest_train_distance
 
     r_min = math.sqrt(t_min)
     far, normal, us = [], [], []

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import experiment
+from ..base import experiment
 
 __all__ = ["run", "best_fit_delta"]
 
@@ -32,7 +32,7 @@ POINTS = (-1.0, 1.0)
 
 def best_fit_delta(f_values: np.ndarray, x: np.ndarray, t: float, deltas: np.ndarray) -> tuple[float, float]:
     """Best-fit fixed-delta Smoothed PL-ESF for samples ``f(x)``: ``(delta, relative L2 misfit)``."""
-    from ..theory.smoothing_loss import smoothed_pl_1d
+    from ...theory.smoothing_loss import smoothed_pl_1d
 
     norm_f = np.linalg.norm(f_values)
     mis = np.array([np.linalg.norm(f_values - smoothed_pl_1d(POINTS, t, delta=float(d))(x)) / norm_f for d in deltas])
@@ -40,13 +40,15 @@ def best_fit_delta(f_values: np.ndarray, x: np.ndarray, t: float, deltas: np.nda
     return float(deltas[i]), float(mis[i])
 
 
-def _train(lam: float, cfg: dict, ctx, offset: int):
+def _train(lam: float, cfg: dict, ctx, j: int):
     """Fit :class:`smoothscore.nets.TwoLayerReLU` with the library trainer on the fixed-t regression loss
     (:class:`smoothscore.training.losses.FixedTimeRegression`, ``scale="t2"``, explicit ``lambda/2 |W|^2``).
-    Plain Adam (no decoupled decay, no clipping); the final weights (not an EMA) are used."""
-    from ..nets import TwoLayerReLU
-    from ..training.losses import FixedTimeRegression
-    from ..training.trainer import TrainConfig, Trainer
+    Plain Adam (no decoupled decay, no clipping); the final weights (not an EMA) are used. Random streams
+    ``init:<j>``, ``batches:<j>`` and ``eval-noise:<j>`` for the ``j``-th weight decay."""
+    from ...nets import TwoLayerReLU
+    from ...training.losses import FixedTimeRegression
+    from ...training.score_net import train_score_net
+    from ...training.trainer import TrainConfig
 
     train = torch.tensor(POINTS, dtype=ctx.dtype)[:, None]
     loss = FixedTimeRegression(train, float(cfg["t"]), weight_decay=lam, scale="t2")
@@ -56,11 +58,20 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
         lr=float(cfg["lr"]),
         grad_clip=None,
         ema_decay=0.0,
-        seed=int(ctx.seed) * 1000 + offset,
+        seed=ctx.seed_for(f"batches:{j}"),
         log_every=max(1, int(cfg["steps"]) // 20),
         dtype=ctx.precision,
     )
-    res = Trainer(TwoLayerReLU(1, int(cfg["width"])), loss, train, tc, device=ctx.device, progress=ctx.progress).fit()
+    width = int(cfg["width"])
+    res = train_score_net(
+        lambda: TwoLayerReLU(1, width),
+        loss,
+        train,
+        tc,
+        init_seed=ctx.seed_for(f"init:{j}"),
+        device=ctx.device,
+        progress=ctx.progress,
+    )
     net = res.model.eval()
     with torch.no_grad():  # data part of the final loss (without the penalty), on a fresh batch
         data = float(
@@ -68,7 +79,7 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
                 net,
                 train[torch.arange(2048) % 2].to(ctx.device),
                 None,
-                {"eps": torch.randn(2048, 1, generator=ctx.generator(offset + 500), dtype=torch.float64)},
+                {"eps": torch.randn(2048, 1, generator=ctx.generator(f"eval-noise:{j}"), dtype=torch.float64)},
             )
         )
     return net, data
@@ -103,33 +114,28 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
             "seeds": 3,
         },
     },
-    cost={"quick": 13},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 13},  # CPU s of one seed (scheduling only)
+    threads=1,
+    streams=("init:*", "batches:*", "eval-noise:*"),
 )
 def run(ctx) -> None:
     """Train one two-layer ReLU net per weight decay; fit the Smoothed PL-ESF delta to each."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
-    from ..theory.smoothing_loss import esf_1d, loss_Lt, r_numeric, r_smoothed_pl, smoothed_pl_1d
+    from ...theory.smoothing_loss import esf_1d, loss_Lt, r_numeric, r_smoothed_pl, smoothed_pl_1d
 
     cfg = ctx.config
     t = float(cfg["t"])
     lams = [float(v) for v in cfg["lambdas"]]
     if sorted(lams) != lams or len(set(lams)) != len(lams):
-        from ..errors import ConfigError
+        from ...errors import ConfigError
 
         raise ConfigError("lambdas must be strictly increasing")
     x = np.linspace(-cfg["fit_range"], cfg["fit_range"], 3001)
     deltas = np.linspace(0.0025, 1.0, 400)
     rows = []
     for j, lam in enumerate(lams):
-        net, data = _train(lam, cfg, ctx, offset=10 + j)
+        net, data = _train(lam, cfg, ctx, j)
         with torch.no_grad():
             fx = net(torch.tensor(x, dtype=ctx.dtype, device=ctx.device)[:, None])[:, 0].double().cpu().numpy()
         d, mis = best_fit_delta(fx, x, t, deltas)

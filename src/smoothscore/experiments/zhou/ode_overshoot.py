@@ -26,13 +26,15 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from ..metrics import NeighborIndex, distance_summary
-from ..metrics.bootstrap import median_interval
-from ..noise import sigma_schedule
-from ..scores.sigma_scaled import SigmaScaledEmpiricalScore
-from ..scores.unconditional import UnconditionalEmpiricalScore
-from ._zhou_common import BASE, init_noise, load_split, run_sampler, train_mlp, yerr
-from .base import experiment
+from ...metrics import NeighborIndex, distance_summary
+from ...metrics.bootstrap import median_interval
+from ...noise import sigma_schedule
+from ...scores.sigma_scaled import SigmaScaledEmpiricalScore
+from ...scores.unconditional import UnconditionalEmpiricalScore
+from ..base import experiment
+from .data import BASE, load_split
+from .methods import train_mlp
+from .sampling import init_noise, run_sampler, yerr
 
 QUICK = dict(
     BASE,
@@ -77,7 +79,16 @@ SCALED_PC = "PC, F*/sigma (authors')"
     groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
     trains=True,
-    cost={"quick": 10},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 10},  # CPU s of one seed (scheduling only)
+    streams=(
+        "late-start-pick",
+        "late-start-noise",
+        "noise",
+        "sampler-noise",
+        "net-sampler-noise",
+        "init:*",
+        "batches:*",
+    ),
 )
 def run(ctx):
     """Distance to the nearest training image along the trajectory for scheduled and sigma* samplers."""
@@ -93,11 +104,12 @@ def run(ctx):
     scaled = SigmaScaledEmpiricalScore(
         train, sigma_min=c["sigma_min"], sigma_max=c["sigma_max"], quad_points=c["quad_points"], device=ctx.device
     )
-    g = ctx.generator(3)
+    g = ctx.generator("late-start-pick")
     pick = torch.randint(0, train.shape[0], (c["n_samples"],), generator=g)
     starts = {
-        "late start": train[pick] + init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_true"], 4),
-        "full run": init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_init"], 5),
+        "late start": train[pick]
+        + init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_true"], "late-start-noise"),
+        "full run": init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_init"], "noise"),
     }
     tops = {"late start": c["sigma_start"], "full run": c["sigma_init"]}
     traces, finals, cis = {}, {}, {}
@@ -106,11 +118,13 @@ def run(ctx):
         d0 = float(index.search(x0, 1)[0][:, 0].median())
         for key, label in SAMPLERS:
             opts = dict(train=train, alpha=c["alpha"], n_steps=c["sigma_star_steps"]) if key == "sigma_star" else {}
-            _, tr = run_sampler(field, x0.to(ctx.device), sig, key, index=index, generator=ctx.generator(6), **opts)
+            _, tr = run_sampler(
+                field, x0.to(ctx.device), sig, key, index=index, generator=ctx.generator("sampler-noise"), **opts
+            )
             traces[(scen, label)] = [d0] + tr["median"]
             finals[(scen, label)] = tr["median"][-1]
             cis[(scen, label)] = median_interval(tr["per_sample"][-1])
-        _, tr = run_sampler(scaled, x0.to(ctx.device), sig, "pc", index=index, generator=ctx.generator(6))
+        _, tr = run_sampler(scaled, x0.to(ctx.device), sig, "pc", index=index, generator=ctx.generator("sampler-noise"))
         traces[(scen, SCALED_PC)] = [d0] + tr["median"]
         finals[(scen, SCALED_PC)] = tr["median"][-1]
         cis[(scen, SCALED_PC)] = median_interval(tr["per_sample"][-1])
@@ -203,7 +217,7 @@ def _trained_net(ctx, train, index, x0, ref, traces):
     finals = {}
     for key, label in (("euler", "PF-ODE Euler"), ("pc", "PC (snr 0.16)"), ("sigma_star", "sigma* sampler")):
         opts = dict(train=train, alpha=c["alpha"], n_steps=c["sigma_star_steps"]) if key == "sigma_star" else {}
-        _, tr = run_sampler(net, x0, sig, key, index=index, generator=ctx.generator(7), **opts)
+        _, tr = run_sampler(net, x0, sig, key, index=index, generator=ctx.generator("net-sampler-noise"), **opts)
         traces[("full run", f"MLP: {label}")] = [d0] + tr["median"]
         finals[label] = tr["median"][-1]
     ctx.metric("trained_net_final_median_distance", finals)

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .base import experiment
+from ..base import experiment
 
 __all__ = ["R4_LT", "run"]
 
@@ -31,7 +31,7 @@ POINTS = (-1.0, 1.0)
 
 
 def _spl_loss(t: float, kappa: float) -> float:
-    from ..theory.smoothing_loss import loss_Lt, smoothed_pl_1d, smoothed_pl_breakpoints
+    from ...theory.smoothing_loss import loss_Lt, smoothed_pl_1d, smoothed_pl_breakpoints
 
     return loss_Lt(
         smoothed_pl_1d(POINTS, t, kappa=kappa),
@@ -61,21 +61,16 @@ def _spl_loss(t: float, kappa: float) -> float:
             "t_curves": [1e-2, 1e-3, 1e-4, 1e-6],
         },
     },
-    cost={"quick": 1},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 1},  # CPU s of one seed (scheduling only)
+    threads=1,
+    streams=(),
 )
 def run(ctx) -> None:
     """L_t reference values R4 and the numerical Prop. 1 check (cvxpy)."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
-    from ..theory.smoothing_loss import F
-    from ..theory.variational import prop1_check
+    from ...theory.smoothing_loss import F
+    from ...theory.variational import prop1_check
 
     cfg = ctx.config
     t = float(cfg["t"])
@@ -146,7 +141,7 @@ def _run(ctx) -> None:
     sq = math.sqrt(t)
     sel = res.x > 0
     z = (res.x[sel] - 1.0) / sq
-    from ..theory.smoothing_loss import esf_1d, smoothed_pl_1d
+    from ...theory.smoothing_loss import esf_1d, smoothed_pl_1d
 
     ax[2].plot(z, sq * esf_1d(res.x[sel], t, POINTS), "k-", lw=1, label="exact ESF")
     ax[2].plot(

@@ -11,7 +11,7 @@ references for the network. An animated GIF shows the three denoising processes 
 Network (chosen; the paper's settings are not given, see ``docs/paper-a.md``): the shared ``sigma_score`` MLP of
 ``docs/paper-a-networks.md`` (two hidden ReLU layers of 256 with a log-sigma input predicting ``sigma * score``,
 ``sigma^2``-weighted denoising score matching, sigma log-uniform on ``[sqrt(1e-5), 1]``, no weight decay), trained by
-``_chen_common.train_score_net`` (library trainer); final weights, no EMA (see ``_NET``).
+``protocol.train_net`` (the library trainer); final weights, no EMA (see ``_NET``).
 
 Claims (thresholds fixed here): ``esf_memorizes`` (>= 99% of ESF samples within ``3 sqrt(t_min)`` of a training
 point along the line), ``nn_interpolates`` (>= 20% of NN samples farther than ``5 sqrt(t_min)`` from every
@@ -26,8 +26,8 @@ import math
 import numpy as np
 import torch
 
-from ._chen_common import SCORE_NET
-from .base import experiment
+from ..base import experiment
+from .protocol import SCORE_NET
 
 __all__ = ["run"]
 
@@ -40,7 +40,7 @@ METHODS = ("ESF", "Smoothed PL-ESF", "NN")
 def _frame_times(t0: float, t_min: float, n_steps: int, n_frames: int) -> list[float]:
     """Snapshot times on the sampler's geometric sigma grid (so the analytic densities are evaluated at exactly the
     simulated times): the nodes nearest ``t0/4`` and ``t_min`` plus ~``n_frames`` evenly spaced nodes (animation)."""
-    from ..noise import sigma_schedule
+    from ...noise import sigma_schedule
 
     grid_t = (sigma_schedule("geometric", int(n_steps) + 1, math.sqrt(t_min), math.sqrt(t0)) ** 2).tolist()[1:]
     stride = max(1, len(grid_t) // max(n_frames, 1))
@@ -69,7 +69,7 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
         return scats
 
     anim = FuncAnimation(fig, update, frames=len(times), blit=False)
-    from ..io import atomic_write
+    from ...io import atomic_write
 
     atomic_write(ctx.path(name), lambda tmp: anim.save(tmp, writer=PillowWriter(fps=6), dpi=60))
     plt.close(fig)
@@ -108,30 +108,25 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
             "seeds": 3,
         },
     },
-    cost={"quick": 28},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 28},  # CPU s of one seed (scheduling only)
+    threads=1,
+    streams=("p_t0", "init:fig4", "batches:fig4"),
 )
 def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
-    from ..scores.empirical import EmpiricalScore
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ..theory import smoothing_dynamics as sd
-    from ._chen_common import (
+    from ...scores.empirical import EmpiricalScore
+    from ...scores.smoothed_pl import SmoothedPLScore
+    from ...theory import smoothing_dynamics as sd
+    from .protocol import (
         denoise_from,
         fraction,
         line_decompose,
         line_training_set,
         nearest_train_distance,
         noised_training_samples,
-        train_score_net,
+        train_net,
     )
 
     cfg = ctx.config
@@ -139,14 +134,14 @@ def _run(ctx) -> None:
     r_min = math.sqrt(t_min)
     positions, direction, train = line_training_set(cfg)
     pos = np.sort(np.asarray(positions, dtype=np.float64))
-    net, info = train_score_net(train, cfg["net"], ctx, offset=1, name="fig4")
+    net, info = train_net(train, cfg["net"], ctx, name="fig4")
     ctx.metric("net_training", info)
     fields = {
         "ESF": EmpiricalScore(train, dtype="float64", device=ctx.device),
         "Smoothed PL-ESF": SmoothedPLScore(pos, kappa=kappa, direction=direction, dtype="float64", device=ctx.device),
         "NN": net,
     }
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
     times = _frame_times(t0, t_min, int(cfg["n_steps"]), int(cfg["n_frames"]))
     ends, snaps = {}, {}
     for m, f in fields.items():

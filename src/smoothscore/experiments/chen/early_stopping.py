@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from .base import experiment
+from ..base import experiment
 
 __all__ = ["along_line_spread", "run"]
 
@@ -33,7 +33,7 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
     returns ``(tangential_rms, normal_rms, gap_middle_share)`` where the tangential deviation is
     ``x.e - y_nearest`` and the normal RMS is per normal coordinate; ``gap_middle_share`` is the share of samples
     whose along-line position lies in the middle half of a gap (``|x.e - m_k| < h_k / 2``)."""
-    from ._chen_common import line_decompose
+    from .protocol import line_decompose
 
     x = x.double()
     y = positions.double()
@@ -80,22 +80,17 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
             "n_steps": 400,
         },
     },
-    cost={"quick": 2},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 2},  # CPU s of one seed (scheduling only)
+    threads=1,
+    streams=("p_t0",),
 )
 def run(ctx) -> None:
     """Exact-ESF flow stopped at t_stop vs Smoothed PL-ESF: tangential and normal spread around the training points."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
     import matplotlib.pyplot as plt
 
-    from ..scores.empirical import EmpiricalScore
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ._chen_common import denoise_from, line_decompose, line_training_set, noised_training_samples
+    from ...scores.empirical import EmpiricalScore
+    from ...scores.smoothed_pl import SmoothedPLScore
+    from .protocol import denoise_from, line_decompose, line_training_set, noised_training_samples
 
     cfg = ctx.config
     t0, t_min, t_stop = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["t_stop"])
@@ -103,7 +98,7 @@ def _run(ctx) -> None:
     positions, direction, train = line_training_set(cfg)
     esf = EmpiricalScore(train, dtype="float64", device="cpu")
     spl = SmoothedPLScore(positions, kappa=float(cfg["kappa"]), direction=direction, dtype="float64", device="cpu")
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
     _, snaps_esf = denoise_from(esf, x0, t0, min(t_stops), cfg["n_steps"], snapshot_ts=t_stops)
     end_spl, snaps_spl = denoise_from(spl, x0, t0, t_min, cfg["n_steps"], snapshot_ts=t_stops)
 

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from .base import experiment
+from ..base import experiment
 
 __all__ = ["run", "flow_with_snapshots"]
 
@@ -33,7 +33,7 @@ POINTS = (-1.0, 1.0)
 def flow_with_snapshots(field, x0: torch.Tensor, sigmas: torch.Tensor, stride: int, method: str = "heun"):
     """:func:`smoothscore.sampling.sample` over the decreasing grid ``sigmas`` with snapshots at every ``stride``-th
     grid level (and the last); returns ``(snapshot_sigmas, [x at each snapshot])`` including the start."""
-    from ..sampling import sample
+    from ...sampling import sample
 
     snap = sigmas[list(range(0, len(sigmas) - 1, stride)) + [len(sigmas) - 1]]
     out = sample(field, x0, sigmas, method=method, snapshot_sigmas=snap.tolist(), progress=False)
@@ -68,28 +68,23 @@ def flow_with_snapshots(field, x0: torch.Tensor, sigmas: torch.Tensor, stride: i
             "n_top": 17,
         },
     },
-    cost={"quick": 2},  # CPU s of one seed, measured (scheduling only)
+    cost={"quick": 2},  # CPU s of one seed (scheduling only)
+    threads=1,
+    streams=("p_t0",),
 )
 def run(ctx) -> None:
     """Phase diagram with Heun-simulated trajectories; interpolating mass and in-gap density vs closed form."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
     import matplotlib.pyplot as plt
     from scipy.stats import kstest
 
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ..theory import smoothing_dynamics as sd
+    from ...scores.smoothed_pl import SmoothedPLScore
+    from ...theory import smoothing_dynamics as sd
 
     cfg = ctx.config
     kappa, t0, t_min = float(cfg["kappa"]), float(cfg["t0"]), float(cfg["t_min"])
     s0, s_min, s_top = math.sqrt(t0), math.sqrt(t_min), float(cfg["sigma_top"])
     field = SmoothedPLScore(POINTS, kappa=kappa, dtype="float64", device="cpu")
-    g = ctx.generator(1)
+    g = ctx.generator("p_t0")
     n = int(cfg["n_samples"])
     y = torch.tensor(POINTS, dtype=torch.float64)
     x0 = y[torch.randint(0, 2, (n,), generator=g)] + s0 * torch.randn(n, generator=g, dtype=torch.float64)

@@ -1,0 +1,3 @@
+"""Beyond both papers: the denoiser zoo benchmark, what explains a trained network, and where memorization begins
+per training method (built on Paper B's methods, :mod:`smoothscore.experiments.zhou.methods`).
+"""
