@@ -87,17 +87,29 @@ class ExperimentSpec:
         return int(self.presets[preset].get("seeds", 3)) if self.trains else 1
 
 
+#: ``threads`` not given: the package policy's
+_POLICY = object()
+
+
+def _package_policy(fn) -> dict:
+    """The ``POLICY`` dict of the package holding ``fn``'s module (empty when there is none)."""
+    import sys
+
+    package = sys.modules.get(fn.__module__.rpartition(".")[0])
+    return dict(getattr(package, "POLICY", None) or {})
+
+
 def experiment(
     name: str,
     *,
     title: str,
-    groups: tuple | list,
     presets: dict[str, dict[str, Any]],
-    description: str = "",
     trains: bool = False,
     cost: dict[str, float] | None = None,
-    threads: int | None = None,
     streams: tuple | list = (),
+    description: str = "",
+    groups: tuple | list | None = None,
+    threads: int | None | object = _POLICY,
 ):
     """Register ``fn(ctx)`` as experiment ``name``.
 
@@ -107,9 +119,14 @@ def experiment(
     per preset, used only to start the longest jobs first. ``threads``: intra-op CPU threads while ``fn`` runs
     (small-tensor experiments take 1: threading buys nothing there and costs much on a shared machine).
     ``streams``: the names of the random streams ``fn`` draws (:meth:`RunContext.seed_for`); a name ending in
-    ``:*`` admits every ``family:member``. A stream not declared raises :class:`ConfigError` when drawn."""
+    ``:*`` admits every ``family:member``. A stream not declared raises :class:`ConfigError` when drawn.
+    ``groups`` and ``threads`` default to the ``POLICY`` dict of the experiment's package (``chen``: groups
+    ``chen, paper-a`` and one thread; ``zhou``; ``zoo``)."""
 
     def deco(fn):
+        policy = _package_policy(fn)
+        grp = policy.get("groups", ()) if groups is None else groups
+        nthreads = policy.get("threads") if threads is _POLICY else threads
         missing = {"quick", "paper"} - set(presets)
         if missing:
             raise ValueError(f"experiment {name}: presets missing {sorted(missing)}")
@@ -128,10 +145,10 @@ def experiment(
         @functools.wraps(fn)
         def run(ctx):
             ctx.streams = declared
-            with intra_op_threads(threads):
+            with intra_op_threads(nthreads):
                 return fn(ctx)
 
-        spec = ExperimentSpec(name, run, title, tuple(groups), full, desc, trains, dict(cost or {}), threads, declared)
+        spec = ExperimentSpec(name, run, title, tuple(grp), full, desc, trains, dict(cost or {}), nthreads, declared)
         experiments.register(name, spec)
         return fn
 
@@ -202,9 +219,8 @@ class RunContext:
         """Arithmetic of the run's trained networks and of what they produce (training, sampling, the feature
         classifier): config ``precision``, ``"float32"`` (default) or ``"float64"`` (~3x the CPU time). float32
         rounding differs between CPUs and thread counts and training amplifies it; float64 keeps trainings that are
-        not chaotic machine-independent (zhou-small-data's conditioned UNet: every metric within 2e-7 with 1 vs 2
-        threads), but the unconditioned UNet's training at lr 2e-3 is chaotic and amplifies even float64 rounding to
-        5% of its weights over 1,200 steps (at lr 5e-4: 1.3e-12; docs/reports.md, "Verdicts on another machine")."""
+        not chaotic machine-independent, a chaotic one amplifies even float64 rounding (docs/reports.md, "Verdicts
+        on another machine")."""
         return check_precision(self.config.get("precision") or "float32")
 
     @property

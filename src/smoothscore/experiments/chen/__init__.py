@@ -3,3 +3,6 @@
 Shared pieces: :mod:`.protocol` (the score-network settings, draws of ``p_t0``, probability-flow denoising, line
 geometry).
 """
+
+#: Registration defaults of the Paper A experiments: both groups, one intra-op thread (small tensors).
+POLICY = {"groups": ("chen", "paper-a"), "threads": 1}

@@ -20,10 +20,25 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
+from scipy.stats import norm
 
+from ...scores.empirical import EmpiricalScore
+from ...scores.smoothed_pl import SmoothedPLScore
+from ...theory.smoothing_dynamics import geometry, mixture_pdf, pushforward_density
 from ..base import experiment
-from .protocol import SCORE_NET
+from .protocol import (
+    LINE,
+    SCORE_NET,
+    denoise_from,
+    fraction,
+    line_decompose,
+    line_training_set,
+    nearest_train_distance,
+    noised_training_samples,
+    train_net,
+)
 
 __all__ = ["analytic_far_share", "run"]
 
@@ -35,9 +50,6 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     training point: the pushforward density (Paper A, Sec. 4; general n adopted) integrated by the trapezoid rule
     over each gap minus the ``radius``-neighbourhoods of its end points, plus the two outer tails (Gaussian
     closed form through the exact outer flow ``x_s = y + (x_t0 - y) sqrt(s/t0)``)."""
-    from scipy.stats import norm
-
-    from ...theory.smoothing_dynamics import geometry, pushforward_density
 
     g = geometry(positions)
     total = 0.0
@@ -53,57 +65,31 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     return total
 
 
+QUICK = {
+    **LINE,
+    "n_samples": 3000,
+    "n_steps": 100,
+    "net": dict(_NET, steps=3000),
+    "ablation": ["edm"],
+    "seeds": 3,
+}
+PAPER = {
+    "n_samples": 20000,
+    "n_steps": 400,
+    "net": dict(_NET, steps=8000, width=512),
+}
+
+
 @experiment(
     "chen-fig1",
     title="Paper A Fig. 1: ESF memorizes; smoothed and NN-learned scores interpolate along the subspace",
-    groups=("chen", "paper-a"),
+    presets={"quick": QUICK, "paper": PAPER},
     trains=True,
-    presets={
-        "quick": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 30.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 1.0,
-            "n_samples": 3000,
-            "n_steps": 100,
-            "net": dict(_NET, steps=3000),
-            "ablation": ["edm"],
-            "seeds": 3,
-        },
-        "paper": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 30.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 1.0,
-            "n_samples": 20000,
-            "n_steps": 400,
-            "net": dict(_NET, steps=8000, width=512),
-            "ablation": ["edm"],
-            "seeds": 3,
-        },
-    },
-    cost={"quick": 19},  # CPU s of one seed (scheduling only)
-    threads=1,
+    cost={"quick": 19},
     streams=("p_t0", "init:*", "batches:*"),
 )
 def run(ctx) -> None:
     """Points on a line in R^2: p_t0, exact-ESF-denoised, Smoothed-PL-ESF-denoised and NN-denoised densities."""
-    import matplotlib.pyplot as plt
-
-    from ...scores.empirical import EmpiricalScore
-    from ...scores.smoothed_pl import SmoothedPLScore
-    from ...theory.smoothing_dynamics import mixture_pdf, pushforward_density
-    from .protocol import (
-        denoise_from,
-        fraction,
-        line_decompose,
-        line_training_set,
-        nearest_train_distance,
-        noised_training_samples,
-        train_net,
-    )
 
     cfg = ctx.config
     t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
@@ -258,9 +244,6 @@ def run(ctx) -> None:
 
 def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, train, t0, t_min, theory, cfg) -> None:
     """Interpolating share and normal RMS of NN-learned scores that differ only in their parameterisation."""
-    import matplotlib.pyplot as plt
-
-    from .protocol import denoise_from, fraction, line_decompose, nearest_train_distance
 
     r_min = math.sqrt(t_min)
     far, normal, us = [], [], []

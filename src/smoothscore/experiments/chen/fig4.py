@@ -23,16 +23,32 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.animation import FuncAnimation, PillowWriter
 
+from ...io import atomic_write
+from ...noise import sigma_schedule
+from ...scores.empirical import EmpiricalScore
+from ...scores.smoothed_pl import SmoothedPLScore
+from ...theory import smoothing_dynamics as sd
 from ..base import experiment
-from .protocol import SCORE_NET
+from .protocol import (
+    SCORE_NET,
+    denoise_from,
+    fraction,
+    line_decompose,
+    line_training_set,
+    nearest_train_distance,
+    noised_training_samples,
+    train_net,
+)
 
 __all__ = ["run"]
 
 # final weights (ema_decay 0): an EMA of 0.999 over 3,000 steps still mixes in early weights and blurs the small-sigma
-# normal contraction (measured: normal std 2.95 vs 1.30 sqrt(t_min); interpolating share 0.89 vs 0.73)
+# normal contraction (docs/experiment-notes.md)
 _NET = dict(SCORE_NET, depth=2, width=256, batch=512, ema_decay=0.0)
 METHODS = ("ESF", "Smoothed PL-ESF", "NN")
 
@@ -40,7 +56,6 @@ METHODS = ("ESF", "Smoothed PL-ESF", "NN")
 def _frame_times(t0: float, t_min: float, n_steps: int, n_frames: int) -> list[float]:
     """Snapshot times on the sampler's geometric sigma grid (so the analytic densities are evaluated at exactly the
     simulated times): the nodes nearest ``t0/4`` and ``t_min`` plus ~``n_frames`` evenly spaced nodes (animation)."""
-    from ...noise import sigma_schedule
 
     grid_t = (sigma_schedule("geometric", int(n_steps) + 1, math.sqrt(t_min), math.sqrt(t0)) ** 2).tolist()[1:]
     stride = max(1, len(grid_t) // max(n_frames, 1))
@@ -50,8 +65,6 @@ def _frame_times(t0: float, t_min: float, n_steps: int, n_frames: int) -> list[f
 
 def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: str) -> None:
     """Write the side-by-side animation of the three denoising processes as a GIF (PillowWriter)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation, PillowWriter
 
     fig, ax = plt.subplots(1, len(trajs), figsize=(4.2 * len(trajs), 3.2))
     scats = []
@@ -69,65 +82,43 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
         return scats
 
     anim = FuncAnimation(fig, update, frames=len(times), blit=False)
-    from ...io import atomic_write
 
     atomic_write(ctx.path(name), lambda tmp: anim.save(tmp, writer=PillowWriter(fps=6), dpi=60))
     plt.close(fig)
 
 
+QUICK = {
+    "points": [-1.5, -0.5, 0.5, 1.5],
+    "angle_deg": 0.0,
+    "t0": 0.1,
+    "t_min": 1e-5,
+    "kappa": 0.8,
+    "n_samples": 4000,
+    "n_steps": 120,
+    "n_frames": 24,
+    "n_gif": 1500,
+    "net": dict(_NET, steps=3000),
+    "seeds": 3,
+}
+PAPER = {
+    "n_samples": 20000,
+    "n_steps": 400,
+    "n_frames": 48,
+    "n_gif": 3000,
+    "net": dict(_NET, steps=12000),
+}
+
+
 @experiment(
     "chen-fig4",
     title="Paper A Fig. 4: four points on a line in R^2 - ESF memorizes, Smoothed PL-ESF and NN interpolate",
-    groups=("chen", "paper-a"),
+    presets={"quick": QUICK, "paper": PAPER},
     trains=True,
-    presets={
-        "quick": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 0.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 0.8,
-            "n_samples": 4000,
-            "n_steps": 120,
-            "n_frames": 24,
-            "n_gif": 1500,
-            "net": dict(_NET, steps=3000),
-            "seeds": 3,
-        },
-        "paper": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 0.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 0.8,
-            "n_samples": 20000,
-            "n_steps": 400,
-            "n_frames": 48,
-            "n_gif": 3000,
-            "net": dict(_NET, steps=12000),
-            "seeds": 3,
-        },
-    },
-    cost={"quick": 28},  # CPU s of one seed (scheduling only)
-    threads=1,
+    cost={"quick": 28},
     streams=("p_t0", "init:fig4", "batches:fig4"),
 )
 def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""
-    import matplotlib.pyplot as plt
-
-    from ...scores.empirical import EmpiricalScore
-    from ...scores.smoothed_pl import SmoothedPLScore
-    from ...theory import smoothing_dynamics as sd
-    from .protocol import (
-        denoise_from,
-        fraction,
-        line_decompose,
-        line_training_set,
-        nearest_train_distance,
-        noised_training_samples,
-        train_net,
-    )
 
     cfg = ctx.config
     t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])

@@ -8,6 +8,14 @@ import math
 
 import torch
 
+from ...data import line_points
+from ...metrics import nearest_neighbors
+from ...noise import sigma_schedule
+from ...sampling import sample
+from ...scores.neural import NeuralScore
+from ...training import ConditionedDSM, TrainConfig
+from ...training.score_net import train_score_net
+
 #: Paper A's score-network settings shared by the network experiments (each states only what differs): an MLP
 #: outputting ``sigma * score``, sigma^2-weighted DSM with sigma log-uniform on ``[sqrt(t_min), 1]`` (t_min = 1e-5),
 #: Adam with no weight decay (the paper's "without explicit regularisation"); keys: :func:`train_net`
@@ -20,6 +28,11 @@ SCORE_NET = {
     "sigma_max": 1.0,
     "weight_decay": 0.0,
 }
+
+
+#: Paper A's line setting (Sec. 5, Fig. 1): four training points on a line at 30 degrees in R^2, noised to
+#: ``t0 = 0.1``, denoised to ``t_min = 1e-5``; the Smoothed PL-ESF's ``delta_t = kappa sqrt t`` with ``kappa = 1``
+LINE = {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0}
 
 
 def noised_training_samples(train: torch.Tensor, t0: float, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -37,8 +50,6 @@ def denoise_from(
     """Run the probability-flow ODE ``dx/dsigma = -sigma s(x, sigma)`` (Paper A's ``dx/dt = -s_t/2``) from ``t0`` to
     ``t_end`` on a geometric sigma grid with ``n_steps`` steps. Returns ``(final, {t: samples})`` for the requested
     snapshot times (each rounded onto the grid by the sampler)."""
-    from ...noise import sigma_schedule
-    from ...sampling import sample
 
     sigmas = sigma_schedule("geometric", int(n_steps) + 1, math.sqrt(t_end), math.sqrt(t0))
     snaps = [math.sqrt(t) for t in snapshot_ts]
@@ -49,7 +60,6 @@ def denoise_from(
 
 def nearest_train_distance(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
     """Euclidean distance (N,) from each sample to its nearest training point (exact search, float64)."""
-    from ...metrics import nearest_neighbors
 
     d, _ = nearest_neighbors(
         samples.reshape(samples.shape[0], -1).double(), train.reshape(train.shape[0], -1).double(), k=1
@@ -82,9 +92,6 @@ def train_net(train: torch.Tensor, cfg: dict, ctx, name: str):
     cosine from ``lr`` to 0 (docs/paper-a-networks.md: a constant rate leaves the normal score inaccurate at small
     sigma in short runs).
     """
-    from ...scores.neural import NeuralScore
-    from ...training import ConditionedDSM, TrainConfig
-    from ...training.score_net import train_score_net
 
     arch = cfg.get("model", "mlp")
     net = {"model": arch, "param": cfg["param"], "width": int(cfg["width"])}
@@ -112,7 +119,6 @@ def train_net(train: torch.Tensor, cfg: dict, ctx, name: str):
 def line_training_set(cfg: dict):
     """``(positions (n,) float64, direction (2,) float64, train (n, 2) float32)``: the training points at
     ``cfg["points"]`` along the unit direction at ``cfg["angle_deg"]`` degrees in R^2 (Paper A, Sec. 5)."""
-    from ...data import line_points
 
     positions = torch.sort(torch.as_tensor(cfg["points"], dtype=torch.float64)).values
     a = math.radians(float(cfg.get("angle_deg", 0.0)))

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import colors
 
+from ...data import sphere_points
+from ...scores.empirical import EmpiricalScore
 from ..base import experiment
-from .protocol import SCORE_NET
+from .protocol import SCORE_NET, denoise_from, fraction, noised_training_samples, train_net
 
 __all__ = ["stereographic", "inverse_stereographic", "projection_pole", "subspace_basis", "run"]
 
@@ -90,51 +94,39 @@ def _measure(x: torch.Tensor, basis: torch.Tensor, sub_train: torch.Tensor):
 _NET = dict(SCORE_NET, sigma_max=0.3)
 
 
+QUICK = {
+    "n_points": 16,
+    "ambient_dim": 20,
+    "t0": 0.02,
+    "t_min": 1e-5,
+    "n_samples": 2000,
+    "n_steps": 120,
+    "nets": {
+        "2-layer": dict(_NET, model="two-layer", width=1024, steps=12000, lr=2e-3),
+        "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512),
+    },
+    "seeds": 3,
+}
+PAPER = {
+    "n_samples": 10000,
+    "n_steps": 300,
+    "nets": {
+        "2-layer": dict(_NET, model="two-layer", width=2048, steps=12000, lr=2e-3, batch=1024),
+        "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024),
+    },
+}
+
+
 @experiment(
     "chen-sphere",
     title="Paper A (later version): ReLU score nets on a sphere in R^20 interpolate along the sphere",
-    groups=("chen", "paper-a"),
+    presets={"quick": QUICK, "paper": PAPER},
     trains=True,
-    presets={
-        "quick": {
-            "n_points": 16,
-            "ambient_dim": 20,
-            "t0": 0.02,
-            "t_min": 1e-5,
-            "n_samples": 2000,
-            "n_steps": 120,
-            "nets": {
-                "2-layer": dict(_NET, model="two-layer", width=1024, steps=12000, lr=2e-3),
-                "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512),
-            },
-            "seeds": 3,
-        },
-        "paper": {
-            "n_points": 16,
-            "ambient_dim": 20,
-            "t0": 0.02,
-            "t_min": 1e-5,
-            "n_samples": 10000,
-            "n_steps": 300,
-            "nets": {
-                "2-layer": dict(_NET, model="two-layer", width=2048, steps=12000, lr=2e-3, batch=1024),
-                "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024),
-            },
-            "seeds": 3,
-        },
-    },
-    cost={"quick": 63},  # CPU s of one seed (scheduling only)
-    threads=1,
+    cost={"quick": 63},
     streams=("p_t0", "sphere-points", "init:*", "batches:*"),
 )
 def run(ctx) -> None:
     """Points on S^2 in R^20: exact ESF vs 2- and 3-layer ReLU score nets; stereographic projection of samples."""
-    import matplotlib.pyplot as plt
-    from matplotlib import colors
-
-    from ...data import sphere_points
-    from ...scores.empirical import EmpiricalScore
-    from .protocol import denoise_from, fraction, noised_training_samples, train_net
 
     cfg = ctx.config
     t0, t_min = float(cfg["t0"]), float(cfg["t_min"])

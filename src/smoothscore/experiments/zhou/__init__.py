@@ -4,3 +4,6 @@ sigma* sampler, on digits and small image sets; and the exact-ESF memorization b
 Shared pieces: :mod:`.data` (training / test splits), :mod:`.methods` (the four training methods: losses, networks,
 training), :mod:`.sampling` (initial noise, samplers with a distance trace, sample summaries), :mod:`.presets`.
 """
+
+#: Registration defaults of the Paper B experiments.
+POLICY = {"groups": ("zhou",)}

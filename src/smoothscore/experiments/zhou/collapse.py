@@ -72,9 +72,8 @@ def _quality_scorer(data, c, ctx):
 @experiment(
     "zhou-collapse",
     title="Exact-score sampling: ESF memorizes; unconditioning and temperature smoothing",
-    groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 11},  # CPU s of one seed (scheduling only)
+    cost={"quick": 11},
     streams=("noise",),
 )
 def run(ctx):

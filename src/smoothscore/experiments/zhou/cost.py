@@ -31,9 +31,8 @@ def step_seconds(trainers: dict, steps: int, warmup: int, repeats: int) -> dict:
     """Seconds per ``train_step()`` of each trainer: the minimum over ``repeats`` rounds of the mean time of
     ``steps`` consecutive steps, the trainers **interleaved** within each round (so a change of machine load between
     methods affects them alike). On CPU the time is this process's CPU time (``time.process_time``, all its threads):
-    other processes' load does not inflate it (measured: wall-clock timing of the methods one after another on a
-    loaded 2-core machine gave a 1.79x temperature/unconditioned ratio where interleaved CPU time gives ~1.0); on
-    CUDA it is wall time between synchronisations."""
+    other processes' load does not inflate it (docs/experiment-notes.md); on CUDA it is wall time between
+    synchronisations."""
     cuda = any(t.device.type == "cuda" for t in trainers.values())
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     clock = time.perf_counter if cuda else time.process_time
@@ -83,9 +82,8 @@ def _figure(rows, base):
 @experiment(
     "zhou-cost",
     title="Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)",
-    groups=("zhou",),
     presets={"quick": COST_QUICK, "paper": COST_PAPER},
-    cost={"quick": 17},  # CPU s of one seed (scheduling only)
+    cost={"quick": 17},
     streams=("init:*", "batches:*"),
 )
 def run(ctx):

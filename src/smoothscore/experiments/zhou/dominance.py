@@ -40,9 +40,8 @@ PAPER = dict(QUICK, n_train=1000, image_size=32, n_queries=256)
 @experiment(
     "zhou-dominance",
     title="mu- and sigma-domination: one centre and one level carry the weight",
-    groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 1},  # CPU s of one seed (scheduling only)
+    cost={"quick": 1},
     streams=("noise",),
 )
 def run(ctx):

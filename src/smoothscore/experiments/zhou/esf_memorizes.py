@@ -39,10 +39,10 @@ PAPER = dict(QUICK, n_train=500, n_samples=512, steps=120, image_size=32, n_test
 @experiment(
     "esf-memorizes",
     title="The exact empirical score memorizes: samples copy training images",
-    groups=("zhou", "foundation"),
     presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 1},  # CPU s of one seed (scheduling only)
+    cost={"quick": 1},
     streams=("noise",),
+    groups=("zhou", "foundation"),
 )
 def run(ctx):
     """Exact-ESF probability-flow sampling on a digits subset (upsampled, d >= 256) lands on training images:

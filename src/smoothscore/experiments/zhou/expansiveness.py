@@ -53,10 +53,9 @@ PAPER = dict(
 @experiment(
     "zhou-expansiveness",
     title="Expansiveness: the ESF separates neighbours; smoothing and networks do not",
-    groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
     trains=True,
-    cost={"quick": 14},  # CPU s of one seed (scheduling only)
+    cost={"quick": 14},
     streams=("queries", "perturbation", "init:*", "batches:*"),
 )
 def run(ctx):

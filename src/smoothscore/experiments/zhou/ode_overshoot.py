@@ -13,12 +13,11 @@ the predictor-corrector sampler (snr 0.16, one corrector step) and the sigma* sa
 With ``net_steps > 0`` (paper preset) a small trained noise-unconditional MLP (Eq. 9) is run from pure noise under
 the Euler ODE, PC and sigma* samplers as well (by default the authors' parameterisation ``F(x) / sigma_sched``).
 
-Second field (issue 17): PC with the exact minimiser of the authors' code's loss used as ``F*(x) / sigma_sched``
+Second field: PC with the exact minimiser of the authors' code's loss used as ``F*(x) / sigma_sched``
 (:class:`~smoothscore.scores.sigma_scaled.SigmaScaledEmpiricalScore`, row ``PC, F*/sigma (authors')``): the
 scheduled sigma enters the score, so the predictor contracts a level error instead of overshooting.
-The quick preset leaves the trained MLP out: a few hundred CPU steps give a
-network whose score is far from the data's (measured with 600 steps: the ODE barely moved the samples and PC
-diverged), which would test the training budget, not the sampler.
+The quick preset leaves the trained MLP out: a few hundred CPU steps give a network whose score is far from the
+data's, which would test the training budget, not the sampler (docs/experiment-notes.md).
 """
 
 from __future__ import annotations
@@ -76,10 +75,9 @@ SCALED_PC = "PC, F*/sigma (authors')"
 @experiment(
     "zhou-ode-overshoot",
     title="Scheduled samplers with an unconditional score overshoot; sigma* does not",
-    groups=("zhou",),
     presets={"quick": QUICK, "paper": PAPER},
     trains=True,
-    cost={"quick": 10},  # CPU s of one seed (scheduling only)
+    cost={"quick": 10},
     streams=(
         "late-start-pick",
         "late-start-noise",

@@ -31,11 +31,8 @@ from ..base import experiment
 from .data import load_small_data
 from .methods import METHODS, build_loss, train_method
 from .presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset
-from .sampling import init_noise, sample_intervals, sample_report, sigma_star_run, yerr
-
-#: claims' fixed threshold: a model's FD vs the held-out test set may be at most this multiple of the conditioned
-#: model's (FD vs *train* rewards copying: a memorizing model scores ~0 there, so it is reported, not claimed)
-QUALITY_BOUND = 2.0
+from .sampling import init_noise, sample_report, sigma_star_run, yerr
+from .small_data_claims import claims, sample_intervals_and_pieces
 
 
 # ----------------------------------------------------------------------------------------------- sampling
@@ -151,10 +148,9 @@ def _paper_findings(ctx, rows):
     "zhou-small-data",
     title="Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed "
     "networks (Cat-Caracal study)",
-    groups=("zhou",),
     presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"), "paper-celeba64": paper_preset("celeba64")},
     trains=True,
-    cost={"quick": 190},  # CPU s of one seed (scheduling only)
+    cost={"quick": 190},
     streams=("noise", "sampler-noise", "expansiveness-queries", "init:*", "batches:*"),
 )
 def run(ctx):
@@ -206,7 +202,7 @@ def run(ctx):
         r = dict(sample_report(samples, train, test), **quality, train_seconds=secs)
         rows[m] = r
         if finite:
-            ivs[m], per[m] = _intervals(scorer, samples, train, test)
+            ivs[m], per[m] = sample_intervals_and_pieces(scorer, samples, train, test)
         for k, v in r.items():
             ctx.metric(f"{m}.{k}", v, ci=ivs.get(m, {}).get(k))
         if not finite:
@@ -227,7 +223,7 @@ def run(ctx):
         "bootstrap intervals over samples (this seed).",
     )
     per["_test_feats"] = scorer.test_feats
-    _claims(ctx, rows, per)
+    claims(ctx, rows, per)
     if c.get("expansiveness_sigmas"):
         _expansiveness(ctx, fields, train)
     if "unconditioned" in fields and c.get("compare_snrs"):
@@ -357,80 +353,3 @@ def _expansiveness(ctx, fields, train):
             1.0,
             details=", ".join(f"{k} {g[k]:.3g}" for k in ["conditioned", *temps]),
         )
-
-
-def _intervals(scorer, samples, train, test):
-    """Bootstrap intervals over samples (``metrics.bootstrap``) of one model's memorized fraction, median distances
-    and Frechet distances; also the per-sample pieces the paired intervals of the claims need."""
-    from ...metrics import nn_ratio
-    from ...metrics.bootstrap import frechet_interval
-
-    iv = sample_intervals(samples, train, test)
-    feats = scorer.model.features(samples)
-    iv["fd_train"] = frechet_interval(feats, scorer.train_feats)
-    if scorer.test_feats is not None:
-        iv["fd_test"] = frechet_interval(feats, scorer.test_feats)
-    return iv, {"memorized": (nn_ratio(samples, train) < 1 / 3).double(), "feats": feats}
-
-
-def _paired_ci(per, a, b, key):
-    """90% paired bootstrap interval (the same resampled sample indices: every model starts from the same initial
-    noises) of ``mean(a) - mean(b)`` (``key="memorized"``) or of ``FD_test(a) / FD_test(b)`` (``key="fd_test"``)."""
-    from ...metrics import frechet_distance
-    from ...metrics.bootstrap import bootstrap_interval, mean_interval
-
-    if a not in per or b not in per or (key == "fd_test" and per.get("_test_feats") is None):
-        return None
-    if key == "memorized":
-        return mean_interval(per[a]["memorized"] - per[b]["memorized"])
-    fa, fb, ref = per[a]["feats"], per[b]["feats"], per["_test_feats"]
-    return bootstrap_interval(
-        lambda i: frechet_distance(fa[i], ref) / max(frechet_distance(fb[i], ref), 1e-12), fa.shape[0], n_boot=200
-    )
-
-
-def _claims(ctx, rows, per):
-    """The memorization ordering (Paper B, Table 1 / Cat-Caracal: conditioned > unconditioned > temperature) and
-    the quality bound; each claim carries a paired bootstrap interval over samples."""
-    mem = {m: r["memorized_fraction"] for m, r in rows.items()}
-    if "conditioned" in rows and "unconditioned" in rows:
-        ctx.claim(
-            "unconditioned-memorizes-less",
-            "Noise unconditioning memorizes less than the conditioned model "
-            "(memorized fraction, conditioned minus unconditioned)",
-            mem["conditioned"] - mem["unconditioned"],
-            ">",
-            0.0,
-            details=f"conditioned {mem['conditioned']:.3f}, unconditioned {mem['unconditioned']:.3f}",
-            ci=_paired_ci(per, "conditioned", "unconditioned", "memorized"),
-        )
-    for m in ("temperature_pixel", "temperature_feature"):
-        for base in ("conditioned", "unconditioned"):
-            if m in rows and base in rows:
-                tag = "" if base == "unconditioned" else "-than-conditioned"
-                ctx.claim(
-                    f"{m.replace('_', '-')}-memorizes-less{tag}",
-                    f"Temperature smoothing ({m.split('_')[1]} KNN) memorizes less than the {base} model "
-                    f"(memorized fraction, {base} minus temperature)",
-                    mem[base] - mem[m],
-                    ">",
-                    0.0,
-                    details=f"{base} {mem[base]:.3f}, {m} {mem[m]:.3f}",
-                    ci=_paired_ci(per, base, m, "memorized"),
-                )
-    if "conditioned" not in rows:
-        return
-    ref = max(rows["conditioned"]["fd_test"], 1e-12)
-    for m in ("unconditioned", "temperature_feature", "temperature_pixel"):
-        if m in rows:
-            ctx.claim(
-                f"{m.replace('_', '-')}-quality",
-                f"{m}: Frechet distance to the held-out test set (classifier "
-                f"features) within {QUALITY_BOUND}x of the conditioned model's",
-                rows[m]["fd_test"] / ref,
-                "<=",
-                QUALITY_BOUND,
-                ci=_paired_ci(per, m, "conditioned", "fd_test"),
-                details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
-                f"{rows[m]['fd_train']:.3g} vs {rows['conditioned']['fd_train']:.3g}",
-            )

@@ -196,12 +196,11 @@ def protocol(field, noise_vp: torch.Tensor, n_steps: int):
     "zoo-benchmark",
     title="GoldDiff's protocol: analytic denoisers (optimal, truncated, golden subset, Wiener, ELS, PCA-locality) "
     "vs a trained UNet, DDIM-10 from fixed noises: MSE, r^2, time per step, memory",
-    groups=("zoo",),
     presets={"quick": BENCH_QUICK, "paper": BENCH_PAPER},
     trains=True,
-    cost={"quick": 25},  # CPU s of one seed (scheduling only)
-    threads=1,
+    cost={"quick": 25},
     streams=("init:*", "batches:*", "noise"),
+    threads=1,
 )
 def run(ctx):
     """Train a conditioned UNet; run every analytic denoiser and the UNet through GoldDiff's fixed-noise DDIM

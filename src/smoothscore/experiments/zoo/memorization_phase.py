@@ -266,11 +266,11 @@ def _figures(ctx, summ, sizes, steps, watches, train, c):
 @experiment(
     "memorization-phase",
     title="Where memorization begins: onset during training and the (set size x steps) phase diagram per method",
-    groups=("memorization",),
     presets={"quick": QUICK, "paper": PAPER},
     trains=True,
     cost={"quick": 240},
     streams=("init:*", "batches:*", "audit-noise"),
+    groups=("memorization",),
 )
 def run(ctx):
     """Phase diagram of memorization over set size and training steps for conditioned / unconditioned / temperature
