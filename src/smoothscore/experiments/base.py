@@ -101,11 +101,11 @@ def _package_policy(fn) -> dict:
 
 def experiment(
     name: str,
-    *,
     title: str,
-    presets: dict[str, dict[str, Any]],
+    presets: dict[str, dict[str, Any]] | tuple[dict[str, Any], dict[str, Any]],
+    *,
     trains: bool = False,
-    cost: dict[str, float] | None = None,
+    cost: dict[str, float] | float | None = None,
     streams: tuple | list = (),
     description: str = "",
     groups: tuple | list | None = None,
@@ -114,14 +114,20 @@ def experiment(
     """Register ``fn(ctx)`` as experiment ``name``.
 
     ``presets`` must contain ``quick`` (complete) and ``paper``; every preset other than ``quick`` lists only what
-    differs from ``quick`` (it is merged over a copy of it). ``trains=True`` for an experiment that trains networks
-    (run over seeds; a preset's ``"seeds"`` key is its default count). ``cost``: CPU seconds of one job (one seed)
-    per preset, used only to start the longest jobs first. ``threads``: intra-op CPU threads while ``fn`` runs
-    (small-tensor experiments take 1: threading buys nothing there and costs much on a shared machine).
-    ``streams``: the names of the random streams ``fn`` draws (:meth:`RunContext.seed_for`); a name ending in
-    ``:*`` admits every ``family:member``. A stream not declared raises :class:`ConfigError` when drawn.
-    ``groups`` and ``threads`` default to the ``POLICY`` dict of the experiment's package (``chen``: groups
-    ``chen, paper-a`` and one thread; ``zhou``; ``zoo``)."""
+    differs from ``quick`` (it is merged over a copy of it). ``presets=(QUICK, PAPER)`` is short for
+    ``{"quick": QUICK, "paper": PAPER}``. ``trains=True`` for an experiment that trains networks (run over seeds; a
+    preset's ``"seeds"`` key is its default count). ``cost``: CPU seconds of one job (one seed) per preset (a
+    number: the quick preset's), used only to start the longest jobs first. ``streams``: the names of the random
+    streams ``fn`` draws (:meth:`RunContext.seed_for`); a name ending in ``:*`` admits every ``family:member``; a
+    stream not declared raises :class:`ConfigError` when drawn. ``groups`` and ``threads`` (intra-op CPU threads
+    while ``fn`` runs; small-tensor experiments take 1: threading buys nothing there and costs much on a shared
+    machine) default to the ``POLICY`` dict of the experiment's package (``chen``: groups ``chen, paper-a`` and one
+    thread; ``zhou``; ``zoo``)."""
+
+    if isinstance(presets, tuple):
+        presets = {"quick": presets[0], "paper": presets[1]}
+    if isinstance(cost, int | float):
+        cost = {"quick": float(cost)}
 
     def deco(fn):
         policy = _package_policy(fn)

@@ -100,18 +100,8 @@ def train_score_net(
     else:
         model = build_seeded(net, x.shape[1:], init_seed)
     t0 = time.perf_counter()
-    res = train(
-        model,
-        loss,
-        x,
-        config,
-        out_dir=out_dir,
-        resume=resume,
-        overwrite=overwrite,
-        device=device,
-        progress=progress,
-        hooks=hooks,
-    )
+    checkpoint = {"out_dir": out_dir, "resume": resume, "overwrite": overwrite}
+    res = train(model, loss, x, config, device=device, progress=progress, hooks=hooks, **checkpoint)
     return TrainedNet(res.model, res.ema, res.step, res.history, time.perf_counter() - t0)
 
 

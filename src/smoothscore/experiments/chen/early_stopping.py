@@ -55,27 +55,14 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
     return tan, normal, float(mid.double().mean())
 
 
-QUICK = {
-    **LINE,
-    "t_stops": [1e-4, 1e-3, 3e-3, 1e-2],
-    "t_stop": 1e-3,
-    "n_samples": 4000,
-    "n_steps": 200,
-}
-PAPER = {
-    "t_stops": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-    "n_samples": 20000,
-    "n_steps": 400,
-}
+QUICK = {**LINE, "t_stops": [1e-4, 1e-3, 3e-3, 1e-2], "t_stop": 1e-3, "n_samples": 4000, "n_steps": 200}
+PAPER = {"t_stops": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "n_samples": 20000, "n_steps": 400}
 
 
-@experiment(
-    "chen-early-stopping",
-    title="Paper A: early stopping the ESF flow adds isotropic noise; smoothing interpolates along the line",
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 2},
-    streams=("p_t0",),
-)
+TITLE = "Paper A: early stopping the ESF flow adds isotropic noise; smoothing interpolates along the line"
+
+
+@experiment("chen-early-stopping", TITLE, (QUICK, PAPER), cost=2, streams=("p_t0",))
 def run(ctx) -> None:
     """Exact-ESF flow stopped at t_stop vs Smoothed PL-ESF: tangential and normal spread around the training points."""
 

@@ -34,7 +34,7 @@ from .protocol import (
     denoise_from,
     fraction,
     line_decompose,
-    line_training_set,
+    line_setting,
     nearest_train_distance,
     noised_training_samples,
     train_net,
@@ -65,36 +65,20 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     return total
 
 
-QUICK = {
-    **LINE,
-    "n_samples": 3000,
-    "n_steps": 100,
-    "net": dict(_NET, steps=3000),
-    "ablation": ["edm"],
-    "seeds": 3,
-}
-PAPER = {
-    "n_samples": 20000,
-    "n_steps": 400,
-    "net": dict(_NET, steps=8000, width=512),
-}
+QUICK = {**LINE, "n_samples": 3000, "n_steps": 100, "net": dict(_NET, steps=3000), "ablation": ["edm"], "seeds": 3}
+PAPER = {"n_samples": 20000, "n_steps": 400, "net": dict(_NET, steps=8000, width=512)}
 
 
-@experiment(
-    "chen-fig1",
-    title="Paper A Fig. 1: ESF memorizes; smoothed and NN-learned scores interpolate along the subspace",
-    presets={"quick": QUICK, "paper": PAPER},
-    trains=True,
-    cost={"quick": 19},
-    streams=("p_t0", "init:*", "batches:*"),
-)
+TITLE = "Paper A Fig. 1: ESF memorizes; smoothed and NN-learned scores interpolate along the subspace"
+
+
+@experiment("chen-fig1", TITLE, (QUICK, PAPER), trains=True, cost=19, streams=("p_t0", "init:*", "batches:*"))
 def run(ctx) -> None:
     """Points on a line in R^2: p_t0, exact-ESF-denoised, Smoothed-PL-ESF-denoised and NN-denoised densities."""
 
     cfg = ctx.config
-    t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
+    t0, t_min, kappa, positions, direction, train = line_setting(cfg)
     r_min = math.sqrt(t_min)
-    positions, direction, train = line_training_set(cfg)
     x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
 
     fields = {

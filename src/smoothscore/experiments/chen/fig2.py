@@ -97,21 +97,13 @@ QUICK = {
     "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
     "seeds": 3,
 }
-PAPER = {
-    "lambdas": [1e-6, 3e-6, 1e-5, 2e-5, 3e-5],
-    "steps": 4000,
-    "batch": 2048,
-}
+PAPER = {"lambdas": [1e-6, 3e-6, 1e-5, 2e-5, 3e-5], "steps": 4000, "batch": 2048}
 
 
-@experiment(
-    "chen-fig2",
-    title="Paper A Fig. 2: weight decay on two-layer ReLU nets = smoothing the PL-ESF (best-fit delta vs lambda)",
-    presets={"quick": QUICK, "paper": PAPER},
-    trains=True,
-    cost={"quick": 13},
-    streams=("init:*", "batches:*", "eval-noise:*"),
-)
+TITLE = "Paper A Fig. 2: weight decay on two-layer ReLU nets = smoothing the PL-ESF (best-fit delta vs lambda)"
+
+
+@experiment("chen-fig2", TITLE, (QUICK, PAPER), trains=True, cost=13, streams=("init:*", "batches:*", "eval-noise:*"))
 def run(ctx) -> None:
     """Train one two-layer ReLU net per weight decay; fit the Smoothed PL-ESF delta to each."""
 

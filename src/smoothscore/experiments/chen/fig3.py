@@ -55,22 +55,13 @@ QUICK = {
     "n_lines": 31,
     "n_top": 13,
 }
-PAPER = {
-    "n_samples": 200000,
-    "n_steps": 960,
-    "stride": 40,
-    "n_lines": 41,
-    "n_top": 17,
-}
+PAPER = {"n_samples": 200000, "n_steps": 960, "stride": 40, "n_lines": 41, "n_top": 17}
 
 
-@experiment(
-    "chen-fig3",
-    title="Paper A Fig. 3: phase diagram of the Smoothed PL-ESF flow, simulation vs closed form",
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 2},
-    streams=("p_t0",),
-)
+TITLE = "Paper A Fig. 3: phase diagram of the Smoothed PL-ESF flow, simulation vs closed form"
+
+
+@experiment("chen-fig3", TITLE, (QUICK, PAPER), cost=2, streams=("p_t0",))
 def run(ctx) -> None:
     """Phase diagram with Heun-simulated trajectories; interpolating mass and in-gap density vs closed form."""
 

@@ -39,7 +39,7 @@ from .protocol import (
     denoise_from,
     fraction,
     line_decompose,
-    line_training_set,
+    line_setting,
     nearest_train_distance,
     noised_training_samples,
     train_net,
@@ -100,30 +100,19 @@ QUICK = {
     "net": dict(_NET, steps=3000),
     "seeds": 3,
 }
-PAPER = {
-    "n_samples": 20000,
-    "n_steps": 400,
-    "n_frames": 48,
-    "n_gif": 3000,
-    "net": dict(_NET, steps=12000),
-}
+PAPER = {"n_samples": 20000, "n_steps": 400, "n_frames": 48, "n_gif": 3000, "net": dict(_NET, steps=12000)}
 
 
-@experiment(
-    "chen-fig4",
-    title="Paper A Fig. 4: four points on a line in R^2 - ESF memorizes, Smoothed PL-ESF and NN interpolate",
-    presets={"quick": QUICK, "paper": PAPER},
-    trains=True,
-    cost={"quick": 28},
-    streams=("p_t0", "init:fig4", "batches:fig4"),
-)
+TITLE = "Paper A Fig. 4: four points on a line in R^2 - ESF memorizes, Smoothed PL-ESF and NN interpolate"
+
+
+@experiment("chen-fig4", TITLE, (QUICK, PAPER), trains=True, cost=28, streams=("p_t0", "init:fig4", "batches:fig4"))
 def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""
 
     cfg = ctx.config
-    t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
+    t0, t_min, kappa, positions, direction, train = line_setting(cfg)
     r_min = math.sqrt(t_min)
-    positions, direction, train = line_training_set(cfg)
     pos = np.sort(np.asarray(positions, dtype=np.float64))
     net, info = train_net(train, cfg["net"], ctx, name="fig4")
     ctx.metric("net_training", info)

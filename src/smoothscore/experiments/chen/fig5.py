@@ -114,14 +114,10 @@ PAPER = {
 }
 
 
-@experiment(
-    "chen-fig5",
-    title="Paper A Fig. 5: NN-learned score on a circle interpolates along the circle",
-    presets={"quick": QUICK, "paper": PAPER},
-    trains=True,
-    cost={"quick": 7},
-    streams=("p_t0", "init:circle", "batches:circle"),
-)
+TITLE = "Paper A Fig. 5: NN-learned score on a circle interpolates along the circle"
+
+
+@experiment("chen-fig5", TITLE, (QUICK, PAPER), trains=True, cost=7, streams=("p_t0", "init:circle", "batches:circle"))
 def run(ctx) -> None:
     """n points evenly spaced on the unit circle: NN-learned (no weight decay) vs exact ESF denoising and fields."""
 

@@ -57,13 +57,10 @@ PAPER = {
 }
 
 
-@experiment(
-    "chen-prop1",
-    title="Paper A Prop. 1: L_t of the Smoothed PL-ESF (R4) and near-minimal non-smoothness R",
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 1},
-    streams=(),
-)
+TITLE = "Paper A Prop. 1: L_t of the Smoothed PL-ESF (R4) and near-minimal non-smoothness R"
+
+
+@experiment("chen-prop1", TITLE, (QUICK, PAPER), cost=1, streams=())
 def run(ctx) -> None:
     """L_t reference values R4 and the numerical Prop. 1 check (cvxpy)."""
 

@@ -126,6 +126,13 @@ def line_training_set(cfg: dict):
     return positions, direction, line_points(positions=positions, dim=2, direction=direction)
 
 
+def line_setting(cfg: dict):
+    """``(t0, t_min, kappa, positions, direction, train)`` of a line experiment's config: its start and end times,
+    the Smoothed PL-ESF's ``kappa`` and :func:`line_training_set` (Paper A, Sec. 5)."""
+    positions, direction, train = line_training_set(cfg)
+    return float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"]), positions, direction, train
+
+
 def _unpack_sample(out, snapshot_ts):
     """``sample`` returns a tensor, or a ``SampleResult`` (keyed by requested sigma) when snapshots were asked for."""
     if not snapshot_ts:

@@ -117,13 +117,11 @@ PAPER = {
 }
 
 
+TITLE = "Paper A (later version): ReLU score nets on a sphere in R^20 interpolate along the sphere"
+
+
 @experiment(
-    "chen-sphere",
-    title="Paper A (later version): ReLU score nets on a sphere in R^20 interpolate along the sphere",
-    presets={"quick": QUICK, "paper": PAPER},
-    trains=True,
-    cost={"quick": 63},
-    streams=("p_t0", "sphere-points", "init:*", "batches:*"),
+    "chen-sphere", TITLE, (QUICK, PAPER), trains=True, cost=63, streams=("p_t0", "sphere-points", "init:*", "batches:*")
 )
 def run(ctx) -> None:
     """Points on S^2 in R^20: exact ESF vs 2- and 3-layer ReLU score nets; stereographic projection of samples."""

@@ -69,13 +69,10 @@ def _quality_scorer(data, c, ctx):
     return QualityScorer.fit(train, data.x[n:], steps=c.get("classifier_steps", 300), seed=ctx.seed)
 
 
-@experiment(
-    "zhou-collapse",
-    title="Exact-score sampling: ESF memorizes; unconditioning and temperature smoothing",
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 11},
-    streams=("noise",),
-)
+TITLE = "Exact-score sampling: ESF memorizes; unconditioning and temperature smoothing"
+
+
+@experiment("zhou-collapse", TITLE, (QUICK, PAPER), cost=11, streams=("noise",))
 def run(ctx):
     """Memorized fraction, distances and NN figures for the conditioned ESF, the unconditional p_MN score and
     temperature-smoothed unconditional scores over a sweep of c in T = max(c/sigma*, 1)."""

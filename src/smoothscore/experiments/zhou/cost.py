@@ -79,13 +79,10 @@ def _figure(rows, base):
     return fig
 
 
-@experiment(
-    "zhou-cost",
-    title="Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)",
-    presets={"quick": COST_QUICK, "paper": COST_PAPER},
-    cost={"quick": 17},
-    streams=("init:*", "batches:*"),
-)
+TITLE = "Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)"
+
+
+@experiment("zhou-cost", TITLE, (COST_QUICK, COST_PAPER), cost=17, streams=("init:*", "batches:*"))
 def run(ctx):
     """Seconds and memory per training step for the four methods, as ratios to conditioned training."""
     from ...data import load_dataset

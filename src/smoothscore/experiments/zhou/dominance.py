@@ -37,13 +37,10 @@ QUICK = {
 PAPER = dict(QUICK, n_train=1000, image_size=32, n_queries=256)
 
 
-@experiment(
-    "zhou-dominance",
-    title="mu- and sigma-domination: one centre and one level carry the weight",
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 1},
-    streams=("noise",),
-)
+TITLE = "mu- and sigma-domination: one centre and one level carry the weight"
+
+
+@experiment("zhou-dominance", TITLE, (QUICK, PAPER), cost=1, streams=("noise",))
 def run(ctx):
     """Top-1 ESF weight vs sigma with the predicted domination level; Eq. 6 and gamma_sigma vs exact weights."""
     c = ctx.config

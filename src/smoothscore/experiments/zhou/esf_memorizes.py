@@ -36,14 +36,10 @@ QUICK = {
 PAPER = dict(QUICK, n_train=500, n_samples=512, steps=120, image_size=32, n_test=256)
 
 
-@experiment(
-    "esf-memorizes",
-    title="The exact empirical score memorizes: samples copy training images",
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 1},
-    streams=("noise",),
-    groups=("zhou", "foundation"),
-)
+TITLE = "The exact empirical score memorizes: samples copy training images"
+
+
+@experiment("esf-memorizes", TITLE, (QUICK, PAPER), cost=1, streams=("noise",), groups=("zhou", "foundation"))
 def run(ctx):
     """Exact-ESF probability-flow sampling on a digits subset (upsampled, d >= 256) lands on training images:
     memorized fraction, distances to the training set, NN figure and sample grid; test images as the control."""

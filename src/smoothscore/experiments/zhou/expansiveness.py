@@ -50,12 +50,15 @@ PAPER = dict(
 )
 
 
+TITLE = "Expansiveness: the ESF separates neighbours; smoothing and networks do not"
+
+
 @experiment(
     "zhou-expansiveness",
-    title="Expansiveness: the ESF separates neighbours; smoothing and networks do not",
-    presets={"quick": QUICK, "paper": PAPER},
+    TITLE,
+    (QUICK, PAPER),
     trains=True,
-    cost={"quick": 14},
+    cost=14,
     streams=("queries", "perturbation", "init:*", "batches:*"),
 )
 def run(ctx):

@@ -72,12 +72,15 @@ SAMPLERS = (
 SCALED_PC = "PC, F*/sigma (authors')"
 
 
+TITLE = "Scheduled samplers with an unconditional score overshoot; sigma* does not"
+
+
 @experiment(
     "zhou-ode-overshoot",
-    title="Scheduled samplers with an unconditional score overshoot; sigma* does not",
-    presets={"quick": QUICK, "paper": PAPER},
+    TITLE,
+    (QUICK, PAPER),
     trains=True,
-    cost={"quick": 10},
+    cost=10,
     streams=(
         "late-start-pick",
         "late-start-noise",

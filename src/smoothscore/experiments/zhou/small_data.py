@@ -144,13 +144,15 @@ def _paper_findings(ctx, rows):
         )
 
 
+TITLE = "Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed networks (Cat-Caracal study)"
+
+
 @experiment(
     "zhou-small-data",
-    title="Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed "
-    "networks (Cat-Caracal study)",
-    presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"), "paper-celeba64": paper_preset("celeba64")},
+    TITLE,
+    {"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"), "paper-celeba64": paper_preset("celeba64")},
     trains=True,
-    cost={"quick": 190},
+    cost=190,
     streams=("noise", "sampler-noise", "expansiveness-queries", "init:*", "batches:*"),
 )
 def run(ctx):

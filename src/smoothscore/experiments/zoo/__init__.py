@@ -2,5 +2,5 @@
 per training method (built on Paper B's methods, :mod:`smoothscore.experiments.zhou.methods`).
 """
 
-#: Registration defaults of the experiments beyond both papers.
-POLICY = {"groups": ("zoo",)}
+#: Registration defaults of the experiments beyond both papers: the zoo group, one intra-op thread (small tensors).
+POLICY = {"groups": ("zoo",), "threads": 1}

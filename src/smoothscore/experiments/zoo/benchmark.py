@@ -192,15 +192,14 @@ def protocol(field, noise_vp: torch.Tensor, n_steps: int):
     return to_unit(out.detach().cpu().float()), timed.seconds / max(timed.calls, 1)
 
 
+TITLE = (
+    "GoldDiff's protocol: analytic denoisers (optimal, truncated, golden subset, Wiener, ELS, PCA-locality) "
+    "vs a trained UNet, DDIM-10 from fixed noises: MSE, r^2, time per step, memory"
+)
+
+
 @experiment(
-    "zoo-benchmark",
-    title="GoldDiff's protocol: analytic denoisers (optimal, truncated, golden subset, Wiener, ELS, PCA-locality) "
-    "vs a trained UNet, DDIM-10 from fixed noises: MSE, r^2, time per step, memory",
-    presets={"quick": BENCH_QUICK, "paper": BENCH_PAPER},
-    trains=True,
-    cost={"quick": 25},
-    streams=("init:*", "batches:*", "noise"),
-    threads=1,
+    "zoo-benchmark", TITLE, (BENCH_QUICK, BENCH_PAPER), trains=True, cost=25, streams=("init:*", "batches:*", "noise")
 )
 def run(ctx):
     """Train a conditioned UNet; run every analytic denoiser and the UNet through GoldDiff's fixed-noise DDIM

@@ -121,15 +121,19 @@ def _phase(ctx, name, t0):
     return t
 
 
+TITLE = (
+    "Which smoothing explains a trained network? LS, ELS, KNN, closed-form, "
+    "temperature and Wiener denoisers vs conditioned / unconditioned / temperature-trained UNets"
+)
+
+
 @experiment(
     "zoo-explains-network",
-    title="Which smoothing explains a trained network? LS, ELS, KNN, closed-form, "
-    "temperature and Wiener denoisers vs conditioned / unconditioned / temperature-trained UNets",
-    presets={"quick": ZOO_QUICK, "paper": ZOO_PAPER},
+    TITLE,
+    (ZOO_QUICK, ZOO_PAPER),
     trains=True,
-    cost={"quick": 110},
+    cost=110,
     streams=("init:*", "batches:*", "noise", "calibration-noise:*", "heldout-noise"),
-    threads=1,
 )
 def run(ctx):
     """Train three networks; r^2 / cosine of every analytic denoiser against each at every sigma, on held-out

@@ -263,14 +263,18 @@ def _figures(ctx, summ, sizes, steps, watches, train, c):
         )  # fmt: skip
 
 
+TITLE = "Where memorization begins: onset during training and the (set size x steps) phase diagram per method"
+
+
 @experiment(
     "memorization-phase",
-    title="Where memorization begins: onset during training and the (set size x steps) phase diagram per method",
-    presets={"quick": QUICK, "paper": PAPER},
+    TITLE,
+    (QUICK, PAPER),
     trains=True,
-    cost={"quick": 240},
+    cost=240,
     streams=("init:*", "batches:*", "audit-noise"),
     groups=("memorization",),
+    threads=None,
 )
 def run(ctx):
     """Phase diagram of memorization over set size and training steps for conditioned / unconditioned / temperature
