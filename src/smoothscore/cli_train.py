@@ -59,7 +59,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--sigma-collapse", type=float, default=1.0, help="temperature loss: T_i = max(c / sigma_i, 1)")
     p.add_argument("--knn-space", default="pixel", choices=["pixel", "feature"], help="neighbour search space")
     p.add_argument("--variant", default="sigma_star", choices=["sigma_star", "scheduled"], help="Eq. 10 variant")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=int, default=0, help="run seed: weights from its stream init, batches from batches")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     p.add_argument("--out", required=True, help="output folder (checkpoint.safetensors, checkpoint.json, run.json)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
