@@ -88,7 +88,8 @@ def render_page(res: dict, hist_png: bytes, copies_png: bytes) -> str:
 
 
 def _open_model(args, device):
-    from .cli_train import RUN_FILE, _open_diffusers
+    from .cli_sample import _open_diffusers
+    from .cli_train import RUN_FILE
     from .scores.neural import NeuralScore
 
     mdir = Path(args.model)
