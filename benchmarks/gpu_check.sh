@@ -146,7 +146,7 @@ from pathlib import Path
 
 import torch
 
-from smoothscore.report import run_experiment
+from smoothscore.runner import run_experiment
 
 data = "folder:data/cifar10" if Path("data/cifar10").is_dir() else "random"
 n = int(os.environ.get("ZOO_N", "500"))  # PCA-locality costs 128 n D^2 per step (D = 3,072): 2.4e15 at 500

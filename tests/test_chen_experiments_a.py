@@ -72,14 +72,21 @@ def test_chen_fig4_smoke(tmp_path):
     assert any(f["path"] == "denoising.gif" for f in res["figures"])
 
 
-def test_single_thread_restores_setting():
+def test_intra_op_threads_restores_setting():
     import torch
 
-    from smoothscore.experiments._chen_common import single_thread
+    from smoothscore.device import intra_op_threads
 
     before = torch.get_num_threads()
     with pytest.raises(RuntimeError):
-        with single_thread():
+        with intra_op_threads(1):
             assert torch.get_num_threads() == 1
             raise RuntimeError("inside")
     assert torch.get_num_threads() == before
+
+
+def test_registered_paper_a_experiments_run_on_one_thread():
+    from smoothscore.experiments.base import load_all
+
+    reg = load_all()
+    assert all(spec.threads == 1 for name, spec in reg.items() if name.startswith("chen-"))

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from smoothscore.data import circle_points
-from smoothscore.experiments.chen_early_stopping import along_line_spread
-from smoothscore.experiments.chen_fig1 import analytic_far_share
-from smoothscore.experiments.chen_fig5 import angular_direction, gap_position
-from smoothscore.experiments.chen_sphere import inverse_stereographic, projection_pole, stereographic, subspace_basis
+from smoothscore.experiments.chen.early_stopping import along_line_spread
+from smoothscore.experiments.chen.fig1 import analytic_far_share
+from smoothscore.experiments.chen.fig5 import angular_direction, gap_position
+from smoothscore.experiments.chen.sphere import inverse_stereographic, projection_pole, stereographic, subspace_basis
 
 
 # ------------------------------------------------------------------------------------------------ fig5 helpers

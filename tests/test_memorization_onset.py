@@ -9,7 +9,7 @@ import torch
 
 from smoothscore.cli import main
 from smoothscore.errors import ConfigError
-from smoothscore.experiments.memorization_phase import emm, fit_line
+from smoothscore.experiments.zoo.memorization_phase import emm, fit_line
 from smoothscore.metrics.bootstrap import mean_interval
 from smoothscore.training.memorization_watch import audit_point, onset_step
 

@@ -18,7 +18,7 @@ another seed, and claims whose seeds straddle a boundary move (measured: 16 of 1
 ``temperature-feature-quality`` inconclusive -> pass at 2.39, 1.26, 0.25 vs 1.38, 1.06, 0.22). Float64 (``precision:
 float64``) does not remove it: the unconditioned UNet's training is chaotic and grows even float64 rounding to 5% of
 its weights by step 1,200 (docs/reports.md). Paper A's experiments pin one intra-op thread whatever the setting
-(``experiments/_chen_common.single_thread``): their computation is the same in both runs, so run 2 leaves them out
+(``@experiment(..., threads=1)``): their computation is the same in both runs, so run 2 leaves them out
 (run 1 checks them end to end)."""
 
 import json

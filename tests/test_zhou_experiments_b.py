@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from smoothscore.errors import ConfigError, DataError
-from smoothscore.experiments.zhou_presets import paper_preset
-from smoothscore.experiments.zhou_small_data import load_small_data
+from smoothscore.experiments.zhou.data import load_small_data
+from smoothscore.experiments.zhou.presets import paper_preset
 from smoothscore.runner import run_experiment
 
 TINY = {

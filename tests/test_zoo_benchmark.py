@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from smoothscore.experiments.base import load_all
-from smoothscore.experiments.zoo_benchmark import DENOISERS, golddiff_mse, golddiff_r2, protocol, to_unit
+from smoothscore.experiments.zoo.benchmark import DENOISERS, golddiff_mse, golddiff_r2, protocol, to_unit
 from smoothscore.runner import run_experiment
 from smoothscore.scores import FunctionScore
 

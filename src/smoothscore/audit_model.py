@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli_train import RUN_FILE, _open_diffusers
+from .cli_sample import _open_diffusers
+from .cli_train import RUN_FILE
 from .data.loading import load_train
 from .device import resolve_device
 from .distributed import is_main_process

@@ -1,7 +1,8 @@
 """The ``smoothscore`` command.
 
-Subcommands: ``list``, ``reproduce``, ``report``, ``audit``, ``train``, ``sample`` (``train``/``sample`` live in
-:mod:`smoothscore.cli_train`). User errors print one line and exit with code 2, never a traceback.
+Subcommands: ``list``, ``reproduce``, ``report``, ``audit``, ``train``, ``sample`` (``train`` lives in
+:mod:`smoothscore.cli_train`, ``sample`` in :mod:`smoothscore.cli_sample`). User errors print one line and exit with
+code 2, never a traceback.
 
 Started by ``torchrun`` (``torchrun --nproc_per_node N -m smoothscore ...``), every command runs in a process group
 (:func:`smoothscore.distributed.process_group`): training is data-parallel, nearest-neighbour searches are sharded
@@ -334,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_audit)
 
     try:
-        from .cli_train import add_sample_parser, add_train_parser
+        from .cli_sample import add_sample_parser
+        from .cli_train import add_train_parser
     except ImportError:  # pragma: no cover - during development only
         pass
     else:

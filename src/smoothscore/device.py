@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .errors import ConfigError
@@ -49,3 +51,20 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return str(device)
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int | None):
+    """Run a block with ``n`` intra-op CPU threads (``torch.set_num_threads``), restoring the previous count after;
+    ``None`` leaves the setting alone. GPU work is unaffected."""
+    if n is None:
+        yield
+        return
+    if int(n) < 1:
+        raise ConfigError(f"threads must be at least 1; got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

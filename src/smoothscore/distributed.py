@@ -1,5 +1,5 @@
 """``torch.distributed`` process groups for runs started by ``torchrun`` (gloo on CPU, NCCL on CUDA), shared by the
-trainer (data-parallel training), the sharded nearest-neighbour search (``metrics.neighbors``) and the CLI.
+trainer (data-parallel training), the sharded nearest-neighbour search (``search.neighbors``) and the CLI.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) :func:`dist_info` initialises the default group once;
 a plain ``python`` run is one process (rank 0 of 1) and never touches ``torch.distributed``. The CLI wraps every

@@ -20,6 +20,7 @@ trains nothing runs one seed and each claim keeps one value. :mod:`smoothscore.r
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ from typing import Any
 
 import torch
 
-from ..device import resolve_dtype
+from ..device import intra_op_threads, resolve_dtype
+from ..errors import ConfigError
 from ..registry import Registry
+from ..seeding import derive_seed, numpy_rng, torch_generator
 
 experiments: Registry = Registry("experiment")
 
@@ -71,6 +74,8 @@ class ExperimentSpec:
     description: str = ""
     trains: bool = False
     cost: dict[str, float] = field(default_factory=dict)  # CPU seconds of one job per preset (scheduling only)
+    threads: int | None = None  # intra-op CPU threads while it runs (None: the process setting)
+    streams: tuple[str, ...] = ()  # the random streams it draws from (``family:*`` admits any member)
 
     def job_cost(self, preset: str) -> float:
         """Expected CPU seconds of one (experiment, seed) job at ``preset`` (0 when unknown)."""
@@ -82,34 +87,75 @@ class ExperimentSpec:
         return int(self.presets[preset].get("seeds", 3)) if self.trains else 1
 
 
+#: ``threads`` not given: the package policy's
+_POLICY = object()
+
+
+def _package_policy(fn) -> dict:
+    """The ``POLICY`` dict of the package holding ``fn``'s module (empty when there is none)."""
+    import sys
+
+    package = sys.modules.get(fn.__module__.rpartition(".")[0])
+    return dict(getattr(package, "POLICY", None) or {})
+
+
 def experiment(
     name: str,
-    *,
     title: str,
-    groups: tuple | list,
-    presets: dict[str, dict[str, Any]],
-    description: str = "",
+    presets: dict[str, dict[str, Any]] | tuple[dict[str, Any], dict[str, Any]],
+    *,
     trains: bool = False,
-    cost: dict[str, float] | None = None,
+    cost: dict[str, float] | float | None = None,
+    streams: tuple | list = (),
+    description: str = "",
+    groups: tuple | list | None = None,
+    threads: int | None | object = _POLICY,
 ):
-    """Register ``fn(ctx)`` as experiment ``name``. ``presets`` must contain ``quick`` and ``paper``; ``trains=True``
-    for an experiment that trains networks (run over seeds; a preset's ``"seeds"`` key is its default count).
-    ``cost``: measured CPU seconds of one job (one seed) per preset, used only to start the longest jobs first."""
+    """Register ``fn(ctx)`` as experiment ``name``.
+
+    ``presets`` must contain ``quick`` (complete) and ``paper``; every preset other than ``quick`` lists only what
+    differs from ``quick`` (it is merged over a copy of it). ``presets=(QUICK, PAPER)`` is short for
+    ``{"quick": QUICK, "paper": PAPER}``. ``trains=True`` for an experiment that trains networks (run over seeds; a
+    preset's ``"seeds"`` key is its default count). ``cost``: CPU seconds of one job (one seed) per preset (a
+    number: the quick preset's), used only to start the longest jobs first. ``streams``: the names of the random
+    streams ``fn`` draws (:meth:`RunContext.seed_for`); a name ending in ``:*`` admits every ``family:member``; a
+    stream not declared raises :class:`ConfigError` when drawn. ``groups`` and ``threads`` (intra-op CPU threads
+    while ``fn`` runs; small-tensor experiments take 1: threading buys nothing there and costs much on a shared
+    machine) default to the ``POLICY`` dict of the experiment's package (``chen``: groups ``chen, paper-a`` and one
+    thread; ``zhou``; ``zoo``)."""
+
+    if isinstance(presets, tuple):
+        presets = {"quick": presets[0], "paper": presets[1]}
+    if isinstance(cost, int | float):
+        cost = {"quick": float(cost)}
 
     def deco(fn):
+        policy = _package_policy(fn)
+        grp = policy.get("groups", ()) if groups is None else groups
+        nthreads = policy.get("threads") if threads is _POLICY else threads
         missing = {"quick", "paper"} - set(presets)
         if missing:
             raise ValueError(f"experiment {name}: presets missing {sorted(missing)}")
         desc = description or (fn.__doc__ or "").strip()
+        merged = {p: cfg if p == "quick" else {**presets["quick"], **cfg} for p, cfg in presets.items()}
         # every experiment that trains networks takes ``precision`` (RunContext.precision): float32 unless set
-        full = {p: ({"precision": "float32"} | dict(cfg)) if trains else cfg for p, cfg in presets.items()}
+        full = {p: ({"precision": "float32"} | dict(cfg)) if trains else cfg for p, cfg in merged.items()}
         for p, cfg in full.items():
             if "seeds" in cfg and (not trains or int(cfg["seeds"]) < 1):
                 raise ValueError(
                     f"experiment {name}: preset {p!r} has 'seeds' but "
                     + ("the experiment trains nothing" if not trains else "it is below 1")
                 )
-        experiments.register(name, ExperimentSpec(name, fn, title, tuple(groups), full, desc, trains, dict(cost or {})))
+        declared = tuple(streams)
+
+        @functools.wraps(fn)
+        def run(ctx):
+            ctx.streams = declared
+            with intra_op_threads(nthreads):
+                return fn(ctx)
+
+        spec = ExperimentSpec(name, run, title, tuple(grp), full, desc, trains, dict(cost or {}), nthreads, declared)
+        experiments.register(name, spec)
         return fn
 
     return deco
@@ -117,8 +163,6 @@ def experiment(
 
 def check_precision(value: Any) -> str:
     """``value`` as a ``precision`` setting (float32 / float64); :class:`ConfigError` naming the key otherwise."""
-    from ..errors import ConfigError
-
     try:
         resolve_dtype(value)
     except ConfigError:
@@ -142,13 +186,36 @@ class RunContext:
     intervals: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    #: random streams the experiment declared (``None``: any name); set by :func:`experiment`'s wrapper
+    streams: tuple[str, ...] | None = None
+    #: every stream name drawn so far
+    streams_used: set[str] = field(default_factory=set)
 
     # -- randomness ----------------------------------------------------------
-    def generator(self, offset: int = 0, device: torch.device | str | None = "cpu") -> torch.Generator:
-        """A torch Generator seeded from the run seed (``offset`` separates independent streams)."""
-        g = torch.Generator(device=device or "cpu")
-        g.manual_seed(int(self.seed) * 1000003 + int(offset))
-        return g
+    def seed_for(self, name: str) -> int:
+        """The seed of random stream ``name`` of this run (:func:`smoothscore.seeding.derive_seed`): the same for
+        the same ``(ctx.seed, name)``, independent of every other stream and seed."""
+        self._check_stream(name)
+        return derive_seed(self.seed, name)
+
+    def rng(self, name: str):
+        """A numpy Generator on random stream ``name`` (:func:`smoothscore.seeding.numpy_rng`)."""
+        self._check_stream(name)
+        return numpy_rng(self.seed, name)
+
+    def generator(self, name: str, device: torch.device | str | None = "cpu") -> torch.Generator:
+        """A torch Generator on random stream ``name`` (seeded with :meth:`seed_for`)."""
+        self._check_stream(name)
+        return torch_generator(self.seed, name, device)
+
+    def _check_stream(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise ConfigError(f"a random stream is named by a string; got {name!r}")
+        if self.streams is not None and not stream_declared(name, self.streams):
+            raise ConfigError(
+                f"experiment {self.name}: random stream {name!r} is not declared; declared: {', '.join(self.streams)}"
+            )
+        self.streams_used.add(name)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
@@ -158,9 +225,8 @@ class RunContext:
         """Arithmetic of the run's trained networks and of what they produce (training, sampling, the feature
         classifier): config ``precision``, ``"float32"`` (default) or ``"float64"`` (~3x the CPU time). float32
         rounding differs between CPUs and thread counts and training amplifies it; float64 keeps trainings that are
-        not chaotic machine-independent (zhou-small-data's conditioned UNet: every metric within 2e-7 with 1 vs 2
-        threads), but the unconditioned UNet's training at lr 2e-3 is chaotic and amplifies even float64 rounding to
-        5% of its weights over 1,200 steps (at lr 5e-4: 1.3e-12; docs/reports.md, "Verdicts on another machine")."""
+        not chaotic machine-independent, a chaotic one amplifies even float64 rounding (docs/reports.md, "Verdicts
+        on another machine")."""
         return check_precision(self.config.get("precision") or "float32")
 
     @property
@@ -246,25 +312,32 @@ class RunContext:
         self.figures.append(Figure(name, caption, kind))
 
 
+def stream_declared(name: str, declared) -> bool:
+    """Whether stream ``name`` is in ``declared`` (exactly, or as a member of a declared ``family:*``)."""
+    return name in declared or (":" in name and name.split(":", 1)[0] + ":*" in declared)
+
+
 #: modules that failed to import (name -> error line); one broken experiment must not stop the others
 IMPORT_ERRORS: dict[str, str] = {}
 
 
 def load_all() -> Registry:
-    """Import every module of :mod:`smoothscore.experiments` so that each registers itself. A module that fails to
-    import is recorded in :data:`IMPORT_ERRORS` (shown by ``smoothscore list`` and ``reproduce``; a test asserts
-    there are none) instead of breaking every run."""
+    """Import every module of :mod:`smoothscore.experiments` and of its packages (``chen``, ``zhou``, ``zoo``) so
+    that each registers itself. A module that fails to import is recorded in :data:`IMPORT_ERRORS` (shown by
+    ``smoothscore list`` and ``reproduce``; a test asserts there are none) instead of breaking every run."""
     import importlib
     import pkgutil
 
     from .. import experiments as pkg
 
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if not mod.name.startswith("_") and mod.name != "base":
+    prefix = f"{pkg.__name__}."
+    for mod in pkgutil.walk_packages(pkg.__path__, prefix, onerror=lambda name: None):
+        short = mod.name[len(prefix) :]
+        if not mod.ispkg and short != "base" and not short.rsplit(".", 1)[-1].startswith("_"):
             try:
-                importlib.import_module(f"{pkg.__name__}.{mod.name}")
+                importlib.import_module(mod.name)
             except Exception as e:  # noqa: BLE001 - reported, not hidden
-                IMPORT_ERRORS[mod.name] = f"{type(e).__name__}: {e}"
+                IMPORT_ERRORS[short] = f"{type(e).__name__}: {e}"
     return experiments
 
 

@@ -13,20 +13,17 @@ torch allocator hands out during one step (``torch.profiler`` with ``profile_mem
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
-import tracemalloc
 
 import matplotlib.pyplot as plt
 import torch
 
-from .base import experiment
-from .zhou_presets import COST_PAPER, COST_QUICK, TABLE2_SECONDS
-from .zhou_small_data import METHODS, build_loss, build_net
+from ...metrics.call_memory import call_memory
+from ..base import experiment
+from .methods import METHODS, build_loss, net_spec
+from .presets import COST_PAPER, COST_QUICK, TABLE2_SECONDS
 
-#: claim threshold (issue 3 / spec): temperature smoothing per step within this factor of unconditioned training
+#: claim threshold (spec): temperature smoothing per step within this factor of unconditioned training
 COST_BOUND = 1.15
 
 
@@ -34,9 +31,8 @@ def step_seconds(trainers: dict, steps: int, warmup: int, repeats: int) -> dict:
     """Seconds per ``train_step()`` of each trainer: the minimum over ``repeats`` rounds of the mean time of
     ``steps`` consecutive steps, the trainers **interleaved** within each round (so a change of machine load between
     methods affects them alike). On CPU the time is this process's CPU time (``time.process_time``, all its threads):
-    other processes' load does not inflate it (measured: wall-clock timing of the methods one after another on a
-    loaded 2-core machine gave a 1.79x temperature/unconditioned ratio where interleaved CPU time gives ~1.0); on
-    CUDA it is wall time between synchronisations."""
+    other processes' load does not inflate it (docs/experiment-notes.md); on CUDA it is wall time between
+    synchronisations."""
     cuda = any(t.device.type == "cuda" for t in trainers.values())
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     clock = time.perf_counter if cuda else time.process_time
@@ -55,52 +51,9 @@ def step_seconds(trainers: dict, steps: int, warmup: int, repeats: int) -> dict:
     return best
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Silence file descriptor 2 (the profiler's native library prints start/stop lines there on every use)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (e.g. captured): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def step_memory(trainer) -> dict[str, float]:
     """Memory of one training step (see module docstring): ``peak_bytes`` and how it was measured."""
     return call_memory(trainer.train_step, trainer.device)
-
-
-def call_memory(fn, device) -> dict[str, float]:
-    """Memory of one call ``fn()`` on ``device`` (module docstring: CUDA peak, or on CPU the torch allocations
-    during the call plus the ``tracemalloc`` peak): ``peak_bytes`` and how it was measured."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize()
-        return {"peak_bytes": float(torch.cuda.max_memory_allocated(device)), "how": "cuda"}
-    from torch.profiler import ProfilerActivity, profile
-
-    tracemalloc.start()
-    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    _, py_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    alloc = sum(max(e.self_cpu_memory_usage, 0) for e in prof.key_averages())
-    return {
-        "peak_bytes": float(alloc + py_peak),
-        "torch_bytes": float(alloc),
-        "python_peak_bytes": float(py_peak),
-        "how": "cpu: torch allocations per call + tracemalloc peak",
-    }
 
 
 def _figure(rows, base):
@@ -126,18 +79,16 @@ def _figure(rows, base):
     return fig
 
 
-@experiment(
-    "zhou-cost",
-    title="Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)",
-    groups=("zhou",),
-    presets={"quick": COST_QUICK, "paper": COST_PAPER},
-    cost={"quick": 17},  # CPU s of one seed, measured (scheduling only)
-)
+TITLE = "Training cost per step: conditioning, unconditioning, temperature KNN (Table 2)"
+
+
+@experiment("zhou-cost", TITLE, (COST_QUICK, COST_PAPER), cost=17, streams=("init:*", "batches:*"))
 def run(ctx):
     """Seconds and memory per training step for the four methods, as ratios to conditioned training."""
-    from ..data import load_dataset
-    from ..metrics.quality import train_feature_classifier
-    from ..training import TrainConfig, Trainer
+    from ...data import load_dataset
+    from ...metrics.quality import train_feature_classifier
+    from ...training import TrainConfig, Trainer
+    from ...training.score_net import build_seeded
 
     c = ctx.config
     kw = {"size": int(c["image_size"])}
@@ -155,13 +106,12 @@ def run(ctx):
     losses = {m: build_loss(m, x, cfg, encoder=enc) for m in METHODS}
     ctx.metric("knn_precompute_seconds", time.perf_counter() - t0)
     trainers = {}
-    for i, m in enumerate(METHODS):
-        torch.manual_seed(ctx.seed)
+    for m in METHODS:
         trainers[m] = Trainer(
-            build_net(m, tuple(x.shape[1:]), cfg),
+            build_seeded(net_spec(m, cfg), x.shape[1:], ctx.seed_for(f"init:{m}")),
             losses[m],
             x,
-            TrainConfig(steps=10**9, batch_size=int(c["batch_size"]), seed=ctx.seed + i),
+            TrainConfig(steps=10**9, batch_size=int(c["batch_size"]), seed=ctx.seed_for(f"batches:{m}")),
             device=ctx.device,
             progress=False,
         )

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import torch
 
-from ..data import load_digits
-from ..metrics import distance_summary, memorization_fraction, nn_ratio
-from ..metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
-from ..noise import sigma_schedule
-from ..plotting import image_grid_figure, nearest_neighbor_figure
-from ..sampling import sample
-from ..scores.empirical import EmpiricalScore
-from .base import experiment
+from ...data import load_digits
+from ...metrics import distance_summary, memorization_fraction, nn_ratio
+from ...metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
+from ...noise import sigma_schedule
+from ...plotting import image_grid_figure, nearest_neighbor_figure
+from ...sampling import sample
+from ...scores.empirical import EmpiricalScore
+from ..base import experiment
 
 QUICK = {
     "n_train": 100,
@@ -36,13 +36,10 @@ QUICK = {
 PAPER = dict(QUICK, n_train=500, n_samples=512, steps=120, image_size=32, n_test=256)
 
 
-@experiment(
-    "esf-memorizes",
-    title="The exact empirical score memorizes: samples copy training images",
-    groups=("zhou", "foundation"),
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 1},  # CPU s of one seed, measured (scheduling only)
-)
+TITLE = "The exact empirical score memorizes: samples copy training images"
+
+
+@experiment("esf-memorizes", TITLE, (QUICK, PAPER), cost=1, streams=("noise",), groups=("zhou", "foundation"))
 def run(ctx):
     """Exact-ESF probability-flow sampling on a digits subset (upsampled, d >= 256) lands on training images:
     memorized fraction, distances to the training set, NN figure and sample grid; test images as the control."""
@@ -52,7 +49,7 @@ def run(ctx):
     ctx.metric("dimension", int(train[0].numel()))
     esf = EmpiricalScore(train, dtype=c["dtype"], device=ctx.device)
     sigmas = sigma_schedule(c["schedule"], c["steps"], c["sigma_min"], c["sigma_max"])
-    g = ctx.generator(1)
+    g = ctx.generator("noise")
     x0 = float(sigmas[0]) * torch.randn(c["n_samples"], *train.shape[1:], generator=g)
     samples = sample(esf, x0.to(ctx.device), sigmas, method=c["method"], generator=g, progress=ctx.progress).cpu()
 
@@ -115,7 +112,7 @@ def run(ctx):
 def _interval_figure(frac, frac_test, d, d_test, ci, dci):
     import matplotlib.pyplot as plt
 
-    from ._zhou_common import yerr
+    from .sampling import yerr
 
     fig, ax = plt.subplots(1, 2, figsize=(7, 3))
     labels = ["ESF samples", "test images"]

@@ -13,12 +13,11 @@ the predictor-corrector sampler (snr 0.16, one corrector step) and the sigma* sa
 With ``net_steps > 0`` (paper preset) a small trained noise-unconditional MLP (Eq. 9) is run from pure noise under
 the Euler ODE, PC and sigma* samplers as well (by default the authors' parameterisation ``F(x) / sigma_sched``).
 
-Second field (issue 17): PC with the exact minimiser of the authors' code's loss used as ``F*(x) / sigma_sched``
+Second field: PC with the exact minimiser of the authors' code's loss used as ``F*(x) / sigma_sched``
 (:class:`~smoothscore.scores.sigma_scaled.SigmaScaledEmpiricalScore`, row ``PC, F*/sigma (authors')``): the
 scheduled sigma enters the score, so the predictor contracts a level error instead of overshooting.
-The quick preset leaves the trained MLP out: a few hundred CPU steps give a
-network whose score is far from the data's (measured with 600 steps: the ODE barely moved the samples and PC
-diverged), which would test the training budget, not the sampler.
+The quick preset leaves the trained MLP out: a few hundred CPU steps give a network whose score is far from the
+data's, which would test the training budget, not the sampler (docs/experiment-notes.md).
 """
 
 from __future__ import annotations
@@ -26,14 +25,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from ..metrics import distance_summary
-from ..metrics.bootstrap import median_interval
-from ..noise import sigma_schedule
-from ..scores.sigma_scaled import SigmaScaledEmpiricalScore
-from ..scores.unconditional import UnconditionalEmpiricalScore
-from ..search import NeighborIndex
-from ._zhou_common import BASE, init_noise, load_split, run_sampler, train_mlp, yerr
-from .base import experiment
+from ...metrics import distance_summary
+from ...search import NeighborIndex
+from ...metrics.bootstrap import median_interval
+from ...noise import sigma_schedule
+from ...scores.sigma_scaled import SigmaScaledEmpiricalScore
+from ...scores.unconditional import UnconditionalEmpiricalScore
+from ..base import experiment
+from .data import BASE, load_split
+from .methods import train_mlp
+from .sampling import init_noise, run_sampler, yerr
 
 QUICK = dict(
     BASE,
@@ -72,13 +73,24 @@ SAMPLERS = (
 SCALED_PC = "PC, F*/sigma (authors')"
 
 
+TITLE = "Scheduled samplers with an unconditional score overshoot; sigma* does not"
+
+
 @experiment(
     "zhou-ode-overshoot",
-    title="Scheduled samplers with an unconditional score overshoot; sigma* does not",
-    groups=("zhou",),
-    presets={"quick": QUICK, "paper": PAPER},
+    TITLE,
+    (QUICK, PAPER),
     trains=True,
-    cost={"quick": 10},  # CPU s of one seed, measured (scheduling only)
+    cost=10,
+    streams=(
+        "late-start-pick",
+        "late-start-noise",
+        "noise",
+        "sampler-noise",
+        "net-sampler-noise",
+        "init:*",
+        "batches:*",
+    ),
 )
 def run(ctx):
     """Distance to the nearest training image along the trajectory for scheduled and sigma* samplers."""
@@ -94,11 +106,12 @@ def run(ctx):
     scaled = SigmaScaledEmpiricalScore(
         train, sigma_min=c["sigma_min"], sigma_max=c["sigma_max"], quad_points=c["quad_points"], device=ctx.device
     )
-    g = ctx.generator(3)
+    g = ctx.generator("late-start-pick")
     pick = torch.randint(0, train.shape[0], (c["n_samples"],), generator=g)
     starts = {
-        "late start": train[pick] + init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_true"], 4),
-        "full run": init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_init"], 5),
+        "late start": train[pick]
+        + init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_true"], "late-start-noise"),
+        "full run": init_noise(ctx, c["n_samples"], train.shape[1:], c["sigma_init"], "noise"),
     }
     tops = {"late start": c["sigma_start"], "full run": c["sigma_init"]}
     traces, finals, cis = {}, {}, {}
@@ -107,11 +120,13 @@ def run(ctx):
         d0 = float(index.search(x0, 1)[0][:, 0].median())
         for key, label in SAMPLERS:
             opts = dict(train=train, alpha=c["alpha"], n_steps=c["sigma_star_steps"]) if key == "sigma_star" else {}
-            _, tr = run_sampler(field, x0.to(ctx.device), sig, key, index=index, generator=ctx.generator(6), **opts)
+            _, tr = run_sampler(
+                field, x0.to(ctx.device), sig, key, index=index, generator=ctx.generator("sampler-noise"), **opts
+            )
             traces[(scen, label)] = [d0] + tr["median"]
             finals[(scen, label)] = tr["median"][-1]
             cis[(scen, label)] = median_interval(tr["per_sample"][-1])
-        _, tr = run_sampler(scaled, x0.to(ctx.device), sig, "pc", index=index, generator=ctx.generator(6))
+        _, tr = run_sampler(scaled, x0.to(ctx.device), sig, "pc", index=index, generator=ctx.generator("sampler-noise"))
         traces[(scen, SCALED_PC)] = [d0] + tr["median"]
         finals[(scen, SCALED_PC)] = tr["median"][-1]
         cis[(scen, SCALED_PC)] = median_interval(tr["per_sample"][-1])
@@ -204,7 +219,7 @@ def _trained_net(ctx, train, index, x0, ref, traces):
     finals = {}
     for key, label in (("euler", "PF-ODE Euler"), ("pc", "PC (snr 0.16)"), ("sigma_star", "sigma* sampler")):
         opts = dict(train=train, alpha=c["alpha"], n_steps=c["sigma_star_steps"]) if key == "sigma_star" else {}
-        _, tr = run_sampler(net, x0, sig, key, index=index, generator=ctx.generator(7), **opts)
+        _, tr = run_sampler(net, x0, sig, key, index=index, generator=ctx.generator("net-sampler-noise"), **opts)
         traces[("full run", f"MLP: {label}")] = [d0] + tr["median"]
         finals[label] = tr["median"][-1]
     ctx.metric("trained_net_final_median_distance", finals)

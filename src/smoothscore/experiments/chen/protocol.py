@@ -1,24 +1,24 @@
-"""Helpers shared by the Paper A (Chen 2025) experiments.
-
-Sections are owned by different experiment modules; each is clearly delimited. Add new helpers at the end.
-"""
+"""Paper A's (Chen 2025) protocol shared by its experiments: the score-network settings and their training, draws
+of the noised empirical distribution ``p_t0`` (Sec. 2), denoising by the probability-flow ODE, and the geometry of
+training points on a line (Sec. 5)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 
-# ==================================================================================================================
-# Paper A on networks and manifolds (chen-fig1, chen-fig5, chen-sphere, chen-early-stopping): shared helpers.
-# Added as a separate section; nothing above is changed. See docs/paper-a-networks.md.
-# ==================================================================================================================
-
+from ...data import line_points
+from ...search import nearest_neighbors
+from ...noise import sigma_schedule
+from ...sampling import sample
+from ...scores.neural import NeuralScore
+from ...training import ConditionedDSM, TrainConfig
+from ...training.score_net import train_score_net
 
 #: Paper A's score-network settings shared by the network experiments (each states only what differs): an MLP
 #: outputting ``sigma * score``, sigma^2-weighted DSM with sigma log-uniform on ``[sqrt(t_min), 1]`` (t_min = 1e-5),
-#: Adam with no weight decay (the paper's "without explicit regularisation"); keys: :func:`train_score_net`
+#: Adam with no weight decay (the paper's "without explicit regularisation"); keys: :func:`train_net`
 SCORE_NET = {
     "model": "mlp",
     "batch": 256,
@@ -28,6 +28,11 @@ SCORE_NET = {
     "sigma_max": 1.0,
     "weight_decay": 0.0,
 }
+
+
+#: Paper A's line setting (Sec. 5, Fig. 1): four training points on a line at 30 degrees in R^2, noised to
+#: ``t0 = 0.1``, denoised to ``t_min = 1e-5``; the Smoothed PL-ESF's ``delta_t = kappa sqrt t`` with ``kappa = 1``
+LINE = {"points": [-1.5, -0.5, 0.5, 1.5], "angle_deg": 30.0, "t0": 0.1, "t_min": 1e-5, "kappa": 1.0}
 
 
 def noised_training_samples(train: torch.Tensor, t0: float, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -45,8 +50,6 @@ def denoise_from(
     """Run the probability-flow ODE ``dx/dsigma = -sigma s(x, sigma)`` (Paper A's ``dx/dt = -s_t/2``) from ``t0`` to
     ``t_end`` on a geometric sigma grid with ``n_steps`` steps. Returns ``(final, {t: samples})`` for the requested
     snapshot times (each rounded onto the grid by the sampler)."""
-    from ..noise import sigma_schedule
-    from ..sampling import sample
 
     sigmas = sigma_schedule("geometric", int(n_steps) + 1, math.sqrt(t_end), math.sqrt(t0))
     snaps = [math.sqrt(t) for t in snapshot_ts]
@@ -57,7 +60,6 @@ def denoise_from(
 
 def nearest_train_distance(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
     """Euclidean distance (N,) from each sample to its nearest training point (exact search, float64)."""
-    from ..search import nearest_neighbors
 
     d, _ = nearest_neighbors(
         samples.reshape(samples.shape[0], -1).double(), train.reshape(train.shape[0], -1).double(), k=1
@@ -76,8 +78,10 @@ def line_decompose(x: torch.Tensor, direction: torch.Tensor):
     return along, x - along[:, None] * e[None, :]
 
 
-def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str):
-    """Train a score network on ``train`` with the library trainer; returns ``(field, info)`` (EMA weights).
+def train_net(train: torch.Tensor, cfg: dict, ctx, name: str):
+    """Train Paper A's score network ``name`` on ``train`` (:func:`smoothscore.training.score_net.train_score_net`,
+    weights from stream ``init:<name>``, batches and noise from ``batches:<name>``); returns ``(field, info)`` with
+    the EMA weights as the field.
 
     ``cfg`` keys: ``model`` (``"mlp"``, default, or ``"two-layer"``: Paper A's one-hidden-layer ReLU net),
     ``depth`` (hidden layers of the MLP), ``width``, ``steps``, ``batch``, ``lr``, ``param`` (``"sigma_score"``: the
@@ -85,22 +89,14 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
     preconditioned denoiser), ``sigma_min``/``sigma_max`` (continuous log-uniform training noise levels),
     ``embedding`` (MLP sigma features, default ``"log_sigma"``), ``weight_decay`` (AdamW, default 0: no explicit
     regularisation), ``ema_decay`` (default 0.99), ``grad_clip`` (default None). The learning rate decays on a
-    cosine from ``lr`` to 0 (measured: with a constant rate, short runs leave the normal score at small sigma
-    inaccurate, normal RMS ~ 9 sqrt(t_min) instead of ~ 2-3 on chen-fig1).
+    cosine from ``lr`` to 0 (docs/paper-a-networks.md: a constant rate leaves the normal score inaccurate at small
+    sigma in short runs).
     """
-    import time
 
-    from ..nets import build_model
-    from ..scores.neural import NeuralScore
-    from ..training import ConditionedDSM, TrainConfig, Trainer
-
-    seed = int(ctx.seed) * 1000003 + int(offset)
-    torch.manual_seed(seed)  # weight initialisation
     arch = cfg.get("model", "mlp")
-    kw = {"width": int(cfg["width"])}
+    net = {"model": arch, "param": cfg["param"], "width": int(cfg["width"])}
     if arch == "mlp":
-        kw.update(depth=int(cfg["depth"]), embedding=cfg.get("embedding", "log_sigma"))
-    model = build_model(arch, tuple(train.shape[1:]), param=cfg["param"], **kw)
+        net.update(depth=int(cfg["depth"]), embedding=cfg.get("embedding", "log_sigma"))
     loss = ConditionedDSM(float(cfg["sigma_min"]), float(cfg["sigma_max"]), n_levels=None)
     tc = TrainConfig(
         steps=int(cfg["steps"]),
@@ -109,24 +105,20 @@ def train_score_net(train: torch.Tensor, cfg: dict, ctx, offset: int, name: str)
         weight_decay=float(cfg.get("weight_decay", 0.0)),
         ema_decay=float(cfg.get("ema_decay", 0.99)),
         grad_clip=cfg.get("grad_clip"),
-        seed=seed,
+        seed=ctx.seed_for(f"batches:{name}"),
         lr_schedule="cosine",
         dtype=ctx.precision,
     )
-    t = time.time()
-    res = Trainer(model, loss, train, tc, device=ctx.device, progress=ctx.progress).fit()
-    info = {
-        "train_seconds": round(time.time() - t, 2),
-        "final_loss": res.history[-1][1] if res.history else None,
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
-    return NeuralScore(res.ema, data_shape=tuple(train.shape[1:]), dtype=ctx.precision, device=ctx.device), info
+    fit = train_score_net(
+        net, loss, train, tc, init_seed=ctx.seed_for(f"init:{name}"), device=ctx.device, progress=ctx.progress
+    )
+    field = NeuralScore(fit.ema, data_shape=tuple(train.shape[1:]), dtype=ctx.precision, device=ctx.device)
+    return field, fit.info()
 
 
 def line_training_set(cfg: dict):
     """``(positions (n,) float64, direction (2,) float64, train (n, 2) float32)``: the training points at
     ``cfg["points"]`` along the unit direction at ``cfg["angle_deg"]`` degrees in R^2 (Paper A, Sec. 5)."""
-    from ..data import line_points
 
     positions = torch.sort(torch.as_tensor(cfg["points"], dtype=torch.float64)).values
     a = math.radians(float(cfg.get("angle_deg", 0.0)))
@@ -134,29 +126,15 @@ def line_training_set(cfg: dict):
     return positions, direction, line_points(positions=positions, dim=2, direction=direction)
 
 
+def line_setting(cfg: dict):
+    """``(t0, t_min, kappa, positions, direction, train)`` of a line experiment's config: its start and end times,
+    the Smoothed PL-ESF's ``kappa`` and :func:`line_training_set` (Paper A, Sec. 5)."""
+    positions, direction, train = line_training_set(cfg)
+    return float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"]), positions, direction, train
+
+
 def _unpack_sample(out, snapshot_ts):
     """``sample`` returns a tensor, or a ``SampleResult`` (keyed by requested sigma) when snapshots were asked for."""
     if not snapshot_ts:
         return out, {}
     return out.x, {t: out.snapshots[math.sqrt(t)] for t in snapshot_ts}
-
-
-# ==================================================================================================================
-# chen-fig2 / chen-fig3 / chen-fig4 section (docs/paper-a.md).
-# ==================================================================================================================
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run a block with one intra-op CPU thread, restoring the previous setting afterwards.
-
-    The Paper A experiments work on small tensors (a few thousand 1-D/2-D samples, width-256 nets), where intra-op
-    threading buys nothing and, on a busy machine, costs a lot: chen-fig2's quick preset took 28 s with one thread
-    and 360 s with two on 2 shared, oversubscribed cores (measured). GPU work is unaffected.
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)

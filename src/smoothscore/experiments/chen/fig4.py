@@ -11,7 +11,7 @@ references for the network. An animated GIF shows the three denoising processes 
 Network (chosen; the paper's settings are not given, see ``docs/paper-a.md``): the shared ``sigma_score`` MLP of
 ``docs/paper-a-networks.md`` (two hidden ReLU layers of 256 with a log-sigma input predicting ``sigma * score``,
 ``sigma^2``-weighted denoising score matching, sigma log-uniform on ``[sqrt(1e-5), 1]``, no weight decay), trained by
-``_chen_common.train_score_net`` (library trainer); final weights, no EMA (see ``_NET``).
+``protocol.train_net`` (the library trainer); final weights, no EMA (see ``_NET``).
 
 Claims (thresholds fixed here): ``esf_memorizes`` (>= 99% of ESF samples within ``3 sqrt(t_min)`` of a training
 point along the line), ``nn_interpolates`` (>= 20% of NN samples farther than ``5 sqrt(t_min)`` from every
@@ -23,16 +23,32 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.animation import FuncAnimation, PillowWriter
 
-from ._chen_common import SCORE_NET
-from .base import experiment
+from ...io import atomic_write
+from ...noise import sigma_schedule
+from ...scores.empirical import EmpiricalScore
+from ...scores.smoothed_pl import SmoothedPLScore
+from ...theory import smoothing_dynamics as sd
+from ..base import experiment
+from .protocol import (
+    SCORE_NET,
+    denoise_from,
+    fraction,
+    line_decompose,
+    line_setting,
+    nearest_train_distance,
+    noised_training_samples,
+    train_net,
+)
 
 __all__ = ["run"]
 
 # final weights (ema_decay 0): an EMA of 0.999 over 3,000 steps still mixes in early weights and blurs the small-sigma
-# normal contraction (measured: normal std 2.95 vs 1.30 sqrt(t_min); interpolating share 0.89 vs 0.73)
+# normal contraction (docs/experiment-notes.md)
 _NET = dict(SCORE_NET, depth=2, width=256, batch=512, ema_decay=0.0)
 METHODS = ("ESF", "Smoothed PL-ESF", "NN")
 
@@ -40,7 +56,6 @@ METHODS = ("ESF", "Smoothed PL-ESF", "NN")
 def _frame_times(t0: float, t_min: float, n_steps: int, n_frames: int) -> list[float]:
     """Snapshot times on the sampler's geometric sigma grid (so the analytic densities are evaluated at exactly the
     simulated times): the nodes nearest ``t0/4`` and ``t_min`` plus ~``n_frames`` evenly spaced nodes (animation)."""
-    from ..noise import sigma_schedule
 
     grid_t = (sigma_schedule("geometric", int(n_steps) + 1, math.sqrt(t_min), math.sqrt(t0)) ** 2).tolist()[1:]
     stride = max(1, len(grid_t) // max(n_frames, 1))
@@ -50,8 +65,6 @@ def _frame_times(t0: float, t_min: float, n_steps: int, n_frames: int) -> list[f
 
 def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: str) -> None:
     """Write the side-by-side animation of the three denoising processes as a GIF (PillowWriter)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation, PillowWriter
 
     fig, ax = plt.subplots(1, len(trajs), figsize=(4.2 * len(trajs), 3.2))
     scats = []
@@ -69,84 +82,46 @@ def _animate(ctx, trajs: dict, times: list[float], positions: np.ndarray, name: 
         return scats
 
     anim = FuncAnimation(fig, update, frames=len(times), blit=False)
-    from ..io import atomic_write
 
     atomic_write(ctx.path(name), lambda tmp: anim.save(tmp, writer=PillowWriter(fps=6), dpi=60))
     plt.close(fig)
 
 
-@experiment(
-    "chen-fig4",
-    title="Paper A Fig. 4: four points on a line in R^2 - ESF memorizes, Smoothed PL-ESF and NN interpolate",
-    groups=("chen", "paper-a"),
-    trains=True,
-    presets={
-        "quick": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 0.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 0.8,
-            "n_samples": 4000,
-            "n_steps": 120,
-            "n_frames": 24,
-            "n_gif": 1500,
-            "net": dict(_NET, steps=3000),
-            "seeds": 3,
-        },
-        "paper": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 0.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 0.8,
-            "n_samples": 20000,
-            "n_steps": 400,
-            "n_frames": 48,
-            "n_gif": 3000,
-            "net": dict(_NET, steps=12000),
-            "seeds": 3,
-        },
-    },
-    cost={"quick": 28},  # CPU s of one seed, measured (scheduling only)
-)
+QUICK = {
+    "points": [-1.5, -0.5, 0.5, 1.5],
+    "angle_deg": 0.0,
+    "t0": 0.1,
+    "t_min": 1e-5,
+    "kappa": 0.8,
+    "n_samples": 4000,
+    "n_steps": 120,
+    "n_frames": 24,
+    "n_gif": 1500,
+    "net": dict(_NET, steps=3000),
+    "seeds": 3,
+}
+PAPER = {"n_samples": 20000, "n_steps": 400, "n_frames": 48, "n_gif": 3000, "net": dict(_NET, steps=12000)}
+
+
+TITLE = "Paper A Fig. 4: four points on a line in R^2 - ESF memorizes, Smoothed PL-ESF and NN interpolate"
+
+
+@experiment("chen-fig4", TITLE, (QUICK, PAPER), trains=True, cost=28, streams=("p_t0", "init:fig4", "batches:fig4"))
 def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-
-    from ..scores.empirical import EmpiricalScore
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ..theory import smoothing_dynamics as sd
-    from ._chen_common import (
-        denoise_from,
-        fraction,
-        line_decompose,
-        line_training_set,
-        nearest_train_distance,
-        noised_training_samples,
-        train_score_net,
-    )
 
     cfg = ctx.config
-    t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
+    t0, t_min, kappa, positions, direction, train = line_setting(cfg)
     r_min = math.sqrt(t_min)
-    positions, direction, train = line_training_set(cfg)
     pos = np.sort(np.asarray(positions, dtype=np.float64))
-    net, info = train_score_net(train, cfg["net"], ctx, offset=1, name="fig4")
+    net, info = train_net(train, cfg["net"], ctx, name="fig4")
     ctx.metric("net_training", info)
     fields = {
         "ESF": EmpiricalScore(train, dtype="float64", device=ctx.device),
         "Smoothed PL-ESF": SmoothedPLScore(pos, kappa=kappa, direction=direction, dtype="float64", device=ctx.device),
         "NN": net,
     }
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
     times = _frame_times(t0, t_min, int(cfg["n_steps"]), int(cfg["n_frames"]))
     ends, snaps = {}, {}
     for m, f in fields.items():

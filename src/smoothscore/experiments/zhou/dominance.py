@@ -18,11 +18,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ..scores.empirical import EmpiricalScore
-from ..search import NeighborIndex
-from ..theory import dominance as dom
-from ._zhou_common import load_split
-from .base import experiment
+from ...search import NeighborIndex
+from ...scores.empirical import EmpiricalScore
+from ...theory import dominance as dom
+from ..base import experiment
+from .data import load_split
 
 QUICK = {
     "n_train": 200,
@@ -37,13 +37,10 @@ QUICK = {
 PAPER = dict(QUICK, n_train=1000, image_size=32, n_queries=256)
 
 
-@experiment(
-    "zhou-dominance",
-    title="mu- and sigma-domination: one centre and one level carry the weight",
-    groups=("zhou",),
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 1},  # CPU s of one seed, measured (scheduling only)
-)
+TITLE = "mu- and sigma-domination: one centre and one level carry the weight"
+
+
+@experiment("zhou-dominance", TITLE, (QUICK, PAPER), cost=1, streams=("noise",))
 def run(ctx):
     """Top-1 ESF weight vs sigma with the predicted domination level; Eq. 6 and gamma_sigma vs exact weights."""
     c = ctx.config
@@ -55,7 +52,7 @@ def run(ctx):
     sigma_pred = d_med / math.sqrt(2 * math.log(99 * (M - 1)))
     ctx.metric("median_nn_gap", d_med)
     ctx.metric("sigma_pred", sigma_pred)
-    g = ctx.generator(2)
+    g = ctx.generator("noise")
     j = torch.randint(0, M, (c["n_queries"],), generator=g)
     z = torch.randn(c["n_queries"], *train.shape[1:], generator=g, dtype=torch.float64)
     med, q25, q75, mu_err = [], [], [], []

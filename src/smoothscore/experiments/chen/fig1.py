@@ -20,10 +20,25 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
+from scipy.stats import norm
 
-from ._chen_common import SCORE_NET
-from .base import experiment
+from ...scores.empirical import EmpiricalScore
+from ...scores.smoothed_pl import SmoothedPLScore
+from ...theory.smoothing_dynamics import geometry, mixture_pdf, pushforward_density
+from ..base import experiment
+from .protocol import (
+    LINE,
+    SCORE_NET,
+    denoise_from,
+    fraction,
+    line_decompose,
+    line_setting,
+    nearest_train_distance,
+    noised_training_samples,
+    train_net,
+)
 
 __all__ = ["analytic_far_share", "run"]
 
@@ -35,9 +50,6 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     training point: the pushforward density (Paper A, Sec. 4; general n adopted) integrated by the trapezoid rule
     over each gap minus the ``radius``-neighbourhoods of its end points, plus the two outer tails (Gaussian
     closed form through the exact outer flow ``x_s = y + (x_t0 - y) sqrt(s/t0)``)."""
-    from scipy.stats import norm
-
-    from ..theory.smoothing_dynamics import geometry, pushforward_density
 
     g = geometry(positions)
     total = 0.0
@@ -53,68 +65,21 @@ def analytic_far_share(t0: float, s: float, positions, kappa: float, radius: flo
     return total
 
 
-@experiment(
-    "chen-fig1",
-    title="Paper A Fig. 1: ESF memorizes; smoothed and NN-learned scores interpolate along the subspace",
-    groups=("chen", "paper-a"),
-    trains=True,
-    presets={
-        "quick": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 30.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 1.0,
-            "n_samples": 3000,
-            "n_steps": 100,
-            "net": dict(_NET, steps=3000),
-            "ablation": ["edm"],
-            "seeds": 3,
-        },
-        "paper": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 30.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 1.0,
-            "n_samples": 20000,
-            "n_steps": 400,
-            "net": dict(_NET, steps=8000, width=512),
-            "ablation": ["edm"],
-            "seeds": 3,
-        },
-    },
-    cost={"quick": 19},  # CPU s of one seed, measured (scheduling only)
-)
+QUICK = {**LINE, "n_samples": 3000, "n_steps": 100, "net": dict(_NET, steps=3000), "ablation": ["edm"], "seeds": 3}
+PAPER = {"n_samples": 20000, "n_steps": 400, "net": dict(_NET, steps=8000, width=512)}
+
+
+TITLE = "Paper A Fig. 1: ESF memorizes; smoothed and NN-learned scores interpolate along the subspace"
+
+
+@experiment("chen-fig1", TITLE, (QUICK, PAPER), trains=True, cost=19, streams=("p_t0", "init:*", "batches:*"))
 def run(ctx) -> None:
     """Points on a line in R^2: p_t0, exact-ESF-denoised, Smoothed-PL-ESF-denoised and NN-denoised densities."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-
-    from ..scores.empirical import EmpiricalScore
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ..theory.smoothing_dynamics import mixture_pdf, pushforward_density
-    from ._chen_common import (
-        denoise_from,
-        fraction,
-        line_decompose,
-        line_training_set,
-        nearest_train_distance,
-        noised_training_samples,
-        train_score_net,
-    )
 
     cfg = ctx.config
-    t0, t_min, kappa = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"])
+    t0, t_min, kappa, positions, direction, train = line_setting(cfg)
     r_min = math.sqrt(t_min)
-    positions, direction, train = line_training_set(cfg)
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
 
     fields = {
         "exact ESF": EmpiricalScore(train, dtype="float64", device="cpu"),
@@ -125,8 +90,8 @@ def _run(ctx) -> None:
     net_cfg = dict(cfg["net"])
     variants = [net_cfg["param"]] + [p for p in cfg.get("ablation", []) if p != net_cfg["param"]]
     nets = {}
-    for j, param in enumerate(variants):
-        nets[param], info = train_score_net(train, dict(net_cfg, param=param), ctx, offset=10 + j, name=param)
+    for param in variants:
+        nets[param], info = train_net(train, dict(net_cfg, param=param), ctx, name=param)
         for key, v in info.items():
             ctx.metric(f"nn_{param}_{key}", v)
     fields[f"NN-learned ({variants[0]})"] = nets[variants[0]]
@@ -263,9 +228,6 @@ def _run(ctx) -> None:
 
 def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, train, t0, t_min, theory, cfg) -> None:
     """Interpolating share and normal RMS of NN-learned scores that differ only in their parameterisation."""
-    import matplotlib.pyplot as plt
-
-    from ._chen_common import denoise_from, fraction, line_decompose, nearest_train_distance
 
     r_min = math.sqrt(t_min)
     far, normal, us = [], [], []

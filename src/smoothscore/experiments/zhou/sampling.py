@@ -1,30 +1,14 @@
-"""Shared pieces of the Paper B (Zhou et al. 2026) experiments: data, initial noise, sampling with a distance
-trace, sample summaries and small trained networks."""
+"""Sampling in the Paper B (Zhou et al. 2026) experiments: seeded initial noise, the adaptive sigma* sampler
+(Sec. 4.1), samplers with a nearest-training-point distance trace, and sample summaries (memorized fraction,
+Sec. 3.1's ``d1/d2 < 1/3``; distances to train and held-out test)."""
 
 from __future__ import annotations
 
 import torch
 
-from ..data import load_digits
-from ..metrics import distance_summary, memorization_fraction
-from ..sampling import sample
-from ..search import NeighborIndex
-
-#: defaults shared by the experiments (digits upsampled to 16x16: d = 256)
-BASE = {"image_size": 16, "n_train": 200, "n_test": 64, "sigma_min": 0.01, "sigma_max": 50.0, "sigma_init": 20.0}
-
-
-def digits_split(c, seed: int = 0):
-    """``(train, test)``: ``n_train + n_test`` digits at ``image_size`` (seeded)."""
-    data = load_digits(n=c["n_train"] + c["n_test"], size=c["image_size"], seed=seed)
-    return data.x[: c["n_train"]], data.x[c["n_train"] :]
-
-
-def load_split(ctx):
-    """:func:`digits_split` with the run's config and seed; records the dimension."""
-    train, test = digits_split(ctx.config, ctx.seed)
-    ctx.metric("dimension", int(train[0].numel()))
-    return train, test
+from ...metrics import distance_summary, memorization_fraction
+from ...search import NeighborIndex
+from ...sampling import sample
 
 
 def sigma_star_run(
@@ -83,7 +67,7 @@ def sample_intervals(samples: torch.Tensor, train: torch.Tensor, test: torch.Ten
     """90% bootstrap intervals over samples (:mod:`smoothscore.metrics.bootstrap`, fixed generator) of
     :func:`sample_report`'s ``memorized_fraction``, ``nn_train_median`` and ``nn_test_median`` (empty when a sample
     is not finite)."""
-    from ..metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
+    from ...metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
 
     if not bool(torch.isfinite(samples).all()):
         return {}
@@ -101,9 +85,9 @@ def yerr(values, intervals) -> list[list[float]]:
     return [lo, hi]
 
 
-def init_noise(ctx, n: int, shape, sigma: float, offset: int = 1) -> torch.Tensor:
-    g = ctx.generator(offset)
-    return float(sigma) * torch.randn(n, *shape, generator=g)
+def init_noise(ctx, n: int, shape, sigma: float, stream: str = "noise") -> torch.Tensor:
+    """``n`` initial noises ``sigma * N(0, I)`` of ``shape`` from the run's random stream ``stream``."""
+    return float(sigma) * torch.randn(n, *shape, generator=ctx.generator(stream))
 
 
 def run_sampler(field, x0, sigmas, method: str, *, index: NeighborIndex, generator=None, **options):
@@ -125,27 +109,3 @@ def run_sampler(field, x0, sigmas, method: str, *, index: NeighborIndex, generat
     out = sample(field, x0, sigmas, method=method, generator=generator, callback=cb, **options).cpu()
     ps = torch.stack(per) if per else torch.zeros(0, x0.shape[0], dtype=torch.float64)
     return out, {"median": ps.median(dim=1).values.tolist(), "per_sample": ps}
-
-
-def train_mlp(ctx, train: torch.Tensor, conditioned: bool, *, steps: int, width: int = 256, offset: int = 50):
-    """A small MLP score model trained with Eq. 8 (conditioned) or Eq. 9 (unconditioned); returns a NeuralScore."""
-    from ..nets import build_model
-    from ..scores.neural import NeuralScore
-    from ..training import ConditionedDSM, TrainConfig, UnconditionedDSM
-    from ..training import train as fit
-
-    c = ctx.config
-    torch.manual_seed(ctx.seed * 7919 + offset + int(conditioned))
-    model = build_model(
-        "mlp", tuple(train.shape[1:]), conditioning="sigma" if conditioned else "none", width=width, depth=2
-    )
-    loss_cls = ConditionedDSM if conditioned else UnconditionedDSM
-    loss = loss_cls(c["sigma_min"], c["sigma_max"], 1000)
-    res = fit(
-        model,
-        loss,
-        train,
-        TrainConfig(steps=steps, batch_size=64, lr=1e-3, ema_decay=0.99, seed=ctx.seed + offset, dtype=ctx.precision),
-        progress=False,
-    )
-    return NeuralScore(res.ema, dtype=ctx.precision, device="cpu")

@@ -28,10 +28,11 @@ import time
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
-from ..nets.score_model import UNCONDITIONED_PAPER_PARAM
-from ..training.memorization_watch import MemorizationWatch, onset_step
-from .base import experiment
+from ...errors import ConfigError, DataError
+from ...nets.score_model import UNCONDITIONED_PAPER_PARAM
+from ...training.memorization_watch import MemorizationWatch, onset_step
+from ..base import experiment
+from ..zhou.methods import build_loss, net_spec, train_method
 
 METHODS = ("conditioned", "unconditioned", "temperature")
 #: the unconditioned networks' output parameterisation: Paper B's code's ``F(x) / sigma`` (``"sigma_scaled"``);
@@ -88,7 +89,7 @@ PAPER = QUICK | {
 
 def load_sets(c, seed: int) -> torch.Tensor:
     """The largest training set (first ``max(set_sizes)`` images of a seeded draw); smaller sets are its prefixes."""
-    from ..data import load_dataset, load_digits
+    from ...data import load_dataset, load_digits
 
     sizes = [int(n) for n in c["set_sizes"]]
     if not sizes or min(sizes) < 2 or sizes != sorted(set(sizes)):
@@ -104,26 +105,13 @@ def load_sets(c, seed: int) -> torch.Tensor:
     return ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
-def _net(method: str, shape, c):
-    from ..nets import build_model
-
-    kw = {"width": int(c["width"]), "depth": int(c["depth"])} if c["model"] == "mlp" else {"base": int(c["base"])}
-    if method == "conditioned":
-        return build_model(c["model"], shape, conditioning="sigma", param=c.get("cond_param"), **kw)
-    return build_model(c["model"], shape, conditioning="none", param=c.get("uncond_param"), **kw)
-
-
-def train_watched(ctx, method: str, train: torch.Tensor, offset: int) -> MemorizationWatch:
-    """Train one network of ``method`` on ``train`` with a memorization audit every ``audit_every`` steps."""
-    from ..training import TrainConfig
-    from ..training import train as fit
-    from .zhou_small_data import build_loss
-
+def train_watched(ctx, method: str, train: torch.Tensor) -> MemorizationWatch:
+    """Train one network of ``method`` on ``train`` (:func:`smoothscore.experiments.zhou.methods.train_method`,
+    random streams ``init:<method>:<n>`` / ``batches:<method>:<n>``) with a memorization audit every
+    ``audit_every`` steps; the audit's noises (stream ``audit-noise``) are the same for every network."""
     c = ctx.config
     kind = "temperature_pixel" if method == "temperature" else method
     loss = build_loss(kind, train, c | {"k": min(int(c["k"]), train.shape[0])})
-    torch.manual_seed(ctx.seed * 7919 + offset)
-    model = _net(method, tuple(train.shape[1:]), c)
     watch = MemorizationWatch(
         train,
         every=int(c["audit_every"]),
@@ -132,13 +120,12 @@ def train_watched(ctx, method: str, train: torch.Tensor, offset: int) -> Memoriz
         n_samples=int(c["n_samples"]),
         steps=int(c["sampler_steps"]),
         level=float(c["onset_level"]),
-        seed=ctx.seed * 1000003 + 17,
+        seed=ctx.seed_for("audit-noise"),
         dtype=ctx.dtype,
         device=ctx.device,
     )
-    hyper = {"steps": int(c["steps"]), "batch_size": int(c["batch_size"]), "lr": float(c["lr"])}
-    cfg = TrainConfig(**hyper, ema_decay=float(c["ema_decay"]), seed=ctx.seed + offset, dtype=ctx.precision)
-    fit(model, loss, train, cfg, device=ctx.device, progress=False, hooks=[watch.hook()])
+    net = net_spec("conditioned" if method == "conditioned" else "unconditioned", c, cond_param=None)
+    train_method(ctx, kind, train, loss, stream=f"{method}:{train.shape[0]}", net=net, hooks=[watch.hook()])
     return watch
 
 
@@ -194,7 +181,7 @@ def summarize(sizes, steps, watches: dict, c) -> dict:
 def _area_ci(a: np.ndarray, b: np.ndarray):
     """Paired 90% bootstrap interval (the same resampled initial noises in every cell) of the difference of mean
     memorized fractions over the grid."""
-    from ..metrics.bootstrap import bootstrap_interval
+    from ...metrics.bootstrap import bootstrap_interval
 
     if a.shape != b.shape or a.size == 0:
         return None
@@ -241,8 +228,8 @@ def _claims(ctx, summ, sizes):
 
 
 def _figures(ctx, summ, sizes, steps, watches, train, c):
-    from ..plotting import nearest_neighbor_figure
-    from ..plotting_memorization import onset_figure, phase_figure
+    from ...plotting import nearest_neighbor_figure
+    from ...plotting_memorization import onset_figure, phase_figure
 
     lv = float(c["emm_level"])
     ctx.save_figure(
@@ -276,13 +263,18 @@ def _figures(ctx, summ, sizes, steps, watches, train, c):
         )  # fmt: skip
 
 
+TITLE = "Where memorization begins: onset during training and the (set size x steps) phase diagram per method"
+
+
 @experiment(
     "memorization-phase",
-    title="Where memorization begins: onset during training and the (set size x steps) phase diagram per method",
-    groups=("memorization",),
-    presets={"quick": QUICK, "paper": PAPER},
+    TITLE,
+    (QUICK, PAPER),
     trains=True,
-    cost={"quick": 240},
+    cost=240,
+    streams=("init:*", "batches:*", "audit-noise"),
+    groups=("memorization",),
+    threads=None,
 )
 def run(ctx):
     """Phase diagram of memorization over set size and training steps for conditioned / unconditioned / temperature
@@ -301,8 +293,8 @@ def run(ctx):
     ctx.metric("audit_steps", steps)
     watches: dict[str, list] = {}
     t0 = time.perf_counter()
-    for i, m in enumerate(c["methods"]):
-        watches[m] = [train_watched(ctx, m, data[:n], offset=100 + 10 * i + j) for j, n in enumerate(sizes)]
+    for m in c["methods"]:
+        watches[m] = [train_watched(ctx, m, data[:n]) for n in sizes]
     ctx.metric("train_seconds", time.perf_counter() - t0)
     summ = summarize(sizes, steps, watches, c)
     for m, s in summ.items():

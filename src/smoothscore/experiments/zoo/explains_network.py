@@ -26,15 +26,15 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from ..metrics.agreement import denoiser_agreement, pearson_r, r_squared
-from ..noise import sigma_schedule
-from ..sampling import sample
-from ..search import NeighborIndex
-from ._chen_common import single_thread
-from ._zhou_common import init_noise, sample_report
-from .base import experiment
-from .zhou_presets import SMALL_DATA_QUICK, paper_preset
-from .zhou_small_data import build_loss, load_small_data, train_method
+from ...search import NeighborIndex
+from ...metrics.agreement import denoiser_agreement, pearson_r, r_squared
+from ...noise import sigma_schedule
+from ...sampling import sample
+from ..base import experiment
+from ..zhou.data import load_small_data
+from ..zhou.methods import build_loss, train_method
+from ..zhou.presets import SMALL_DATA_QUICK, paper_preset
+from ..zhou.sampling import init_noise, sample_report
 
 NETWORKS = ("conditioned", "unconditioned", "temperature_pixel")
 #: claims' thresholds, fixed before any run
@@ -79,10 +79,10 @@ ZOO_PAPER = dict(
 
 
 def _analytic(c, train, device, ls_k, els_k) -> dict[str, object]:
-    from ..scores import ClosedFormSmoothedScore, EmpiricalScore, EquivariantLocalScore, KNNScore, LocalEmpiricalScore
-    from ..scores.gaussian import GaussianScore
-    from ..scores.temperature import sigma_schedule_temperature
-    from ..scores.unconditional import UnconditionalEmpiricalScore
+    from ...scores import ClosedFormSmoothedScore, EmpiricalScore, EquivariantLocalScore, KNNScore, LocalEmpiricalScore
+    from ...scores.gaussian import GaussianScore
+    from ...scores.temperature import sigma_schedule_temperature
+    from ...scores.unconditional import UnconditionalEmpiricalScore
 
     sched = sigma_schedule_temperature(float(c["sigma_collapse"]))
     flat = train.reshape(len(train), -1).double()
@@ -114,22 +114,6 @@ def _agreement(field, net, x, s):
     return float(out["r2"].mean()), float(out["cosine"].mean())
 
 
-@experiment(
-    "zoo-explains-network",
-    title="Which smoothing explains a trained network? LS, ELS, KNN, closed-form, "
-    "temperature and Wiener denoisers vs conditioned / unconditioned / temperature-trained UNets",
-    groups=("zoo",),
-    presets={"quick": ZOO_QUICK, "paper": ZOO_PAPER},
-    trains=True,
-    cost={"quick": 110},  # CPU s of one seed, measured (scheduling only)
-)
-def run(ctx):
-    """Train three networks; r^2 / cosine of every analytic denoiser against each at every sigma, on held-out
-    noised images and along the network's own trajectories; sample every analytic score."""
-    with single_thread():  # small tensors: one intra-op thread (see _chen_common.single_thread)
-        _run(ctx)
-
-
 def _phase(ctx, name, t0):
     """Record the CPU seconds of a phase (process time, robust to other jobs' load) and return the new origin."""
     t = time.process_time()
@@ -137,8 +121,24 @@ def _phase(ctx, name, t0):
     return t
 
 
-def _run(ctx):
-    from ..scores.patch_calibration import calibrate_patch_size
+TITLE = (
+    "Which smoothing explains a trained network? LS, ELS, KNN, closed-form, "
+    "temperature and Wiener denoisers vs conditioned / unconditioned / temperature-trained UNets"
+)
+
+
+@experiment(
+    "zoo-explains-network",
+    TITLE,
+    (ZOO_QUICK, ZOO_PAPER),
+    trains=True,
+    cost=110,
+    streams=("init:*", "batches:*", "noise", "calibration-noise:*", "heldout-noise"),
+)
+def run(ctx):
+    """Train three networks; r^2 / cosine of every analytic denoiser against each at every sigma, on held-out
+    noised images and along the network's own trajectories; sample every analytic score."""
+    from ...scores.patch_calibration import calibrate_patch_size
 
     t0 = time.process_time()
     c = ctx.config
@@ -150,15 +150,13 @@ def _run(ctx):
     ctx.metric("dimension", int(train[0].numel()))
     sigmas = [float(s) for s in c["sigmas"]]
     nets = {}
-    for i, m in enumerate(c["methods"]):
-        nets[m], secs = train_method(
-            ctx, m, train, build_loss(m, train, c, cache_dir=ctx.path("cache")), offset=100 + 10 * i
-        )
+    for m in c["methods"]:
+        nets[m], secs = train_method(ctx, m, train, build_loss(m, train, c, cache_dir=ctx.path("cache")))
         ctx.metric(f"{m}.train_seconds", secs)
     t0 = _phase(ctx, "train", t0)
     # patch size per sigma calibrated to each network along its own trajectories
     x_cal = [
-        init_noise(ctx, int(c["calib_n"]), shape, c["sigma_init"], offset=200 + j).to(dev)
+        init_noise(ctx, int(c["calib_n"]), shape, c["sigma_init"], f"calibration-noise:{j}").to(dev)
         for j in range(int(c["calib_seeds"]))
     ]
     cal_sig = sigma_schedule(
@@ -175,7 +173,7 @@ def _run(ctx):
     t0 = _phase(ctx, "calibrate", t0)
     # held-out noised images and the networks' own trajectories
     n_eval = min(int(c["n_eval"]), len(test))
-    g = ctx.generator(300)
+    g = ctx.generator("heldout-noise")
     eps = torch.randn(len(sigmas), n_eval, *shape, generator=g)
     x0 = init_noise(ctx, int(c["n_samples"]), shape, c["sigma_init"]).to(dev)
     r2 = {"heldout": {}, "trajectory": {}}

@@ -18,122 +18,21 @@ median distances to train/test, and samples beside their top-3 training neighbou
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 
-from ..data import Dataset, load_dataset, load_digits
-from ..errors import ConfigError, DataError, NonFiniteError
-from ..noise import sigma_schedule
-from ..plotting import nearest_neighbor_figure
-from ..sampling import sample
-from ..search import NeighborIndex
-from ._zhou_common import init_noise, sample_intervals, sample_report, sigma_star_run, yerr
-from .base import experiment
-from .zhou_presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset
-
-METHODS = ("conditioned", "unconditioned", "temperature_pixel", "temperature_feature")
-#: claims' fixed threshold: a model's FD vs the held-out test set may be at most this multiple of the conditioned
-#: model's (FD vs *train* rewards copying: a memorizing model scores ~0 there, so it is reported, not claimed)
-QUALITY_BOUND = 2.0
-
-
-# ----------------------------------------------------------------------------------------------- data
-def load_small_data(c, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """``(train, test)`` Datasets. Digits: ``n_majority`` of digit ``majority`` + ``n_rare`` of digit ``rare`` for
-    training; held out for testing: ``n_test`` digits in the training set's class proportions when set (so that FD
-    vs test compares like with like), else ``n_test_per_class`` of each. ``folder:PATH`` (or a paper
-    dataset): ``PATH/train`` and ``PATH/test`` when both exist, else a seeded stratified split (``test_fraction``)."""
-    spec = c.get("data") or (f"folder:data/{c['paper_dataset']}" if c.get("paper_dataset") else "digits")
-    size = int(c["image_size"])
-    if spec in ("digits", "digits16", "digits32"):
-        a, b = int(c["majority"]), int(c["rare"])
-        if a == b:
-            raise ConfigError("majority and rare digit must differ")
-        full = load_digits(size=size, classes=[a, b], seed=seed)
-        tr, te = [], []
-        n_tr = int(c["n_majority"]) + int(c["n_rare"])
-        for cls, n in ((a, int(c["n_majority"])), (b, int(c["n_rare"]))):
-            idx = torch.nonzero(full.labels == cls).flatten()
-            if n + 2 > idx.numel():
-                raise ConfigError(f"digit {cls} has {idx.numel()} images; {n} for training leaves too few to test")
-            n_te = max(2, round(int(c["n_test"]) * n / n_tr)) if c.get("n_test") else int(c["n_test_per_class"])
-            tr.append(idx[:n])
-            te.append(idx[n : n + n_te])
-        return full.subset(torch.cat(tr)), full.subset(torch.cat(te))
-    if not spec.startswith("folder:"):
-        raise ConfigError(f"zhou-small-data needs data 'digits' or 'folder:PATH'; got {spec!r}")
-    root = Path(spec[len("folder:") :])
-    if not root.is_dir():
-        raise DataError(f"image folder not found: {root} (download the dataset there, or set data=folder:PATH)")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        train = load_dataset(f"folder:{root / 'train'}", size=size)
-        test = load_dataset(f"folder:{root / 'test'}", size=size)
-    else:
-        train, test = load_dataset(spec, size=size).split(float(c.get("test_fraction") or 0.2), seed=seed)
-    if c.get("max_train"):
-        train = train.subset(
-            torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: int(c["max_train"])]
-        )
-    return train, test
-
-
-# ----------------------------------------------------------------------------------------------- training
-def build_loss(method: str, train: torch.Tensor, c, encoder=None, cache_dir=None):
-    """The loss of ``method`` (Eq. 8, Eq. 9 or Eq. 11 with a precomputed pixel / feature KNN cache)."""
-    from ..training import ConditionedDSM, KNNCache, TemperatureKNNLoss, UnconditionedDSM
-
-    lv = (float(c["sigma_min"]), float(c["sigma_max"]), c.get("n_levels"))
-    if method == "conditioned":
-        return ConditionedDSM(*lv)
-    if method == "unconditioned":
-        return UnconditionedDSM(*lv)
-    if method in ("temperature_pixel", "temperature_feature"):
-        space = method.split("_")[1]
-        knn = KNNCache(
-            train, k=int(c["k"]), space=space, encoder=encoder if space == "feature" else None, cache_dir=cache_dir
-        )
-        return TemperatureKNNLoss(
-            knn=knn,
-            sigma_collapse=float(c["sigma_collapse"]),
-            variant=c["knn_variant"],
-            sigma_min=lv[0],
-            sigma_max=lv[1],
-            n_levels=lv[2],
-        )
-    raise ConfigError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-
-
-def build_net(method: str, shape, c):
-    from ..nets import build_model
-
-    kw = {"width": int(c["width"]), "depth": int(c["depth"])} if c["model"] == "mlp" else {"base": int(c["base"])}
-    if method == "conditioned":  # EDM preconditioning (input scaling) unless the config says otherwise
-        return build_model(c["model"], shape, conditioning="sigma", param=c.get("cond_param", "edm"), **kw)
-    return build_model(c["model"], shape, conditioning="none", **kw)
-
-
-def train_method(ctx, method: str, train: torch.Tensor, loss, offset: int):
-    """Train one model (same seed, architecture and schedule for every method); returns ``(NeuralScore, seconds)``."""
-    from ..scores.neural import NeuralScore
-    from ..training import TrainConfig
-    from ..training import train as fit
-
-    c = ctx.config
-    torch.manual_seed(ctx.seed * 7919 + offset)
-    model = build_net(method, tuple(train.shape[1:]), c)
-    cfg = TrainConfig(
-        steps=int(c["steps"]),
-        batch_size=int(c["batch_size"]),
-        lr=float(c["lr"]),
-        ema_decay=float(c["ema_decay"]),
-        seed=ctx.seed + offset,
-        dtype=ctx.precision,
-    )
-    t0 = time.perf_counter()
-    res = fit(model, loss, train, cfg, device=ctx.device, progress=ctx.progress)
-    return NeuralScore(res.ema, dtype=ctx.precision, device=ctx.device), time.perf_counter() - t0
+from ...errors import ConfigError, NonFiniteError
+from ...search import NeighborIndex
+from ...noise import sigma_schedule
+from ...plotting import nearest_neighbor_figure
+from ...sampling import sample
+from ..base import experiment
+from .data import load_small_data
+from .methods import METHODS, build_loss, train_method
+from .presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset
+from .sampling import init_noise, sample_report, sigma_star_run, yerr
+from .small_data_claims import claims, sample_intervals_and_pieces
 
 
 # ----------------------------------------------------------------------------------------------- sampling
@@ -160,7 +59,7 @@ def _run_sampler(ctx, field, kind, train, x0, index, snr=None):
                 alpha=float(c["sigma_star_alpha"]),
                 n_steps=int(c["sigma_star_steps"]),
                 index=index,
-                generator=ctx.generator(2),
+                generator=ctx.generator("sampler-noise"),
             )
         elif kind in ("heun", "pc", "em"):
             n = int(c["cond_steps"] if kind == "heun" else c["pc_steps"])
@@ -173,7 +72,9 @@ def _run_sampler(ctx, field, kind, train, x0, index, snr=None):
             )
             # PC as score_sde / Paper B's code run it: noise_removal (denoised last step)
             opts = {"snr": float(c["snr"] if snr is None else snr), "denoise_last": True} if kind == "pc" else {}
-            out = sample(field, x0, sig, method=kind, generator=ctx.generator(2, device=ctx.device), **opts)
+            out = sample(
+                field, x0, sig, method=kind, generator=ctx.generator("sampler-noise", device=ctx.device), **opts
+            )
         else:
             raise ConfigError(f"unknown sampler {kind!r} for zhou-small-data; known: heun, pc, em, sigma_star")
     return out
@@ -243,18 +144,20 @@ def _paper_findings(ctx, rows):
         )
 
 
+TITLE = "Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed networks (Cat-Caracal study)"
+
+
 @experiment(
     "zhou-small-data",
-    title="Small imbalanced real set: conditioned vs unconditioned vs temperature-smoothed "
-    "networks (Cat-Caracal study)",
-    groups=("zhou",),
-    presets={"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"), "paper-celeba64": paper_preset("celeba64")},
+    TITLE,
+    {"quick": SMALL_DATA_QUICK, "paper": paper_preset("cifar10"), "paper-celeba64": paper_preset("celeba64")},
     trains=True,
-    cost={"quick": 190},  # CPU s of one seed, measured (scheduling only)
+    cost=190,
+    streams=("noise", "sampler-noise", "expansiveness-queries", "init:*", "batches:*"),
 )
 def run(ctx):
     """Train the four models on the same small imbalanced set; memorization and feature-space quality of samples."""
-    from ..metrics.quality import QualityScorer
+    from ...metrics.quality import QualityScorer
 
     c = ctx.config
     if c.get("paper_dataset") and c["paper_dataset"] not in PAPER_DATASETS:
@@ -284,9 +187,9 @@ def run(ctx):
     index = NeighborIndex(train)
     rows: dict[str, dict[str, float]] = {}
     fields, raw, ivs, per = {}, {}, {}, {}
-    for i, m in enumerate(c.get("methods", METHODS)):
+    for m in c.get("methods", METHODS):
         loss = build_loss(m, train, c, encoder=scorer.model.features, cache_dir=cache)
-        field, secs = train_method(ctx, m, train, loss, offset=100 + 10 * i)
+        field, secs = train_method(ctx, m, train, loss)
         fields[m] = field
         raw[m] = draw_samples(
             ctx, field, c["cond_sampler"] if m == "conditioned" else c["uncond_sampler"], train, index
@@ -301,7 +204,7 @@ def run(ctx):
         r = dict(sample_report(samples, train, test), **quality, train_seconds=secs)
         rows[m] = r
         if finite:
-            ivs[m], per[m] = _intervals(scorer, samples, train, test)
+            ivs[m], per[m] = sample_intervals_and_pieces(scorer, samples, train, test)
         for k, v in r.items():
             ctx.metric(f"{m}.{k}", v, ci=ivs.get(m, {}).get(k))
         if not finite:
@@ -322,7 +225,7 @@ def run(ctx):
         "bootstrap intervals over samples (this seed).",
     )
     per["_test_feats"] = scorer.test_feats
-    _claims(ctx, rows, per)
+    claims(ctx, rows, per)
     if c.get("expansiveness_sigmas"):
         _expansiveness(ctx, fields, train)
     if "unconditioned" in fields and c.get("compare_snrs"):
@@ -390,8 +293,8 @@ def _sampler_comparison(ctx, field, train, index, row, main_raw):
 def _expansiveness(ctx, fields, train):
     """gamma_ex and the switching-surface norm of ``I + eta J`` (``metrics.expansiveness``) of the trained networks
     beside the exact ESF of the same training set (the paper's Sec. 3.2 finding, measured on these networks)."""
-    from ..metrics.expansiveness import expansiveness_profile
-    from ..scores.empirical import EmpiricalScore
+    from ...metrics.expansiveness import expansiveness_profile
+    from ...scores.empirical import EmpiricalScore
 
     c = ctx.config
     sig = [float(v) for v in c["expansiveness_sigmas"]]
@@ -399,7 +302,13 @@ def _expansiveness(ctx, fields, train):
     all_fields = {"ESF": EmpiricalScore(tr, device=ctx.device), **fields}
     prof = {
         k: expansiveness_profile(
-            f, tr, sig, n_queries=int(c["expansiveness_queries"]), iters=8, generator=ctx.generator(5), typical=False
+            f,
+            tr,
+            sig,
+            n_queries=int(c["expansiveness_queries"]),
+            iters=8,
+            generator=ctx.generator("expansiveness-queries"),
+            typical=False,
         )
         for k, f in all_fields.items()
     }
@@ -446,80 +355,3 @@ def _expansiveness(ctx, fields, train):
             1.0,
             details=", ".join(f"{k} {g[k]:.3g}" for k in ["conditioned", *temps]),
         )
-
-
-def _intervals(scorer, samples, train, test):
-    """Bootstrap intervals over samples (``metrics.bootstrap``) of one model's memorized fraction, median distances
-    and Frechet distances; also the per-sample pieces the paired intervals of the claims need."""
-    from ..metrics import nn_ratio
-    from ..metrics.bootstrap import frechet_interval
-
-    iv = sample_intervals(samples, train, test)
-    feats = scorer.model.features(samples)
-    iv["fd_train"] = frechet_interval(feats, scorer.train_feats)
-    if scorer.test_feats is not None:
-        iv["fd_test"] = frechet_interval(feats, scorer.test_feats)
-    return iv, {"memorized": (nn_ratio(samples, train) < 1 / 3).double(), "feats": feats}
-
-
-def _paired_ci(per, a, b, key):
-    """90% paired bootstrap interval (the same resampled sample indices: every model starts from the same initial
-    noises) of ``mean(a) - mean(b)`` (``key="memorized"``) or of ``FD_test(a) / FD_test(b)`` (``key="fd_test"``)."""
-    from ..metrics import frechet_distance
-    from ..metrics.bootstrap import bootstrap_interval, mean_interval
-
-    if a not in per or b not in per or (key == "fd_test" and per.get("_test_feats") is None):
-        return None
-    if key == "memorized":
-        return mean_interval(per[a]["memorized"] - per[b]["memorized"])
-    fa, fb, ref = per[a]["feats"], per[b]["feats"], per["_test_feats"]
-    return bootstrap_interval(
-        lambda i: frechet_distance(fa[i], ref) / max(frechet_distance(fb[i], ref), 1e-12), fa.shape[0], n_boot=200
-    )
-
-
-def _claims(ctx, rows, per):
-    """The memorization ordering (Paper B, Table 1 / Cat-Caracal: conditioned > unconditioned > temperature) and
-    the quality bound; each claim carries a paired bootstrap interval over samples."""
-    mem = {m: r["memorized_fraction"] for m, r in rows.items()}
-    if "conditioned" in rows and "unconditioned" in rows:
-        ctx.claim(
-            "unconditioned-memorizes-less",
-            "Noise unconditioning memorizes less than the conditioned model "
-            "(memorized fraction, conditioned minus unconditioned)",
-            mem["conditioned"] - mem["unconditioned"],
-            ">",
-            0.0,
-            details=f"conditioned {mem['conditioned']:.3f}, unconditioned {mem['unconditioned']:.3f}",
-            ci=_paired_ci(per, "conditioned", "unconditioned", "memorized"),
-        )
-    for m in ("temperature_pixel", "temperature_feature"):
-        for base in ("conditioned", "unconditioned"):
-            if m in rows and base in rows:
-                tag = "" if base == "unconditioned" else "-than-conditioned"
-                ctx.claim(
-                    f"{m.replace('_', '-')}-memorizes-less{tag}",
-                    f"Temperature smoothing ({m.split('_')[1]} KNN) memorizes less than the {base} model "
-                    f"(memorized fraction, {base} minus temperature)",
-                    mem[base] - mem[m],
-                    ">",
-                    0.0,
-                    details=f"{base} {mem[base]:.3f}, {m} {mem[m]:.3f}",
-                    ci=_paired_ci(per, base, m, "memorized"),
-                )
-    if "conditioned" not in rows:
-        return
-    ref = max(rows["conditioned"]["fd_test"], 1e-12)
-    for m in ("unconditioned", "temperature_feature", "temperature_pixel"):
-        if m in rows:
-            ctx.claim(
-                f"{m.replace('_', '-')}-quality",
-                f"{m}: Frechet distance to the held-out test set (classifier "
-                f"features) within {QUALITY_BOUND}x of the conditioned model's",
-                rows[m]["fd_test"] / ref,
-                "<=",
-                QUALITY_BOUND,
-                ci=_paired_ci(per, m, "conditioned", "fd_test"),
-                details=f"FD_test {rows[m]['fd_test']:.3g} vs conditioned {ref:.3g}; FD_train "
-                f"{rows[m]['fd_train']:.3g} vs {rows['conditioned']['fd_train']:.3g}",
-            )

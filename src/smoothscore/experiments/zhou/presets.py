@@ -38,19 +38,12 @@ PAPER_DATASETS: dict[str, dict[str, Any]] = {
 }
 
 #: Quick preset (chosen, not the paper's): 6 threes + 2 eights (the imbalanced pair), upsampled to 16x16 (d = 256),
-#: over 3 training seeds (issue 10: one trained network is an anecdote). The set is tiny on purpose: a conditioned
-#: UNet must be able to memorize it within a CPU budget -- otherwise "memorizes less" cannot be decided. Measured with
-#: the earlier single-seed preset (12 + 3 images): ~35% memorized after 2000 steps and ~55-70% after 2500-3000 steps
-#: of batch 32, while 180 images gave 0% after 400 steps; unconditioning at 2000 steps: 3%, at 2500: 55% (it delays
-#: memorization). Sized for the 10-minute quick budget (docs/reports.md): UNet base 8 (half the CPU cost per step of
-#: base 16 at batch 32), 1,200 x 32 / 8 = 4,800 views of each image, ~180 CPU s per seed. Measured (seeds 0-2):
-#: conditioned memorized 0.27 / 0.38 / ~0.4, unconditioned 0.11 / 0.09 / ~0.05 (1,000 steps: 0.20 / 0.23 / 0.28 vs
-#: 0.06 / 0.06 / 0.05, too close to the smoke test's 0.2 floor) -- the earlier 10 images x 1,500 steps at base 16
-#: (~430 CPU s per seed) memorized 0.73/0.69 vs 0.14/0.50, a spread that left the ordering undecided. K = 3 keeps the
-#: temperature target neighbour-restricted; the paper used K = 10 of 1,200 images. The test set (60) has the training
-#: set's 3:1 class proportions. The sampler comparison of the trained unconditioned network runs PC with 500 levels at
-#: the paper's
-#: snr 0.16, on 16 samples; 64 samples per model.
+#: over 3 training seeds. The set is tiny on purpose: a conditioned UNet must be able to memorize it within the CPU
+#: budget, otherwise "memorizes less" cannot be decided; UNet base 8, 1,200 steps of batch 32 (4,800 views of each
+#: image). K = 3 keeps the temperature target neighbour-restricted (the paper: K = 10 of 1,200 images). The test set
+#: (60) has the training set's 3:1 class proportions. The sampler comparison of the trained unconditioned network runs
+#: PC with 500 levels at the paper's snr 0.16 on 16 samples; 64 samples per model. How it was sized:
+#: docs/experiment-notes.md.
 SMALL_DATA_QUICK: dict[str, Any] = {
     "data": "digits",
     "image_size": 16,

@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from scipy.stats import kstest
 
-from .base import experiment
+from ...sampling import sample
+from ...scores.smoothed_pl import SmoothedPLScore
+from ...theory import smoothing_dynamics as sd
+from ..base import experiment
 
 __all__ = ["run", "flow_with_snapshots"]
 
@@ -33,63 +38,38 @@ POINTS = (-1.0, 1.0)
 def flow_with_snapshots(field, x0: torch.Tensor, sigmas: torch.Tensor, stride: int, method: str = "heun"):
     """:func:`smoothscore.sampling.sample` over the decreasing grid ``sigmas`` with snapshots at every ``stride``-th
     grid level (and the last); returns ``(snapshot_sigmas, [x at each snapshot])`` including the start."""
-    from ..sampling import sample
 
     snap = sigmas[list(range(0, len(sigmas) - 1, stride)) + [len(sigmas) - 1]]
     out = sample(field, x0, sigmas, method=method, snapshot_sigmas=snap.tolist(), progress=False)
     return snap, [out.snapshots[float(v)] for v in snap.tolist()]
 
 
-@experiment(
-    "chen-fig3",
-    title="Paper A Fig. 3: phase diagram of the Smoothed PL-ESF flow, simulation vs closed form",
-    groups=("chen", "paper-a"),
-    presets={
-        "quick": {
-            "kappa": 0.8,
-            "t0": 0.25,
-            "sigma_top": 1.5,
-            "t_min": 1e-5,
-            "n_samples": 40000,
-            "n_steps": 240,
-            "stride": 20,
-            "n_lines": 31,
-            "n_top": 13,
-        },
-        "paper": {
-            "kappa": 0.8,
-            "t0": 0.25,
-            "sigma_top": 1.5,
-            "t_min": 1e-5,
-            "n_samples": 200000,
-            "n_steps": 960,
-            "stride": 40,
-            "n_lines": 41,
-            "n_top": 17,
-        },
-    },
-    cost={"quick": 2},  # CPU s of one seed, measured (scheduling only)
-)
+QUICK = {
+    "kappa": 0.8,
+    "t0": 0.25,
+    "sigma_top": 1.5,
+    "t_min": 1e-5,
+    "n_samples": 40000,
+    "n_steps": 240,
+    "stride": 20,
+    "n_lines": 31,
+    "n_top": 13,
+}
+PAPER = {"n_samples": 200000, "n_steps": 960, "stride": 40, "n_lines": 41, "n_top": 17}
+
+
+TITLE = "Paper A Fig. 3: phase diagram of the Smoothed PL-ESF flow, simulation vs closed form"
+
+
+@experiment("chen-fig3", TITLE, (QUICK, PAPER), cost=2, streams=("p_t0",))
 def run(ctx) -> None:
     """Phase diagram with Heun-simulated trajectories; interpolating mass and in-gap density vs closed form."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-    from scipy.stats import kstest
-
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ..theory import smoothing_dynamics as sd
 
     cfg = ctx.config
     kappa, t0, t_min = float(cfg["kappa"]), float(cfg["t0"]), float(cfg["t_min"])
     s0, s_min, s_top = math.sqrt(t0), math.sqrt(t_min), float(cfg["sigma_top"])
     field = SmoothedPLScore(POINTS, kappa=kappa, dtype="float64", device="cpu")
-    g = ctx.generator(1)
+    g = ctx.generator("p_t0")
     n = int(cfg["n_samples"])
     y = torch.tensor(POINTS, dtype=torch.float64)
     x0 = y[torch.randint(0, 2, (n,), generator=g)] + s0 * torch.randn(n, generator=g, dtype=torch.float64)

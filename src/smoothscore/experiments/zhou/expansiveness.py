@@ -16,11 +16,12 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from ..metrics.expansiveness import expansiveness_profile
-from ..scores.empirical import EmpiricalScore
-from ..scores.unconditional import UnconditionalEmpiricalScore
-from ._zhou_common import load_split, train_mlp
-from .base import experiment
+from ...metrics.expansiveness import expansiveness_profile
+from ...scores.empirical import EmpiricalScore
+from ...scores.unconditional import UnconditionalEmpiricalScore
+from ..base import experiment
+from .data import load_split
+from .methods import train_mlp
 
 QUICK = {
     "n_train": 200,
@@ -49,13 +50,16 @@ PAPER = dict(
 )
 
 
+TITLE = "Expansiveness: the ESF separates neighbours; smoothing and networks do not"
+
+
 @experiment(
     "zhou-expansiveness",
-    title="Expansiveness: the ESF separates neighbours; smoothing and networks do not",
-    groups=("zhou",),
-    presets={"quick": QUICK, "paper": PAPER},
+    TITLE,
+    (QUICK, PAPER),
     trains=True,
-    cost={"quick": 14},  # CPU s of one seed, measured (scheduling only)
+    cost=14,
+    streams=("queries", "perturbation", "init:*", "batches:*"),
 )
 def run(ctx):
     """gamma_ex and the spectral norm of I + eta J over sigma for exact, temperature-smoothed, unconditional and
@@ -80,13 +84,13 @@ def run(ctx):
             ratio=c["ratio"],
             n_queries=c["n_queries"],
             iters=c["power_iters"],
-            generator=ctx.generator(5),
+            generator=ctx.generator("queries"),
         )
     i_low = min(range(len(c["sigmas"])), key=lambda i: abs(c["sigmas"][i] - c["low_sigma"]))
     s_low = c["sigmas"][i_low]
     for k in ("MLP conditioned (Eq. 8)", "MLP unconditioned (Eq. 9)"):
         x0 = train[: c["n_queries"]]
-        x = x0 + s_low * torch.randn(x0.shape, generator=ctx.generator(9))
+        x = x0 + s_low * torch.randn(x0.shape, generator=ctx.generator("perturbation"))
         den = x + s_low**2 * fields[k].score(x, torch.full((len(x),), float(s_low))).detach()
         err = float(((den - x0).flatten(1).norm(dim=1) / (x - x0).flatten(1).norm(dim=1)).median())
         ctx.metric(f"denoise_error_ratio/{k}", err)

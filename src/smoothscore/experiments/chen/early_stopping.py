@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .base import experiment
+from ...scores.empirical import EmpiricalScore
+from ...scores.smoothed_pl import SmoothedPLScore
+from ..base import experiment
+from .protocol import LINE, denoise_from, line_decompose, line_training_set, noised_training_samples
 
 __all__ = ["along_line_spread", "run"]
 
@@ -33,7 +37,6 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
     returns ``(tangential_rms, normal_rms, gap_middle_share)`` where the tangential deviation is
     ``x.e - y_nearest`` and the normal RMS is per normal coordinate; ``gap_middle_share`` is the share of samples
     whose along-line position lies in the middle half of a gap (``|x.e - m_k| < h_k / 2``)."""
-    from ._chen_common import line_decompose
 
     x = x.double()
     y = positions.double()
@@ -52,50 +55,16 @@ def along_line_spread(x: torch.Tensor, positions: torch.Tensor, direction: torch
     return tan, normal, float(mid.double().mean())
 
 
-@experiment(
-    "chen-early-stopping",
-    title="Paper A: early stopping the ESF flow adds isotropic noise; smoothing interpolates along the line",
-    groups=("chen", "paper-a"),
-    presets={
-        "quick": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 30.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 1.0,
-            "t_stops": [1e-4, 1e-3, 3e-3, 1e-2],
-            "t_stop": 1e-3,
-            "n_samples": 4000,
-            "n_steps": 200,
-        },
-        "paper": {
-            "points": [-1.5, -0.5, 0.5, 1.5],
-            "angle_deg": 30.0,
-            "t0": 0.1,
-            "t_min": 1e-5,
-            "kappa": 1.0,
-            "t_stops": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-            "t_stop": 1e-3,
-            "n_samples": 20000,
-            "n_steps": 400,
-        },
-    },
-    cost={"quick": 2},  # CPU s of one seed, measured (scheduling only)
-)
+QUICK = {**LINE, "t_stops": [1e-4, 1e-3, 3e-3, 1e-2], "t_stop": 1e-3, "n_samples": 4000, "n_steps": 200}
+PAPER = {"t_stops": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "n_samples": 20000, "n_steps": 400}
+
+
+TITLE = "Paper A: early stopping the ESF flow adds isotropic noise; smoothing interpolates along the line"
+
+
+@experiment("chen-early-stopping", TITLE, (QUICK, PAPER), cost=2, streams=("p_t0",))
 def run(ctx) -> None:
     """Exact-ESF flow stopped at t_stop vs Smoothed PL-ESF: tangential and normal spread around the training points."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-
-    from ..scores.empirical import EmpiricalScore
-    from ..scores.smoothed_pl import SmoothedPLScore
-    from ._chen_common import denoise_from, line_decompose, line_training_set, noised_training_samples
 
     cfg = ctx.config
     t0, t_min, t_stop = float(cfg["t0"]), float(cfg["t_min"]), float(cfg["t_stop"])
@@ -103,7 +72,7 @@ def _run(ctx) -> None:
     positions, direction, train = line_training_set(cfg)
     esf = EmpiricalScore(train, dtype="float64", device="cpu")
     spl = SmoothedPLScore(positions, kappa=float(cfg["kappa"]), direction=direction, dtype="float64", device="cpu")
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
     _, snaps_esf = denoise_from(esf, x0, t0, min(t_stops), cfg["n_steps"], snapshot_ts=t_stops)
     end_spl, snaps_spl = denoise_from(spl, x0, t0, t_min, cfg["n_steps"], snapshot_ts=t_stops)
 

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import cm, colors
 
-from ._chen_common import SCORE_NET
-from .base import experiment
+from ...data import circle_points
+from ...scores.empirical import EmpiricalScore
+from ..base import experiment
+from .protocol import SCORE_NET, denoise_from, fraction, nearest_train_distance, noised_training_samples, train_net
 
 __all__ = ["angular_direction", "gap_position", "run"]
 
@@ -50,7 +54,6 @@ def gap_position(x: torch.Tensor, n: int) -> torch.Tensor:
 
 def _quiver(ax, grid, vec, scale, title):
     """Arrows of length proportional to |vec| / scale (clipped at 1), coloured by :func:`angular_direction`."""
-    from matplotlib import cm, colors
 
     c = angular_direction(grid, vec).numpy()
     mag = vec.norm(dim=1)
@@ -91,62 +94,43 @@ def _tangential_on_circle(field, n_angles: int, sigma: float, dtype):
 _NET = dict(SCORE_NET, depth=2, width=128)
 
 
-@experiment(
-    "chen-fig5",
-    title="Paper A Fig. 5: NN-learned score on a circle interpolates along the circle",
-    groups=("chen", "paper-a"),
-    trains=True,
-    presets={
-        "quick": {
-            "n_points": 8,
-            "t0": 0.05,
-            "t_min": 1e-5,
-            "n_samples": 3000,
-            "n_steps": 100,
-            "net": dict(_NET, steps=3000),
-            "grid": 21,
-            "n_angles": 720,
-            "seeds": 3,
-        },
-        "paper": {
-            "n_points": 8,
-            "t0": 0.05,
-            "t_min": 1e-5,
-            "n_samples": 20000,
-            "n_steps": 400,
-            "net": dict(_NET, depth=3, width=512, steps=8000, batch=1024),
-            "grid": 25,
-            "n_angles": 1440,
-            "seeds": 3,
-        },
-    },
-    cost={"quick": 7},  # CPU s of one seed, measured (scheduling only)
-)
+QUICK = {
+    "n_points": 8,
+    "t0": 0.05,
+    "t_min": 1e-5,
+    "n_samples": 3000,
+    "n_steps": 100,
+    "net": dict(_NET, steps=3000),
+    "grid": 21,
+    "n_angles": 720,
+    "seeds": 3,
+}
+PAPER = {
+    "n_samples": 20000,
+    "n_steps": 400,
+    "net": dict(_NET, depth=3, width=512, steps=8000, batch=1024),
+    "grid": 25,
+    "n_angles": 1440,
+}
+
+
+TITLE = "Paper A Fig. 5: NN-learned score on a circle interpolates along the circle"
+
+
+@experiment("chen-fig5", TITLE, (QUICK, PAPER), trains=True, cost=7, streams=("p_t0", "init:circle", "batches:circle"))
 def run(ctx) -> None:
     """n points evenly spaced on the unit circle: NN-learned (no weight decay) vs exact ESF denoising and fields."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-
-    from ..data import circle_points
-    from ..scores.empirical import EmpiricalScore
-    from ._chen_common import denoise_from, fraction, nearest_train_distance, noised_training_samples, train_score_net
 
     cfg = ctx.config
     n, t0, t_min = int(cfg["n_points"]), float(cfg["t0"]), float(cfg["t_min"])
     r_min = math.sqrt(t_min)
     train = circle_points(n)  # unit circle, first point at angle 0
     esf = EmpiricalScore(train, dtype="float64", device="cpu")
-    net, info = train_score_net(train, cfg["net"], ctx, offset=1, name="circle")
+    net, info = train_net(train, cfg["net"], ctx, name="circle")
     for k, v in info.items():
         ctx.metric(f"nn_{k}", v)
 
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
     nn_end, _ = denoise_from(net, x0, t0, t_min, cfg["n_steps"])
     esf_end, _ = denoise_from(esf, x0.double(), t0, t_min, cfg["n_steps"])
     nn_end, esf_end = nn_end.double(), esf_end.double()

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import colors
 
-from ._chen_common import SCORE_NET
-from .base import experiment
+from ...data import sphere_points
+from ...scores.empirical import EmpiricalScore
+from ..base import experiment
+from .protocol import SCORE_NET, denoise_from, fraction, noised_training_samples, train_net
 
 __all__ = ["stereographic", "inverse_stereographic", "projection_pole", "subspace_basis", "run"]
 
@@ -90,56 +94,37 @@ def _measure(x: torch.Tensor, basis: torch.Tensor, sub_train: torch.Tensor):
 _NET = dict(SCORE_NET, sigma_max=0.3)
 
 
-@experiment(
-    "chen-sphere",
-    title="Paper A (later version): ReLU score nets on a sphere in R^20 interpolate along the sphere",
-    groups=("chen", "paper-a"),
-    trains=True,
-    presets={
-        "quick": {
-            "n_points": 16,
-            "ambient_dim": 20,
-            "t0": 0.02,
-            "t_min": 1e-5,
-            "n_samples": 2000,
-            "n_steps": 120,
-            "nets": {
-                "2-layer": dict(_NET, model="two-layer", width=1024, steps=12000, lr=2e-3),
-                "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512),
-            },
-            "seeds": 3,
-        },
-        "paper": {
-            "n_points": 16,
-            "ambient_dim": 20,
-            "t0": 0.02,
-            "t_min": 1e-5,
-            "n_samples": 10000,
-            "n_steps": 300,
-            "nets": {
-                "2-layer": dict(_NET, model="two-layer", width=2048, steps=12000, lr=2e-3, batch=1024),
-                "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024),
-            },
-            "seeds": 3,
-        },
+QUICK = {
+    "n_points": 16,
+    "ambient_dim": 20,
+    "t0": 0.02,
+    "t_min": 1e-5,
+    "n_samples": 2000,
+    "n_steps": 120,
+    "nets": {
+        "2-layer": dict(_NET, model="two-layer", width=1024, steps=12000, lr=2e-3),
+        "3-layer": dict(_NET, depth=2, width=256, steps=3000, batch=512),
     },
-    cost={"quick": 63},  # CPU s of one seed, measured (scheduling only)
+    "seeds": 3,
+}
+PAPER = {
+    "n_samples": 10000,
+    "n_steps": 300,
+    "nets": {
+        "2-layer": dict(_NET, model="two-layer", width=2048, steps=12000, lr=2e-3, batch=1024),
+        "3-layer": dict(_NET, depth=2, width=512, steps=10000, batch=1024),
+    },
+}
+
+
+TITLE = "Paper A (later version): ReLU score nets on a sphere in R^20 interpolate along the sphere"
+
+
+@experiment(
+    "chen-sphere", TITLE, (QUICK, PAPER), trains=True, cost=63, streams=("p_t0", "sphere-points", "init:*", "batches:*")
 )
 def run(ctx) -> None:
     """Points on S^2 in R^20: exact ESF vs 2- and 3-layer ReLU score nets; stereographic projection of samples."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-    from matplotlib import colors
-
-    from ..data import sphere_points
-    from ..scores.empirical import EmpiricalScore
-    from ._chen_common import denoise_from, fraction, noised_training_samples, train_score_net
 
     cfg = ctx.config
     t0, t_min = float(cfg["t0"]), float(cfg["t_min"])
@@ -151,11 +136,11 @@ def _run(ctx) -> None:
     spacing = torch.cdist(sub_train, sub_train).fill_diagonal_(math.inf).min(1).values
     ctx.metric("nearest_neighbour_spacing", spacing.mean())
     pole = projection_pole(sub_train)
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator(2))
+    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
 
     fields = {"ESF": EmpiricalScore(train, dtype="float64", device="cpu")}
-    for k, (name, ncfg) in enumerate(cfg["nets"].items()):
-        fields[name], info = train_score_net(train, ncfg, ctx, offset=10 + k, name=name)
+    for name, ncfg in cfg["nets"].items():
+        fields[name], info = train_net(train, ncfg, ctx, name=name)
         for key, v in info.items():
             ctx.metric(f"{name}_{key}", v)
     results = {}
@@ -264,5 +249,5 @@ def _run(ctx) -> None:
 def _sphere_train(sphere_points, n: int, ambient: int, ctx) -> torch.Tensor:
     """``n`` training points uniform on the unit S^2 in the first 3 coordinates of R^ambient
     (:func:`smoothscore.data.sphere_points`; seeded)."""
-    pts = sphere_points(n, 3, ambient_dim=ambient, generator=ctx.generator(1))
+    pts = sphere_points(n, 3, ambient_dim=ambient, generator=ctx.generator("sphere-points"))
     return torch.as_tensor(pts, dtype=torch.float32)

@@ -11,8 +11,8 @@ compared on ``[-fit_range, fit_range]`` with the Smoothed PL-ESF family ``delta 
 kappa sqrt t); the best-fit delta minimises the relative L2 misfit ``|f - SPL_delta| / |f|``.
 
 Chosen settings (the paper's are not given): ``t = 0.02``, width 256, Adam lr 3e-3. The informative lambda range is
-narrow (spec "Measured notes"): above ~1e-4 the slopes at the training points shrink and the network collapses to 0,
-so the grid stops where the data loss is still small (measured: data loss <= 4e-4 at lambda = 3e-5).
+narrow: above ~1e-4 the slopes at the training points shrink and the network collapses to 0, so the grid stops
+where the data loss is still small (docs/experiment-notes.md).
 
 Claims (thresholds fixed here): ``delta_decreases`` (best-fit delta strictly decreases along the increasing lambda
 grid of >= 4 values: max consecutive increment < 0) and ``misfit`` (max relative L2 misfit <= 0.15).
@@ -20,10 +20,16 @@ grid of >= 4 values: max consecutive increment < 0) and ``misfit`` (max relative
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .base import experiment
+from ...nets import TwoLayerReLU
+from ...theory.smoothing_loss import esf_1d, loss_Lt, r_numeric, r_smoothed_pl, smoothed_pl_1d
+from ...training.losses import FixedTimeRegression
+from ...training.score_net import train_score_net
+from ...training.trainer import TrainConfig
+from ..base import experiment
 
 __all__ = ["run", "best_fit_delta"]
 
@@ -32,7 +38,6 @@ POINTS = (-1.0, 1.0)
 
 def best_fit_delta(f_values: np.ndarray, x: np.ndarray, t: float, deltas: np.ndarray) -> tuple[float, float]:
     """Best-fit fixed-delta Smoothed PL-ESF for samples ``f(x)``: ``(delta, relative L2 misfit)``."""
-    from ..theory.smoothing_loss import smoothed_pl_1d
 
     norm_f = np.linalg.norm(f_values)
     mis = np.array([np.linalg.norm(f_values - smoothed_pl_1d(POINTS, t, delta=float(d))(x)) / norm_f for d in deltas])
@@ -40,13 +45,11 @@ def best_fit_delta(f_values: np.ndarray, x: np.ndarray, t: float, deltas: np.nda
     return float(deltas[i]), float(mis[i])
 
 
-def _train(lam: float, cfg: dict, ctx, offset: int):
+def _train(lam: float, cfg: dict, ctx, j: int):
     """Fit :class:`smoothscore.nets.TwoLayerReLU` with the library trainer on the fixed-t regression loss
     (:class:`smoothscore.training.losses.FixedTimeRegression`, ``scale="t2"``, explicit ``lambda/2 |W|^2``).
-    Plain Adam (no decoupled decay, no clipping); the final weights (not an EMA) are used."""
-    from ..nets import TwoLayerReLU
-    from ..training.losses import FixedTimeRegression
-    from ..training.trainer import TrainConfig, Trainer
+    Plain Adam (no decoupled decay, no clipping); the final weights (not an EMA) are used. Random streams
+    ``init:<j>``, ``batches:<j>`` and ``eval-noise:<j>`` for the ``j``-th weight decay."""
 
     train = torch.tensor(POINTS, dtype=ctx.dtype)[:, None]
     loss = FixedTimeRegression(train, float(cfg["t"]), weight_decay=lam, scale="t2")
@@ -56,11 +59,20 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
         lr=float(cfg["lr"]),
         grad_clip=None,
         ema_decay=0.0,
-        seed=int(ctx.seed) * 1000 + offset,
+        seed=ctx.seed_for(f"batches:{j}"),
         log_every=max(1, int(cfg["steps"]) // 20),
         dtype=ctx.precision,
     )
-    res = Trainer(TwoLayerReLU(1, int(cfg["width"])), loss, train, tc, device=ctx.device, progress=ctx.progress).fit()
+    width = int(cfg["width"])
+    res = train_score_net(
+        lambda: TwoLayerReLU(1, width),
+        loss,
+        train,
+        tc,
+        init_seed=ctx.seed_for(f"init:{j}"),
+        device=ctx.device,
+        progress=ctx.progress,
+    )
     net = res.model.eval()
     with torch.no_grad():  # data part of the final loss (without the penalty), on a fresh batch
         data = float(
@@ -68,68 +80,45 @@ def _train(lam: float, cfg: dict, ctx, offset: int):
                 net,
                 train[torch.arange(2048) % 2].to(ctx.device),
                 None,
-                {"eps": torch.randn(2048, 1, generator=ctx.generator(offset + 500), dtype=torch.float64)},
+                {"eps": torch.randn(2048, 1, generator=ctx.generator(f"eval-noise:{j}"), dtype=torch.float64)},
             )
         )
     return net, data
 
 
-@experiment(
-    "chen-fig2",
-    title="Paper A Fig. 2: weight decay on two-layer ReLU nets = smoothing the PL-ESF (best-fit delta vs lambda)",
-    groups=("chen", "paper-a"),
-    trains=True,
-    presets={
-        "quick": {
-            "t": 0.02,
-            "lambdas": [1e-6, 3e-6, 1e-5, 3e-5],
-            "width": 256,
-            "lr": 3e-3,
-            "steps": 2000,
-            "batch": 512,
-            "fit_range": 1.5,
-            "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
-            "seeds": 3,
-        },
-        "paper": {
-            "t": 0.02,
-            "lambdas": [1e-6, 3e-6, 1e-5, 2e-5, 3e-5],
-            "width": 256,
-            "lr": 3e-3,
-            "steps": 4000,
-            "batch": 2048,
-            "fit_range": 1.5,
-            "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
-            "seeds": 3,
-        },
-    },
-    cost={"quick": 13},  # CPU s of one seed, measured (scheduling only)
-)
+QUICK = {
+    "t": 0.02,
+    "lambdas": [1e-6, 3e-6, 1e-5, 3e-5],
+    "width": 256,
+    "lr": 3e-3,
+    "steps": 2000,
+    "batch": 512,
+    "fit_range": 1.5,
+    "spl_deltas": [1.0, 0.6, 0.4, 0.25, 0.1],
+    "seeds": 3,
+}
+PAPER = {"lambdas": [1e-6, 3e-6, 1e-5, 2e-5, 3e-5], "steps": 4000, "batch": 2048}
+
+
+TITLE = "Paper A Fig. 2: weight decay on two-layer ReLU nets = smoothing the PL-ESF (best-fit delta vs lambda)"
+
+
+@experiment("chen-fig2", TITLE, (QUICK, PAPER), trains=True, cost=13, streams=("init:*", "batches:*", "eval-noise:*"))
 def run(ctx) -> None:
     """Train one two-layer ReLU net per weight decay; fit the Smoothed PL-ESF delta to each."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-
-    from ..theory.smoothing_loss import esf_1d, loss_Lt, r_numeric, r_smoothed_pl, smoothed_pl_1d
 
     cfg = ctx.config
     t = float(cfg["t"])
     lams = [float(v) for v in cfg["lambdas"]]
     if sorted(lams) != lams or len(set(lams)) != len(lams):
-        from ..errors import ConfigError
+        from ...errors import ConfigError
 
         raise ConfigError("lambdas must be strictly increasing")
     x = np.linspace(-cfg["fit_range"], cfg["fit_range"], 3001)
     deltas = np.linspace(0.0025, 1.0, 400)
     rows = []
     for j, lam in enumerate(lams):
-        net, data = _train(lam, cfg, ctx, offset=10 + j)
+        net, data = _train(lam, cfg, ctx, j)
         with torch.no_grad():
             fx = net(torch.tensor(x, dtype=ctx.dtype, device=ctx.device)[:, None])[:, 0].double().cpu().numpy()
         d, mis = best_fit_delta(fx, x, t, deltas)

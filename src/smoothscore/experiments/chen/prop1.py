@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from .base import experiment
+from ...theory.smoothing_loss import F, esf_1d, loss_Lt, smoothed_pl_1d, smoothed_pl_breakpoints
+from ...theory.variational import prop1_check
+from ..base import experiment
 
 __all__ = ["R4_LT", "run"]
 
@@ -31,7 +34,6 @@ POINTS = (-1.0, 1.0)
 
 
 def _spl_loss(t: float, kappa: float) -> float:
-    from ..theory.smoothing_loss import loss_Lt, smoothed_pl_1d, smoothed_pl_breakpoints
 
     return loss_Lt(
         smoothed_pl_1d(POINTS, t, kappa=kappa),
@@ -41,41 +43,26 @@ def _spl_loss(t: float, kappa: float) -> float:
     )
 
 
-@experiment(
-    "chen-prop1",
-    title="Paper A Prop. 1: L_t of the Smoothed PL-ESF (R4) and near-minimal non-smoothness R",
-    groups=("chen", "paper-a"),
-    presets={
-        "quick": {
-            "t": 1e-4,
-            "eps_grid": [0.002, 0.005, 0.01, 0.014],
-            "n_per_point": 301,
-            "window": 6.0,
-            "t_curves": [1e-2, 1e-3, 1e-4],
-        },
-        "paper": {
-            "t": 1e-4,
-            "eps_grid": [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.012, 0.014],
-            "n_per_point": 501,
-            "window": 6.0,
-            "t_curves": [1e-2, 1e-3, 1e-4, 1e-6],
-        },
-    },
-    cost={"quick": 1},  # CPU s of one seed, measured (scheduling only)
-)
+QUICK = {
+    "t": 1e-4,
+    "eps_grid": [0.002, 0.005, 0.01, 0.014],
+    "n_per_point": 301,
+    "window": 6.0,
+    "t_curves": [1e-2, 1e-3, 1e-4],
+}
+PAPER = {
+    "eps_grid": [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.012, 0.014],
+    "n_per_point": 501,
+    "t_curves": [1e-2, 1e-3, 1e-4, 1e-6],
+}
+
+
+TITLE = "Paper A Prop. 1: L_t of the Smoothed PL-ESF (R4) and near-minimal non-smoothness R"
+
+
+@experiment("chen-prop1", TITLE, (QUICK, PAPER), cost=1, streams=())
 def run(ctx) -> None:
     """L_t reference values R4 and the numerical Prop. 1 check (cvxpy)."""
-    from ._chen_common import single_thread
-
-    with single_thread():  # small tensors: one intra-op thread (see single_thread)
-        _run(ctx)
-
-
-def _run(ctx) -> None:
-    import matplotlib.pyplot as plt
-
-    from ..theory.smoothing_loss import F
-    from ..theory.variational import prop1_check
 
     cfg = ctx.config
     t = float(cfg["t"])
@@ -146,7 +133,6 @@ def _run(ctx) -> None:
     sq = math.sqrt(t)
     sel = res.x > 0
     z = (res.x[sel] - 1.0) / sq
-    from ..theory.smoothing_loss import esf_1d, smoothed_pl_1d
 
     ax[2].plot(z, sq * esf_1d(res.x[sel], t, POINTS), "k-", lw=1, label="exact ESF")
     ax[2].plot(

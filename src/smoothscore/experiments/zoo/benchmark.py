@@ -9,7 +9,7 @@ the trained UNet's final images: MSE (mean over images of the per-image mean squ
 ``1 - sum (x - y)^2 / (D var(y))`` per image with the *unbiased* variance of the UNet image ``y`` (0 replaced by 1),
 averaged over images (:func:`golddiff_r2`). Time per step: CPU seconds of this process per denoiser call (one
 intra-op thread, robust to other load) or wall seconds on CUDA; memory: one call's peak
-(:func:`~smoothscore.experiments.zhou_cost.call_memory`).
+(:func:`~smoothscore.metrics.call_memory.call_memory`).
 
 Denoisers: ``optimal`` (the ESF), ``optimal-truncated`` (certified neighbour truncation, ``tolerance``),
 ``optimal-golden`` (GoldDiff's golden subset on the ESF; **uncertified**), ``Wiener`` (Gaussian with the data's
@@ -27,13 +27,12 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from ..errors import ConfigError, MissingDependencyError
-from ..sampling import sample
-from ..sampling.ddim import ddim_sigmas, vp_to_ve
-from ._chen_common import single_thread
-from .base import experiment
-from .zhou_cost import call_memory
-from .zhou_small_data import build_loss, train_method
+from ...errors import ConfigError, MissingDependencyError
+from ...metrics.call_memory import call_memory
+from ...sampling import sample
+from ...sampling.ddim import ddim_sigmas, vp_to_ve
+from ..base import experiment
+from ..zhou.methods import build_loss, train_method
 
 #: claims' thresholds, fixed before any run
 GOLDEN_R2_SLACK = 0.05  # the golden subset may lose at most this much r^2 against the UNet (vs PCA-locality)
@@ -116,7 +115,7 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         return torch.rand(int(c.get("n_train") or 1000), 3, size, size, generator=g) * 2 - 1
     if spec == "digits":
-        from ..data.digits import load_digits
+        from ...data.digits import load_digits
 
         x = load_digits(c.get("n_train"), size=size, seed=seed).x
     elif spec == "lfw":
@@ -124,12 +123,12 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
             from skimage.data import lfw_subset
         except ImportError as e:
             raise MissingDependencyError("data=lfw needs scikit-image (pip install scikit-image)") from e
-        from ..data.folder import resize_images
+        from ...data.folder import resize_images
 
         x = torch.as_tensor(lfw_subset(), dtype=torch.float32)[:, None] * 2 - 1  # 25 x 25: the UNet needs 4 | size
         x = resize_images(x, (1, size, size)) if x.shape[-1] != size else x
     elif spec.startswith("folder:"):
-        from ..data import load_dataset
+        from ...data import load_dataset
 
         x = load_dataset(spec, size=size).x
     else:
@@ -140,10 +139,10 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
 
 
 def _fields(c, train, device, dtype) -> dict[str, object]:
-    from ..scores import EmpiricalScore, EquivariantLocalScore
-    from ..scores.gaussian import GaussianScore
-    from ..scores.golden_subset import GoldenSubset
-    from ..scores.pca_locality import PCALocalityScore
+    from ...scores import EmpiricalScore, EquivariantLocalScore
+    from ...scores.gaussian import GaussianScore
+    from ...scores.golden_subset import GoldenSubset
+    from ...scores.pca_locality import PCALocalityScore
 
     n = len(train)
     k_min, k_max = max(1, round(n * float(c["k_min_frac"]))), max(1, round(n * float(c["k_max_frac"])))
@@ -193,34 +192,29 @@ def protocol(field, noise_vp: torch.Tensor, n_steps: int):
     return to_unit(out.detach().cpu().float()), timed.seconds / max(timed.calls, 1)
 
 
+TITLE = (
+    "GoldDiff's protocol: analytic denoisers (optimal, truncated, golden subset, Wiener, ELS, PCA-locality) "
+    "vs a trained UNet, DDIM-10 from fixed noises: MSE, r^2, time per step, memory"
+)
+
+
 @experiment(
-    "zoo-benchmark",
-    title="GoldDiff's protocol: analytic denoisers (optimal, truncated, golden subset, Wiener, ELS, PCA-locality) "
-    "vs a trained UNet, DDIM-10 from fixed noises: MSE, r^2, time per step, memory",
-    groups=("zoo",),
-    presets={"quick": BENCH_QUICK, "paper": BENCH_PAPER},
-    trains=True,
-    cost={"quick": 25},  # CPU s of one seed, measured (scheduling only)
+    "zoo-benchmark", TITLE, (BENCH_QUICK, BENCH_PAPER), trains=True, cost=25, streams=("init:*", "batches:*", "noise")
 )
 def run(ctx):
     """Train a conditioned UNet; run every analytic denoiser and the UNet through GoldDiff's fixed-noise DDIM
     protocol; compare final images (MSE, r^2), time per step and memory."""
-    with single_thread():
-        _run(ctx)
-
-
-def _run(ctx):
     c = ctx.config
     dev = ctx.device
     train = load_bench_data(c, ctx.seed).to(dev)
     shape = tuple(train.shape[1:])
     ctx.metric("n_train", len(train))
     ctx.metric("dimension", int(train[0].numel()))
-    net, secs = train_method(ctx, "conditioned", train, build_loss("conditioned", train, c), offset=100)
+    net, secs = train_method(ctx, "conditioned", train, build_loss("conditioned", train, c))
     ctx.metric("unet.train_seconds", round(secs, 2))
     n_steps = int(c["ddim_steps"])
     # the same initial noises for every denoiser (GoldDiff: one seeded generator, 128 samples)
-    noise = torch.randn(int(c["n_noise"]), *shape, generator=ctx.generator(7)).to(dev)
+    noise = torch.randn(int(c["n_noise"]), *shape, generator=ctx.generator("noise")).to(dev)
     ref, ref_t = protocol(net, noise, n_steps)
     rows = {"UNet": {"seconds_per_step": ref_t, "mse": 0.0, "r2": 1.0}}
     finals = {"UNet": ref}

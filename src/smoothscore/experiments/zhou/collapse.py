@@ -17,16 +17,16 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from ..data import Dataset, load_digits
-from ..noise import sigma_schedule
-from ..plotting import nearest_neighbor_figure
-from ..sampling import sample
-from ..scores.empirical import EmpiricalScore
-from ..scores.temperature import sigma_schedule_temperature, temperature_smoothed
-from ..scores.unconditional import UnconditionalEmpiricalScore
-from ..search import NeighborIndex
-from ._zhou_common import sample_intervals, sample_report, sigma_star_run, yerr
-from .base import experiment
+from ...data import Dataset, load_digits
+from ...search import NeighborIndex
+from ...noise import sigma_schedule
+from ...plotting import nearest_neighbor_figure
+from ...sampling import sample
+from ...scores.empirical import EmpiricalScore
+from ...scores.temperature import sigma_schedule_temperature, temperature_smoothed
+from ...scores.unconditional import UnconditionalEmpiricalScore
+from ..base import experiment
+from .sampling import sample_intervals, sample_report, sigma_star_run, yerr
 
 QUICK = {
     "n_train": 200,
@@ -60,7 +60,7 @@ RECALL_FRACTION = 0.5  # ... and the set is not collapsed onto a few blurry aver
 def _quality_scorer(data, c, ctx):
     """The project's classifier-feature quality scorer (metrics/quality.py), trained on the training digits."""
     try:
-        from ..metrics.quality import QualityScorer
+        from ...metrics.quality import QualityScorer
     except ImportError:  # pragma: no cover - the module lands with zhou-small-data
         ctx.note("metrics.quality unavailable: classifier quality not measured")
         return None
@@ -69,13 +69,10 @@ def _quality_scorer(data, c, ctx):
     return QualityScorer.fit(train, data.x[n:], steps=c.get("classifier_steps", 300), seed=ctx.seed)
 
 
-@experiment(
-    "zhou-collapse",
-    title="Exact-score sampling: ESF memorizes; unconditioning and temperature smoothing",
-    groups=("zhou",),
-    presets={"quick": QUICK, "paper": PAPER},
-    cost={"quick": 11},  # CPU s of one seed, measured (scheduling only)
-)
+TITLE = "Exact-score sampling: ESF memorizes; unconditioning and temperature smoothing"
+
+
+@experiment("zhou-collapse", TITLE, (QUICK, PAPER), cost=11, streams=("noise",))
 def run(ctx):
     """Memorized fraction, distances and NN figures for the conditioned ESF, the unconditional p_MN score and
     temperature-smoothed unconditional scores over a sweep of c in T = max(c/sigma*, 1)."""
@@ -84,7 +81,7 @@ def run(ctx):
     train, test = data.x[: c["n_train"]], data.x[c["n_train"] :]
     d = int(train[0].numel())
     ctx.metric("dimension", d)
-    g = ctx.generator(1)
+    g = ctx.generator("noise")
     x0 = c["sigma_max"] * torch.randn(c["n_samples"], *train.shape[1:], generator=g)
     index = NeighborIndex(train)
     reports, samples = {}, {}
