@@ -9,10 +9,10 @@ import math
 import torch
 
 from ...data import line_points
-from ...search import nearest_neighbors
 from ...noise import sigma_schedule
 from ...sampling import sample
 from ...scores.neural import NeuralScore
+from ...search import nearest_neighbors
 from ...training import ConditionedDSM, TrainConfig
 from ...training.score_net import train_score_net
 

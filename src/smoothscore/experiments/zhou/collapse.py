@@ -18,13 +18,13 @@ import matplotlib.pyplot as plt
 import torch
 
 from ...data import Dataset, load_digits
-from ...search import NeighborIndex
 from ...noise import sigma_schedule
 from ...plotting import nearest_neighbor_figure
 from ...sampling import sample
 from ...scores.empirical import EmpiricalScore
 from ...scores.temperature import sigma_schedule_temperature, temperature_smoothed
 from ...scores.unconditional import UnconditionalEmpiricalScore
+from ...search import NeighborIndex
 from ..base import experiment
 from .sampling import sample_intervals, sample_report, sigma_star_run, yerr
 

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ...search import NeighborIndex
 from ...scores.empirical import EmpiricalScore
+from ...search import NeighborIndex
 from ...theory import dominance as dom
 from ..base import experiment
 from .data import load_split

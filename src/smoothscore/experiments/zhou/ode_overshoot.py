@@ -26,11 +26,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from ...metrics import distance_summary
-from ...search import NeighborIndex
 from ...metrics.bootstrap import median_interval
 from ...noise import sigma_schedule
 from ...scores.sigma_scaled import SigmaScaledEmpiricalScore
 from ...scores.unconditional import UnconditionalEmpiricalScore
+from ...search import NeighborIndex
 from ..base import experiment
 from .data import BASE, load_split
 from .methods import train_mlp

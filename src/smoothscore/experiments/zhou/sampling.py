@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 
 from ...metrics import distance_summary, memorization_fraction
-from ...search import NeighborIndex
 from ...sampling import sample
+from ...search import NeighborIndex
 
 
 def sigma_star_run(

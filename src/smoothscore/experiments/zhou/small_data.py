@@ -23,10 +23,10 @@ import matplotlib.pyplot as plt
 import torch
 
 from ...errors import ConfigError, NonFiniteError
-from ...search import NeighborIndex
 from ...noise import sigma_schedule
 from ...plotting import nearest_neighbor_figure
 from ...sampling import sample
+from ...search import NeighborIndex
 from ..base import experiment
 from .data import load_small_data
 from .methods import METHODS, build_loss, train_method

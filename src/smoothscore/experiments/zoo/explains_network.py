@@ -26,10 +26,10 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from ...search import NeighborIndex
 from ...metrics.agreement import denoiser_agreement, pearson_r, r_squared
 from ...noise import sigma_schedule
 from ...sampling import sample
+from ...search import NeighborIndex
 from ..base import experiment
 from ..zhou.data import load_small_data
 from ..zhou.methods import build_loss, train_method
