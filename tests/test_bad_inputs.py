@@ -22,7 +22,7 @@ from smoothscore.noise import schedules, sigma_schedule
 from smoothscore.sampling import sample, samplers
 from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature
 from smoothscore.training import KNNCache, losses
-from smoothscore.training.checkpoint import load_checkpoint, load_state_strict
+from smoothscore.nets.checkpoint import load_checkpoint, load_state_strict
 
 TRAIN = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 
