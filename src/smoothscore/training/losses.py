@@ -111,7 +111,7 @@ class DSMBase:
         return x0 + _bc(sigma, x0) * eps, sigma, eps
 
     def _dsm(self, s, sigma, eps):
-        """Per-sample ``scale * lambda(sigma) |s + eps / sigma|^2``, as ``scale (lambda / sigma^2) |sigma s + eps|^2``."""
+        """Per sample: ``scale lambda(sigma) |s + eps / sigma|^2`` as ``scale (lambda / sigma^2) |sigma s + eps|^2``."""
         r = _bc(sigma, s) * s + eps
         w = self.weight(sigma) / sigma**2
         return self.scale * r.reshape(r.shape[0], -1).pow(2).sum(1) * w
