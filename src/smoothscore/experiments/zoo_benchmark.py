@@ -28,8 +28,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..errors import ConfigError, MissingDependencyError
+from ..noise import vp_to_ve
 from ..sampling import sample
-from ..sampling.ddim import ddim_sigmas, vp_to_ve
+from ..sampling.ddim import ddim_sigmas
 from ._chen_common import single_thread
 from .base import experiment
 from .zhou_cost import call_memory
