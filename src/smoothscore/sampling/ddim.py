@@ -3,14 +3,14 @@ convention; GoldDiff's sampling protocol (shangxinyi/GoldDiff, methods/base.py: 
 linear betas 1e-4..0.02, T = 1000, ``set_timesteps(10)``, ``prediction_type="sample"``, defaults otherwise).
 
 VP <-> VE (:mod:`smoothscore.noise`: ``vp_sigma``, ``vp_to_ve``). ``x_VP = sqrt(abar) y + sqrt(1 - abar) eps`` is
-``x_VE = x_VP / sqrt(abar) = y + sigma eps`` with ``sigma = sqrt((1 - abar) / abar)``, and the denoiser
-(posterior mean of y) is the same function of either. A DDIM step ``x'_VP = sqrt(abar') x0 + sqrt(1 - abar') eps_hat``, ``eps_hat = (x_VP - sqrt(abar) x0) / sqrt(1 - abar)``,
-divided by ``sqrt(abar')`` is ``x'_VE = x0 + sigma' (x_VE - x0) / sigma``: an Euler step of the VE probability-flow
-ODE from sigma to sigma'. diffusers' defaults that GoldDiff inherits: ``timestep_spacing="leading"`` (timesteps
-``900, 800, ..., 0`` for 10 steps), ``set_alpha_to_one=True`` (the step after t = 0 goes to abar = 1, sigma = 0),
-``clip_sample=True`` (x0 clipped to [-1, 1] in the update, ``eps_hat`` from the unclipped x0). The protocol's
-final image is the last x0 prediction (at t = 0, sigma ~ 0.01), which after GoldDiff's ``(x + 1) / 2`` clamp to
-[0, 1] equals the clipped x0 this sampler returns.
+``x_VE = x_VP / sqrt(abar) = y + sigma eps`` with ``sigma = sqrt((1 - abar) / abar)``, and the denoiser (posterior
+mean of y) is the same function of either. A DDIM step ``x'_VP = sqrt(abar') x0 + sqrt(1 - abar') eps_hat``,
+``eps_hat = (x_VP - sqrt(abar) x0) / sqrt(1 - abar)``, divided by ``sqrt(abar')`` is ``x'_VE = x0 + sigma' (x_VE -
+x0) / sigma``: an Euler step of the VE probability-flow ODE from sigma to sigma'. diffusers' defaults that GoldDiff
+inherits: ``timestep_spacing="leading"`` (timesteps ``900, 800, ..., 0`` for 10 steps), ``set_alpha_to_one=True``
+(the step after t = 0 goes to abar = 1, sigma = 0), ``clip_sample=True`` (x0 clipped to [-1, 1] in the update,
+``eps_hat`` from the unclipped x0). The protocol's final image is the last x0 prediction (at t = 0, sigma ~ 0.01),
+which after GoldDiff's ``(x + 1) / 2`` clamp to [0, 1] equals the clipped x0 this sampler returns.
 """
 
 from __future__ import annotations
