@@ -173,7 +173,7 @@ class TWeightedDSM(DSMBase):
 class FixedTimeRegression:
     """Paper A, Fig. 2 protocol: at one fixed t, regress onto the exact ESF,
     ``L_t[f] = t E_{x ~ p_t} |f(x) - s_t(x)|^2``, plus ``weight_decay / 2 * sum |W|^2`` on weights only (biases
-    unpenalised). ``scale="t2"`` uses ``t^2 E|f - s_t|^2`` (= t L_t) instead, as in the spec's measured notes."""
+    unpenalised). ``scale="t2"`` uses ``t^2 E|f - s_t|^2`` (= t L_t) instead."""
 
     conditioned = False
 
