@@ -135,10 +135,10 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     ),
     (
         "diffusers-no-clamp",
-        "scores/diffusers.py",
-        "ls = sigma.to(torch.float64).log().clamp(float(tab[0]), float(tab[-1]))",
-        "ls = sigma.to(torch.float64).log()",
-        [T + "test_diffusers_conversion.py"],
+        "noise.py",
+        "ls = torch.as_tensor(sigma).to(torch.float64).log().clamp(float(tab[0]), float(tab[-1]))",
+        "ls = torch.as_tensor(sigma).to(torch.float64).log()",
+        [T + "test_diffusers_conversion.py", T + "test_vp_conversions.py"],
     ),
     (
         "diffusers-use-safetensors-dropped",

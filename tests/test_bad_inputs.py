@@ -18,12 +18,12 @@ from smoothscore.data.loading import load_samples
 from smoothscore.io import atomic_write, atomic_write_json, ensure_output_dir
 from smoothscore.metrics import memorization_fraction, nn_ratio
 from smoothscore.nets import build_model, models
+from smoothscore.nets.checkpoint import load_checkpoint, load_state_strict
 from smoothscore.noise import schedules, sigma_schedule
 from smoothscore.sampling import sample, samplers
 from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature
 from smoothscore.search import NeighborIndex
 from smoothscore.training import KNNCache, losses
-from smoothscore.training.checkpoint import load_checkpoint, load_state_strict
 
 TRAIN = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from smoothscore.errors import ConfigError
+from smoothscore.noise import vp_to_ve
 from smoothscore.sampling import sample
-from smoothscore.sampling.ddim import ddim_sigmas, ddim_timesteps, linear_alpha_bar, vp_to_ve
+from smoothscore.sampling.ddim import ddim_sigmas, ddim_timesteps, linear_alpha_bar
 from smoothscore.scores import EmpiricalScore
 
 

@@ -7,7 +7,7 @@ import textwrap
 
 from _torchrun import torchrun, torchrun_env
 
-from smoothscore.training.checkpoint import load_checkpoint
+from smoothscore.nets.checkpoint import load_checkpoint
 
 SCRIPT = textwrap.dedent("""
     import sys, torch

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 import torch
 
-from smoothscore.training.checkpoint import load_checkpoint
+from smoothscore.nets.checkpoint import load_checkpoint
 
 STEPS = 120
 
@@ -46,7 +46,7 @@ KILLED = textwrap.dedent("""
     out, kill_step, kill_write, slow = sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
     resume = os.path.exists(os.path.join(out, "checkpoint.json"))
     import smoothscore.io as sio
-    import smoothscore.training.checkpoint as ck
+    import smoothscore.nets.checkpoint as ck
     from test_faults import train_run
 
     def die():

@@ -14,7 +14,7 @@ import pytest
 from test_faults import assert_same_final_state, run_killed, train_run
 
 from smoothscore.errors import CheckpointError
-from smoothscore.training.checkpoint import load_checkpoint
+from smoothscore.nets.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -39,9 +39,9 @@ def test_parameterisations_are_separate_from_architectures():
     torch.manual_seed(0)
     x, s = torch.randn(4, 3), torch.tensor([0.1, 0.5, 1.0, 4.0])
     m = build_model("mlp", (3,), param="sigma_score")
-    assert torch.allclose(m(x, s), m.net(x, s) / s[:, None], atol=1e-6)
+    assert torch.allclose(m(x, s), m.net(x, s.log() / 4) / s[:, None], atol=1e-6)
     raw = build_model("mlp", (3,), param="score")
-    assert torch.allclose(raw(x, s), raw.net(x, s))
+    assert torch.allclose(raw(x, s), raw.net(x, s.log() / 4))
     unc = build_model("mlp", (3,), conditioning="none")  # Paper B's code: F(x) / sigma, the net sees x only
     assert unc.param == "sigma_scaled" and not unc.conditioned and unc.needs_sigma
     assert torch.allclose(unc(x, s), unc.net(x) / s[:, None])

@@ -16,7 +16,7 @@ import smoothscore as ss
 from smoothscore.cli import main
 from smoothscore.data import load_dataset
 from smoothscore.errors import CheckpointError, DataError
-from smoothscore.training.checkpoint import FORMAT, load_checkpoint
+from smoothscore.nets.checkpoint import FORMAT, load_checkpoint
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "smoothscore"
 

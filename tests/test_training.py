@@ -209,7 +209,7 @@ def test_unconditioned_networks_have_no_noise_input():
 def test_edm_preconditioning_formula():
     m = build_model("mlp", (3,), param="edm", sigma_data=0.5)
     x, s = torch.randn(4, 3), torch.tensor([0.1, 0.5, 1.0, 4.0])
-    f = m.net((1 / (s**2 + 0.25).sqrt())[:, None] * x, s)
+    f = m.net((1 / (s**2 + 0.25).sqrt())[:, None] * x, s.log() / 4)
     d = (0.25 / (s**2 + 0.25))[:, None] * x + (s * 0.5 / (s**2 + 0.25).sqrt())[:, None] * f
     assert torch.allclose(m(x, s), (d - x) / s[:, None] ** 2, atol=1e-5)
 

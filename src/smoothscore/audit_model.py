@@ -126,10 +126,10 @@ def cmd_audit_model(args) -> int:
         raise ShapeError(
             f"the model takes shape {tuple(field.data_shape)}; the training set has {tuple(train.shape[1:])}"
         )
-    smin = float(run.get("sigma_min") or 0.01)
-    smax = float(args.sigma_max or run.get("sigma_max") or 0)
+    smin = float(getattr(field, "sigma_min", None) or run.get("sigma_min") or 0.01)  # checkpoint, else run.json
+    smax = float(args.sigma_max or getattr(field, "sigma_max", None) or run.get("sigma_max") or 0)
     if not smax > smin:
-        raise ConfigError("the model's trained sigma range is unknown (no run.json): pass --sigma-max")
+        raise ConfigError("the trained sigma range is unknown (not in the checkpoint or run.json): pass --sigma-max")
     g = torch.Generator().manual_seed(args.seed)
     xs = quick_samples(field, train, args.n, sigma_min=smin, sigma_max=smax, generator=g, steps=args.steps)
     p = audit_point(xs, train, threshold=args.threshold)

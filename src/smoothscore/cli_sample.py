@@ -110,7 +110,7 @@ def cmd_sample(args) -> int:
         )
     method, why = (args.sampler, "--sampler") if args.sampler else default_sampler(field)
     samplers.get(method)  # unknown names fail here ("did you mean")
-    sigmas = sigma_schedule(args.schedule, args.steps, run["sigma_min"], run["sigma_max"])
+    sigmas = sigma_schedule(args.schedule, args.steps, *trained_sigma_range(field, run))
     if is_main_process():
         print(f"sampler: {method} ({why})", flush=True)
     g = torch.Generator().manual_seed(args.seed)
@@ -177,6 +177,15 @@ def cmd_sample(args) -> int:
         f"median NN distance {summ['median']:.3g}"
     )
     return 1 if n_bad == args.n else 0
+
+
+def trained_sigma_range(field, run: dict) -> tuple[float, float]:
+    """``(sigma_min, sigma_max)`` the model was trained on: the field's own record (checkpoint or diffusers
+    scheduler), else the run record's (checkpoints that predate the record keep it only in run.json)."""
+    lo, hi = getattr(field, "sigma_min", None), getattr(field, "sigma_max", None)
+    if lo is None or hi is None:
+        lo, hi = run["sigma_min"], run["sigma_max"]
+    return float(lo), float(hi)
 
 
 def default_sampler(field) -> tuple[str, str]:

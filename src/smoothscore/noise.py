@@ -3,6 +3,14 @@
 Convention (EDM, Karras et al. 2022): ``x = s(t) * (x0 + sigma(t) * eps)``. The library's scores are all written
 for the variance-exploding form ``x = x0 + sigma * eps`` (``s = 1``); a scaled/VP process enters only through the
 scale ``s(t)`` (see :class:`VPProcess`), never as a second score convention. Paper A's time is ``t = sigma**2``.
+
+VP <-> VE (Song et al. 2021; Karras et al. 2022, Eq. 4 with ``s = sqrt(abar)``): the VP sample
+``x_t = sqrt(abar) y + sqrt(1 - abar) eps`` is ``sqrt(abar)`` times the VE sample ``x = y + sigma eps`` at
+
+    sigma^2 = (1 - abar) / abar,    x = x_t / sqrt(abar),    s_VE(x, sigma) = sqrt(abar) s_VP(x_t),
+    s_VP = -eps_hat / sqrt(1 - abar),    so    s_VE = -eps_hat / sigma,
+
+and the denoiser (posterior mean of ``y``) is the same function of either. ``sqrt(abar) = 1 / sqrt(1 + sigma^2)``.
 """
 
 from __future__ import annotations
@@ -12,10 +20,21 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import SigmaError
+from .errors import ConfigError, SigmaError
 from .registry import Registry
 
 schedules: Registry = Registry("sigma schedule")
+
+
+def _sqrt(v):
+    return math.sqrt(v) if isinstance(v, (int, float)) else torch.sqrt(v)
+
+
+def _per_sample(sigma, x: torch.Tensor):
+    """``sigma`` as a number, or as a tensor broadcast over the trailing dimensions of ``x``."""
+    if isinstance(sigma, (int, float)):
+        return float(sigma)
+    return torch.as_tensor(sigma).reshape(-1, *([1] * (x.dim() - 1))).to(x.device, x.dtype)
 
 
 def t_to_sigma(t):
@@ -130,3 +149,85 @@ class VPProcess:
     def sigma_inv(self, sigma):
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
         return (torch.sqrt(self.beta_min**2 + 2 * self.beta_d * torch.log1p(sigma**2)) - self.beta_min) / self.beta_d
+
+
+# ---------------------------------------------------------------------------------------------------- VP <-> VE
+VP_PREDICTIONS = {"eps": "eps", "epsilon": "eps", "x0": "x0", "sample": "x0", "v": "v", "v_prediction": "v"}
+
+
+def vp_sigma(alpha_bar) -> torch.Tensor:
+    """VE noise level of a VP level: ``sigma = sqrt((1 - abar) / abar)`` (float64 tensor)."""
+    a = torch.as_tensor(alpha_bar, dtype=torch.float64)
+    return torch.sqrt((1 - a) / a)
+
+
+def vp_log_sigma(alpha_bar) -> torch.Tensor:
+    """``log sigma = log((1 - abar) / abar) / 2`` (float64 tensor), the coordinate timesteps are interpolated in."""
+    a = torch.as_tensor(alpha_bar, dtype=torch.float64)
+    return 0.5 * torch.log((1 - a) / a)
+
+
+def sigma_to_alpha_bar(sigma):
+    """VP level of a VE noise level: ``abar = 1 / (1 + sigma^2)`` (numbers stay numbers)."""
+    return 1.0 / (1.0 + sigma * sigma)
+
+
+def vp_noise_std(sigma):
+    """The VP noise standard deviation ``sqrt(1 - abar) = sigma / sqrt(1 + sigma^2)`` of a VE level."""
+    return sigma / _sqrt(1.0 + sigma * sigma)
+
+
+def vp_to_ve(x_vp: torch.Tensor, sigma) -> torch.Tensor:
+    """VE sample of a VP one: ``x_VE = x_VP / sqrt(abar) = x_VP * sqrt(1 + sigma^2)`` (``sigma`` a number or one per
+    sample)."""
+    s = _per_sample(sigma, x_vp)
+    return x_vp * (1 + s**2) ** 0.5
+
+
+def ve_to_vp(x_ve: torch.Tensor, sigma) -> torch.Tensor:
+    """VP sample of a VE one: ``x_VP = sqrt(abar) x_VE = x_VE / sqrt(1 + sigma^2)``."""
+    s = _per_sample(sigma, x_ve)
+    return x_ve / math.sqrt(1 + s**2) if isinstance(s, float) else x_ve * torch.rsqrt(1 + s**2)
+
+
+def vp_score_to_ve(score_vp: torch.Tensor, sigma) -> torch.Tensor:
+    """VE score of a VP score at the same point: ``s_VE(x, sigma) = sqrt(abar) s_VP(x_t)`` (chain rule through
+    ``x_t = sqrt(abar) x``)."""
+    return ve_to_vp(score_vp, sigma)
+
+
+def ve_score_to_vp(score_ve: torch.Tensor, sigma) -> torch.Tensor:
+    """VP score of a VE score: ``s_VP(x_t) = s_VE(x, sigma) / sqrt(abar)``."""
+    return vp_to_ve(score_ve, sigma)
+
+
+def eps_to_score(eps: torch.Tensor, sigma) -> torch.Tensor:
+    """VE score of a noise prediction: ``s = -eps_hat / sigma`` (``= sqrt(abar) * (-eps_hat / sqrt(1 - abar))``)."""
+    return -eps / _per_sample(sigma, eps)
+
+
+def vp_prediction_to_denoiser(out: torch.Tensor, x_ve: torch.Tensor, sigma, prediction: str) -> torch.Tensor:
+    """Posterior mean ``D(x, sigma)`` (VE) from a VP network output at ``x_t = x / sqrt(1 + sigma^2)``:
+    ``eps``: ``x - sigma eps_hat``; ``x0``: ``x0_hat``; ``v`` (``x0 = sqrt(abar) x_t - sqrt(1 - abar) v``, Salimans &
+    Ho 2022): ``x / (1 + sigma^2) - sigma / sqrt(1 + sigma^2) v_hat``. diffusers' names are accepted."""
+    kind = VP_PREDICTIONS.get(prediction)
+    if kind is None:
+        raise ConfigError(f"unknown VP prediction {prediction!r}; known: {', '.join(VP_PREDICTIONS)}")
+    s = _per_sample(sigma, x_ve)
+    if kind == "eps":
+        return x_ve - s * out
+    if kind == "x0":
+        return out
+    scale = 1 / math.sqrt(1 + s**2) if isinstance(s, float) else torch.rsqrt(1 + s**2)  # sqrt(abar)
+    return x_ve * scale**2 - s * scale * out
+
+
+def timestep_of_sigma(sigma: torch.Tensor, log_sigmas: torch.Tensor) -> torch.Tensor:
+    """Fractional timestep of VE levels on a discrete schedule with increasing ``log_sigmas[t]``: linear
+    interpolation of ``log sigma`` between neighbouring steps, clamped to ``[0, T - 1]`` outside the table
+    (diffusers' ``EulerDiscreteScheduler._sigma_to_t``). Float64."""
+    tab = log_sigmas
+    ls = torch.as_tensor(sigma).to(torch.float64).log().clamp(float(tab[0]), float(tab[-1]))
+    hi = torch.searchsorted(tab, ls).clamp(1, len(tab) - 1)
+    lo_v, hi_v = tab[hi - 1], tab[hi]
+    return (hi - 1).to(torch.float64) + (ls - lo_v) / (hi_v - lo_v)

@@ -9,6 +9,7 @@ from ..errors import ConfigError
 from ..registry import Registry
 from .embedding import SigmaEmbedding
 from .mlp import MLP, TwoLayerReLU
+from .precond import Precond, preconds
 from .score_model import UNCONDITIONED_PAPER_PARAM, UNCONDITIONED_SIGMA_FREE_PARAM, ScoreModel
 from .unet import UNet
 
@@ -45,8 +46,8 @@ def build_model(
 
     ``conditioning``: ``"sigma"`` (noise input) or ``"none"`` (Paper B's noise unconditioning). ``param`` defaults to
     ``"sigma_score"`` when conditioned and ``"sigma_scaled"`` (:data:`UNCONDITIONED_PAPER_PARAM`, Paper B's code:
-    ``F(x) / sigma``) otherwise; ``param="score"`` keeps the sigma-free ``F(x)``. The returned model's ``config``
-    rebuilds it.
+    ``F(x) / sigma``) otherwise; ``param="score"`` keeps the sigma-free ``F(x)``; the rows are those of
+    :data:`~smoothscore.nets.precond.preconds`. The returned model's ``config`` rebuilds it.
     """
     if conditioning not in ("sigma", "none"):
         raise ConfigError(f"conditioning must be 'sigma' or 'none'; got {conditioning!r}")
@@ -68,6 +69,8 @@ __all__ = [
     "models",
     "build_model",
     "ScoreModel",
+    "Precond",
+    "preconds",
     "UNCONDITIONED_PAPER_PARAM",
     "UNCONDITIONED_SIGMA_FREE_PARAM",
     "TwoLayerReLU",

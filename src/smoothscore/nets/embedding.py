@@ -11,7 +11,7 @@ from ..errors import UnknownNameError
 
 
 class SigmaEmbedding(nn.Module):
-    """Features of ``c_noise = log(sigma) / 4`` (EDM's noise conditioning input).
+    """Features of the noise input ``c_noise`` (the parameterisation computes it, e.g. EDM's ``log(sigma) / 4``).
 
     ``kind="fourier"``: random Fourier features ``[cos, sin](2 pi f c_noise)`` with fixed frequencies (Tancik et al.);
     ``kind="log_sigma"``: the scalar ``c_noise`` itself repeated. Output dimension ``dim``.
@@ -25,8 +25,8 @@ class SigmaEmbedding(nn.Module):
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("freqs", torch.randn(max(1, dim // 2), generator=g) * scale, persistent=True)
 
-    def forward(self, sigma: torch.Tensor) -> torch.Tensor:
-        c = (sigma.log() / 4).to(self.freqs.dtype)[:, None]
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
+        c = c_noise.to(self.freqs.dtype)[:, None]
         if self.kind == "log_sigma":
             return c.expand(-1, self.dim)
         a = 2 * math.pi * c * self.freqs[None, :]

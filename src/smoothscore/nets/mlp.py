@@ -13,7 +13,7 @@ class TwoLayerReLU(nn.Module):
     """``f(x) = sum_i a_i relu(w_i . x + b_i) + c`` (Paper A, Sec. 3; Savarese et al. 2019). Weight decay on
     ``w``/``a`` (not on biases) makes it represent functions at a cost ~ ``int |f''|``.
 
-    ``conditioned=True`` appends ``log(sigma)/4`` to the input (one extra coordinate).
+    ``conditioned=True`` appends the noise input ``c_noise`` to the input (one extra coordinate).
     """
 
     def __init__(self, in_dim: int = 1, width: int = 256, out_dim: int | None = None, conditioned: bool = False):
@@ -22,10 +22,10 @@ class TwoLayerReLU(nn.Module):
         self.hidden = nn.Linear(in_dim + (1 if conditioned else 0), width)
         self.out = nn.Linear(width, out_dim or in_dim)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor | None = None) -> torch.Tensor:
         h = x.reshape(x.shape[0], -1)
         if self.conditioned:
-            h = torch.cat([h, (sigma.log() / 4).to(h.dtype)[:, None]], 1)
+            h = torch.cat([h, c_noise.to(h.dtype)[:, None]], 1)
         return self.out(torch.relu(self.hidden(h))).reshape(x.shape)
 
     def penalized_parameters(self):
@@ -34,8 +34,9 @@ class TwoLayerReLU(nn.Module):
 
 
 class MLP(nn.Module):
-    """ReLU MLP with ``depth`` hidden layers of ``width``. Conditioned: a sigma embedding (Fourier or log-sigma
-    features) is concatenated to the input of every hidden layer. Unconditioned: no noise input exists."""
+    """ReLU MLP with ``depth`` hidden layers of ``width``. Conditioned: an embedding of the noise input ``c_noise``
+    (Fourier or raw features) is concatenated to the input of every hidden layer. Unconditioned: no noise input
+    exists."""
 
     def __init__(
         self,
@@ -54,9 +55,9 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a + e, b) for a, b in zip(dims[:-1], dims[1:]))
         self.out = nn.Linear(width + e, dim)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor | None = None) -> torch.Tensor:
         h = x.reshape(x.shape[0], -1)
-        emb = self.emb(sigma).to(h.dtype) if self.conditioned else None
+        emb = self.emb(c_noise).to(h.dtype) if self.conditioned else None
         for lin in self.layers:
             h = torch.relu(lin(h if emb is None else torch.cat([h, emb], 1)))
         return self.out(h if emb is None else torch.cat([h, emb], 1)).reshape(x.shape)

@@ -1,4 +1,5 @@
-"""A small UNet for images from 8x8 to 64x64. Conditioned: a sigma embedding added in every residual block.
+"""A small UNet for images from 8x8 to 64x64. Conditioned: an embedding of the noise input ``c_noise`` added in
+every residual block.
 Unconditioned (Paper B, Sec. 4.1): the embedding is removed entirely — no module, no input, no division by sigma."""
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(ResBlock(chs[i + 1] * 2, chs[i], e) for i in reversed(range(levels)))
         self.out = nn.Sequential(_norm(base), nn.SiLU(), nn.Conv2d(base, channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.emb(sigma.to(x.dtype)) if self.conditioned else None
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.emb(c_noise.to(x.dtype)) if self.conditioned else None
         h = self.inp(x)
         skips = []
         for blk in self.down:

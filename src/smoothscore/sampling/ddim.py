@@ -2,15 +2,15 @@
 convention; GoldDiff's sampling protocol (shangxinyi/GoldDiff, methods/base.py: diffusers' ``DDIMScheduler`` with
 linear betas 1e-4..0.02, T = 1000, ``set_timesteps(10)``, ``prediction_type="sample"``, defaults otherwise).
 
-VP <-> VE. ``x_VP = sqrt(abar) y + sqrt(1 - abar) eps`` is ``x_VE = x_VP / sqrt(abar) = y + sigma eps`` with
-``sigma = sqrt((1 - abar) / abar)``, and the denoiser (posterior mean of y) is the same function of either. A DDIM
-step ``x'_VP = sqrt(abar') x0 + sqrt(1 - abar') eps_hat``, ``eps_hat = (x_VP - sqrt(abar) x0) / sqrt(1 - abar)``,
-divided by ``sqrt(abar')`` is ``x'_VE = x0 + sigma' (x_VE - x0) / sigma``: an Euler step of the VE probability-flow
-ODE from sigma to sigma'. diffusers' defaults that GoldDiff inherits: ``timestep_spacing="leading"`` (timesteps
-``900, 800, ..., 0`` for 10 steps), ``set_alpha_to_one=True`` (the step after t = 0 goes to abar = 1, sigma = 0),
-``clip_sample=True`` (x0 clipped to [-1, 1] in the update, ``eps_hat`` from the unclipped x0). The protocol's
-final image is the last x0 prediction (at t = 0, sigma ~ 0.01), which after GoldDiff's ``(x + 1) / 2`` clamp to
-[0, 1] equals the clipped x0 this sampler returns.
+VP <-> VE (:mod:`smoothscore.noise`: ``vp_sigma``, ``vp_to_ve``). ``x_VP = sqrt(abar) y + sqrt(1 - abar) eps`` is
+``x_VE = x_VP / sqrt(abar) = y + sigma eps`` with ``sigma = sqrt((1 - abar) / abar)``, and the denoiser (posterior
+mean of y) is the same function of either. A DDIM step ``x'_VP = sqrt(abar') x0 + sqrt(1 - abar') eps_hat``,
+``eps_hat = (x_VP - sqrt(abar) x0) / sqrt(1 - abar)``, divided by ``sqrt(abar')`` is ``x'_VE = x0 + sigma' (x_VE -
+x0) / sigma``: an Euler step of the VE probability-flow ODE from sigma to sigma'. diffusers' defaults that GoldDiff
+inherits: ``timestep_spacing="leading"`` (timesteps ``900, 800, ..., 0`` for 10 steps), ``set_alpha_to_one=True``
+(the step after t = 0 goes to abar = 1, sigma = 0), ``clip_sample=True`` (x0 clipped to [-1, 1] in the update,
+``eps_hat`` from the unclipped x0). The protocol's final image is the last x0 prediction (at t = 0, sigma ~ 0.01),
+which after GoldDiff's ``(x + 1) / 2`` clamp to [0, 1] equals the clipped x0 this sampler returns.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
+from ..noise import vp_sigma
 from .base import samplers, to_d
 
 
@@ -37,22 +38,11 @@ def ddim_timesteps(n_steps: int = 10, n_train_steps: int = 1000) -> list[int]:
     return [i * r for i in reversed(range(int(n_steps)))]
 
 
-def vp_sigma(alpha_bar) -> torch.Tensor:
-    """VE noise level ``sqrt((1 - abar) / abar)`` of a VP level ``abar``."""
-    a = torch.as_tensor(alpha_bar, dtype=torch.float64)
-    return torch.sqrt((1 - a) / a)
-
-
 def ddim_sigmas(n_steps: int = 10, n_train_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
     """The VE sigma grid of GoldDiff's DDIM (timesteps of :func:`ddim_timesteps`, then 0), float64."""
     ab = linear_alpha_bar(n_train_steps, beta_start, beta_end)
     t = torch.tensor(ddim_timesteps(n_steps, n_train_steps))
     return torch.cat([vp_sigma(ab[t]), torch.zeros(1, dtype=torch.float64)])
-
-
-def vp_to_ve(x_vp: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``x_VE = x_VP / sqrt(abar) = x_VP * sqrt(1 + sigma^2)``."""
-    return x_vp * (1 + float(sigma) ** 2) ** 0.5
 
 
 @samplers.register("ddim")

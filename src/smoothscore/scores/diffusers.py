@@ -32,6 +32,7 @@ import torch
 
 from .._checks import bcast
 from ..errors import CheckpointError, ConfigError, MissingDependencyError
+from ..noise import timestep_of_sigma, ve_to_vp, vp_log_sigma, vp_prediction_to_denoiser
 from .base import ScoreField
 
 INSTALL_HINT = "pip install 'smoothscore[diffusers]'"
@@ -139,7 +140,7 @@ class DiffusersScore(ScoreField):
                     f"VP prediction_type {self.prediction_type!r} unsupported; use one of {_VP_PREDICTIONS}"
                 )
             abar = torch.as_tensor(scheduler.alphas_cumprod, dtype=torch.float64)
-            self._log_sigmas = (0.5 * torch.log((1 - abar) / abar)).to(self.device)
+            self._log_sigmas = vp_log_sigma(abar).to(self.device)
             if not bool((self._log_sigmas[1:] > self._log_sigmas[:-1]).all()):
                 raise ConfigError("the scheduler's alphas_cumprod must decrease strictly")
             self._continuous = scfg.get("timestep_type", "discrete") == "continuous"
@@ -190,11 +191,7 @@ class DiffusersScore(ScoreField):
             return self.scheduler.precondition_noise(sigma)
         if self._continuous:
             return 0.25 * sigma.log()
-        tab = self._log_sigmas
-        ls = sigma.to(torch.float64).log().clamp(float(tab[0]), float(tab[-1]))
-        hi = torch.searchsorted(tab, ls).clamp(1, len(tab) - 1)
-        lo_v, hi_v = tab[hi - 1], tab[hi]
-        return (hi - 1).to(torch.float64) + (ls - lo_v) / (hi_v - lo_v)
+        return timestep_of_sigma(sigma, self._log_sigmas)
 
     def timestep_sigmas(self, timesteps) -> torch.Tensor:
         """VE levels ``sqrt((1 - abar_t) / abar_t)`` of integer timesteps (VP schedules), float64 on the CPU."""
@@ -236,13 +233,8 @@ class DiffusersScore(ScoreField):
         if self.kind == "edm":
             out = self._net(self.scheduler.precondition_inputs(x, sb), self.sigma_to_timestep(s))
             return self.scheduler.precondition_outputs(x, out, sb)
-        scale = torch.rsqrt(1 + sb**2)  # sqrt(abar)
-        out = self._net(x * scale, self.sigma_to_timestep(s))
-        if self.prediction_type == "epsilon":
-            return x - sb * out
-        if self.prediction_type == "sample":
-            return out
-        return x * scale**2 - sb * scale * out  # v: x0 = sqrt(abar) x_vp - sqrt(1 - abar) v
+        out = self._net(ve_to_vp(x, sb), self.sigma_to_timestep(s))
+        return vp_prediction_to_denoiser(out, x, sb, self.prediction_type)
 
     def score(self, x, sigma) -> torch.Tensor:
         """``(D(x, sigma) - x) / sigma^2``; for VE-score models the network's output itself."""

@@ -20,12 +20,11 @@ Distances are VE ``|x - y|^2`` (their ``|x_t - sqrt(alpha_bar) y|^2 = alpha_bar 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..noise import vp_noise_std
 
 
 def golden_sizes(n: int, k_min: int, k_max: int, sigma: float) -> tuple[int, int]:
@@ -33,7 +32,7 @@ def golden_sizes(n: int, k_min: int, k_max: int, sigma: float) -> tuple[int, int
     (``k_min <= n``, ``k_min <= k_max <= n``)."""
     k_min = min(int(k_min), n)
     k_max = min(max(int(k_max), k_min), n)
-    noise = min(1.0, max(0.0, sigma / math.sqrt(1.0 + sigma * sigma)))
+    noise = min(1.0, max(0.0, vp_noise_std(float(sigma))))
     loc = 1.0 - noise
     pool = min(n, max(k_max, int(round(k_max + (n - k_max) * loc))))
     k_t = max(k_min, int(round(k_max - (k_max - k_min) * loc)))

@@ -1,5 +1,8 @@
 """A trained network as a score field (the contract every sampler and metric takes).
 
+``sigma_min`` / ``sigma_max`` are the noise levels the network was trained on (from its checkpoint; None when the
+checkpoint or the model does not record them).
+
 Unconditioned models (Paper B's noise unconditioning) with the sigma-free ``param="score"`` ignore sigma (it may be
 omitted); with Paper B's ``"sigma_scaled"`` the network ignores sigma but the score is ``F(x) / sigma``."""
 
@@ -9,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..nets.checkpoint import load_score_model
 from .base import ScoreField
 
 
@@ -22,6 +25,8 @@ class NeuralScore(ScoreField):
         self.param = getattr(model, "param", None)
         cfg = getattr(model, "config", {}) or {}
         self.data_shape = tuple(data_shape or cfg.get("data_shape") or ()) or None
+        rng = getattr(model, "sigma_range", None)
+        self.sigma_min, self.sigma_max = (float(v) for v in rng) if rng else (None, None)
 
     def score(self, x, sigma=None) -> torch.Tensor:
         x, s = self.prepare(x, sigma, need_sigma=self.needs_sigma)
@@ -34,22 +39,4 @@ class NeuralScore(ScoreField):
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, ema: bool = True, dtype="float32", device="auto") -> NeuralScore:
         """Rebuild the model from a training checkpoint folder (safetensors; no code is executed)."""
-        from ..nets import build_model
-        from ..training.checkpoint import load_checkpoint, load_state_strict
-
-        tensors, meta = load_checkpoint(path)
-        cfg = meta.get("model_config") or {}
-        try:
-            model = build_model(
-                cfg["name"],
-                cfg["data_shape"],
-                conditioning=cfg["conditioning"],
-                param=cfg["param"],
-                sigma_data=cfg.get("sigma_data", 0.5),
-                **cfg.get("kwargs", {}),
-            )
-        except (KeyError, TypeError) as e:
-            raise CheckpointError(f"checkpoint {path} has no usable model config: {e}") from None
-        pre = "ema." if ema else "model."
-        load_state_strict(model, {k[len(pre) :]: v for k, v in tensors.items() if k.startswith(pre)}, str(path))
-        return cls(model, dtype=dtype, device=device)
+        return cls(load_score_model(path, ema=ema), dtype=dtype, device=device)

@@ -2,6 +2,7 @@
 
 from .knn import KNNCache, default_encoder
 from .losses import ConditionedDSM, FixedTimeRegression, SigmaSampler, TWeightedDSM, UnconditionedDSM, losses
+from .score_net import train_score_net
 from .temperature_loss import TemperatureKNNLoss
 from .trainer import TrainConfig, Trainer, TrainResult, train
 
@@ -19,4 +20,5 @@ __all__ = [
     "Trainer",
     "TrainResult",
     "train",
+    "train_score_net",
 ]

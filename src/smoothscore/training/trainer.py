@@ -25,7 +25,7 @@ from ..device import resolve_dtype
 from ..distributed import dist_info
 from ..errors import CheckpointError, ConfigError
 from ..io import live_display
-from .checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkpoint
+from ..nets.checkpoint import SIDECAR, load_checkpoint, load_state_strict, save_checkpoint
 
 
 @dataclass
@@ -95,6 +95,8 @@ class Trainer:
         if config.batch_size % self.world:
             raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.world} processes")
         self.model = model.to(self.device, self.dtype)
+        if hasattr(self.model, "sigma_range") and getattr(loss, "sigma_range", None) is not None:
+            self.model.sigma_range = tuple(float(v) for v in loss.sigma_range)  # the levels it is trained on
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.net = self.model
         if self.world > 1:
@@ -132,6 +134,7 @@ class Trainer:
             "model_config": getattr(self.model, "config", {}),
             "train_config": asdict(self.cfg),
             "loss": type(self.loss).__name__,
+            "sigma_range": getattr(self.loss, "sigma_range", None),
             "optim_param_groups": groups,
             "history": self.history[-200:],
             "world_size": self.world,

@@ -29,8 +29,9 @@ import torch
 
 from ...errors import ConfigError, MissingDependencyError
 from ...metrics.call_memory import call_memory
+from ...noise import vp_to_ve
 from ...sampling import sample
-from ...sampling.ddim import ddim_sigmas, vp_to_ve
+from ...sampling.ddim import ddim_sigmas
 from ..base import experiment
 from ..zhou.methods import build_loss, train_method
 

@@ -1,5 +1,6 @@
 """Checkpoints: ``checkpoint.safetensors`` (model, EMA and optimizer tensors, RNG states) plus a JSON sidecar
-``checkpoint.json`` (model and training config, step, optimizer hyper-parameters). Both are written atomically and
+``checkpoint.json`` (model config with its parameterisation ``param``, the trained ``sigma_range``, training config,
+step, optimizer hyper-parameters). Both are written atomically and
 carry the same step, so a crash between the two writes is detected. Loading never executes code: tensors come from
 safetensors (a JSON header plus raw bytes) and metadata from JSON; nothing is unpickled, and a pickled ``.pt`` /
 ``.pkl`` file offered as a checkpoint is refused without being opened."""
@@ -14,6 +15,8 @@ import torch
 
 from ..errors import CheckpointError
 from ..io import atomic_write, atomic_write_json, to_jsonable
+from . import build_model
+from .score_model import ScoreModel
 
 FORMAT = "smoothscore-checkpoint-v1"
 WEIGHTS, SIDECAR = "checkpoint.safetensors", "checkpoint.json"
@@ -96,3 +99,34 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], w
             f"unexpected {extra[:3]}, shape mismatch {bad[:3]})"
         )
     module.load_state_dict(state)
+
+
+def load_score_model(path: str | Path, *, ema: bool = True) -> ScoreModel:
+    """Rebuild the :class:`ScoreModel` of a training checkpoint (the EMA weights unless ``ema=False``), with its
+    parameterisation and, when the checkpoint records it, ``sigma_range = (sigma_min, sigma_max)`` it was trained
+    on (None for checkpoints that predate the record)."""
+    tensors, meta = load_checkpoint(path)
+    cfg = meta.get("model_config") or {}
+    try:
+        model = build_model(
+            cfg["name"],
+            cfg["data_shape"],
+            conditioning=cfg["conditioning"],
+            param=cfg["param"],
+            sigma_data=cfg.get("sigma_data", 0.5),
+            **cfg.get("kwargs", {}),
+        )
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} has no usable model config: {e}") from None
+    pre = "ema." if ema else "model."
+    load_state_strict(model, {k[len(pre) :]: v for k, v in tensors.items() if k.startswith(pre)}, str(path))
+    rng = meta.get("sigma_range")
+    if rng is not None:
+        try:
+            lo, hi = (float(v) for v in rng)
+        except (TypeError, ValueError):
+            raise CheckpointError(f"checkpoint {path}: sigma_range must be two numbers; got {rng!r}") from None
+        if not 0 < lo <= hi:
+            raise CheckpointError(f"checkpoint {path}: sigma_range needs 0 < sigma_min <= sigma_max; got {rng!r}")
+        model.sigma_range = (lo, hi)
+    return model
