@@ -23,11 +23,15 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import toml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sample  # noqa: E402  (mutation/sample.py, beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "mutation"
@@ -95,7 +99,7 @@ def prepare_module(tree: Path, module: str, spec: dict, ops, eq, timeout: float)
     init = [sys.executable, "-m", "cosmic_ray.cli", "init", str(cfg_path), str(db)]
     subprocess.run(init, cwd=tree, env=env, check=True)
     funcs = set(spec.get("functions", []))
-    counts = {"mutants": 0, "run": 0, "equivalent": 0, "killed": 0, "survived": 0, "incompetent": 0}
+    counts = {"mutants": 0, "run": 0, "equivalent": 0, "killed": 0, "survived": 0, "incompetent": 0, "timeout": 0}
     equivalents, keep, skip = [], [], []
     with use_db(str(db), WorkDB.Mode.open) as wdb:
         for item in wdb.work_items:
@@ -107,13 +111,14 @@ def prepare_module(tree: Path, module: str, spec: dict, ops, eq, timeout: float)
                 continue
             counts["mutants"] += 1
             text = _line(tree, module, m.start_pos[0])
+            key = _key(module, op, m.occurrence, text)
             why = _is_equivalent(eq, module, op, text)
             if why:
                 counts["equivalent"] += 1
-                equivalents.append({"line": m.start_pos[0], "operator": op, "text": text, "reason": why})
+                equivalents.append({"line": m.start_pos[0], "operator": op, "text": text, "reason": why, "key": key})
                 skip.append(item.job_id)
                 continue
-            keep.append((_key(module, op, m.occurrence, text), item.job_id))
+            keep.append((key, item.job_id))
         if skip:
             wdb.set_multiple_results(skip, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
     keep.sort()
@@ -159,6 +164,7 @@ def execute_module(st: dict, chosen: set[str] | None) -> dict:
             counts["run"] += 1
             outcome = res.test_outcome.value if res.test_outcome is not None else "incompetent"
             counts[outcome] += 1
+            counts["timeout"] += outcome == "killed" and res.output == "timeout"
             if outcome == "survived":
                 m = item.mutations[0]
                 survivors.append({"line": m.start_pos[0], "operator": m.operator_name, "diff": res.diff or ""})
@@ -204,6 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--modules", nargs="*", help="modules (paths under src/smoothscore) to run; default: all")
     ap.add_argument("--sample", type=int, default=None, help="deterministic sample of N mutants per module")
     ap.add_argument("--total", type=int, default=None, help="deterministic sample of N mutants over all modules")
+    ap.add_argument("--per-module", type=int, default=None, help="stratified sample: N mutants drawn in each module")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the --per-module draw")
     ap.add_argument("--jobs", type=int, default=2, help="modules run in parallel (one tree copy each)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds one mutant's tests may take")
     ap.add_argument("--min-kill", type=float, default=0.9, help="target kill rate per module")
@@ -231,22 +239,33 @@ def main(argv=None) -> int:
     if args.total is not None:
         pool = sorted(c for st in states.values() for c in st["candidates"])
         chosen = {j for _, j in pool[: args.total]}
+    drawn_eq = {}
+    if args.per_module is not None:
+        chosen = set()
+        for name, st in states.items():
+            jobs_drawn, drawn_eq[name] = sample.stratified_draw(st, args.per_module, args.seed)
+            chosen |= jobs_drawn
     by_tree = {str(t): [n for n in names if states[n]["tree"] == t] for t in trees}
+    command = ("python mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    done, lock = {}, threading.Lock()
 
     def run_tree(tree):
-        out = []
         for name in by_tree[str(tree)]:
             r = execute_module(states[name], chosen)
             rate = "n/a" if r["kill_rate"] is None else f"{100 * r['kill_rate']:.1f}%"
-            print(f"{name:32s} run {r['run']:4d} survived {r['survived']:3d} kill {rate} ({r['seconds']} s)")
-            out.append(r)
-        return out
+            print(
+                f"{name:32s} run {r['run']:4d} survived {r['survived']:3d} kill {rate} ({r['seconds']} s)", flush=True
+            )
+            with lock:  # the sample's reports are rewritten after every module, so a stopped run keeps what it measured
+                done[name] = r
+                if args.per_module is not None:
+                    rows = [sample.module_row(done[n], drawn_eq[n]) for n in names if n in done]
+                    sample.write_sample_reports(rows, args.out, command, args.min_kill)
 
     with ThreadPoolExecutor(jobs) as ex:
-        done = {r["module"]: r for rs in ex.map(run_tree, trees) for r in rs}
+        list(ex.map(run_tree, trees))
     results = [done[n] for n in names]
-    command = "python mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_reports(results, args.out, command.strip(), args.min_kill)
+    write_reports(results, args.out, command, args.min_kill)
     if args.total is not None:  # a pooled sample has too few mutants per module for per-module rates: gate on the pool
         killed = sum(r["killed"] + r["incompetent"] for r in results)
         survived = sum(r["survived"] for r in results)
