@@ -2,6 +2,8 @@
 each survivor with its killing test are in docs/mutation.md). Each asserts a value computed independently of the
 line the mutant changed."""
 
+import math
+
 import torch
 from test_truncation_tight import two_clusters
 
@@ -40,3 +42,39 @@ def test_optimal_mode_certificate_without_clipping_does_not_depend_on_the_level_
         out.append((s, tr.last_certificate))
     assert torch.allclose(out[0][0], out[1][0], rtol=1e-12, atol=0)
     assert abs(out[0][1] - out[1][1]) <= 1e-9 * out[0][1]
+
+
+def _dense_stats(u, inv, v, logw):
+    # the kernel's definition written out densely: lse_i = LSE_j(log pi_j + (u_i . v_j - |v_j|^2 / 2) inv_i)
+    logits = logw[None] + (u @ v.T - 0.5 * (v * v).sum(1)[None]) * inv[:, None]
+    return torch.logsumexp(logits, 1), torch.softmax(logits, 1) @ v
+
+
+def test_gaussian_stats_over_several_chunks_against_the_dense_formula():
+    # 600 rows in 64-row chunks (the online merge of chunk pairs runs 9 times), uniform weights (-log n added) and
+    # explicit local log-weights (nothing added), per-query inverse variances, both backends
+    from smoothscore.data.arrays import PointSet
+    from smoothscore.scores._kernel import gaussian_stats
+
+    g = torch.Generator().manual_seed(4)
+    y = torch.randn(600, 4, generator=g, dtype=torch.float64) + 3.0
+    pts = PointSet(y, dtype=torch.float64, device=torch.device("cpu"), chunk_bytes=64 * 4 * 8)
+    v = y - pts.center
+    u = v[:6] + 0.5 * torch.randn(6, 4, generator=g, dtype=torch.float64)
+    inv = torch.linspace(0.5, 3.0, 6, dtype=torch.float64)
+    logw = torch.log_softmax(torch.randn(600, generator=g, dtype=torch.float64), 0)
+    for lw, ref_lw in ((None, torch.full((600,), -math.log(600), dtype=torch.float64)), (logw, logw)):
+        ref_lse, ref_mean = _dense_stats(u, inv, v, ref_lw)
+        for method in ("gemm", "flash"):
+            lse, mean = gaussian_stats(u, inv, pts, logw=lw, method=method, block_elements=64 * 6)
+            assert torch.allclose(lse, ref_lse, rtol=0, atol=1e-10), (method, lw is None)
+            assert torch.allclose(mean, ref_mean, rtol=0, atol=1e-10), (method, lw is None)
+
+
+def test_auto_kernel_picks_flash_on_cpu_only():
+    # PyTorch's fused kernel is the CPU one: a tensor on any other device ("meta" sorts after "cpu") gets gemm
+    from smoothscore.scores._kernel import pick_method
+
+    assert pick_method("auto", torch.zeros(3, 4), True) == "flash"
+    assert pick_method("auto", torch.zeros(3, 4, device="meta"), True) == "gemm"
+    assert pick_method("auto", torch.zeros(3, 4), False) == "gemm"
