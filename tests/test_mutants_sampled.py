@@ -78,3 +78,28 @@ def test_auto_kernel_picks_flash_on_cpu_only():
     assert pick_method("auto", torch.zeros(3, 4), True) == "flash"
     assert pick_method("auto", torch.zeros(3, 4, device="meta"), True) == "gemm"
     assert pick_method("auto", torch.zeros(3, 4), False) == "gemm"
+
+
+def test_tweedie_conversions_of_the_base_class_and_function_score():
+    # data N(0, I): score(x, s) = -x / (1 + s^2), denoiser D(x, s) = x / (1 + s^2) (Tweedie: D = x + s^2 score);
+    # s = 0.5 so that s, s^2 and 1 give different numbers
+    from smoothscore.scores.base import ScoreField
+
+    class OnlyScore(ScoreField):
+        def __init__(self):
+            self._init_placement("float64", "cpu")
+
+        def score(self, x, sigma):
+            x, s = self.prepare(x, sigma)
+            return -x / (1 + s[:, None] ** 2)
+
+    x = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
+    sig = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    want_d = x / (1 + sig[:, None] ** 2)
+    want_s = -x / (1 + sig[:, None] ** 2)
+    assert torch.allclose(OnlyScore().denoise(x, sig), want_d, rtol=1e-14, atol=0)
+    den = ss.FunctionScore(lambda x, s: x / (1 + s[:, None] ** 2), kind="denoiser", dtype="float64", device="cpu")
+    assert torch.allclose(den.score(x, sig), want_s, rtol=1e-14, atol=0)
+    assert torch.allclose(den.denoise(x, sig), want_d, rtol=1e-14, atol=0)
+    sc = ss.FunctionScore(lambda x, s: -x / (1 + s[:, None] ** 2), dtype="float64", device="cpu")
+    assert torch.allclose(sc.denoise(x, sig), want_d, rtol=1e-14, atol=0)
