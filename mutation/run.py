@@ -56,10 +56,23 @@ def _key(module: str, op: str, occ: int, text: str) -> str:
     return hashlib.sha256(f"{module}:{op}:{occ}:{text}".encode()).hexdigest()
 
 
-def _is_equivalent(eq: list[dict], module: str, op: str, text: str) -> str | None:
+def _mutated_line(tree: Path, module: str, op: str, occurrence: int, lineno: int) -> str:
+    """The stripped source line ``lineno`` of ``module`` after cosmic-ray's mutation ``(op, occurrence)``."""
+    from cosmic_ray.mutating import mutate_code
+    from cosmic_ray.plugins import get_operator
+
+    code = mutate_code((tree / "src" / "smoothscore" / module).read_text(), get_operator(op)(), occurrence)
+    lines = (code or "").splitlines()
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+
+
+def _is_equivalent(eq: list[dict], module: str, op: str, text: str, mutated=None) -> str | None:
+    """The reason of the first equivalent.toml entry matching module, operator and stripped line (and, when the
+    entry has ``mutated``, the stripped mutated line, from ``mutated()``, for one of several mutants of a line)."""
     for e in eq:
         if e["module"] == module and re.fullmatch(e["operator"], op) and e["line"].strip() == text:
-            return e["reason"]
+            if "mutated" not in e or (mutated is not None and mutated() == e["mutated"].strip()):
+                return e["reason"]
     return None
 
 
@@ -112,7 +125,8 @@ def prepare_module(tree: Path, module: str, spec: dict, ops, eq, timeout: float)
             counts["mutants"] += 1
             text = _line(tree, module, m.start_pos[0])
             key = _key(module, op, m.occurrence, text)
-            why = _is_equivalent(eq, module, op, text)
+            occ, ln = m.occurrence, m.start_pos[0]
+            why = _is_equivalent(eq, module, op, text, lambda: _mutated_line(tree, module, op, occ, ln))  # noqa: B023
             if why:
                 counts["equivalent"] += 1
                 equivalents.append({"line": m.start_pos[0], "operator": op, "text": text, "reason": why, "key": key})

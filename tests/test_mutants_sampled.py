@@ -103,3 +103,40 @@ def test_tweedie_conversions_of_the_base_class_and_function_score():
     assert torch.allclose(den.denoise(x, sig), want_d, rtol=1e-14, atol=0)
     sc = ss.FunctionScore(lambda x, s: -x / (1 + s[:, None] ** 2), dtype="float64", device="cpu")
     assert torch.allclose(sc.denoise(x, sig), want_d, rtol=1e-14, atol=0)
+
+
+def test_principal_basis_rank_is_scale_free():
+    # variances 1, 0.1, 1e-3, 1e-6 along four axes: all but 1e-4 of the energy needs 3 directions, at any scale
+    # (here the data scaled by 1e-3, total energy far below 1)
+    from smoothscore.data.arrays import PointSet
+    from smoothscore.scores.lower_bound_index import principal_basis
+
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(500, 4, generator=g, dtype=torch.float64)
+    z = (z - z.mean(0)) / z.std(0)
+    for scale in (1.0, 1e-3):
+        y = scale * z * torch.tensor([1.0, 0.1**0.5, 1e-3**0.5, 1e-6**0.5], dtype=torch.float64)
+        P = principal_basis(PointSet(y, dtype=torch.float64, device=torch.device("cpu")))
+        assert P.shape == (3, 4), scale
+
+
+def test_patch_size_schedule_values_and_positive_levels():
+    # nearest calibration level in log sigma: 0.1 -> k 3, 1.0 -> k 9; log-midpoint sqrt(0.1) ~ 0.316; sigma 0 and
+    # tiny sigmas go to the smallest level; a level of 0 has no log and is refused
+    import pytest
+
+    from smoothscore.errors import ConfigError
+    from smoothscore.scores.patch_calibration import PatchSizeSchedule
+
+    sched = PatchSizeSchedule([0.1, 1.0], [3, 9])
+    got = sched(torch.tensor([0.0, 1e-8, 0.05, 0.1, 0.3, 0.33, 1.0, 7.0]))
+    assert got.tolist() == [3, 3, 3, 3, 3, 9, 9, 9]
+    with pytest.raises(ConfigError):
+        PatchSizeSchedule([0.0, 1.0], [3, 9])
+
+
+def test_line_points_of_shape_n_by_1_are_the_positions():
+    from smoothscore.scores.smoothed_pl import check_line_points
+
+    y = check_line_points(torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64))
+    assert y.tolist() == [-1.0, 0.5, 2.0]
