@@ -140,3 +140,26 @@ def test_line_points_of_shape_n_by_1_are_the_positions():
 
     y = check_line_points(torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64))
     assert y.tolist() == [-1.0, 0.5, 2.0]
+
+
+def test_temperature_schedule_and_knn_temperature_defaults_and_refusals():
+    import pytest
+
+    from smoothscore.errors import ConfigError
+    from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature
+
+    # T(sigma) = max(c / sigma, 1): c = 2 gives 4 at sigma 0.5 and 1 at sigma 4
+    assert sigma_schedule_temperature(2.0)(torch.tensor([0.5, 4.0], dtype=torch.float64)).tolist() == [4.0, 1.0]
+    for bad in (0.0, -1.0):
+        with pytest.raises(ConfigError):
+            sigma_schedule_temperature(bad)
+    g = torch.Generator().manual_seed(6)
+    train = torch.randn(20, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    kw = dict(k=5, dtype="float64", device="cpu")
+    default = KNNTemperatureScore(train, **kw).score(x, 0.7)
+    assert torch.equal(default, KNNTemperatureScore(train, 1.0, **kw).score(x, 0.7))  # the default is T = 1
+    assert not torch.allclose(default, KNNTemperatureScore(train, 2.0, **kw).score(x, 0.7))
+    for bad in (0.0, -0.5):
+        with pytest.raises(ConfigError):
+            KNNTemperatureScore(train, bad, **kw)
