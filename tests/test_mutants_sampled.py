@@ -163,3 +163,25 @@ def test_temperature_schedule_and_knn_temperature_defaults_and_refusals():
     for bad in (0.0, -0.5):
         with pytest.raises(ConfigError):
             KNNTemperatureScore(train, bad, **kw)
+
+
+def test_pc_sampler_denoised_and_final_tweedie_step():
+    # one training point mu: the posterior mean is mu at every level, so each step's "denoised" is exactly mu;
+    # denoise_last adds s^2 score(x, s) at the last level (> 0) only when asked, and nothing when that level is 0
+    mu = torch.tensor([[1.5, -0.5]], dtype=torch.float64)
+    field = ss.EmpiricalScore(mu, dtype="float64", device="cpu")
+    x0 = 3.0 * torch.randn(4, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    seen = []
+    run = dict(method="pc", n_corrector=1)
+    grid = [3.0, 1.0, 0.5]
+    plain = ss.sample(field, x0, grid, generator=torch.Generator().manual_seed(1), callback=seen.append, **run)
+    assert len(seen) == 2 and (plain - mu).norm(dim=1).min() > 0.05  # still noisy at sigma 0.5: not denoised
+    for info in seen:
+        assert torch.allclose(info["denoised"], mu.expand(4, 2), rtol=0, atol=1e-12)
+    last = ss.sample(field, x0, grid, generator=torch.Generator().manual_seed(1), denoise_last=True, **run)
+    assert torch.allclose(last, plain + 0.25 * field.score(plain, 0.5), rtol=0, atol=1e-12)
+    assert torch.allclose(last, mu.expand(4, 2), rtol=0, atol=1e-12)  # Tweedie of a one-point set: mu
+    to0 = [3.0, 1.0, 0.0]
+    a = ss.sample(field, x0, to0, generator=torch.Generator().manual_seed(1), **run)
+    b = ss.sample(field, x0, to0, generator=torch.Generator().manual_seed(1), denoise_last=True, **run)
+    assert torch.isfinite(b).all() and torch.equal(a, b)
