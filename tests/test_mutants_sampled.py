@@ -4,11 +4,19 @@ line the mutant changed."""
 
 import math
 
+import pytest
 import torch
 from test_truncation_tight import two_clusters
 
 import smoothscore as ss
-from smoothscore.scores.patch_calibration import calibrate_patch_size
+from smoothscore.data.arrays import PointSet
+from smoothscore.errors import ConfigError
+from smoothscore.scores._kernel import gaussian_stats, pick_method
+from smoothscore.scores.base import ScoreField
+from smoothscore.scores.lower_bound_index import principal_basis
+from smoothscore.scores.patch_calibration import PatchSizeSchedule, calibrate_patch_size
+from smoothscore.scores.smoothed_pl import check_line_points
+from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature
 
 
 def test_patch_calibration_default_grid_is_the_odd_sizes_3_to_15():
@@ -53,9 +61,6 @@ def _dense_stats(u, inv, v, logw):
 def test_gaussian_stats_over_several_chunks_against_the_dense_formula():
     # 600 rows in 64-row chunks (the online merge of chunk pairs runs 9 times), uniform weights (-log n added) and
     # explicit local log-weights (nothing added), per-query inverse variances, both backends
-    from smoothscore.data.arrays import PointSet
-    from smoothscore.scores._kernel import gaussian_stats
-
     g = torch.Generator().manual_seed(4)
     y = torch.randn(600, 4, generator=g, dtype=torch.float64) + 3.0
     pts = PointSet(y, dtype=torch.float64, device=torch.device("cpu"), chunk_bytes=64 * 4 * 8)
@@ -73,8 +78,6 @@ def test_gaussian_stats_over_several_chunks_against_the_dense_formula():
 
 def test_auto_kernel_picks_flash_on_cpu_only():
     # PyTorch's fused kernel is the CPU one: a tensor on any other device ("meta" sorts after "cpu") gets gemm
-    from smoothscore.scores._kernel import pick_method
-
     assert pick_method("auto", torch.zeros(3, 4), True) == "flash"
     assert pick_method("auto", torch.zeros(3, 4, device="meta"), True) == "gemm"
     assert pick_method("auto", torch.zeros(3, 4), False) == "gemm"
@@ -83,8 +86,6 @@ def test_auto_kernel_picks_flash_on_cpu_only():
 def test_tweedie_conversions_of_the_base_class_and_function_score():
     # data N(0, I): score(x, s) = -x / (1 + s^2), denoiser D(x, s) = x / (1 + s^2) (Tweedie: D = x + s^2 score);
     # s = 0.5 so that s, s^2 and 1 give different numbers
-    from smoothscore.scores.base import ScoreField
-
     class OnlyScore(ScoreField):
         def __init__(self):
             self._init_placement("float64", "cpu")
@@ -108,9 +109,6 @@ def test_tweedie_conversions_of_the_base_class_and_function_score():
 def test_principal_basis_rank_is_scale_free():
     # variances 1, 0.1, 1e-3, 1e-6 along four axes: all but 1e-4 of the energy needs 3 directions, at any scale
     # (here the data scaled by 1e-3, total energy far below 1)
-    from smoothscore.data.arrays import PointSet
-    from smoothscore.scores.lower_bound_index import principal_basis
-
     g = torch.Generator().manual_seed(5)
     z = torch.randn(500, 4, generator=g, dtype=torch.float64)
     z = (z - z.mean(0)) / z.std(0)
@@ -123,10 +121,6 @@ def test_principal_basis_rank_is_scale_free():
 def test_patch_size_schedule_values_and_positive_levels():
     # nearest calibration level in log sigma: 0.1 -> k 3, 1.0 -> k 9; log-midpoint sqrt(0.1) ~ 0.316; sigma 0 and
     # tiny sigmas go to the smallest level; a level of 0 has no log and is refused
-    import pytest
-
-    from smoothscore.errors import ConfigError
-    from smoothscore.scores.patch_calibration import PatchSizeSchedule
 
     sched = PatchSizeSchedule([0.1, 1.0], [3, 9])
     got = sched(torch.tensor([0.0, 1e-8, 0.05, 0.1, 0.3, 0.33, 1.0, 7.0]))
@@ -136,17 +130,11 @@ def test_patch_size_schedule_values_and_positive_levels():
 
 
 def test_line_points_of_shape_n_by_1_are_the_positions():
-    from smoothscore.scores.smoothed_pl import check_line_points
-
     y = check_line_points(torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64))
     assert y.tolist() == [-1.0, 0.5, 2.0]
 
 
 def test_temperature_schedule_and_knn_temperature_defaults_and_refusals():
-    import pytest
-
-    from smoothscore.errors import ConfigError
-    from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature
 
     # T(sigma) = max(c / sigma, 1): c = 2 gives 4 at sigma 0.5 and 1 at sigma 4
     assert sigma_schedule_temperature(2.0)(torch.tensor([0.5, 4.0], dtype=torch.float64)).tolist() == [4.0, 1.0]
