@@ -11,6 +11,7 @@ from test_truncation_tight import two_clusters
 import smoothscore as ss
 from smoothscore.data.arrays import PointSet
 from smoothscore.errors import ConfigError
+from smoothscore.metrics.bootstrap import mean_interval, median_interval, memorized_fraction_interval
 from smoothscore.scores._kernel import gaussian_stats, pick_method
 from smoothscore.scores.base import ScoreField
 from smoothscore.scores.lower_bound_index import principal_basis
@@ -173,3 +174,19 @@ def test_pc_sampler_denoised_and_final_tweedie_step():
     a = ss.sample(field, x0, to0, generator=torch.Generator().manual_seed(1), **run)
     b = ss.sample(field, x0, to0, generator=torch.Generator().manual_seed(1), denoise_last=True, **run)
     assert torch.isfinite(b).all() and torch.equal(a, b)
+
+
+def test_bootstrap_defaults_refusals_and_memorized_fraction_interval():
+    v = torch.randn(30, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    assert median_interval(v) == median_interval(v, seed=0) != median_interval(v, seed=1)  # default seed 0
+    with pytest.raises(ConfigError):
+        mean_interval(v, n_boot=0)
+    # 5 samples at 1e-3 from a training point (ratio d1/d2 ~ 1e-3) and 3 far from all (ratio ~ 1): the interval is
+    # that of the mean of the independently computed 0/1 indicators d1/d2 < 1/3
+    g = torch.Generator().manual_seed(9)
+    train = 10.0 * torch.randn(12, 4, generator=g, dtype=torch.float64)
+    samples = torch.cat([train[:5] + 1e-3, 100.0 + torch.randn(3, 4, generator=g, dtype=torch.float64)])
+    d = torch.cdist(samples, train).sort(1).values
+    memorized = (d[:, 0] / d[:, 1] < 1 / 3).double()
+    assert memorized.tolist() == [1.0] * 5 + [0.0] * 3
+    assert memorized_fraction_interval(samples, train) == mean_interval(memorized)
