@@ -12,6 +12,7 @@ import smoothscore as ss
 from smoothscore.data.arrays import PointSet
 from smoothscore.errors import ConfigError
 from smoothscore.metrics.bootstrap import mean_interval, median_interval, memorized_fraction_interval
+from smoothscore.metrics.distances import knn_precision_recall, wasserstein_2d
 from smoothscore.scores._kernel import gaussian_stats, pick_method
 from smoothscore.scores.base import ScoreField
 from smoothscore.scores.lower_bound_index import principal_basis
@@ -190,3 +191,15 @@ def test_bootstrap_defaults_refusals_and_memorized_fraction_interval():
     memorized = (d[:, 0] / d[:, 1] < 1 / 3).double()
     assert memorized.tolist() == [1.0] * 5 + [0.0] * 3
     assert memorized_fraction_interval(samples, train) == mean_interval(memorized)
+
+
+def test_knn_precision_counts_the_ball_boundary_and_w2_subsamples_rows():
+    # real 0, 1, 2, 3 with k = 1: every ball has radius 1; fakes 4 and -1 lie on a boundary (covered), 1.5 inside,
+    # 10 outside: precision 3/4; every real point is within 2.5 (the fakes' radii) of a fake: recall 1
+    real = torch.tensor([[0.0], [1.0], [2.0], [3.0]], dtype=torch.float64)
+    fake = torch.tensor([[4.0], [10.0], [-1.0], [1.5]], dtype=torch.float64)
+    assert knn_precision_recall(real, fake, k=1) == {"precision": 0.75, "recall": 1.0}
+    # two sets of repeated points p, q (200 and 300 rows, 3-D), subsampled to 50 rows each: W2 = |p - q| = 5
+    p, q = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([4.0, 6.0, 3.0])
+    w = wasserstein_2d(p.expand(200, 3).clone(), q.expand(300, 3).clone(), max_points=50)
+    assert abs(w - 5.0) <= 1e-9
