@@ -13,6 +13,7 @@ from smoothscore.data.arrays import PointSet
 from smoothscore.errors import ConfigError
 from smoothscore.metrics.bootstrap import mean_interval, median_interval, memorized_fraction_interval
 from smoothscore.metrics.distances import knn_precision_recall, wasserstein_2d
+from smoothscore.metrics.expansiveness import closest_pairs, expansiveness_profile
 from smoothscore.scores._kernel import gaussian_stats, pick_method
 from smoothscore.scores.base import ScoreField
 from smoothscore.scores.lower_bound_index import principal_basis
@@ -203,3 +204,17 @@ def test_knn_precision_counts_the_ball_boundary_and_w2_subsamples_rows():
     p, q = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([4.0, 6.0, 3.0])
     w = wasserstein_2d(p.expand(200, 3).clone(), q.expand(300, 3).clone(), max_points=50)
     assert abs(w - 5.0) <= 1e-9
+
+
+def test_expansiveness_profile_uses_at_most_half_the_training_set_as_pairs():
+    # 4 points on a line at 0, 1, 3, 7 have 3 distinct nearest-neighbour pairs; the profile measures gamma_ex on the
+    # closest min(n_queries, n // 2) = 2 of them, so n_queries = 16 gives exactly the numbers of n_queries = 2
+    tr = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [7.0, 0.0]], dtype=torch.float64)
+    assert closest_pairs(tr, 4)[0].shape[0] == 3
+    f = ss.EmpiricalScore(tr, dtype="float64", device="cpu")
+    runs = [
+        expansiveness_profile(f, tr, [0.5, 1.0], n_queries=nq, typical=False, generator=torch.Generator().manual_seed(0))
+        for nq in (2, 16)
+    ]
+    assert runs[0]["gamma_ex"] == runs[1]["gamma_ex"]
+    assert runs[0]["spectral_norm_switching"] == runs[1]["spectral_norm_switching"]
