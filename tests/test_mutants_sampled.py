@@ -14,6 +14,7 @@ from smoothscore.errors import ConfigError
 from smoothscore.metrics.bootstrap import mean_interval, median_interval, memorized_fraction_interval
 from smoothscore.metrics.distances import knn_precision_recall, wasserstein_2d
 from smoothscore.metrics.expansiveness import closest_pairs, expansiveness_profile
+from smoothscore.metrics.memorization import distance_summary, nn_ratio
 from smoothscore.scores._kernel import gaussian_stats, pick_method
 from smoothscore.scores.base import ScoreField
 from smoothscore.scores.lower_bound_index import principal_basis
@@ -219,3 +220,18 @@ def test_expansiveness_profile_uses_at_most_half_the_training_set_as_pairs():
     ]
     assert runs[0]["gamma_ex"] == runs[1]["gamma_ex"]
     assert runs[0]["spectral_norm_switching"] == runs[1]["spectral_norm_switching"]
+
+
+def test_nn_ratio_skips_duplicate_training_images_and_distance_summary_values():
+    # training image 0 stored twice: a sample 0.1 from it has d1 = d2 = 0.1 to the two copies; its ratio is taken
+    # against the nearest *distinct* image (row 2 at distance 2.9): 0.1 / 2.9
+    train = torch.tensor([[0.0, 0.0], [0.0, 0.0], [3.0, 0.0], [0.0, 9.0]], dtype=torch.float64)
+    samples = torch.tensor([[0.1, 0.0], [1.5, 0.0]], dtype=torch.float64)
+    r = nn_ratio(samples, train)
+    assert abs(float(r[0]) - 0.1 / 2.9) <= 1e-12 and abs(float(r[1]) - 1.0) <= 1e-12
+    # nearest distances 1, 2, ..., 5 (samples on a ray from the lone point): median 3, q10 1.4, q90 4.6 (linear)
+    one = torch.zeros(1, 2, dtype=torch.float64)
+    ray = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [4.0, 0.0], [5.0, 0.0]], dtype=torch.float64)
+    s = distance_summary(ray, one)
+    assert abs(s["median"] - 3.0) <= 1e-12 and abs(s["q10"] - 1.4) <= 1e-12 and abs(s["q90"] - 4.6) <= 1e-12
+    assert abs(s["median_per_sqrt_dim"] - 3.0 / 2**0.5) <= 1e-12
