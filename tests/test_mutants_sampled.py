@@ -11,6 +11,7 @@ from test_truncation_tight import two_clusters
 import smoothscore as ss
 from smoothscore.data.arrays import PointSet
 from smoothscore.errors import ConfigError
+from smoothscore.io import to_jsonable
 from smoothscore.metrics.bootstrap import mean_interval, median_interval, memorized_fraction_interval
 from smoothscore.metrics.distances import knn_precision_recall, wasserstein_2d
 from smoothscore.metrics.expansiveness import closest_pairs, expansiveness_profile
@@ -235,3 +236,12 @@ def test_nn_ratio_skips_duplicate_training_images_and_distance_summary_values():
     s = distance_summary(ray, one)
     assert abs(s["median"] - 3.0) <= 1e-12 and abs(s["q10"] - 1.4) <= 1e-12 and abs(s["q90"] - 4.6) <= 1e-12
     assert abs(s["median_per_sqrt_dim"] - 3.0 / 2**0.5) <= 1e-12
+
+
+def test_json_conversion_of_dtypes_devices_and_refusal_of_unknown_objects():
+    assert to_jsonable({"dtype": torch.float64, "device": torch.device("cpu")}) == {
+        "dtype": "torch.float64",
+        "device": "cpu",
+    }
+    with pytest.raises(TypeError):
+        to_jsonable({"x": object()})
