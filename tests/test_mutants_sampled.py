@@ -18,7 +18,7 @@ from smoothscore.metrics.expansiveness import closest_pairs, expansiveness_profi
 from smoothscore.metrics.memorization import distance_summary, nn_ratio
 from smoothscore.scores._kernel import gaussian_stats, pick_method
 from smoothscore.scores.base import ScoreField
-from smoothscore.scores.lower_bound_index import principal_basis
+from smoothscore.scores.lower_bound_index import IVF_MAX_RANK, IVF_MIN_POINTS, principal_basis, resolve_kind
 from smoothscore.scores.patch_calibration import PatchSizeSchedule, calibrate_patch_size
 from smoothscore.scores.smoothed_pl import check_line_points
 from smoothscore.scores.temperature import KNNTemperatureScore, sigma_schedule_temperature
@@ -245,3 +245,20 @@ def test_json_conversion_of_dtypes_devices_and_refusal_of_unknown_objects():
     }
     with pytest.raises(TypeError):
         to_jsonable({"x": object()})
+
+
+def test_auto_index_kind_by_size_and_rank():
+    # dense below IVF_MIN_POINTS rows; from there IVF up to rank IVF_MAX_RANK (or unknown rank), flat above it
+    assert resolve_kind("auto", IVF_MIN_POINTS - 1) == "dense"
+    assert resolve_kind("auto", IVF_MIN_POINTS) == "ivf"
+    assert resolve_kind("auto", 5 * IVF_MIN_POINTS) == "ivf"
+    assert resolve_kind("auto", 5 * IVF_MIN_POINTS, rank=IVF_MAX_RANK + 1) == "flat"
+    assert resolve_kind("flat", 10) == "flat"
+
+
+def test_empirical_score_refuses_a_non_positive_temperature_function():
+    y = torch.randn(10, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for t in (0.0, -0.5):
+        f = ss.EmpiricalScore(y, temperature=lambda s, t=t: torch.full_like(s, t), dtype="float64", device="cpu")
+        with pytest.raises(ConfigError):
+            f.score(y[:3] + 0.1, 0.5)
