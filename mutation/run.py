@@ -204,18 +204,13 @@ def write_reports(results: list[dict], out: Path, command: str, min_kill: float)
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
-        rate = "n/a" if r["kill_rate"] is None else f"{100 * r['kill_rate']:.1f}%"
-        flag = "" if r["kill_rate"] is None or r["kill_rate"] >= min_kill else " (below target)"
         rows.append(
             f"| `{r['module']}` | {r['mutants']} | {r['equivalent']} | {r['run']} | "
-            f"{r['killed'] + r['incompetent']} | {r['survived']} | {rate}{flag} | {r['seconds']} |"
+            f"{r['killed'] + r['incompetent']} | {r['survived']} | {sample.rate_cell(r['kill_rate'], min_kill)} "
+            f"| {r['seconds']} |"
         )
     (out / "kill_rates.md").write_text("\n".join(rows) + "\n")
-    sv = ["# Surviving mutants", "", f"Command: `{command}`", ""]
-    for r in results:
-        for s in r["survivors"]:
-            sv += [f"## `{r['module']}`:{s['line']} {s['operator']}", "", "```diff", s["diff"].strip(), "```", ""]
-    (out / "survivors.md").write_text("\n".join(sv) + "\n")
+    sample.write_survivors(out / "survivors.md", "Surviving mutants", command, results, False)
     (out / "results.json").write_text(json.dumps(results, indent=1))
 
 

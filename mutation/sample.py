@@ -67,6 +67,25 @@ def module_row(r: dict, drawn_equivalent: list[dict]) -> dict:
     }
 
 
+def rate_cell(rate: float | None, min_kill: float, digits: int = 1) -> str:
+    """A kill rate as a table cell: ``n/a`` when nothing was judged, flagged when below ``min_kill``."""
+    if rate is None:
+        return "n/a"
+    return f"{100 * rate:.{digits}f}%" + ("" if rate >= min_kill else " (below target)")
+
+
+def write_survivors(path: Path, title: str, command: str, results: list[dict], with_tests: bool) -> None:
+    """The survivors report: per surviving mutant its module, line and operator, (optionally) the module's test
+    files that let it through, and the diff."""
+    sv = [f"# {title}", "", f"Command: `{command}`", ""]
+    for r in results:
+        for s in r["survivors"]:
+            sv += [f"## `{r['module']}`:{s['line']} {s['operator']}", ""]
+            sv += [f"tests: {', '.join(r['tests'])}", ""] if with_tests else []
+            sv += ["```diff", s["diff"].strip(), "```", ""]
+    path.write_text("\n".join(sv) + "\n")
+
+
 def write_sample_reports(rows: list[dict], out: Path, command: str, min_kill: float) -> None:
     """``sample_kill_rates.md`` (the per-module table of docs/mutation.md, pooled line last), ``sample_survivors.md``
     (location, operator, diff and the tests that let each survivor through) and ``sample_results.json``."""
@@ -78,12 +97,11 @@ def write_sample_reports(rows: list[dict], out: Path, command: str, min_kill: fl
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for r in rows:
-        rate = "n/a" if r["kill_rate"] is None else f"{100 * r['kill_rate']:.0f}%"
-        flag = "" if r["kill_rate"] is None or r["kill_rate"] >= min_kill else " (below target)"
         lo, hi = r["interval"]
         lines.append(
             f"| `{r['module']}` | {r['mutants']} | {r['sampled']} | {r['killed']} | {r['survived']} | {r['timeout']} "
-            f"| {r['equivalent']} | {rate}{flag} | {100 * lo:.0f}-{100 * hi:.0f}% | {r['seconds']} |"
+            f"| {r['equivalent']} | {rate_cell(r['kill_rate'], min_kill, 0)} | {100 * lo:.0f}-{100 * hi:.0f}% "
+            f"| {r['seconds']} |"
         )
     killed, survived = sum(r["killed"] for r in rows), sum(r["survived"] for r in rows)
     lo, hi = wilson_interval(killed, killed + survived)
@@ -94,10 +112,5 @@ def write_sample_reports(rows: list[dict], out: Path, command: str, min_kill: fl
         f"| {rate} | {100 * lo:.1f}-{100 * hi:.1f}% | {round(sum(r['seconds'] for r in rows), 1)} |"
     )
     (out / "sample_kill_rates.md").write_text("\n".join(lines) + "\n")
-    sv = ["# Surviving mutants of the stratified sample", "", f"Command: `{command}`", ""]
-    for r in rows:
-        for s in r["survivors"]:
-            sv += [f"## `{r['module']}`:{s['line']} {s['operator']}", "", f"tests: {', '.join(r['tests'])}", ""]
-            sv += ["```diff", s["diff"].strip(), "```", ""]
-    (out / "sample_survivors.md").write_text("\n".join(sv) + "\n")
+    write_survivors(out / "sample_survivors.md", "Surviving mutants of the stratified sample", command, rows, True)
     (out / "sample_results.json").write_text(json.dumps(rows, indent=1))
