@@ -197,12 +197,8 @@ def execute_module(st: dict, chosen: set[str] | None) -> dict:
 
 def write_reports(results: list[dict], out: Path, command: str, min_kill: float) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    rows = [
-        f"Command: `{command}`",
-        "",
-        "| module | mutants | equivalent | run | killed | survived | kill rate | seconds |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    cols = ["module", "mutants", "equivalent", "run", "killed", "survived", "kill rate", "seconds"]
+    rows = sample.table_head(command, cols, ["---"] + ["---:"] * 7)
     for r in results:
         rows.append(
             f"| `{r['module']}` | {r['mutants']} | {r['equivalent']} | {r['run']} | "

@@ -74,6 +74,11 @@ def rate_cell(rate: float | None, min_kill: float, digits: int = 1) -> str:
     return f"{100 * rate:.{digits}f}%" + ("" if rate >= min_kill else " (below target)")
 
 
+def table_head(command: str, columns: list[str], aligns: list[str]) -> list[str]:
+    """The command line and a markdown table header (``aligns``: ``"---"`` or ``"---:"`` per column)."""
+    return [f"Command: `{command}`", "", "| " + " | ".join(columns) + " |", "| " + " | ".join(aligns) + " |"]
+
+
 def write_survivors(path: Path, title: str, command: str, results: list[dict], with_tests: bool) -> None:
     """The survivors report: per surviving mutant its module, line and operator, (optionally) the module's test
     files that let it through, and the diff."""
@@ -90,12 +95,9 @@ def write_sample_reports(rows: list[dict], out: Path, command: str, min_kill: fl
     """``sample_kill_rates.md`` (the per-module table of docs/mutation.md, pooled line last), ``sample_survivors.md``
     (location, operator, diff and the tests that let each survivor through) and ``sample_results.json``."""
     out.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f"Command: `{command}`",
-        "",
-        "| module | mutants | sampled | killed | survived | timeout | equivalent | kill rate | 95% interval | s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
-    ]
+    cols = ["module", "mutants", "sampled", "killed", "survived", "timeout", "equivalent", "kill rate", "95% interval"]
+    cols.append("s")
+    lines = table_head(command, cols, ["---"] + ["---:"] * 7 + ["---", "---:"])
     for r in rows:
         lo, hi = r["interval"]
         lines.append(
