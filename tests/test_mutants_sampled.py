@@ -206,6 +206,9 @@ def test_knn_precision_counts_the_ball_boundary_and_w2_subsamples_rows():
     p, q = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([4.0, 6.0, 3.0])
     w = wasserstein_2d(p.expand(200, 3).clone(), q.expand(300, 3).clone(), max_points=50)
     assert abs(w - 5.0) <= 1e-9
+    # max_points=None: no subsampling; two points each, shifted by 1: W2 = 1
+    a = torch.tensor([[0.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    assert abs(wasserstein_2d(a, a + torch.tensor([0.0, 1.0], dtype=torch.float64), max_points=None) - 1.0) <= 1e-12
 
 
 def test_expansiveness_profile_uses_at_most_half_the_training_set_as_pairs():
