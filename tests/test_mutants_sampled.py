@@ -265,3 +265,28 @@ def test_empirical_score_refuses_a_non_positive_temperature_function():
         f = ss.EmpiricalScore(y, temperature=lambda s, t=t: torch.full_like(s, t), dtype="float64", device="cpu")
         with pytest.raises(ConfigError):
             f.score(y[:3] + 0.1, 0.5)
+
+
+def test_seed_note_only_when_several_seeds_merge(tmp_path):
+    # a trained experiment's page says its figures are one seed's only when claims merge several seeds
+    from test_report_merge_folders import _merged, _run
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    _run("--seeds", "0", "--out", str(one))
+    _run("--seeds", "0,1", "--out", str(two))
+    note = "claims merge seeds"
+    assert not any(note in n for n in _merged(tmp_path / "m1", one)["notes"])
+    assert [n for n in _merged(tmp_path / "m2", two)["notes"] if note in n] == [
+        "figures, metrics and findings shown are seed 0's; claims merge seeds [0, 1]"
+    ]
+
+
+def test_point_set_scratch_grows_for_larger_chunks():
+    # reused scratch chunks with an extra column: a later call with larger chunks must get a larger scratch
+    g = torch.Generator().manual_seed(11)
+    y = torch.randn(10, 3, generator=g, dtype=torch.float64) + 2.0
+    pts = PointSet(y, dtype=torch.float64, device=torch.device("cpu"))
+    for rows in (2, 4):
+        for a, v in pts.chunks(rows=rows, extra=1, reuse=True):
+            assert torch.allclose(v[:, :3], y[a : a + v.shape[0]] - pts.center, rtol=0, atol=1e-15)
+            assert v.shape[0] == min(rows, 10 - a)
