@@ -10,7 +10,7 @@ PRESET ?= quick
 JOBS   ?= 2
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-slow bench install install-test clean docs lint tutorials mutants mutants-ci mutants-hand
+.PHONY: demo test test-slow bench install install-test clean docs lint tutorials mutants mutants-ci mutants-sample mutants-hand
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ mutants: $(VENV)/.installed-mutation
 MUTANTS_CI ?= 24
 mutants-ci: $(VENV)/.installed-mutation
 	$(PY) mutation/run.py --total $(MUTANTS_CI) --jobs $(PYTEST_WORKERS) --timeout 240
+
+# the per-module estimate of docs/mutation.md: MUTANTS_PER_MODULE mutants drawn (seed MUTANTS_SEED) in every core
+# module, one at a time, niced; writes build/mutants/sample_kill_rates.md and sample_survivors.md
+MUTANTS_PER_MODULE ?= 3
+MUTANTS_SEED ?= 1
+mutants-sample: $(VENV)/.installed-mutation
+	nice -n 19 $(PY) mutation/run.py --per-module $(MUTANTS_PER_MODULE) --seed $(MUTANTS_SEED) --jobs 1 --timeout 150
 
 # the hand mutants of issue 18, each against the test written to kill it
 mutants-hand: $(VENV)/.installed-test

@@ -17,6 +17,11 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10: pytest's own dependency
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 T = "tests/"
 
@@ -211,6 +216,11 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         "if not (alpha > 0) or noise < -1:",
         [T + "test_core_mutants.py::test_sigma_star_sampler_refuses_negative_noise"],
     ),
+]
+# the survivors of the stratified sample, killed since (data: mutation/sampled_survivors.toml)
+MUTANTS += [
+    (m["id"], m["file"], m["old"], m["new"], [T + t for t in m["tests"]])
+    for m in tomllib.loads((ROOT / "mutation" / "sampled_survivors.toml").read_text())["mutant"]
 ]
 
 

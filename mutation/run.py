@@ -23,11 +23,15 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import toml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sample  # noqa: E402  (mutation/sample.py, beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "mutation"
@@ -52,10 +56,23 @@ def _key(module: str, op: str, occ: int, text: str) -> str:
     return hashlib.sha256(f"{module}:{op}:{occ}:{text}".encode()).hexdigest()
 
 
-def _is_equivalent(eq: list[dict], module: str, op: str, text: str) -> str | None:
+def _mutated_line(tree: Path, module: str, op: str, occurrence: int, lineno: int) -> str:
+    """The stripped source line ``lineno`` of ``module`` after cosmic-ray's mutation ``(op, occurrence)``."""
+    from cosmic_ray.mutating import mutate_code
+    from cosmic_ray.plugins import get_operator
+
+    code = mutate_code((tree / "src" / "smoothscore" / module).read_text(), get_operator(op)(), occurrence)
+    lines = (code or "").splitlines()
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+
+
+def _is_equivalent(eq: list[dict], module: str, op: str, text: str, mutated=None) -> str | None:
+    """The reason of the first equivalent.toml entry matching module, operator and stripped line (and, when the
+    entry has ``mutated``, the stripped mutated line, from ``mutated()``, for one of several mutants of a line)."""
     for e in eq:
         if e["module"] == module and re.fullmatch(e["operator"], op) and e["line"].strip() == text:
-            return e["reason"]
+            if "mutated" not in e or (mutated is not None and mutated() == e["mutated"].strip()):
+                return e["reason"]
     return None
 
 
@@ -95,7 +112,7 @@ def prepare_module(tree: Path, module: str, spec: dict, ops, eq, timeout: float)
     init = [sys.executable, "-m", "cosmic_ray.cli", "init", str(cfg_path), str(db)]
     subprocess.run(init, cwd=tree, env=env, check=True)
     funcs = set(spec.get("functions", []))
-    counts = {"mutants": 0, "run": 0, "equivalent": 0, "killed": 0, "survived": 0, "incompetent": 0}
+    counts = {"mutants": 0, "run": 0, "equivalent": 0, "killed": 0, "survived": 0, "incompetent": 0, "timeout": 0}
     equivalents, keep, skip = [], [], []
     with use_db(str(db), WorkDB.Mode.open) as wdb:
         for item in wdb.work_items:
@@ -107,13 +124,15 @@ def prepare_module(tree: Path, module: str, spec: dict, ops, eq, timeout: float)
                 continue
             counts["mutants"] += 1
             text = _line(tree, module, m.start_pos[0])
-            why = _is_equivalent(eq, module, op, text)
+            key = _key(module, op, m.occurrence, text)
+            occ, ln = m.occurrence, m.start_pos[0]
+            why = _is_equivalent(eq, module, op, text, lambda: _mutated_line(tree, module, op, occ, ln))  # noqa: B023
             if why:
                 counts["equivalent"] += 1
-                equivalents.append({"line": m.start_pos[0], "operator": op, "text": text, "reason": why})
+                equivalents.append({"line": m.start_pos[0], "operator": op, "text": text, "reason": why, "key": key})
                 skip.append(item.job_id)
                 continue
-            keep.append((_key(module, op, m.occurrence, text), item.job_id))
+            keep.append((key, item.job_id))
         if skip:
             wdb.set_multiple_results(skip, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
     keep.sort()
@@ -159,6 +178,7 @@ def execute_module(st: dict, chosen: set[str] | None) -> dict:
             counts["run"] += 1
             outcome = res.test_outcome.value if res.test_outcome is not None else "incompetent"
             counts[outcome] += 1
+            counts["timeout"] += outcome == "killed" and res.output == "timeout"
             if outcome == "survived":
                 m = item.mutations[0]
                 survivors.append({"line": m.start_pos[0], "operator": m.operator_name, "diff": res.diff or ""})
@@ -177,25 +197,16 @@ def execute_module(st: dict, chosen: set[str] | None) -> dict:
 
 def write_reports(results: list[dict], out: Path, command: str, min_kill: float) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    rows = [
-        f"Command: `{command}`",
-        "",
-        "| module | mutants | equivalent | run | killed | survived | kill rate | seconds |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    cols = ["module", "mutants", "equivalent", "run", "killed", "survived", "kill rate", "seconds"]
+    rows = sample.table_head(command, cols, ["---"] + ["---:"] * 7)
     for r in results:
-        rate = "n/a" if r["kill_rate"] is None else f"{100 * r['kill_rate']:.1f}%"
-        flag = "" if r["kill_rate"] is None or r["kill_rate"] >= min_kill else " (below target)"
         rows.append(
             f"| `{r['module']}` | {r['mutants']} | {r['equivalent']} | {r['run']} | "
-            f"{r['killed'] + r['incompetent']} | {r['survived']} | {rate}{flag} | {r['seconds']} |"
+            f"{r['killed'] + r['incompetent']} | {r['survived']} | {sample.rate_cell(r['kill_rate'], min_kill)} "
+            f"| {r['seconds']} |"
         )
     (out / "kill_rates.md").write_text("\n".join(rows) + "\n")
-    sv = ["# Surviving mutants", "", f"Command: `{command}`", ""]
-    for r in results:
-        for s in r["survivors"]:
-            sv += [f"## `{r['module']}`:{s['line']} {s['operator']}", "", "```diff", s["diff"].strip(), "```", ""]
-    (out / "survivors.md").write_text("\n".join(sv) + "\n")
+    sample.write_survivors(out / "survivors.md", "Surviving mutants", command, results, False)
     (out / "results.json").write_text(json.dumps(results, indent=1))
 
 
@@ -204,12 +215,16 @@ def main(argv=None) -> int:
     ap.add_argument("--modules", nargs="*", help="modules (paths under src/smoothscore) to run; default: all")
     ap.add_argument("--sample", type=int, default=None, help="deterministic sample of N mutants per module")
     ap.add_argument("--total", type=int, default=None, help="deterministic sample of N mutants over all modules")
+    ap.add_argument("--per-module", type=int, default=None, help="stratified sample: N mutants drawn in each module")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the --per-module draw")
     ap.add_argument("--jobs", type=int, default=2, help="modules run in parallel (one tree copy each)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds one mutant's tests may take")
     ap.add_argument("--min-kill", type=float, default=0.9, help="target kill rate per module")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "mutants" / "work")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "mutants")
     args = ap.parse_args(argv)
+    if sum(a is not None for a in (args.sample, args.total, args.per_module)) > 1:
+        ap.error("--sample, --total and --per-module are alternatives: give one")
     ops, modules = load_plan()
     eq = load_equivalent()
     names = args.modules or list(modules)
@@ -231,22 +246,33 @@ def main(argv=None) -> int:
     if args.total is not None:
         pool = sorted(c for st in states.values() for c in st["candidates"])
         chosen = {j for _, j in pool[: args.total]}
+    drawn_eq = {}
+    if args.per_module is not None:
+        chosen = set()
+        for name, st in states.items():
+            jobs_drawn, drawn_eq[name] = sample.stratified_draw(st, args.per_module, args.seed)
+            chosen |= jobs_drawn
     by_tree = {str(t): [n for n in names if states[n]["tree"] == t] for t in trees}
+    command = ("python mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    done, lock = {}, threading.Lock()
 
     def run_tree(tree):
-        out = []
         for name in by_tree[str(tree)]:
             r = execute_module(states[name], chosen)
             rate = "n/a" if r["kill_rate"] is None else f"{100 * r['kill_rate']:.1f}%"
-            print(f"{name:32s} run {r['run']:4d} survived {r['survived']:3d} kill {rate} ({r['seconds']} s)")
-            out.append(r)
-        return out
+            print(
+                f"{name:32s} run {r['run']:4d} survived {r['survived']:3d} kill {rate} ({r['seconds']} s)", flush=True
+            )
+            with lock:  # the sample's reports are rewritten after every module, so a stopped run keeps what it measured
+                done[name] = r
+                if args.per_module is not None:
+                    rows = [sample.module_row(done[n], drawn_eq[n]) for n in names if n in done]
+                    sample.write_sample_reports(rows, args.out, command, args.min_kill)
 
     with ThreadPoolExecutor(jobs) as ex:
-        done = {r["module"]: r for rs in ex.map(run_tree, trees) for r in rs}
+        list(ex.map(run_tree, trees))
     results = [done[n] for n in names]
-    command = "python mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_reports(results, args.out, command.strip(), args.min_kill)
+    write_reports(results, args.out, command, args.min_kill)
     if args.total is not None:  # a pooled sample has too few mutants per module for per-module rates: gate on the pool
         killed = sum(r["killed"] + r["incompetent"] for r in results)
         survived = sum(r["survived"] for r in results)
