@@ -11,10 +11,34 @@ from ...training import ConditionedDSM, KNNCache, TemperatureKNNLoss, TrainConfi
 from ...training.score_net import train_score_net
 
 METHODS = ("conditioned", "unconditioned", "temperature_pixel", "temperature_feature")
+#: rows shown beside the paper's methods: ``name -> (method, config overrides)``. The sigma-free unconditioned
+#: network ``s = F(x)`` against the authors' ``F(x) / sigma``; each temperature target variant ("scheduled": the
+#: authors' ``Code/losses.py``; "sigma_star": Eq. 10 as written) whatever ``knn_variant`` the config names.
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "unconditioned_sigma_free": ("unconditioned", {"uncond_param": "score"}),
+    **{
+        f"temperature_{space}_{v}": (f"temperature_{space}", {"knn_variant": v})
+        for space in ("pixel", "feature")
+        for v in ("scheduled", "sigma_star")
+    },
+}
+ALL_METHODS = METHODS + tuple(VARIANTS)
+
+
+def resolve_method(method: str, c) -> tuple[str, dict]:
+    """``(method, config)`` of a :data:`VARIANTS` row (its base method and the config with its overrides);
+    a method of :data:`METHODS` unchanged; anything else a ``ConfigError`` naming the known ones."""
+    if method in VARIANTS:
+        base, over = VARIANTS[method]
+        return base, {**c, **over}
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; known: {', '.join(ALL_METHODS)}")
+    return method, c
 
 
 def build_loss(method: str, train: torch.Tensor, c, encoder=None, cache_dir=None):
     """The loss of ``method`` (Eq. 8, Eq. 9 or Eq. 11 with a precomputed pixel / feature KNN cache)."""
+    method, c = resolve_method(method, c)
     lv = (float(c["sigma_min"]), float(c["sigma_max"]), c.get("n_levels"))
     if method == "conditioned":
         return ConditionedDSM(*lv)
@@ -41,6 +65,7 @@ def net_spec(method: str, c, cond_param: str | None = "edm") -> dict:
     with its size keys; sigma-conditioned with parameterisation ``c["cond_param"]`` (default ``cond_param``: EDM
     preconditioning) for ``conditioned``, else noise-unconditioned with ``c["uncond_param"]`` (default: Paper B's
     ``F(x) / sigma``)."""
+    method, c = resolve_method(method, c)
     size = {k: c[k] for k in ("width", "depth", "base") if k in c}
     if method == "conditioned":
         return {"model": c["model"], "conditioning": "sigma", "param": c.get("cond_param", cond_param), **size}

@@ -104,6 +104,9 @@ _PAPER_COMMON: dict[str, Any] = dict(
     cond_sampler="pc",
     uncond_sampler="pc",  # with build_model's default "sigma_scaled": F(x) / sigma_sched, as the authors' code
     knn_variant="scheduled",  # the authors' temperature target (Code/losses.py); "sigma_star" stays an option
+    # beside the paper's four: Eq. 10's sigma* target and the sigma-free unconditioned net (zhou.methods.VARIANTS)
+    methods=["conditioned", "unconditioned", "temperature_pixel", "temperature_feature"]
+    + ["temperature_pixel_sigma_star", "unconditioned_sigma_free"],
     pc_steps=1000,
     n_samples=10_000,
     classifier_steps=3000,

@@ -29,7 +29,7 @@ from ...sampling import sample
 from ...search import NeighborIndex
 from ..base import experiment
 from .data import load_small_data
-from .methods import METHODS, build_loss, train_method
+from .methods import ALL_METHODS, METHODS, build_loss, train_method
 from .presets import PAPER_DATASETS, SMALL_DATA_QUICK, TABLE1, paper_preset
 from .sampling import init_noise, sample_report, sigma_star_run, yerr
 from .small_data_claims import claims, sample_intervals_and_pieces
@@ -86,6 +86,11 @@ _SHORT = {
     "unconditioned": "uncond.",
     "temperature_pixel": "temp.\npixel",
     "temperature_feature": "temp.\nfeature",
+    "unconditioned_sigma_free": "uncond.\nsigma-free",
+    "temperature_pixel_scheduled": "temp. pix.\nauthors'",
+    "temperature_pixel_sigma_star": "temp. pix.\nEq. 10",
+    "temperature_feature_scheduled": "temp. feat.\nauthors'",
+    "temperature_feature_sigma_star": "temp. feat.\nEq. 10",
 }
 
 
@@ -104,7 +109,7 @@ def _summary_figure(rows: dict[str, dict[str, float]], ivs: dict[str, dict[str, 
         ax.bar(
             range(len(names)),
             v,
-            color=[f"C{i}" for i in range(4)],
+            color=[f"C{i % 10}" for i in range(len(names))],
             capsize=3,
             yerr=yerr(v, [ivs.get(n, {}).get(k) for n in names]),
         )
@@ -162,9 +167,9 @@ def run(ctx):
     c = ctx.config
     if c.get("paper_dataset") and c["paper_dataset"] not in PAPER_DATASETS:
         raise ConfigError(f"paper_dataset must be one of {', '.join(PAPER_DATASETS)}; got {c['paper_dataset']!r}")
-    unknown = [m for m in c.get("methods", METHODS) if m not in METHODS]
+    unknown = [m for m in c.get("methods", METHODS) if m not in ALL_METHODS]
     if unknown:
-        raise ConfigError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+        raise ConfigError(f"unknown methods {unknown}; known: {', '.join(ALL_METHODS)}")
     train_ds, test_ds = load_small_data(c, ctx.seed)
     train, test = train_ds.x, test_ds.x
     d = int(train[0].numel())
