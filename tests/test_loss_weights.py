@@ -58,3 +58,26 @@ def test_t_weighted_dsm_same_numbers_and_draws():
     assert torch.equal(loss.compute(m, x0, None, noise), old)
     assert loss.sigma_range == (0.01, 1.0)
     assert losses.get("t_weighted")(t_min=0.01, t_max=4.0, distribution="log_uniform").sigma_range == (0.1, 2.0)
+
+
+def test_temperature_loss_same_numbers_in_both_regimes():
+    """Eq. 11 through the named weight: Eq. 9 above sigma_collapse, ``sigma^2/2 |s - score_T|^2`` below."""
+    from smoothscore.scores.temperature import temperature_target
+    from smoothscore.training import TemperatureKNNLoss
+
+    m, x0 = _setup("none")
+    train = torch.randn(6, 3, dtype=torch.float64)
+    loss = TemperatureKNNLoss(train, k=3, sigma_collapse=1.0, sigma_min=0.1, sigma_max=5.0, n_levels=10)
+    assert loss.weight is sigma_squared and loss.scale == 0.5
+    idx = torch.arange(6)
+    noise = loss.draw(6, (3,), torch.Generator().manual_seed(4))
+    s, e = noise["sigma"], noise["eps"]
+    assert bool((s <= 1.0).any()) and bool((s > 1.0).any())  # both regimes in the batch
+    x = train + s[:, None] * e
+    out = m.net(x) / s[:, None]
+    r = s[:, None] * out + e
+    low = s <= 1.0
+    neigh = loss.knn.neighbors_of(idx[low]).to(x.dtype)
+    tgt = temperature_target(x[low], neigh, s[low], (1.0 / s[low]).clamp_min(1.0), loss.variant)
+    r[low] = s[low][:, None] * (out[low] - tgt)
+    assert torch.equal(loss.compute(m, train, idx, noise), (0.5 * r.pow(2).sum(1)).mean())

@@ -67,4 +67,5 @@ class TemperatureKNNLoss(UnconditionedDSM):
             r[low] = r_low
         else:
             r = r_plain
-        return 0.5 * r.reshape(r.shape[0], -1).pow(2).sum(1).mean()
+        w = self.weight(sigma) / sigma**2  # lambda(sigma) / sigma^2 (= 1 for the sigma^2 weight)
+        return (self.scale * r.reshape(r.shape[0], -1).pow(2).sum(1) * w).mean()
