@@ -7,6 +7,9 @@ preset): ``conditioned`` (Eq. 8), ``unconditioned`` (Eq. 9, noise unconditioning
 * ``ESF`` (exact), ``temp-ESF`` (Paper B's conditioned temperature smoothing, ``T = max(sigma_c / sigma, 1)``);
 * ``uncond-ESF`` / ``temp-uncond-ESF``: Paper B's noise-unconditional score (optimal level, Eq. 5) without / with
   the same temperature schedule (of the query's own level);
+* ``sigma-scaled-ESF``: the exact minimiser of the authors' unconditioned loss used as ``F*(x) / sigma``
+  (:class:`~smoothscore.scores.sigma_scaled.SigmaScaledEmpiricalScore`, the networks' training levels): the exact
+  counterpart of the unconditioned network as Paper B's code parameterises it;
 * ``LS`` / ``ELS`` (Kamb & Ganguli; border-aware zero padding, like the UNet's convolutions), patch size per sigma
   calibrated to *each* network along its own Heun trajectories (:func:`calibrate_patch_size`);
 * ``KNN`` (Niedoba et al., K = ``knn_k``), ``closed-form`` (Scarvelis et al., smoothing ``closed_form_s``),
@@ -21,6 +24,7 @@ samples against each network's (the "trajectory" comparison of Kamb & Ganguli / 
 
 from __future__ import annotations
 
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -78,9 +82,16 @@ ZOO_PAPER = dict(
 )
 
 
+def _levels(c) -> torch.Tensor:
+    """The networks' training levels: ``n_levels`` log-uniform on ``[sigma_min, sigma_max]`` (Paper B's N = 1000)."""
+    lo, hi, n = math.log10(float(c["sigma_min"])), math.log10(float(c["sigma_max"])), int(c.get("n_levels") or 1000)
+    return torch.logspace(lo, hi, n, dtype=torch.float64)
+
+
 def _analytic(c, train, device, ls_k, els_k) -> dict[str, object]:
     from ...scores import ClosedFormSmoothedScore, EmpiricalScore, EquivariantLocalScore, KNNScore, LocalEmpiricalScore
     from ...scores.gaussian import GaussianScore
+    from ...scores.sigma_scaled import SigmaScaledEmpiricalScore
     from ...scores.temperature import sigma_schedule_temperature
     from ...scores.unconditional import UnconditionalEmpiricalScore
 
@@ -91,6 +102,7 @@ def _analytic(c, train, device, ls_k, els_k) -> dict[str, object]:
         "temp-ESF": EmpiricalScore(train, sched, device=device),
         "uncond-ESF": UnconditionalEmpiricalScore(train, mode="optimal", device=device),
         "temp-uncond-ESF": UnconditionalEmpiricalScore(train, mode="optimal", temperature=sched, device=device),
+        "sigma-scaled-ESF": SigmaScaledEmpiricalScore(train, _levels(c), device=device),
         "LS": LocalEmpiricalScore(train, ls_k, device=device),
         "ELS": EquivariantLocalScore(train, els_k, padding="zeros", device=device),
         "KNN": KNNScore(train, int(c["knn_k"]), device=device),
