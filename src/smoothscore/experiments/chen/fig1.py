@@ -35,7 +35,6 @@ from .protocol import (
     line_decompose,
     line_shares,
     line_start,
-    nearest_train_distance,
     train_net,
 )
 
@@ -95,13 +94,13 @@ def run(ctx) -> None:
         ends[name], _ = denoise_from(f, xin, t0, t_min, cfg["n_steps"])
     stats = {}
     for name, end in ends.items():
-        u, perp, near, far = line_shares(end, positions, direction, train, t_min)
-        outside = (u < positions.min() - 5 * r_min) | (u > positions.max() + 5 * r_min)
+        sh = line_shares(end, positions, direction, train, t_min)
+        outside = (sh.along < positions.min() - 5 * r_min) | (sh.along > positions.max() + 5 * r_min)
         stats[name] = {
-            "near_along_line": near,
-            "far": far,
+            "near_along_line": sh.near_along_line,
+            "far": sh.far,
             "beyond_end_points": fraction(outside),
-            "normal_rms_over_sqrt_tmin": float(perp.pow(2).sum(1).mean().sqrt()) / r_min,
+            "normal_rms_over_sqrt_tmin": sh.normal_rms,
         }
         ctx.metric(name, stats[name])
     esf_name, spl_name, nn_name = list(fields)
@@ -220,14 +219,13 @@ def run(ctx) -> None:
 def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, train, t0, t_min, theory, cfg) -> None:
     """Interpolating share and normal RMS of NN-learned scores that differ only in their parameterisation."""
 
-    r_min = math.sqrt(t_min)
     far, normal, us = [], [], []
     for param in variants:
         end = main_end if param == variants[0] else denoise_from(nets[param], x0, t0, t_min, cfg["n_steps"])[0]
-        u, perp = line_decompose(end.double(), direction)
-        far.append(fraction(nearest_train_distance(end, train) > 5 * r_min))
-        normal.append(float(perp.pow(2).sum(1).mean().sqrt()) / r_min)
-        us.append(u)
+        sh = line_shares(end, positions, direction, train, t_min)
+        far.append(sh.far)
+        normal.append(sh.normal_rms)
+        us.append(sh.along)
     ctx.metric(
         "ablation", {p: {"far_share": f, "normal_rms_over_sqrt_tmin": s} for p, f, s in zip(variants, far, normal)}
     )

@@ -108,7 +108,6 @@ def run(ctx) -> None:
 
     cfg = ctx.config
     t0, t_min, kappa, positions, direction, train, x0 = line_start(ctx)
-    r_min = math.sqrt(t_min)
     pos = np.sort(np.asarray(positions, dtype=np.float64))
     net, info = train_net(train, cfg["net"], ctx, name="fig4")
     ctx.metric("net_training", info)
@@ -123,12 +122,12 @@ def run(ctx) -> None:
     e = torch.as_tensor(direction, dtype=torch.float64)
     stats = {}
     for m in METHODS:
-        u, perp, near, far = line_shares(ends[m], positions, e, train, t_min)
-        u = u.numpy()
+        sh = line_shares(ends[m], positions, e, train, t_min)
+        u = sh.along.numpy()
         stats[m] = {
-            "near_along_line": near,
-            "far": far,
-            "normal_std_over_sqrt_tmin": float(perp.norm(dim=1).pow(2).mean().sqrt()) / r_min,
+            "near_along_line": sh.near_along_line,
+            "far": sh.far,
+            "normal_std_over_sqrt_tmin": sh.normal_rms,
         }
         if m == "Smoothed PL-ESF":  # in a ramp region at t_min = interpolating (the regions are invariant)
             stats[m]["in_gap_ramp"] = float(np.mean(sd.regions(u, t_min, pos, kappa) >= pos.size))

@@ -5,6 +5,7 @@ training points on a line (Sec. 5)."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -153,15 +154,27 @@ def closed_form_line_scores(train, positions, kappa: float, direction, device):
     )
 
 
+class LineShares(NamedTuple):
+    """What :func:`line_shares` measures of samples denoised to ``t_min``."""
+
+    along: torch.Tensor  #: (N,) float64 CPU: position along the line
+    near_along_line: float  #: share within ``3 sqrt(t_min)`` of a training point along the line (memorization)
+    far: float  #: share farther than ``5 sqrt(t_min)`` from every training point (interpolation)
+    normal_rms: float  #: RMS of the normal part in units of ``sqrt(t_min)`` (subspace recovery)
+
+
 def line_shares(end: torch.Tensor, positions: torch.Tensor, direction: torch.Tensor, train: torch.Tensor, t_min):
-    """``(along, normal, near_along_line, far)`` of samples ``end`` denoised to ``t_min`` (Paper A, Sec. 5): their
-    :func:`line_decompose` and the shares within ``3 sqrt(t_min)`` of a training point along the line
-    (memorization) and farther than ``5 sqrt(t_min)`` from every training point (interpolation)."""
+    """:class:`LineShares` of samples ``end`` denoised to ``t_min`` from a line setting (Paper A, Sec. 5): their
+    positions along the line (:func:`line_decompose`), the memorizing and interpolating shares and the normal RMS."""
     r_min = math.sqrt(t_min)
     along, normal = line_decompose(end.double().cpu(), direction)
     to_point = (along[:, None] - positions.to(along)[None, :]).abs().min(1).values
-    far = fraction(nearest_train_distance(end, train) > 5 * r_min)
-    return along, normal, fraction(to_point <= 3 * r_min), far
+    return LineShares(
+        along,
+        near_along_line=fraction(to_point <= 3 * r_min),
+        far=fraction(nearest_train_distance(end, train) > 5 * r_min),
+        normal_rms=float(normal.pow(2).sum(1).mean().sqrt()) / r_min,
+    )
 
 
 def _unpack_sample(out, snapshot_ts):
