@@ -106,6 +106,21 @@ def test_analytic_far_share_matches_monte_carlo_of_the_flow_map():
     assert 0.05 < th < 0.6
 
 
+def test_line_shares_by_hand():
+    """Memorizing and interpolating shares and the normal RMS of four samples near two points on the x1 axis."""
+    from smoothscore.experiments.chen.protocol import line_shares
+
+    positions = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    direction = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    train = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
+    end = torch.tensor([[-1.0, 0.0], [0.0, 0.03], [1.02, 0.0], [0.5, -0.04]])
+    sh = line_shares(end, positions, direction, train, t_min=1e-4)  # sqrt(t_min) = 0.01
+    assert torch.allclose(sh.along, torch.tensor([-1.0, 0.0, 1.02, 0.5], dtype=torch.float64), atol=1e-6)
+    assert sh.near_along_line == 0.5  # within 0.03 of a point along the line: the first and third
+    assert sh.far == 0.5  # farther than 0.05 from both points: the second and fourth
+    assert math.isclose(sh.normal_rms, math.sqrt((0.03**2 + 0.04**2) / 4) / 0.01, rel_tol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------ smoke runs
 _TINY_NET = {"steps": 30, "batch": 64, "width": 32}
 

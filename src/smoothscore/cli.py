@@ -20,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from .cli_train import _fmt, add_command
 from .errors import ConfigError, DataError, SmoothScoreError, did_you_mean
 
 EXIT_USAGE = 2
@@ -33,10 +34,6 @@ class _Parser(argparse.ArgumentParser):
         if m:  # argparse's own choices (--model, --conditioning, ...): add the closest name
             message += did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
         self.exit(EXIT_USAGE, f"smoothscore: error: {message} (see --help)\n")
-
-
-def _fmt_help():
-    return argparse.ArgumentDefaultsHelpFormatter
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -212,19 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smoothscore",
         description="Smoothed empirical scores, memorization and interpolation in "
         "diffusion models (Chen 2025; Zhou, Zhang, Wright 2026).",
-        formatter_class=_fmt_help(),
+        formatter_class=_fmt(),
     )
     p.add_argument("--version", action="version", version="smoothscore 0.1.0")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     sub.required = True
 
-    sp = sub.add_parser("list", help="list experiments, one line each", formatter_class=_fmt_help())
+    sp = add_command(sub, "list", "list experiments, one line each")
     sp.set_defaults(func=cmd_list)
 
-    sp = sub.add_parser(
+    sp = add_command(
+        sub,
         "reproduce",
-        help="run experiments and write a report",
-        formatter_class=_fmt_help(),
+        "run experiments and write a report",
         description="Run experiments (names or groups: chen, zhou, all) as (experiment, seed) jobs and "
         "write OUT/<experiment>/seed-<s>/ (results.json, figures), the seeds merged in "
         "OUT/<experiment>/results.json, and OUT/report.html over every experiment in OUT "
@@ -296,10 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress output")
     sp.set_defaults(func=cmd_reproduce)
 
-    sp = sub.add_parser(
+    sp = add_command(
+        sub,
         "report",
-        help="merge result folders (shards, machines) into one report",
-        formatter_class=_fmt_help(),
+        "merge result folders (shards, machines) into one report",
         description="Merge the (experiment, seed) results of one or more result folders into OUT and "
         "write OUT/report.html: the same report as a single run of all their jobs.",
     )
@@ -307,9 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default=None, help="merged folder (default: the first DIR, merged in place)")
     sp.set_defaults(func=cmd_report)
 
-    sp = sub.add_parser(
-        "audit", help="memorization audit of samples against a training set", formatter_class=_fmt_help()
-    )
+    sp = add_command(sub, "audit", "memorization audit of samples against a training set")
     sp.add_argument("--train", required=True, help="training data: digits, digits16, folder:PATH, FILE.npz/.npy")
     sp.add_argument("--samples", default=None, help="samples: FILE.npz/.npy or a folder of images")
     sp.add_argument(

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli_train import RUN_FILE, SAMPLE_FILES, _fmt, _load_train_data
+from .cli_train import RUN_FILE, SAMPLE_FILES, _load_train_data, add_command
 from .errors import ConfigError, DataError
 
 
@@ -21,7 +21,7 @@ class _ModelArg(argparse.Action):
 
 
 def add_sample_parser(sub) -> None:
-    p = sub.add_parser("sample", help="sample from a trained model and audit memorization", formatter_class=_fmt())
+    p = add_command(sub, "sample", "sample from a trained model and audit memorization")
     p.add_argument(
         "--model",
         required=True,

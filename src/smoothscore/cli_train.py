@@ -17,11 +17,17 @@ def _fmt():
     return argparse.ArgumentDefaultsHelpFormatter
 
 
+def add_command(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    """Add sub-command ``name`` to the ``smoothscore`` sub-parsers ``sub`` in the CLI's help format (defaults
+    shown)."""
+    return sub.add_parser(name, help=help, formatter_class=_fmt(), description=description)
+
+
 def add_train_parser(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
-        help="train a score model (conditioned, unconditioned or temperature-smoothed)",
-        formatter_class=_fmt(),
+        "train a score model (conditioned, unconditioned or temperature-smoothed)",
         description="Train a score network. Noise Unconditioning: --conditioning none --loss "
         "unconditioned. Temperature Smoothing: --conditioning none --loss temperature.",
     )

@@ -97,16 +97,22 @@ def regions(x, t, points, kappa) -> np.ndarray:
     return np.where(ramp, g.n + k, lab)
 
 
+def _labelled(x, t, points, kappa):
+    """``(geometry, x as float64, kappa, region labels at time t, mask of the exact regions)``: what the closed
+    forms of the flow and its pushforward density start from (:func:`regions`)."""
+    g, x = geometry(points), np.asarray(x, dtype=np.float64)
+    kap = _kappa(kappa)
+    lab = regions(x, t, points, kappa)
+    return g, x, kap, lab, lab < g.n
+
+
 def flow_map(x_t, t, s, points, kappa) -> np.ndarray:
     """Closed-form PF-ODE map ``x_t -> x_s`` for ``0 <= s <= t`` (regions are invariant, see module docstring)."""
     t, s = _time(t), _time(s, "s", allow_zero=True)
     if s > t:
         raise SigmaError(f"flow_map runs backward in time: need s <= t (got s={s}, t={t})")
-    g, x = geometry(points), np.asarray(x_t, dtype=np.float64)
-    kap = _kappa(kappa)
-    lab = regions(x, t, points, kappa)
+    g, x, kap, lab, ex = _labelled(x_t, t, points, kappa)
     out = np.empty_like(x)
-    ex = lab < g.n
     yk = g.y[np.minimum(lab, g.n - 1)]
     out[ex] = (yk + (x - yk) * math.sqrt(s / t))[ex]
     if (~ex).any():
@@ -167,11 +173,8 @@ def pushforward_density(x, s, t0, points, kappa) -> np.ndarray:
     t0, s = _time(t0, "t0"), _time(s, "s")
     if s > t0:
         raise SigmaError(f"need s <= t0 (got s={s}, t0={t0})")
-    g, x = geometry(points), np.asarray(x, dtype=np.float64)
-    kap = _kappa(kappa)
-    lab = regions(x, s, points, kappa)
+    g, x, kap, lab, ex = _labelled(x, s, points, kappa)
     out = np.zeros_like(x)
-    ex = lab < g.n
     if ex.any():
         k = lab[ex]
         z = g.y[k] + (x[ex] - g.y[k]) * math.sqrt(t0 / s)

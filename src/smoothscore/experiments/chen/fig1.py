@@ -24,19 +24,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import norm
 
-from ...scores.empirical import EmpiricalScore
-from ...scores.smoothed_pl import SmoothedPLScore
 from ...theory.smoothing_dynamics import geometry, mixture_pdf, pushforward_density
 from ..base import experiment
 from .protocol import (
     LINE,
     SCORE_NET,
+    closed_form_line_scores,
     denoise_from,
     fraction,
     line_decompose,
-    line_setting,
-    nearest_train_distance,
-    noised_training_samples,
+    line_shares,
+    line_start,
     train_net,
 )
 
@@ -77,16 +75,10 @@ def run(ctx) -> None:
     """Points on a line in R^2: p_t0, exact-ESF-denoised, Smoothed-PL-ESF-denoised and NN-denoised densities."""
 
     cfg = ctx.config
-    t0, t_min, kappa, positions, direction, train = line_setting(cfg)
+    t0, t_min, kappa, positions, direction, train, x0 = line_start(ctx)
     r_min = math.sqrt(t_min)
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
-
-    fields = {
-        "exact ESF": EmpiricalScore(train, dtype="float64", device="cpu"),
-        f"Smoothed PL-ESF (kappa={kappa:g})": SmoothedPLScore(
-            positions, kappa=kappa, direction=direction, dtype="float64", device="cpu"
-        ),
-    }
+    esf, spl = closed_form_line_scores(train, positions, kappa, direction, "cpu")
+    fields = {"exact ESF": esf, f"Smoothed PL-ESF (kappa={kappa:g})": spl}
     net_cfg = dict(cfg["net"])
     variants = [net_cfg["param"]] + [p for p in cfg.get("ablation", []) if p != net_cfg["param"]]
     nets = {}
@@ -102,15 +94,13 @@ def run(ctx) -> None:
         ends[name], _ = denoise_from(f, xin, t0, t_min, cfg["n_steps"])
     stats = {}
     for name, end in ends.items():
-        u, perp = line_decompose(end.double(), direction)
-        dev = (u[:, None] - positions[None, :]).abs().min(1).values
-        d = nearest_train_distance(end, train)
-        outside = (u < positions.min() - 5 * r_min) | (u > positions.max() + 5 * r_min)
+        sh = line_shares(end, positions, direction, train, t_min)
+        outside = (sh.along < positions.min() - 5 * r_min) | (sh.along > positions.max() + 5 * r_min)
         stats[name] = {
-            "near_along_line": fraction(dev <= 3 * r_min),
-            "far": fraction(d > 5 * r_min),
+            "near_along_line": sh.near_along_line,
+            "far": sh.far,
             "beyond_end_points": fraction(outside),
-            "normal_rms_over_sqrt_tmin": float(perp.pow(2).sum(1).mean().sqrt()) / r_min,
+            "normal_rms_over_sqrt_tmin": sh.normal_rms,
         }
         ctx.metric(name, stats[name])
     esf_name, spl_name, nn_name = list(fields)
@@ -229,14 +219,13 @@ def run(ctx) -> None:
 def _ablation_figure(ctx, variants, nets, main_end, x0, positions, direction, train, t0, t_min, theory, cfg) -> None:
     """Interpolating share and normal RMS of NN-learned scores that differ only in their parameterisation."""
 
-    r_min = math.sqrt(t_min)
     far, normal, us = [], [], []
     for param in variants:
         end = main_end if param == variants[0] else denoise_from(nets[param], x0, t0, t_min, cfg["n_steps"])[0]
-        u, perp = line_decompose(end.double(), direction)
-        far.append(fraction(nearest_train_distance(end, train) > 5 * r_min))
-        normal.append(float(perp.pow(2).sum(1).mean().sqrt()) / r_min)
-        us.append(u)
+        sh = line_shares(end, positions, direction, train, t_min)
+        far.append(sh.far)
+        normal.append(sh.normal_rms)
+        us.append(sh.along)
     ctx.metric(
         "ablation", {p: {"far_share": f, "normal_rms_over_sqrt_tmin": s} for p, f, s in zip(variants, far, normal)}
     )

@@ -30,18 +30,14 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 
 from ...io import atomic_write
 from ...noise import sigma_schedule
-from ...scores.empirical import EmpiricalScore
-from ...scores.smoothed_pl import SmoothedPLScore
 from ...theory import smoothing_dynamics as sd
 from ..base import experiment
 from .protocol import (
     SCORE_NET,
+    closed_form_line_scores,
     denoise_from,
-    fraction,
-    line_decompose,
-    line_setting,
-    nearest_train_distance,
-    noised_training_samples,
+    line_shares,
+    line_start,
     train_net,
 )
 
@@ -111,17 +107,12 @@ def run(ctx) -> None:
     """Three score functions denoise the same samples of p_t0; snapshots, histograms, animation, claims."""
 
     cfg = ctx.config
-    t0, t_min, kappa, positions, direction, train = line_setting(cfg)
-    r_min = math.sqrt(t_min)
+    t0, t_min, kappa, positions, direction, train, x0 = line_start(ctx)
     pos = np.sort(np.asarray(positions, dtype=np.float64))
     net, info = train_net(train, cfg["net"], ctx, name="fig4")
     ctx.metric("net_training", info)
-    fields = {
-        "ESF": EmpiricalScore(train, dtype="float64", device=ctx.device),
-        "Smoothed PL-ESF": SmoothedPLScore(pos, kappa=kappa, direction=direction, dtype="float64", device=ctx.device),
-        "NN": net,
-    }
-    x0 = noised_training_samples(train, t0, cfg["n_samples"], ctx.generator("p_t0"))
+    esf, spl = closed_form_line_scores(train, pos, kappa, direction, ctx.device)
+    fields = {"ESF": esf, "Smoothed PL-ESF": spl, "NN": net}
     times = _frame_times(t0, t_min, int(cfg["n_steps"]), int(cfg["n_frames"]))
     ends, snaps = {}, {}
     for m, f in fields.items():
@@ -131,14 +122,12 @@ def run(ctx) -> None:
     e = torch.as_tensor(direction, dtype=torch.float64)
     stats = {}
     for m in METHODS:
-        u, perp = line_decompose(ends[m].double().cpu(), e)
-        u = u.numpy()
-        d_line = np.abs(u[:, None] - pos[None, :]).min(1)
-        d = nearest_train_distance(ends[m], train)
+        sh = line_shares(ends[m], positions, e, train, t_min)
+        u = sh.along.numpy()
         stats[m] = {
-            "near_along_line": float(np.mean(d_line <= 3 * r_min)),
-            "far": fraction(d > 5 * r_min),
-            "normal_std_over_sqrt_tmin": float(perp.norm(dim=1).pow(2).mean().sqrt()) / r_min,
+            "near_along_line": sh.near_along_line,
+            "far": sh.far,
+            "normal_std_over_sqrt_tmin": sh.normal_rms,
         }
         if m == "Smoothed PL-ESF":  # in a ramp region at t_min = interpolating (the regions are invariant)
             stats[m]["in_gap_ramp"] = float(np.mean(sd.regions(u, t_min, pos, kappa) >= pos.size))

@@ -5,13 +5,16 @@ training points on a line (Sec. 5)."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
 from ...data import line_points
 from ...noise import sigma_schedule
 from ...sampling import sample
+from ...scores.empirical import EmpiricalScore
 from ...scores.neural import NeuralScore
+from ...scores.smoothed_pl import SmoothedPLScore
 from ...search import nearest_neighbors
 from ...training import ConditionedDSM, TrainConfig
 from ...training.score_net import train_score_net
@@ -131,6 +134,47 @@ def line_setting(cfg: dict):
     the Smoothed PL-ESF's ``kappa`` and :func:`line_training_set` (Paper A, Sec. 5)."""
     positions, direction, train = line_training_set(cfg)
     return float(cfg["t0"]), float(cfg["t_min"]), float(cfg["kappa"]), positions, direction, train
+
+
+def line_start(ctx):
+    """``(t0, t_min, kappa, positions, direction, train, x0)``: :func:`line_setting` of ``ctx.config`` and its
+    ``n_samples`` draws ``x0`` of ``p_t0`` (random stream ``p_t0``), where the denoising runs of Paper A's line
+    figures (Figs. 1 and 4) start."""
+    t0, t_min, kappa, positions, direction, train = line_setting(ctx.config)
+    x0 = noised_training_samples(train, t0, ctx.config["n_samples"], ctx.generator("p_t0"))
+    return t0, t_min, kappa, positions, direction, train, x0
+
+
+def closed_form_line_scores(train, positions, kappa: float, direction, device):
+    """``(exact ESF, Smoothed PL-ESF)`` of a line setting in float64 on ``device``: the two closed-form scores
+    Paper A's line figures denoise with beside the network (the Smoothed PL-ESF's ``delta_t = kappa sqrt t``)."""
+    return (
+        EmpiricalScore(train, dtype="float64", device=device),
+        SmoothedPLScore(positions, kappa=kappa, direction=direction, dtype="float64", device=device),
+    )
+
+
+class LineShares(NamedTuple):
+    """What :func:`line_shares` measures of samples denoised to ``t_min``."""
+
+    along: torch.Tensor  #: (N,) float64 CPU: position along the line
+    near_along_line: float  #: share within ``3 sqrt(t_min)`` of a training point along the line (memorization)
+    far: float  #: share farther than ``5 sqrt(t_min)`` from every training point (interpolation)
+    normal_rms: float  #: RMS of the normal part in units of ``sqrt(t_min)`` (subspace recovery)
+
+
+def line_shares(end: torch.Tensor, positions: torch.Tensor, direction: torch.Tensor, train: torch.Tensor, t_min):
+    """:class:`LineShares` of samples ``end`` denoised to ``t_min`` from a line setting (Paper A, Sec. 5): their
+    positions along the line (:func:`line_decompose`), the memorizing and interpolating shares and the normal RMS."""
+    r_min = math.sqrt(t_min)
+    along, normal = line_decompose(end.double().cpu(), direction)
+    to_point = (along[:, None] - positions.to(along)[None, :]).abs().min(1).values
+    return LineShares(
+        along,
+        near_along_line=fraction(to_point <= 3 * r_min),
+        far=fraction(nearest_train_distance(end, train) > 5 * r_min),
+        normal_rms=float(normal.pow(2).sum(1).mean().sqrt()) / r_min,
+    )
 
 
 def _unpack_sample(out, snapshot_ts):
