@@ -43,7 +43,9 @@ def _batch(sigma, *, n_train=20, k=5, c=3.0, seed=0):
     return x, neigh, sig, T
 
 
-@pytest.mark.parametrize("sigma, c, rtol", [(0.02, 3.0, 1e-6), (0.05, 3.0, 1e-8), (0.1, 3.0, 1e-8), (0.5, 1.0, 1e-8), (2.0, 3.0, 1e-8)])
+@pytest.mark.parametrize(
+    "sigma, c, rtol", [(0.02, 3.0, 1e-6), (0.05, 3.0, 1e-8), (0.1, 3.0, 1e-8), (0.5, 1.0, 1e-8), (2.0, 3.0, 1e-8)]
+)
 def test_scheduled_variant_equals_authors_code(sigma, c, rtol):
     """Equal to 1e-8 (relative, per query). At sigma = 0.02 the authors' ``+ 1e-10`` inside the log moves
     ``log(r^2/d)`` by ``1e-10 / sigma^2 = 2.5e-7``, which the weights carry: there the match is 1e-6."""
@@ -54,7 +56,9 @@ def test_scheduled_variant_equals_authors_code(sigma, c, rtol):
     assert rel < rtol, rel
 
 
-@pytest.mark.parametrize("sigma, c, lo_median, lo_min", [(0.1, 1.0, 0.04, 0.0), (2.0, 3.0, 0.04, 0.0), (0.02, 3.0, 0.25, 0.25)])
+@pytest.mark.parametrize(
+    "sigma, c, lo_median, lo_min", [(0.1, 1.0, 0.04, 0.0), (2.0, 3.0, 0.04, 0.0), (0.02, 3.0, 0.25, 0.25)]
+)
 def test_sigma_star_variant_differs_from_authors_code(sigma, c, lo_median, lo_min):
     """The default ``"sigma_star"`` target is another function. Near the data (query = digit + sigma z, T ~ 1) the
     two differ by 0-17% per query (median 6.5%); at T = 150 (sigma 0.02, c = 3) by 27-36%."""

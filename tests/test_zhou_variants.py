@@ -8,13 +8,13 @@ import json
 
 import pytest
 import torch
+from test_zhou_experiments_b import TINY
 
 from smoothscore.errors import ConfigError
 from smoothscore.experiments.zhou.methods import ALL_METHODS, VARIANTS, build_loss, net_spec, resolve_method
 from smoothscore.experiments.zhou.presets import SMALL_DATA_QUICK, paper_preset
 from smoothscore.nets import UNCONDITIONED_PAPER_PARAM, build_model
 from smoothscore.runner import run_experiment
-from test_zhou_experiments_b import TINY
 
 
 def test_variant_rows_resolve_to_their_method_and_overrides():

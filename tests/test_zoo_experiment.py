@@ -22,7 +22,18 @@ TINY = {
     "calib_ks": [3, 5],
     "closed_form_draws": 2,
 }
-FIELDS = {"ESF", "temp-ESF", "uncond-ESF", "temp-uncond-ESF", "sigma-scaled-ESF", "LS", "ELS", "KNN", "closed-form", "Wiener"}
+FIELDS = {
+    "ESF",
+    "temp-ESF",
+    "uncond-ESF",
+    "temp-uncond-ESF",
+    "sigma-scaled-ESF",
+    "LS",
+    "ELS",
+    "KNN",
+    "closed-form",
+    "Wiener",
+}
 NETS = ("conditioned", "unconditioned", "temperature_pixel")
 
 
