@@ -24,7 +24,6 @@ samples against each network's (the "trajectory" comparison of Kamb & Ganguli / 
 
 from __future__ import annotations
 
-import math
 import time
 
 import matplotlib.pyplot as plt
@@ -34,6 +33,7 @@ from ...metrics.agreement import denoiser_agreement, pearson_r, r_squared
 from ...noise import sigma_schedule
 from ...sampling import sample
 from ...search import NeighborIndex
+from ...training.losses import SigmaSampler
 from ..base import experiment
 from ..zhou.data import load_small_data
 from ..zhou.methods import build_loss, train_method
@@ -83,9 +83,9 @@ ZOO_PAPER = dict(
 
 
 def _levels(c) -> torch.Tensor:
-    """The networks' training levels: ``n_levels`` log-uniform on ``[sigma_min, sigma_max]`` (Paper B's N = 1000)."""
-    lo, hi, n = math.log10(float(c["sigma_min"])), math.log10(float(c["sigma_max"])), int(c.get("n_levels") or 1000)
-    return torch.logspace(lo, hi, n, dtype=torch.float64)
+    """The networks' training levels (the loss's :class:`~smoothscore.training.losses.SigmaSampler`: ``n_levels``
+    log-uniform on ``[sigma_min, sigma_max]``, Paper B's N = 1000)."""
+    return SigmaSampler(float(c["sigma_min"]), float(c["sigma_max"]), int(c.get("n_levels") or 1000)).levels
 
 
 def _analytic(c, train, device, ls_k, els_k) -> dict[str, object]:
