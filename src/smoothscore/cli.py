@@ -97,20 +97,17 @@ def cmd_reproduce(args) -> int:
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder")
     with rank_output_dir(out) as where:  # under torchrun only rank 0 writes into --out
+        # the options that pass unchanged from the command line to run_many
+        same = {k: getattr(args, k) for k in ("seed", "jobs", "resume", "overwrite", "threads", "device")}
         results = run_many(
             names,
             args.preset,
             where,
-            seed=args.seed,
             seeds=seeds,
-            jobs=args.jobs,
             shard_spec=shard,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            threads=args.threads,
-            device=args.device,
             progress=not args.quiet,
             overrides=overrides,
+            **same,
         )
     if is_main_process():
         _print_summary(results, out)
