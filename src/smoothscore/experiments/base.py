@@ -21,18 +21,24 @@ trains nothing runs one seed and each claim keeps one value. :mod:`smoothscore.r
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import torch
 
 from ..device import intra_op_threads, resolve_dtype
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownNameError, did_you_mean
+from ..io import atomic_write
 from ..registry import Registry
 from ..seeding import derive_seed, numpy_rng, torch_generator
+from ..verdict import holds
 
 experiments: Registry = Registry("experiment")
 
@@ -93,8 +99,6 @@ _POLICY = object()
 
 def _package_policy(fn) -> dict:
     """The ``POLICY`` dict of the package holding ``fn``'s module (empty when there is none)."""
-    import sys
-
     package = sys.modules.get(fn.__module__.rpartition(".")[0])
     return dict(getattr(package, "POLICY", None) or {})
 
@@ -263,8 +267,6 @@ class RunContext:
         score in an experiment that also trains networks) — merged over seeds it keeps one value. The verdict over
         seeds is :func:`smoothscore.verdict.merge_claims`'s.
         """
-        from ..verdict import holds
-
         if isinstance(value, torch.Tensor):
             value = float(value)
         passed = holds(value, op, threshold)
@@ -296,10 +298,6 @@ class RunContext:
 
     def save_figure(self, fig, name: str, caption: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure atomically as ``name`` (.png added if missing) and close it."""
-        import matplotlib.pyplot as plt
-
-        from ..io import atomic_write
-
         if not name.endswith(".png"):
             name += ".png"
         p = atomic_write(self.path(name), lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
@@ -325,10 +323,7 @@ def load_all() -> Registry:
     """Import every module of :mod:`smoothscore.experiments` and of its packages (``chen``, ``zhou``, ``zoo``) so
     that each registers itself. A module that fails to import is recorded in :data:`IMPORT_ERRORS` (shown by
     ``smoothscore list`` and ``reproduce``; a test asserts there are none) instead of breaking every run."""
-    import importlib
-    import pkgutil
-
-    from .. import experiments as pkg
+    from .. import experiments as pkg  # the package holding this module: importable only once it has loaded
 
     prefix = f"{pkg.__name__}."
     for mod in pkgutil.walk_packages(pkg.__path__, prefix, onerror=lambda name: None):
@@ -357,7 +352,6 @@ def resolve_names(names: list[str]) -> list[str]:
             hits = [k for k, spec in reg.items() if n in spec.groups]
             if not hits:
                 groups = sorted({g for _, s in reg.items() for g in s.groups})
-                from ..errors import UnknownNameError, did_you_mean
 
                 raise UnknownNameError(
                     f"unknown experiment or group {n!r}{did_you_mean(n, reg.names() + groups)}; "

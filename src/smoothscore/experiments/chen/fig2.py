@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ...errors import ConfigError
 from ...nets import TwoLayerReLU
 from ...theory.smoothing_loss import esf_1d, loss_Lt, r_numeric, r_smoothed_pl, smoothed_pl_1d
 from ...training.losses import FixedTimeRegression
@@ -111,8 +112,6 @@ def run(ctx) -> None:
     t = float(cfg["t"])
     lams = [float(v) for v in cfg["lambdas"]]
     if sorted(lams) != lams or len(set(lams)) != len(lams):
-        from ...errors import ConfigError
-
         raise ConfigError("lambdas must be strictly increasing")
     x = np.linspace(-cfg["fit_range"], cfg["fit_range"], 3001)
     deltas = np.linspace(0.0025, 1.0, 400)

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ...data import Dataset, load_digits
+from ...metrics.quality import QualityScorer
 from ...noise import sigma_schedule
 from ...plotting import nearest_neighbor_figure
 from ...sampling import sample
@@ -59,11 +60,6 @@ RECALL_FRACTION = 0.5  # ... and the set is not collapsed onto a few blurry aver
 
 def _quality_scorer(data, c, ctx):
     """The project's classifier-feature quality scorer (metrics/quality.py), trained on the training digits."""
-    try:
-        from ...metrics.quality import QualityScorer
-    except ImportError:  # pragma: no cover - the module lands with zhou-small-data
-        ctx.note("metrics.quality unavailable: classifier quality not measured")
-        return None
     n = c["n_train"]
     train = Dataset(data.x[:n], data.labels[:n], name="train")
     return QualityScorer.fit(train, data.x[n:], steps=c.get("classifier_steps", 300), seed=ctx.seed)

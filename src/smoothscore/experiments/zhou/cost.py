@@ -18,7 +18,11 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
+from ...data import load_dataset
 from ...metrics.call_memory import call_memory
+from ...metrics.quality import train_feature_classifier
+from ...training import TrainConfig, Trainer
+from ...training.score_net import build_seeded
 from ..base import experiment
 from .methods import METHODS, build_loss, net_spec
 from .presets import COST_PAPER, COST_QUICK, TABLE2_SECONDS
@@ -85,11 +89,6 @@ TITLE = "Training cost per step: conditioning, unconditioning, temperature KNN (
 @experiment("zhou-cost", TITLE, (COST_QUICK, COST_PAPER), cost=17, streams=("init:*", "batches:*"))
 def run(ctx):
     """Seconds and memory per training step for the four methods, as ratios to conditioned training."""
-    from ...data import load_dataset
-    from ...metrics.quality import train_feature_classifier
-    from ...training import TrainConfig, Trainer
-    from ...training.score_net import build_seeded
-
     c = ctx.config
     kw = {"size": int(c["image_size"])}
     if c["data"] in ("digits", "digits16", "digits32"):

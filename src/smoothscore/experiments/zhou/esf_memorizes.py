@@ -9,6 +9,7 @@ discriminates.
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import torch
 
 from ...data import load_digits
@@ -19,6 +20,7 @@ from ...plotting import image_grid_figure, nearest_neighbor_figure
 from ...sampling import sample
 from ...scores.empirical import EmpiricalScore
 from ..base import experiment
+from .sampling import yerr
 
 QUICK = {
     "n_train": 100,
@@ -110,9 +112,6 @@ def run(ctx):
 
 
 def _interval_figure(frac, frac_test, d, d_test, ci, dci):
-    import matplotlib.pyplot as plt
-
-    from .sampling import yerr
 
     fig, ax = plt.subplots(1, 2, figsize=(7, 3))
     labels = ["ESF samples", "test images"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from ...metrics import distance_summary, memorization_fraction
+from ...metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
 from ...sampling import sample
 from ...search import NeighborIndex
 
@@ -67,8 +68,6 @@ def sample_intervals(samples: torch.Tensor, train: torch.Tensor, test: torch.Ten
     """90% bootstrap intervals over samples (:mod:`smoothscore.metrics.bootstrap`, fixed generator) of
     :func:`sample_report`'s ``memorized_fraction``, ``nn_train_median`` and ``nn_test_median`` (empty when a sample
     is not finite)."""
-    from ...metrics.bootstrap import memorized_fraction_interval, nn_distance_interval
-
     if not bool(torch.isfinite(samples).all()):
         return {}
     return {

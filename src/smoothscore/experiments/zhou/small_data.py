@@ -23,9 +23,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from ...errors import ConfigError, NonFiniteError
+from ...metrics.expansiveness import expansiveness_profile
+from ...metrics.quality import QualityScorer
 from ...noise import sigma_schedule
 from ...plotting import nearest_neighbor_figure
 from ...sampling import sample
+from ...scores.empirical import EmpiricalScore
 from ...search import NeighborIndex
 from ..base import experiment
 from .data import load_small_data
@@ -162,8 +165,6 @@ TITLE = "Small imbalanced real set: conditioned vs unconditioned vs temperature-
 )
 def run(ctx):
     """Train the four models on the same small imbalanced set; memorization and feature-space quality of samples."""
-    from ...metrics.quality import QualityScorer
-
     c = ctx.config
     if c.get("paper_dataset") and c["paper_dataset"] not in PAPER_DATASETS:
         raise ConfigError(f"paper_dataset must be one of {', '.join(PAPER_DATASETS)}; got {c['paper_dataset']!r}")
@@ -298,9 +299,6 @@ def _sampler_comparison(ctx, field, train, index, row, main_raw):
 def _expansiveness(ctx, fields, train):
     """gamma_ex and the switching-surface norm of ``I + eta J`` (``metrics.expansiveness``) of the trained networks
     beside the exact ESF of the same training set (the paper's Sec. 3.2 finding, measured on these networks)."""
-    from ...metrics.expansiveness import expansiveness_profile
-    from ...scores.empirical import EmpiricalScore
-
     c = ctx.config
     sig = [float(v) for v in c["expansiveness_sigmas"]]
     tr = train.to(ctx.device)

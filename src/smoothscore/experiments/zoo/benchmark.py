@@ -27,11 +27,18 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
+from ...data import load_dataset
+from ...data.digits import load_digits
+from ...data.folder import resize_images
 from ...errors import ConfigError, MissingDependencyError
 from ...metrics.call_memory import call_memory
 from ...noise import vp_to_ve
 from ...sampling import sample
 from ...sampling.ddim import ddim_sigmas
+from ...scores import EmpiricalScore, EquivariantLocalScore
+from ...scores.gaussian import GaussianScore
+from ...scores.golden_subset import GoldenSubset
+from ...scores.pca_locality import PCALocalityScore
 from ..base import experiment
 from ..zhou.methods import build_loss, train_method
 
@@ -116,21 +123,16 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         return torch.rand(int(c.get("n_train") or 1000), 3, size, size, generator=g) * 2 - 1
     if spec == "digits":
-        from ...data.digits import load_digits
-
         x = load_digits(c.get("n_train"), size=size, seed=seed).x
     elif spec == "lfw":
         try:
             from skimage.data import lfw_subset
         except ImportError as e:
             raise MissingDependencyError("data=lfw needs scikit-image (pip install scikit-image)") from e
-        from ...data.folder import resize_images
 
         x = torch.as_tensor(lfw_subset(), dtype=torch.float32)[:, None] * 2 - 1  # 25 x 25: the UNet needs 4 | size
         x = resize_images(x, (1, size, size)) if x.shape[-1] != size else x
     elif spec.startswith("folder:"):
-        from ...data import load_dataset
-
         x = load_dataset(spec, size=size).x
     else:
         raise ConfigError(f"zoo-benchmark needs data 'digits', 'lfw' or 'folder:PATH'; got {spec!r}")
@@ -140,10 +142,6 @@ def load_bench_data(c, seed: int) -> torch.Tensor:
 
 
 def _fields(c, train, device, dtype) -> dict[str, object]:
-    from ...scores import EmpiricalScore, EquivariantLocalScore
-    from ...scores.gaussian import GaussianScore
-    from ...scores.golden_subset import GoldenSubset
-    from ...scores.pca_locality import PCALocalityScore
 
     n = len(train)
     k_min, k_max = max(1, round(n * float(c["k_min_frac"]))), max(1, round(n * float(c["k_max_frac"])))

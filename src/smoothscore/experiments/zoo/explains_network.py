@@ -32,6 +32,12 @@ import torch
 from ...metrics.agreement import denoiser_agreement, pearson_r, r_squared
 from ...noise import sigma_schedule
 from ...sampling import sample
+from ...scores import ClosedFormSmoothedScore, EmpiricalScore, EquivariantLocalScore, KNNScore, LocalEmpiricalScore
+from ...scores.gaussian import GaussianScore
+from ...scores.patch_calibration import calibrate_patch_size
+from ...scores.sigma_scaled import SigmaScaledEmpiricalScore
+from ...scores.temperature import sigma_schedule_temperature
+from ...scores.unconditional import UnconditionalEmpiricalScore
 from ...search import NeighborIndex
 from ...training.losses import SigmaSampler
 from ..base import experiment
@@ -89,11 +95,6 @@ def _levels(c) -> torch.Tensor:
 
 
 def _analytic(c, train, device, ls_k, els_k) -> dict[str, object]:
-    from ...scores import ClosedFormSmoothedScore, EmpiricalScore, EquivariantLocalScore, KNNScore, LocalEmpiricalScore
-    from ...scores.gaussian import GaussianScore
-    from ...scores.sigma_scaled import SigmaScaledEmpiricalScore
-    from ...scores.temperature import sigma_schedule_temperature
-    from ...scores.unconditional import UnconditionalEmpiricalScore
 
     sched = sigma_schedule_temperature(float(c["sigma_collapse"]))
     flat = train.reshape(len(train), -1).double()
@@ -150,8 +151,6 @@ TITLE = (
 def run(ctx):
     """Train three networks; r^2 / cosine of every analytic denoiser against each at every sigma, on held-out
     noised images and along the network's own trajectories; sample every analytic score."""
-    from ...scores.patch_calibration import calibrate_patch_size
-
     t0 = time.process_time()
     c = ctx.config
     dev = ctx.device

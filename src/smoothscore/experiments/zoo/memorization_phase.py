@@ -27,9 +27,14 @@ import time
 
 import numpy as np
 import torch
+from scipy.stats import linregress, t
 
+from ...data import load_dataset, load_digits
 from ...errors import ConfigError, DataError
+from ...metrics.bootstrap import bootstrap_interval
 from ...nets.score_model import UNCONDITIONED_PAPER_PARAM
+from ...plotting import nearest_neighbor_figure
+from ...plotting_memorization import onset_figure, phase_figure
 from ...training.memorization_watch import MemorizationWatch, onset_step
 from ..base import experiment
 from ..zhou.methods import build_loss, net_spec, train_method
@@ -89,8 +94,6 @@ PAPER = QUICK | {
 
 def load_sets(c, seed: int) -> torch.Tensor:
     """The largest training set (first ``max(set_sizes)`` images of a seeded draw); smaller sets are its prefixes."""
-    from ...data import load_dataset, load_digits
-
     sizes = [int(n) for n in c["set_sizes"]]
     if not sizes or min(sizes) < 2 or sizes != sorted(set(sizes)):
         raise ConfigError(f"set_sizes must be increasing integers >= 2; got {c['set_sizes']}")
@@ -138,8 +141,6 @@ def emm(sizes, values, level: float) -> int:
 def fit_line(x, y, level: float = 0.9) -> dict:
     """Least-squares ``y = a + b x``: slope ``b`` with its two-sided ``level`` t-interval (NaN below 3 points; the
     interval is [b, b] with exactly 2)."""
-    from scipy.stats import linregress, t
-
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.size < 2 or np.ptp(x) == 0:
         return {"slope": float("nan"), "intercept": float("nan"), "ci": [float("nan"), float("nan")], "n": int(x.size)}
@@ -181,8 +182,6 @@ def summarize(sizes, steps, watches: dict, c) -> dict:
 def _area_ci(a: np.ndarray, b: np.ndarray):
     """Paired 90% bootstrap interval (the same resampled initial noises in every cell) of the difference of mean
     memorized fractions over the grid."""
-    from ...metrics.bootstrap import bootstrap_interval
-
     if a.shape != b.shape or a.size == 0:
         return None
     return bootstrap_interval(lambda i: float(a[..., i].mean() - b[..., i].mean()), a.shape[-1], n_boot=500)
@@ -228,8 +227,6 @@ def _claims(ctx, summ, sizes):
 
 
 def _figures(ctx, summ, sizes, steps, watches, train, c):
-    from ...plotting import nearest_neighbor_figure
-    from ...plotting_memorization import onset_figure, phase_figure
 
     lv = float(c["emm_level"])
     ctx.save_figure(
