@@ -47,7 +47,7 @@ def test_optimal_mode_certificate_without_clipping_does_not_depend_on_the_level_
     for smin in (0.2, 0.4):
         kw = dict(mode="optimal", sigma_min=smin, sigma_max=1.0, sigma_floor=0.05, dtype="float64", device="cpu")
         ex = ss.UnconditionalEmpiricalScore(y, **kw)
-        tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e6, truncation_index="flat", **kw)
+        tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e6, truncation_index="flat", truncation_policy="always", **kw)
         s = tr.score(x)
         err = float((s - ex.score(x)).norm(dim=1).max())
         assert tr.last_fraction_truncated == 1.0

@@ -78,7 +78,7 @@ def test_unconditional_truncated_within_certificate(mode, D, kind):
     x = y[:30] + 0.01 * torch.randn(30, y.shape[1], generator=g, dtype=torch.float64)
     kw = dict(sigma_min=0.005, sigma_max=5.0, mode=mode, dtype="float64", device="cpu")
     ex = ss.UnconditionalEmpiricalScore(y, **kw)
-    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e-6, truncation_index=kind, **kw)
+    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e-6, truncation_index=kind, truncation_policy="always", **kw)
     err = (tr.score(x) - ex.score(x)).norm(dim=1).max()
     assert tr.last_fraction_truncated > 0.5 and tr.last_certificate <= 1e-6
     assert err <= tr.last_certificate + 1e-9 * ex.score(x).norm(dim=1).max()
@@ -96,7 +96,9 @@ def test_unconditional_callable_temperature_truncated_within_certificate(kind):
     x = y[:30] + 0.01 * torch.randn(30, y.shape[1], generator=g, dtype=torch.float64)
     kw = dict(sigma_min=0.005, sigma_max=5.0, temperature=lambda s: 1.0 + 0.3 * torch.exp(-s / 0.01), dtype="float64")
     ex = ss.UnconditionalEmpiricalScore(y, device="cpu", **kw)
-    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e-6, device="cpu", truncation_index=kind, **kw)
+    tr = ss.UnconditionalEmpiricalScore(
+        y, tolerance=1e-6, device="cpu", truncation_index=kind, truncation_policy="always", **kw
+    )
     err = (tr.score(x) - ex.score(x)).norm(dim=1).max()
     assert tr.last_fraction_truncated > 0.5 and tr.last_certificate <= 1e-6
     assert err <= tr.last_certificate + 1e-9 * ex.score(x).norm(dim=1).max()

@@ -112,3 +112,21 @@ def test_dense_index_certificate_covers_every_row_on_images(dtype):
         # the returned rows are the k smallest lower bounds (the nearest row among them for k >= 4)
         if k >= 4:
             assert bool((idx == d2.argmin(1, keepdim=True)).any(1).float().mean() > 0.95)
+
+
+def test_unconditional_auto_policy_within_certificate_on_every_path():
+    # the unconditional field takes the same timed policy (truncation_policy="auto"): whichever path a call takes,
+    # the score is within last_certificate of the exact float64 stream; near the data (truncation certifies) and far
+    # from it (the heavy tail forces the exact kernel)
+    y, g = low_rank(1500, 32, 3, 1e-3, seed=4)
+    x = y[:40] + 0.01 * torch.randn(40, 32, generator=g, dtype=torch.float64)
+    kw = dict(sigma_min=0.005, sigma_max=5.0, mode="optimal", dtype="float64", device="cpu")
+    ex = ss.UnconditionalEmpiricalScore(y, **kw)
+    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e-6, truncation_policy="auto", **kw)
+    for q in (x, x, x + 3.0, x + 3.0):
+        err = float((tr.score(q) - ex.score(q)).norm(dim=1).max())
+        assert tr.last_certificate <= 1e-6
+        assert err <= tr.last_certificate + 1e-9 * float(ex.score(q).norm(dim=1).max())
+        assert tr._truncator.last_decision  # a decision was taken and recorded
+    with pytest.raises(ConfigError, match="policy"):
+        ss.UnconditionalEmpiricalScore(y, tolerance=1e-6, truncation_policy="never")

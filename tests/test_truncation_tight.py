@@ -53,7 +53,7 @@ def test_unconditional_certificate_is_tight():
     y, x = two_clusters()
     kw = dict(sigma_min=0.2, sigma_max=0.3, dtype="float64", device="cpu")
     ex = ss.UnconditionalEmpiricalScore(y, **kw)
-    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e3, truncation_index="flat", **kw)
+    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e3, truncation_index="flat", truncation_policy="always", **kw)
     err = float((tr.score(x) - ex.score(x)).norm(dim=1).max())
     assert tr.last_fraction_truncated == 1.0
     _tight(err, tr.last_certificate)  # measured: cert / err = 3.25
@@ -96,7 +96,7 @@ def test_callable_temperature_not_served_when_the_nearest_row_may_be_dropped():
     y = torch.cat([plane, decoys, near])
     kw = dict(sigma_min=0.01, sigma_max=0.5, temperature=lambda s: 1.0 + 2.0 * s, dtype="float64", device="cpu")
     ex = ss.UnconditionalEmpiricalScore(y, **kw)
-    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e12, truncation_index="flat", **kw)
+    tr = ss.UnconditionalEmpiricalScore(y, tolerance=1e12, truncation_index="flat", truncation_policy="always", **kw)
     assert make_index(tr.points, "flat").rank == 2
     got = tr.score(q)
     assert tr.last_fraction_truncated == 0.0 and tr.last_certificate == 0.0

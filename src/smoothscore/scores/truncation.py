@@ -45,10 +45,10 @@ bound is loose and the exact kernel runs after one or two short searches. A roun
 spent (rows bounded times p + 1, plus 3 K D per candidate round) exceeds half of the exact kernel's 2 n D
 multiply-adds per query (``work_budget``), which bounds the work of the growth rounds (docs/benchmarks.md).
 
-Never slower than exact (``policy="auto"``, ``EmpiricalScore``'s default). Whether the bound pays
-depends on the data (rank, residual norms) and on sigma, and the fields cannot know it in advance; so the decision is
-timed. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in buckets of 2^(1/4)
-(:func:`noise_key`) and the call size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to
+Never slower than exact (``policy="auto"``, the default of ``EmpiricalScore`` and ``UnconditionalEmpiricalScore``).
+Whether the bound pays depends on the data (rank, residual norms) and on sigma, and the fields cannot know it in
+advance; so the decision is timed. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in
+buckets of 2^(1/4) (:func:`noise_key`; the unconditional field, whose levels are fixed, keys by quantity) and the call size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to
 2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it against the exact kernel's time per
 query at that size (timed once per size bucket, on the pilot, then the smallest time seen), and runs the rest
 truncated if the pilot took less than ``PAYS`` = 0.9 of the exact time, else exactly. A remembered "exact" verdict

@@ -58,7 +58,7 @@ from ..search.lower_bound_index import check_kind
 from . import sharding
 from .base import ScoreField
 from .empirical import DEFAULT_BLOCK_ELEMENTS, check_temperature, check_tolerance
-from .truncation import NeighbourTruncation
+from .truncation import NeighbourTruncation, check_policy
 
 _WEIGHTINGS = {"sigma2": lambda s: 2.0 * np.log(s), "uniform": lambda s: np.zeros_like(s)}
 
@@ -99,6 +99,9 @@ class UnconditionalEmpiricalScore(ScoreField):
         tolerance: None (exact) or the largest certified score error of neighbour truncation (``last_certificate``).
         truncation_index: ``"auto"``, ``"flat"`` or ``"ivf"``: candidate search of the truncation (as
             :class:`~smoothscore.scores.empirical.EmpiricalScore`).
+        truncation_policy: ``"auto"`` (default, as :class:`~smoothscore.scores.empirical.EmpiricalScore`: per call,
+            truncate only where a timed pilot beats the exact streamed kernel; :mod:`smoothscore.scores.truncation`)
+            or ``"always"`` (every call truncated). Either way ``last_certificate`` bounds the error.
         shard: None (split across an initialised ``torch.distributed`` group), False, or ``(rank, world)``.
     """
 
@@ -124,9 +127,11 @@ class UnconditionalEmpiricalScore(ScoreField):
         tolerance: float | None = None,
         shard=None,
         truncation_index: str = "auto",
+        truncation_policy: str = "auto",
     ):
         self._init_placement(dtype, device)
         self.truncation_index = check_kind(truncation_index)
+        self.truncation_policy = check_policy(truncation_policy)
         local_only = k_neighbors is not None or tolerance is not None
         if local_only and shard not in (None, False):
             raise ConfigError("k_neighbors / tolerance are not combined with sharding; use shard=False")
@@ -267,7 +272,9 @@ class UnconditionalEmpiricalScore(ScoreField):
 
     def _truncated(self, u, want):
         if self._truncator is None:
-            self._truncator = NeighbourTruncation(self.points, index=self.truncation_index)
+            self._truncator = NeighbourTruncation(
+                self.points, index=self.truncation_index, policy=self.truncation_policy
+            )
         n, unorm = self.n_train, u.norm(dim=1)
         callable_t = callable(self.temperature)
         T_fixed = None if callable_t else torch.full_like(unorm, self.temperature)
@@ -299,7 +306,8 @@ class UnconditionalEmpiricalScore(ScoreField):
             Ts[act] = T
             return lse, sc
 
-        lse, sc, self.last_certificate = self._truncator.run(u, self.tolerance, kept, bound, exact)
+        # the levels are fixed per field: one verdict per quantity (and call size) for the auto policy
+        lse, sc, self.last_certificate = self._truncator.run(u, self.tolerance, kept, bound, exact, key=want)
         self.last_fraction_truncated = self._truncator.last_fraction_truncated
         return lse, sc, Ts
 
