@@ -48,20 +48,19 @@ multiply-adds per query (``work_budget``), which bounds the work of the growth r
 Never slower than exact (``policy="auto"``, the default of ``EmpiricalScore`` and ``UnconditionalEmpiricalScore``).
 Whether the bound pays depends on the data (rank, residual norms) and on sigma, and the fields cannot know it in
 advance; so the decision is timed. A call's verdict is remembered per key — the noise level ``1 / (sigma^2 T)`` in
-buckets of 2^(1/4) (:func:`noise_key`; the unconditional field, whose levels are fixed, keys by quantity) and the call size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to
-2 x ``pilot`` = 256, else ``max(pilot, N / 16)`` of them), times it against the exact kernel's time per
-query at that size (timed once per size bucket, on the pilot, then the smallest time seen), and runs the rest
-truncated if the pilot took less than ``PAYS`` = 0.9 of the exact time, else exactly. A remembered "exact" verdict
-skips the pilot (and is timed again after ``REPROBE`` = 64 calls); a remembered "truncated" verdict truncates the
-whole call, times it, and holds until a call is timed slower than exact (hysteresis: 0.9 to enter, 1 to leave).
-Times are CPU seconds of the process on the CPU (``time.process_time``: other jobs' load counts less), wall seconds
-after a CUDA synchronisation on a GPU. Every path keeps the certificate: queries served by truncation carry their bound,
-those served by the exact kernel 0, and ``last_certificate`` is the largest. Costs: the first call of a size bucket
-runs the exact kernel on the pilot once more (calibration); a first call at a noise level where truncation loses
-pays at most the pilot's excess. Verdicts are timing-based, so which path a call takes may differ between runs; the
-result never differs by more than the certificate. ``policy="always"`` (the class default; the unconditional
-fields) truncates every call.
-"""
+buckets of 2^(1/4) (:func:`noise_key`; the unconditional field, whose levels are fixed, keys by quantity) and the call
+size in powers of 2: a call with no verdict truncates a **pilot** (all queries up to 2 x ``pilot`` = 256, else
+``max(pilot, N / 16)`` of them), times it against the exact kernel's time per query at that size (timed once per size
+bucket, on the pilot, then the smallest time seen), and runs the rest truncated if the pilot took less than ``PAYS`` =
+0.9 of the exact time, else exactly. A remembered "exact" verdict skips the pilot (and is timed again after ``REPROBE``
+= 64 calls); a remembered "truncated" verdict truncates the whole call, times it, and holds until a call is timed slower
+than exact (hysteresis: 0.9 to enter, 1 to leave). Times are CPU seconds of the process on the CPU
+(``time.process_time``: other jobs' load counts less), wall seconds after a CUDA synchronisation on a GPU. Every path
+keeps the certificate: queries served by truncation carry their bound, those served by the exact kernel 0, and
+``last_certificate`` is the largest. Costs: the first call of a size bucket runs the exact kernel on the pilot once more
+(calibration); a first call at a noise level where truncation loses pays at most the pilot's excess. Verdicts are
+timing-based, so which path a call takes may differ between runs; the result never differs by more than the certificate.
+``policy="always"`` (the class default; the unconditional fields) truncates every call. """
 
 from __future__ import annotations
 
