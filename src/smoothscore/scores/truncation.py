@@ -60,7 +60,8 @@ keeps the certificate: queries served by truncation carry their bound, those ser
 ``last_certificate`` is the largest. Costs: the first call of a size bucket runs the exact kernel on the pilot once more
 (calibration); a first call at a noise level where truncation loses pays at most the pilot's excess. Verdicts are
 timing-based, so which path a call takes may differ between runs; the result never differs by more than the certificate.
-``policy="always"`` (the class default; the unconditional fields) truncates every call. """
+``policy="always"`` (the class default) truncates every call.
+"""
 
 from __future__ import annotations
 
