@@ -1,0 +1,32 @@
+"""Tests that kill the survivors of the full mutation runs (``mutation/run.py --modules M``: every mutant of module
+M; the table and each survivor with its killing test are in docs/mutation.md, "Full runs"). Each asserts a value
+or a contract computed independently of the line the mutant changed."""
+
+import pytest
+import torch
+
+from smoothscore.scores.neural import NeuralScore
+
+
+class _Plain(torch.nn.Module):
+    """A network without the ``conditioned`` / ``needs_sigma`` attributes: it takes (x, sigma)."""
+
+    def forward(self, x, s):
+        return -x / (1.0 + s.reshape(-1, 1) ** 2)
+
+
+def test_neural_score_treats_a_model_without_attributes_as_noise_conditioned():
+    f = NeuralScore(_Plain(), dtype="float64", device="cpu")
+    assert f.conditioned is True and f.needs_sigma is True
+    x = torch.tensor([[1.0, -2.0], [0.5, 0.0]], dtype=torch.float64)
+    got = f.score(x, torch.tensor([0.5, 1.0], dtype=torch.float64))
+    assert torch.allclose(got, torch.tensor([[-0.8, 1.6], [-0.25, 0.0]], dtype=torch.float64), atol=1e-15)
+
+
+def test_neural_score_options_are_keyword_only():
+    # data_shape, dtype and device (and from_checkpoint's ema) are keyword-only: a positional value is an error,
+    # not silently taken as the data shape (or as ema)
+    with pytest.raises(TypeError):
+        NeuralScore(_Plain(), (2,))
+    with pytest.raises(TypeError):
+        NeuralScore.from_checkpoint("no-such-folder", False)
