@@ -5,6 +5,9 @@ or a contract computed independently of the line the mutant changed."""
 import pytest
 import torch
 
+from smoothscore.errors import ConfigError
+from smoothscore.scores.closed_form import ClosedFormSmoothedScore
+from smoothscore.scores.empirical import EmpiricalScore
 from smoothscore.scores.neural import NeuralScore
 
 
@@ -30,3 +33,22 @@ def test_neural_score_options_are_keyword_only():
         NeuralScore(_Plain(), (2,))
     with pytest.raises(TypeError):
         NeuralScore.from_checkpoint("no-such-folder", False)
+
+
+def test_closed_form_default_draws_are_16_of_seed_0_and_one_draw_is_allowed():
+    # defaults: M = 16 draws of torch.randn from a generator seeded 0 (float64, then cast); M = 1 is a valid field
+    # whose denoiser is the ESF at the one perturbed query x + s (1 + sigma) eps_1
+    g = torch.Generator().manual_seed(3)
+    train = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    f = ClosedFormSmoothedScore(train, 0.2, dtype="float64", device="cpu")
+    want = torch.randn(16, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert f.n_draws == 16 and torch.equal(f.draws, want)
+    one = ClosedFormSmoothedScore(train, 0.2, n_draws=1, seed=4, dtype="float64", device="cpu")
+    eps = torch.randn(1, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    x = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    esf = EmpiricalScore(train, dtype="float64", device="cpu")
+    assert torch.allclose(one.denoise(x, 0.5), esf.denoise(x + 0.2 * 1.5 * eps, 0.5), atol=1e-14)
+    with pytest.raises(ConfigError):
+        ClosedFormSmoothedScore(train, 0.2, n_draws=0)
+    with pytest.raises(TypeError):
+        ClosedFormSmoothedScore(train, 0.2, 16)
