@@ -52,3 +52,53 @@ def test_closed_form_default_draws_are_16_of_seed_0_and_one_draw_is_allowed():
         ClosedFormSmoothedScore(train, 0.2, n_draws=0)
     with pytest.raises(TypeError):
         ClosedFormSmoothedScore(train, 0.2, 16)
+
+
+def _gaussian_field(c):
+    import smoothscore as ss
+
+    return ss.GaussianScore(torch.zeros(2), c * torch.eye(2, dtype=torch.float64), dtype="float64", device="cpu")
+
+
+def test_em_steps_by_hand_with_no_noise_on_the_step_to_zero_and_tweedie_denoised():
+    # N(0, c I) data: score(x, s) = -x / (c + s^2); EM x' = x + v score + sqrt(v) z (v = s^2 - s'^2), no z when
+    # s' = 0; the callback's denoised is Tweedie's x + s^2 score = x c / (c + s^2); one callback per step
+    import smoothscore as ss
+
+    c, sig = 0.5, [2.0, 1.0, 0.5, 0.0]
+    x0 = torch.tensor([[1.5, -0.5], [0.25, 2.0]], dtype=torch.float64)
+    seen = []
+    got = ss.sample(_gaussian_field(c), x0, sig, method="em", generator=torch.Generator().manual_seed(5),
+                    callback=seen.append)
+    g = torch.Generator().manual_seed(5)
+    x, dens = x0.clone(), []
+    for s, t in zip(sig[:-1], sig[1:]):
+        dens.append(x * c / (c + s * s))
+        v = s * s - t * t
+        x = x - v * x / (c + s * s)
+        if t > 0:
+            x = x + v**0.5 * torch.randn(x.shape, generator=g, dtype=torch.float64)
+    assert len(seen) == 3
+    for rec, d in zip(seen, dens):
+        assert torch.allclose(rec["denoised"], d, atol=1e-14)
+    assert torch.allclose(got, x, atol=1e-14)
+    assert torch.allclose(got, seen[-1]["denoised"], atol=1e-14)  # the last step lands on the denoiser
+
+
+@pytest.mark.parametrize("method", ["euler", "heun"])
+def test_ode_samplers_take_every_step_down_to_zero(method):
+    # PF-ODE d(x, s) = s x / (c + s^2) for N(0, c I) data; the last step to 0 is Euler and lands on x c / (c + s^2)
+    import smoothscore as ss
+
+    c, sig = 0.5, [2.0, 1.0, 0.0]
+    x0 = torch.tensor([[1.5, -0.5]], dtype=torch.float64)
+    seen = []
+    got = ss.sample(_gaussian_field(c), x0, sig, method=method, callback=seen.append)
+
+    def d(x, s):
+        return s * x / (c + s * s)
+
+    x_pred = x0 - d(x0, 2.0)
+    x1 = x_pred if method == "euler" else x0 - 0.5 * (d(x0, 2.0) + d(x_pred, 1.0))
+    assert len(seen) == 2
+    assert torch.allclose(got, x1 * c / (c + 1.0), atol=1e-14)
