@@ -217,10 +217,12 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
         [T + "test_core_mutants.py::test_sigma_star_sampler_refuses_negative_noise"],
     ),
 ]
-# the survivors of the stratified sample, killed since (data: mutation/sampled_survivors.toml)
+# the survivors of the stratified sample and of the full per-module runs, killed since (data:
+# mutation/sampled_survivors.toml, mutation/full_survivors.toml)
 MUTANTS += [
     (m["id"], m["file"], m["old"], m["new"], [T + t for t in m["tests"]])
-    for m in tomllib.loads((ROOT / "mutation" / "sampled_survivors.toml").read_text())["mutant"]
+    for name in ("sampled_survivors.toml", "full_survivors.toml")
+    for m in tomllib.loads((ROOT / "mutation" / name).read_text())["mutant"]
 ]
 
 

@@ -223,6 +223,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "mutants" / "work")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "mutants")
     args = ap.parse_args(argv)
+    # the sessions run with the tree copy as working directory: relative folders are taken from here, once
+    args.work, args.out = args.work.resolve(), args.out.resolve()
     if sum(a is not None for a in (args.sample, args.total, args.per_module)) > 1:
         ap.error("--sample, --total and --per-module are alternatives: give one")
     ops, modules = load_plan()
