@@ -102,3 +102,30 @@ def test_ode_samplers_take_every_step_down_to_zero(method):
     x1 = x_pred if method == "euler" else x0 - 0.5 * (d(x0, 2.0) + d(x_pred, 1.0))
     assert len(seen) == 2
     assert torch.allclose(got, x1 * c / (c + 1.0), atol=1e-14)
+
+
+def test_pc_steps_by_hand_with_the_langevin_step_size_of_score_sde():
+    # predictor: x + v score + sqrt(v) z; corrector at the new level: eps = 2 (snr mean|z| / mean|score|)^2,
+    # x + eps score + sqrt(2 eps) z' (score_sde's LangevinCorrector); N(0, c I) data, score = -x / (c + s^2)
+    import smoothscore as ss
+
+    c, snr, sig = 0.5, 0.16, [2.0, 1.0, 0.5]
+    x0 = torch.tensor([[1.5, -0.5], [0.25, 2.0], [-1.0, 0.75]], dtype=torch.float64)
+    got = ss.sample(_gaussian_field(c), x0, sig, method="pc", generator=torch.Generator().manual_seed(6), snr=snr)
+    g = torch.Generator().manual_seed(6)
+    x = x0.clone()
+    for s, t in zip(sig[:-1], sig[1:]):
+        v = s * s - t * t
+        x = x - v * x / (c + s * s) + v**0.5 * torch.randn(x.shape, generator=g, dtype=torch.float64)
+        score = -x / (c + t * t)
+        z = torch.randn(x.shape, generator=g, dtype=torch.float64)
+        eps = 2 * (snr * z.norm(dim=1).mean() / score.norm(dim=1).mean()) ** 2
+        x = x + eps * score + (2 * eps) ** 0.5 * z
+    assert torch.allclose(got, x, atol=1e-13)
+
+
+def test_langevin_corrector_options_are_keyword_only():
+    from smoothscore.sampling.predictor_corrector import langevin_corrector
+
+    with pytest.raises(TypeError):
+        langevin_corrector(_gaussian_field(0.5), torch.zeros(1, 2, dtype=torch.float64), 1.0, 0.16, 1)
