@@ -68,8 +68,9 @@ def test_em_steps_by_hand_with_no_noise_on_the_step_to_zero_and_tweedie_denoised
     c, sig = 0.5, [2.0, 1.0, 0.5, 0.0]
     x0 = torch.tensor([[1.5, -0.5], [0.25, 2.0]], dtype=torch.float64)
     seen = []
-    got = ss.sample(_gaussian_field(c), x0, sig, method="em", generator=torch.Generator().manual_seed(5),
-                    callback=seen.append)
+    got = ss.sample(
+        _gaussian_field(c), x0, sig, method="em", generator=torch.Generator().manual_seed(5), callback=seen.append
+    )
     g = torch.Generator().manual_seed(5)
     x, dens = x0.clone(), []
     for s, t in zip(sig[:-1], sig[1:]):
