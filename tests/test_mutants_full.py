@@ -5,7 +5,9 @@ or a contract computed independently of the line the mutant changed."""
 import pytest
 import torch
 
+import smoothscore as ss
 from smoothscore.errors import ConfigError
+from smoothscore.sampling.predictor_corrector import langevin_corrector
 from smoothscore.scores.closed_form import ClosedFormSmoothedScore
 from smoothscore.scores.empirical import EmpiricalScore
 from smoothscore.scores.neural import NeuralScore
@@ -55,16 +57,12 @@ def test_closed_form_default_draws_are_16_of_seed_0_and_one_draw_is_allowed():
 
 
 def _gaussian_field(c):
-    import smoothscore as ss
-
     return ss.GaussianScore(torch.zeros(2), c * torch.eye(2, dtype=torch.float64), dtype="float64", device="cpu")
 
 
 def test_em_steps_by_hand_with_no_noise_on_the_step_to_zero_and_tweedie_denoised():
     # N(0, c I) data: score(x, s) = -x / (c + s^2); EM x' = x + v score + sqrt(v) z (v = s^2 - s'^2), no z when
     # s' = 0; the callback's denoised is Tweedie's x + s^2 score = x c / (c + s^2); one callback per step
-    import smoothscore as ss
-
     c, sig = 0.5, [2.0, 1.0, 0.5, 0.0]
     x0 = torch.tensor([[1.5, -0.5], [0.25, 2.0]], dtype=torch.float64)
     seen = []
@@ -89,8 +87,6 @@ def test_em_steps_by_hand_with_no_noise_on_the_step_to_zero_and_tweedie_denoised
 @pytest.mark.parametrize("method", ["euler", "heun"])
 def test_ode_samplers_take_every_step_down_to_zero(method):
     # PF-ODE d(x, s) = s x / (c + s^2) for N(0, c I) data; the last step to 0 is Euler and lands on x c / (c + s^2)
-    import smoothscore as ss
-
     c, sig = 0.5, [2.0, 1.0, 0.0]
     x0 = torch.tensor([[1.5, -0.5]], dtype=torch.float64)
     seen = []
@@ -108,8 +104,6 @@ def test_ode_samplers_take_every_step_down_to_zero(method):
 def test_pc_steps_by_hand_with_the_langevin_step_size_of_score_sde():
     # predictor: x + v score + sqrt(v) z; corrector at the new level: eps = 2 (snr mean|z| / mean|score|)^2,
     # x + eps score + sqrt(2 eps) z' (score_sde's LangevinCorrector); N(0, c I) data, score = -x / (c + s^2)
-    import smoothscore as ss
-
     c, snr, sig = 0.5, 0.16, [2.0, 1.0, 0.5]
     x0 = torch.tensor([[1.5, -0.5], [0.25, 2.0], [-1.0, 0.75]], dtype=torch.float64)
     got = ss.sample(_gaussian_field(c), x0, sig, method="pc", generator=torch.Generator().manual_seed(6), snr=snr)
@@ -126,7 +120,5 @@ def test_pc_steps_by_hand_with_the_langevin_step_size_of_score_sde():
 
 
 def test_langevin_corrector_options_are_keyword_only():
-    from smoothscore.sampling.predictor_corrector import langevin_corrector
-
     with pytest.raises(TypeError):
         langevin_corrector(_gaussian_field(0.5), torch.zeros(1, 2, dtype=torch.float64), 1.0, 0.16, 1)

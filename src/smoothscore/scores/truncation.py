@@ -127,10 +127,11 @@ class NeighbourTruncation:
         """``(lse (N,), value (N, D), certificate)``; the certificate is 0 for queries the exact kernel served.
 
         ``exact(act)`` receives query indices in increasing order (all N of them: ``arange(N)``, no gather needed).
-        ``policy="always"`` (default) truncates every call. ``"auto"`` (``EmpiricalScore``'s default) is never much
-        slower than the exact kernel (module doc, "Never slower than exact"): calls with the same ``key`` (the fields
-        pass the noise level, bucketed) reuse the last verdict; otherwise a pilot of the first queries is truncated
-        and timed against the exact kernel's time per query at that size, and the rest go to whichever was faster."""
+        ``policy="always"`` (default) truncates every call. ``"auto"`` (the exact fields' default) is never much slower
+        than the exact kernel (module doc, "Never slower than exact"): calls with the same ``key`` (the ESF passes the
+        noise level, bucketed; the unconditional field the quantity) reuse the last verdict; otherwise a pilot of the
+        first queries is truncated and timed against the exact kernel's time per query at that size, and the rest go to
+        whichever was faster."""
         N, D = u.shape
         every = torch.arange(N, device=u.device)
         key = None if key is None else (key, _bucket(N))  # a verdict holds for calls of similar size
